@@ -1,0 +1,159 @@
+"""The relational tables (users, agents and their versions, sessions, audit log) as SQLModel."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Column, ForeignKey, Index, UniqueConstraint, Uuid
+from sqlmodel import Field, SQLModel
+
+from db.types import JSONDocument, UTCDateTime, utcnow
+
+
+class Role(StrEnum):
+    USER = "user"
+    DEVELOPER = "developer"
+    RESEARCHER = "researcher"
+    ADMIN = "admin"
+    SUPER_ADMIN = "super_admin"
+
+
+class Tier(StrEnum):
+    BASIC = "basic"
+    ADVANCED = "advanced"
+    ENTERPRISE = "enterprise"
+    RESEARCH = "research"
+
+
+class AgentStatus(StrEnum):
+    INACTIVE = "inactive"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ERROR = "error"
+
+
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _optional_timestamp() -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+def _created_at() -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+def _json(*, default: Any) -> Any:
+    return Field(default_factory=default, sa_column=Column(JSONDocument, nullable=False))
+
+
+def _foreign_key(target: str, *, ondelete: str, nullable: bool = False, index: bool = True) -> Any:
+    return Field(
+        default=None,
+        sa_column=Column(
+            Uuid(), ForeignKey(target, ondelete=ondelete), nullable=nullable, index=index
+        ),
+    )
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    username: str = Field(max_length=64, unique=True, index=True)
+    email: str = Field(max_length=254, unique=True, index=True)
+    password_hash: str = Field(max_length=255)
+    roles: list[str] = _json(default=lambda: [Role.USER.value])
+    tier: str = Field(default=Tier.BASIC.value, max_length=32)
+    is_active: bool = Field(default=True)
+    created_at: datetime = _created_at()
+    updated_at: datetime = _created_at()
+    last_login_at: datetime | None = _optional_timestamp()
+
+
+class Agent(SQLModel, table=True):
+    __tablename__ = "agents"
+    __table_args__ = (
+        UniqueConstraint("owner_id", "name"),
+        Index("ix_agents_owner_created", "owner_id", "created_at", "id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    owner_id: uuid.UUID = _foreign_key("users.id", ondelete="CASCADE")
+    name: str = Field(max_length=100)
+    description: str = Field(default="", max_length=2000)
+    agent_type: str = Field(max_length=32)
+    configuration: dict[str, Any] = _json(default=dict)
+    consciousness_state: dict[str, Any] = _json(default=dict)
+    status: str = Field(default=AgentStatus.INACTIVE.value, max_length=16, index=True)
+    version: int = Field(default=1)
+    created_at: datetime = _created_at()
+    updated_at: datetime = _created_at()
+    last_activity: datetime | None = _optional_timestamp()
+
+
+class AgentVersion(SQLModel, table=True):
+    """An immutable snapshot of an agent, written on every change."""
+
+    __tablename__ = "agent_versions"
+    __table_args__ = (UniqueConstraint("agent_id", "version"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    agent_id: uuid.UUID = _foreign_key("agents.id", ondelete="CASCADE")
+    version: int
+    snapshot: dict[str, Any] = _json(default=dict)
+    changes: dict[str, Any] = _json(default=dict)
+    changed_by: uuid.UUID | None = _foreign_key("users.id", ondelete="SET NULL", nullable=True)
+    created_at: datetime = _created_at()
+
+
+class ConsciousnessSession(SQLModel, table=True):
+    """One processed request: what came in, what went out, and the engine's account of it."""
+
+    __tablename__ = "consciousness_sessions"
+    __table_args__ = (Index("ix_sessions_agent_created", "agent_id", "created_at", "id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    request_id: uuid.UUID = Field(sa_column=Column(Uuid(), nullable=False, unique=True))
+    agent_id: uuid.UUID = _foreign_key("agents.id", ondelete="CASCADE", index=False)
+    user_id: uuid.UUID = _foreign_key("users.id", ondelete="CASCADE")
+    input_text: str
+    response_text: str | None = None
+    context: dict[str, Any] = _json(default=dict)
+    consciousness_state: dict[str, Any] = _json(default=dict)
+    processing_metrics: dict[str, Any] = _json(default=dict)
+    ethical_evaluation: dict[str, Any] = _json(default=dict)
+    awareness_level: float
+    ethical_score: float
+    confidence: float
+    processing_time_ms: float
+    blocked: bool = Field(default=False)
+    created_at: datetime = _created_at()
+
+
+class AuditLog(SQLModel, table=True):
+    """Who did what security-relevant thing, from where, and when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_user_created", "user_id", "created_at"),
+        Index("ix_audit_action_created", "action", "created_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID | None = _foreign_key(
+        "users.id", ondelete="SET NULL", nullable=True, index=False
+    )
+    action: str = Field(max_length=64)
+    ip_address: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=512)
+    details: dict[str, Any] = _json(default=dict)
+    created_at: datetime = _created_at()

@@ -1,0 +1,48 @@
+"""Reads and writes of users."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db.models import Role, Tier, User
+from schema.errors import Conflict
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    username: str,
+    email: str,
+    password_hash: str,
+    roles: list[Role],
+    tier: Tier,
+) -> User:
+    """Insert a user; CONFLICT when the username or email is taken (compared case-insensitively)."""
+    taken = await session.exec(
+        select(User.id).where(
+            or_(col(User.username) == username.lower(), col(User.email) == email.lower())
+        )
+    )
+    if taken.first() is not None:
+        raise Conflict("username or email already registered")
+    user = User(
+        username=username.lower(),
+        email=email.lower(),
+        password_hash=password_hash,
+        roles=[role.value for role in roles],
+        tier=tier.value,
+    )
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError:  # a concurrent registration won the race
+        raise Conflict("username or email already registered") from None
+    return user
+
+
+async def get_user_by_username(session: AsyncSession, username: str) -> User | None:
+    result = await session.exec(select(User).where(col(User.username) == username.lower()))
+    return result.first()

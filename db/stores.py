@@ -1,0 +1,93 @@
+"""Every store the server uses, opened and closed together, and their health checks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from db.analytics import AnalyticsStore
+from db.pubsub import Broker, InProcessBroker, RedisBroker
+from db.session import Database
+
+log = logging.getLogger(__name__)
+
+HEALTH_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class StoreHealth:
+    name: str
+    backend: str
+    ok: bool
+    latency_ms: float | None
+    error: str | None
+    detail: str | None = None  # the full failure message: for logs and startup, never clients
+
+
+@dataclass
+class Stores:
+    database: Database
+    broker: Broker
+    analytics: AnalyticsStore
+    redis: Redis | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        *,
+        database_url: str,
+        redis_url: str,
+        clickhouse_url: str,
+        redis_key_prefix: str,
+        db_pool_size: int = 10,
+    ) -> Stores:
+        database = Database(database_url, pool_size=db_pool_size)
+        redis = Redis.from_url(redis_url) if redis_url else None
+        broker: Broker = (
+            RedisBroker(redis, redis_key_prefix) if redis is not None else InProcessBroker()
+        )
+        analytics = await AnalyticsStore.open(clickhouse_url)
+        return cls(database=database, broker=broker, analytics=analytics, redis=redis)
+
+    def _checks(self) -> list[tuple[str, str, Callable[[], Awaitable[float]]]]:
+        return [
+            ("database", self.database.backend, self.database.ping),
+            ("broker", self.broker.backend, self.broker.ping),
+            ("analytics", self.analytics.backend, self.analytics.ping),
+        ]
+
+    async def health(self) -> list[StoreHealth]:
+        """Ping every store concurrently, each bounded by a timeout."""
+        checks = self._checks()
+        return list(await asyncio.gather(*(_check(*check) for check in checks)))
+
+    async def close(self) -> None:
+        """Close every store, each even if another fails to close."""
+        closers = [self.broker.close, self.analytics.close, self.database.close]
+        if self.redis is not None:
+            closers.append(self.redis.aclose)
+        for close in closers:
+            try:
+                await close()
+            except Exception:
+                log.exception("error while closing a store")
+
+
+async def _check(name: str, backend: str, ping: Callable[[], Awaitable[float]]) -> StoreHealth:
+    try:
+        latency = await asyncio.wait_for(ping(), HEALTH_TIMEOUT_SECONDS)
+    except Exception as exc:  # a health check reports every failure instead of raising it
+        # The public answer names only the kind of failure; `detail` is for logs and startup.
+        return StoreHealth(
+            name,
+            backend,
+            ok=False,
+            latency_ms=None,
+            error=type(exc).__name__,
+            detail=str(exc) or repr(exc),
+        )
+    return StoreHealth(name, backend, ok=True, latency_ms=round(latency, 3), error=None)

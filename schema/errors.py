@@ -1,0 +1,142 @@
+"""The project's exception hierarchy and the one place that maps it to GraphQL error codes."""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import Any
+
+from graphql.error import GraphQLError, GraphQLSyntaxError
+from strawberry.exceptions import MissingQueryError
+from strawberry.extensions import MaskErrors
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+
+log = logging.getLogger(__name__)
+
+INTERNAL_MESSAGE = "Internal server error"
+
+
+class ErrorCode(StrEnum):
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    CONFLICT = "CONFLICT"
+    ETHICAL_VIOLATION = "ETHICAL_VIOLATION"
+    RATE_LIMITED = "RATE_LIMITED"
+    INTERNAL = "INTERNAL"
+
+
+class ApiError(Exception):
+    """An error whose message is safe to show to the client, with extra extension fields."""
+
+    code = ErrorCode.INTERNAL
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions = extensions
+
+
+class Unauthenticated(ApiError):
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class Forbidden(ApiError):
+    code = ErrorCode.FORBIDDEN
+
+
+class NotFound(ApiError):
+    code = ErrorCode.NOT_FOUND
+
+
+class BadUserInput(ApiError):
+    """Bad input; `field` names the argument or input field that is wrong."""
+
+    code = ErrorCode.BAD_USER_INPUT
+
+    def __init__(self, message: str, *, field: str | None = None, **extensions: Any) -> None:
+        if field is not None:
+            extensions["field"] = field
+        super().__init__(message, **extensions)
+
+
+class Conflict(ApiError):
+    code = ErrorCode.CONFLICT
+
+
+class EthicalViolation(ApiError):
+    code = ErrorCode.ETHICAL_VIOLATION
+
+
+class RateLimited(ApiError):
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, *, retry_after: int, **extensions: Any) -> None:
+        super().__init__(message, retryAfter=retry_after, **extensions)
+
+
+class ServiceUnavailable(ApiError):
+    """A store is down; the client may retry. Mapped to INTERNAL without internal details."""
+
+    code = ErrorCode.INTERNAL
+
+
+def _classify(error: GraphQLError) -> tuple[ErrorCode, str, dict[str, Any]] | None:
+    """The code, public message and extensions of an error, or None when it must be masked."""
+    original = error.original_error
+    if isinstance(original, ApiError):
+        return original.code, original.message, dict(original.extensions)
+    if isinstance(original, InvalidOperationTypeError):
+        kind = original.operation_type.value
+        return ErrorCode.BAD_USER_INPUT, f"{kind} operations are not allowed on this transport", {}
+    if isinstance(original, CannotGetOperationTypeError):
+        return ErrorCode.BAD_USER_INPUT, original.as_http_error_reason(), {}
+    if isinstance(original, MissingQueryError):
+        return ErrorCode.BAD_USER_INPUT, str(original), {}
+    if original is None or isinstance(original, GraphQLSyntaxError):
+        # Parse, validation and variable-coercion errors: the client's request is at fault.
+        return ErrorCode.BAD_USER_INPUT, error.message, {}
+    if isinstance(original, GraphQLError) and original.original_error is None:
+        return ErrorCode.BAD_USER_INPUT, original.message, {}
+    return None
+
+
+class ErrorCodes(MaskErrors):
+    """Give every error an `extensions.code`; replace unexpected ones by a masked INTERNAL error.
+
+    Unexpected errors are logged with their traceback and the request id, which the masked
+    error carries too, so an operator can find the log line a client reports.
+    """
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return [self._process_error(error) for error in errors]
+
+    def _process_error(self, error: GraphQLError) -> GraphQLError:
+        request_id = self._request_id()
+        classified = _classify(error)
+        if classified is None:
+            log.error(
+                "unexpected error in %s (request %s)",
+                ".".join(str(p) for p in error.path or ()),
+                request_id,
+                exc_info=error.original_error,
+            )
+            code, message, extensions = ErrorCode.INTERNAL, INTERNAL_MESSAGE, dict[str, Any]()
+        else:
+            code, message, extensions = classified
+        if request_id:
+            extensions["requestId"] = request_id
+        return GraphQLError(
+            message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=None,
+            extensions={"code": code.value, **extensions},
+        )
+
+    def _request_id(self) -> str | None:
+        context = self.execution_context.context
+        return getattr(context, "request_id", None)

@@ -1,0 +1,20 @@
+"""The root Query type; each field's body is one call into resolvers/."""
+
+from __future__ import annotations
+
+import strawberry
+
+from resolvers import system
+from schema.types.system import SystemHealth, SystemStatus
+from server.context import Info
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Whether every store answers, with each store's latency.")
+    async def system_health(self, info: Info) -> SystemHealth:
+        return await system.system_health(info)
+
+    @strawberry.field(description="Version, uptime and the store backends in use.")
+    async def system_status(self, info: Info) -> SystemStatus:
+        return await system.system_status(info)

@@ -1,0 +1,58 @@
+"""The GraphQL schema: root types plus the extensions every operation runs through."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types.execution import ExecutionContext
+
+from schema.errors import ErrorCodes
+from schema.query import Query
+
+PARSER_CACHE_SIZE = 1024
+VALIDATION_CACHE_SIZE = 1024
+
+
+class CachedParser(ParserCache):
+    """ParserCache that lets a syntax error surface where the error-code mapping sees it.
+
+    Strawberry's ParserCache raises syntax errors from inside its hook, outside the
+    operation, so they would reach the client without `extensions.code`.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        try:
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        except GraphQLError:
+            context.graphql_document = None  # strawberry parses again and reports it
+        yield
+
+
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Client errors are not server faults; ErrorCodes logs the unexpected ones."""
+
+
+schema = Schema(
+    query=Query,
+    extensions=[
+        lambda: CachedParser(maxsize=PARSER_CACHE_SIZE),
+        lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),
+        ErrorCodes,
+    ],
+    config=StrawberryConfig(auto_camel_case=True),
+)
+
+
+def export_sdl() -> str:
+    """The schema in SDL, as checked into schema.graphql."""
+    return schema.as_str() + "\n"

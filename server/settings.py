@@ -1,0 +1,170 @@
+"""Every setting of the server, read once from the environment (and `.env`)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+log = logging.getLogger(__name__)
+
+DATABASE_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+JWT_SECRET_FILE = "jwt_secret"  # noqa: S105  (a file name, not a secret)
+MIN_JWT_SECRET_BYTES = 32
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or wrong; the message names the environment variable."""
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Server configuration. Each field is read from the upper-case env var of its name."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    environment: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    redis_url: str = ""
+    redis_key_prefix: str = "consciousness:"
+    clickhouse_url: str = ""
+    jwt_secrets: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    jwt_algorithm: str = "HS256"
+    access_token_ttl_seconds: int = Field(default=900, gt=0)
+    refresh_token_ttl_seconds: int = Field(default=14 * 24 * 3600, gt=0)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    log_level: LogLevel = LogLevel.INFO
+    max_query_bytes: int = Field(default=100_000, gt=0)
+    max_input_chars: int = Field(default=20_000, gt=0)
+    db_pool_size: int = Field(default=10, gt=0)
+    registration_enabled: bool = True
+    playground_enabled: bool = True
+
+    @field_validator("jwt_secrets", "cors_origins", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {exc}") from None
+        driver = DATABASE_DRIVERS.get(url.drivername)
+        if driver is None:
+            raise ValueError(
+                f"unsupported driver {url.drivername!r}; use postgresql+asyncpg:// or sqlite:///"
+            )
+        return url.set(drivername=driver).render_as_string(hide_password=False)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _clickhouse_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://", "clickhouse://", "chdb:")):
+            raise ValueError("must start with http://, https://, clickhouse:// or chdb:")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> Settings:
+        if self.environment is Environment.PRODUCTION and not self.jwt_secrets:
+            raise ValueError(
+                "JWT_SECRETS must be set in production (comma-separated, newest first)"
+            )
+        for secret in self.jwt_secrets:
+            if len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+                raise ValueError(f"JWT_SECRETS: each secret needs {MIN_JWT_SECRET_BYTES}+ bytes")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured database, or the embedded SQLite file under the data dir."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'consciousness.db'}"
+
+    @property
+    def resolved_clickhouse_url(self) -> str:
+        """The configured ClickHouse, or the embedded chDB directory under the data dir."""
+        return self.clickhouse_url or f"chdb://{(self.data_dir / 'analytics').resolve()}"
+
+    @property
+    def uses_in_process_stores(self) -> bool:
+        """True when some store lives inside this process and so cannot be shared by workers."""
+        return not self.redis_url
+
+    def signing_secrets(self) -> list[str]:
+        """The JWT secrets, newest first; in development one is generated and kept in data_dir."""
+        if self.jwt_secrets:
+            return list(self.jwt_secrets)
+        path = self.data_dir / JWT_SECRET_FILE
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+            log.warning(
+                "JWT_SECRETS is not set: generated a development secret in %s. "
+                "Set JWT_SECRETS in production.",
+                path,
+            )
+        return [path.read_text().strip()]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning validation errors into one line per bad env var."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigurationError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per error, naming the environment variable that carries the bad value."""
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if not field:
+            lines.append(f"configuration error: {message}")
+        else:
+            lines.append(f"configuration error: {field.upper()}: {message}")
+    return "\n".join(lines)

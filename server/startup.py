@@ -1,0 +1,70 @@
+"""Checks run before the server starts: each store reachable, migrations applied.
+
+Each failure becomes one line that names the setting to fix, instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from db.migrate import upgrade_database
+from db.stores import Stores
+from server.settings import ConfigurationError, Settings
+
+STARTUP_TIMEOUT_SECONDS = 10.0
+
+_SETTING_OF_STORE = {
+    "database": "DATABASE_URL",
+    "broker": "REDIS_URL",
+    "analytics": "CLICKHOUSE_URL",
+}
+
+
+def check_workers(settings: Settings, workers: int) -> None:
+    """Refuse several workers when a store lives inside one process and cannot be shared."""
+    if workers <= 1:
+        return
+    if not settings.redis_url:
+        raise ConfigurationError(
+            f"configuration error: --workers {workers} needs REDIS_URL: the in-process "
+            "pub/sub, token and rate-limit stores cannot be shared between worker processes"
+        )
+    if not settings.clickhouse_url:
+        raise ConfigurationError(
+            f"configuration error: --workers {workers} needs CLICKHOUSE_URL: the embedded "
+            "chDB analytics store can be opened by one process only"
+        )
+
+
+async def prepare_stores(settings: Settings, *, migrate: bool = True) -> None:
+    """Open every store, check it answers, apply migrations; ConfigurationError on failure."""
+    try:
+        stores = await asyncio.wait_for(
+            Stores.open(
+                database_url=settings.resolved_database_url,
+                redis_url=settings.redis_url,
+                clickhouse_url=settings.resolved_clickhouse_url,
+                redis_key_prefix=settings.redis_key_prefix,
+            ),
+            STARTUP_TIMEOUT_SECONDS,
+        )
+    except Exception as exc:
+        raise ConfigurationError(
+            f"configuration error: CLICKHOUSE_URL: cannot open the analytics store: {exc}"
+        ) from None
+    try:
+        for health in await stores.health():
+            if not health.ok:
+                raise ConfigurationError(
+                    f"configuration error: {_SETTING_OF_STORE[health.name]}: the {health.name} "
+                    f"store ({health.backend}) does not answer: {health.detail}"
+                )
+        if migrate:
+            try:
+                await upgrade_database(stores.database.engine)
+            except Exception as exc:
+                raise ConfigurationError(
+                    f"configuration error: DATABASE_URL: migrations failed: {exc}"
+                ) from None
+    finally:
+        await stores.close()
