@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from db.analytics import AnalyticsStore
 from db.pubsub import Broker, InProcessBroker, RedisBroker
 from db.session import Database
+from db.tokens import InProcessTokenStore, RedisTokenStore, TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Stores:
     database: Database
     broker: Broker
     analytics: AnalyticsStore
+    tokens: TokenStore
     redis: Redis | None = None
 
     @classmethod
@@ -50,8 +52,13 @@ class Stores:
         broker: Broker = (
             RedisBroker(redis, redis_key_prefix) if redis is not None else InProcessBroker()
         )
+        tokens: TokenStore = (
+            RedisTokenStore(redis, redis_key_prefix) if redis is not None else InProcessTokenStore()
+        )
         analytics = await AnalyticsStore.open(clickhouse_url)
-        return cls(database=database, broker=broker, analytics=analytics, redis=redis)
+        return cls(
+            database=database, broker=broker, analytics=analytics, tokens=tokens, redis=redis
+        )
 
     def _checks(self) -> list[tuple[str, str, Callable[[], Awaitable[float]]]]:
         return [
@@ -67,7 +74,7 @@ class Stores:
 
     async def close(self) -> None:
         """Close every store, each even if another fails to close."""
-        closers = [self.broker.close, self.analytics.close, self.database.close]
+        closers = [self.broker.close, self.tokens.close, self.analytics.close, self.database.close]
         if self.redis is not None:
             closers.append(self.redis.aclose)
         for close in closers:

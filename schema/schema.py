@@ -8,13 +8,17 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
 from schema.errors import ErrorCodes
-from schema.query import Query
+from schema.roots import agents, auth, system
 
 PARSER_CACHE_SIZE = 1024
 VALIDATION_CACHE_SIZE = 1024
+
+Query = merge_types("Query", (system.Query, auth.Query, agents.Query))
+Mutation = merge_types("Mutation", (auth.Mutation, agents.Mutation))
 
 
 class CachedParser(ParserCache):
@@ -44,6 +48,7 @@ class Schema(strawberry.Schema):
 
 schema = Schema(
     query=Query,
+    mutation=Mutation,
     extensions=[
         lambda: CachedParser(maxsize=PARSER_CACHE_SIZE),
         lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),

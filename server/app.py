@@ -17,9 +17,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET, UnsetType
 
+from auth.ratelimit import RateLimiter
+from auth.tokens import AccessTokens
 from db.stores import Stores
 from db.types import utcnow
+from resolvers.loaders import Loaders
+from resolvers.pagination import CursorCodec
+from schema.errors import Unauthenticated
 from schema.schema import schema
 from server.context import AppState, Context
 from server.middleware import RequestIdMiddleware
@@ -48,14 +55,25 @@ class GraphQLApp(GraphQL[Context, None]):
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
 
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Authenticate a websocket from connection_init's payload; a bad token closes it (4403)."""
+        try:
+            await context.principal()
+        except Unauthenticated as exc:
+            raise ConnectionRejectionError({"message": exc.message}) from None
+        acknowledge_without_payload: UnsetType = UNSET
+        return acknowledge_without_payload
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
+        app = self._app_state["current"]
         return Context(
-            app=self._app_state["current"],
+            app=app,
             request=request,
             response=response,
             request_id=request.scope.get("state", {}).get("request_id", ""),
+            loaders=Loaders.create(app.stores),
         )
 
 
@@ -72,12 +90,23 @@ def create_app(settings: Settings) -> Starlette:
             redis_key_prefix=settings.redis_key_prefix,
             db_pool_size=settings.db_pool_size,
         )
+        secrets = settings.signing_secrets()
+        rate_limiter = await RateLimiter.create(settings.redis_url, settings.redis_key_prefix)
         holder["current"] = AppState(
-            settings=settings, stores=stores, started_at=utcnow(), version=package_version()
+            settings=settings,
+            stores=stores,
+            access_tokens=AccessTokens(
+                secrets, settings.jwt_algorithm, settings.access_token_ttl_seconds
+            ),
+            rate_limiter=rate_limiter,
+            cursors=CursorCodec(secrets[0]),
+            started_at=utcnow(),
+            version=package_version(),
         )
         try:
             yield
         finally:
+            await rate_limiter.close()
             await stores.close()
             holder.clear()
 

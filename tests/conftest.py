@@ -32,7 +32,7 @@ from server.startup import prepare_stores
 ADMIN_DATABASE_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
-TEST_DATABASE_NAME = "consciousness_test"
+TEST_DATABASE_NAME = f"consciousness_test_{os.getpid()}"  # concurrent runs do not collide
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BACKENDS = ["embedded", "servers"]
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
@@ -132,11 +132,12 @@ def stores(app: Starlette) -> Stores:
 
 @pytest.fixture
 async def client(app: Starlette, stores: Stores) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client on the app; every table is emptied after the test."""
+    """An HTTP client on the app; tables and rate-limit counters are emptied after the test."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
     await empty_tables(stores)
+    await app.state.app_state["current"].rate_limiter.clear()
 
 
 async def empty_tables(stores: Stores) -> None:

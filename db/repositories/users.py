@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_
+import uuid
+
+from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.models import Role, Tier, User
+from db.types import utcnow
 from schema.errors import Conflict
 
 
@@ -46,3 +49,27 @@ async def create_user(
 async def get_user_by_username(session: AsyncSession, username: str) -> User | None:
     result = await session.exec(select(User).where(col(User.username) == username.lower()))
     return result.first()
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def list_users(
+    session: AsyncSession, *, after_username: str | None, limit: int
+) -> tuple[list[User], int]:
+    """One page of users ordered by username (unique, so a stable keyset), and the total."""
+    total = (await session.exec(select(func.count()).select_from(User))).one()
+    query = select(User)
+    if after_username is not None:
+        query = query.where(col(User.username) > after_username)
+    rows = await session.exec(query.order_by(col(User.username)).limit(limit))
+    return list(rows.all()), total
+
+
+async def save_user(session: AsyncSession, user: User) -> User:
+    """Write changed fields and stamp updated_at."""
+    user.updated_at = utcnow()
+    session.add(user)
+    await session.flush()
+    return user

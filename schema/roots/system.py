@@ -1,4 +1,4 @@
-"""The root Query type; each field's body is one call into resolvers/."""
+"""Root fields about the server itself."""
 
 from __future__ import annotations
 

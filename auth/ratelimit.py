@@ -1,0 +1,194 @@
+"""Rate limits: requests per user by tier, and failed sign-ins per username and per client IP.
+
+Counting uses the `limits` library's moving-window strategy: a hit is allowed when fewer
+than `amount` hits were counted in the window of time that ends now, and only allowed hits
+are counted. Counts live in this process by default and in Redis when REDIS_URL is set
+(through redis-py's asyncio client, keys under `{key_prefix}ratelimit:`), so every server
+process shares them. Redis failures surface as `ServiceUnavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final
+
+from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+from limits.util import WindowStats
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from db.models import Tier
+from schema.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+TIER_LIMITS: Final[Mapping[Tier, RateLimitItem | None]] = MappingProxyType(
+    {
+        Tier.BASIC: RateLimitItemPerHour(100),
+        Tier.ADVANCED: RateLimitItemPerHour(1000),
+        Tier.ENTERPRISE: None,  # unlimited: never counted
+        Tier.RESEARCH: RateLimitItemPerHour(1000),
+    }
+)
+"""Requests a user of each tier may make in any moving hour; None means unlimited."""
+
+LOGIN_ATTEMPTS_PER_USERNAME: Final = RateLimitItemPerMinute(5)
+"""Failed sign-ins allowed for one username in any moving minute, whatever the client."""
+
+LOGIN_ATTEMPTS_PER_IP: Final = RateLimitItemPerMinute(20)
+"""Failed sign-ins allowed from one client IP in any moving minute, whatever the username."""
+
+TIER_NAMESPACE = "tier"
+UNLIMITED_REMAINING = -1
+UNAVAILABLE_MESSAGE = "rate limiter unavailable"
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    """The outcome of a rate-limit hit or check.
+
+    `retry_after_seconds`: whole seconds until the window has room again; at least 1 when
+    refused, 0 when allowed. `remaining`: hits still allowed in the current window after
+    this one (never negative), or UNLIMITED_REMAINING (-1) when no limit applies.
+    `limit`: the window's capacity, None when unlimited.
+    """
+
+    allowed: bool
+    retry_after_seconds: int
+    remaining: int
+    limit: int | None = None
+
+    @property
+    def unlimited(self) -> bool:
+        return self.limit is None
+
+
+UNLIMITED = RateDecision(
+    allowed=True, retry_after_seconds=0, remaining=UNLIMITED_REMAINING, limit=None
+)
+
+
+def _decision(allowed: bool, stats: WindowStats, limit: RateLimitItem) -> RateDecision:
+    """Build a decision from the window after the hit; `stats.reset_time` is a Unix time."""
+    retry_after = 0 if allowed else max(1, math.ceil(stats.reset_time - time.time()))
+    return RateDecision(
+        allowed=allowed,
+        retry_after_seconds=retry_after,
+        remaining=max(0, stats.remaining),
+        limit=limit.amount,
+    )
+
+
+def _limits_uri(redis_url: str) -> str:
+    """The URL as `limits` expects it: it reads a bare `unix://` as a Valkey URL."""
+    return f"redis+{redis_url}" if redis_url.startswith("unix://") else redis_url
+
+
+@contextlib.contextmanager
+def _unavailable_on_redis_error() -> Iterator[None]:
+    """Translate a Redis failure into the project's ServiceUnavailable, logging the cause."""
+    try:
+        yield
+    except (RedisError, OSError, StorageError) as exc:
+        log.warning("rate limiter: Redis failed: %s: %s", type(exc).__name__, exc)
+        raise ServiceUnavailable(UNAVAILABLE_MESSAGE) from exc
+
+
+class RateLimiter:
+    """Moving-window limits over in-process or Redis storage; `create` picks by URL."""
+
+    def __init__(self, storage: MemoryStorage | RedisStorage, redis: Redis | None = None) -> None:
+        self._storage = storage
+        self._strategy = MovingWindowRateLimiter(storage)
+        self._redis = redis
+        self.backend = "memory" if redis is None else "redis"
+
+    @classmethod
+    async def create(cls, redis_url: str, key_prefix: str) -> RateLimiter:
+        """In-process when `redis_url` is empty; else Redis, with keys under the prefix.
+
+        The Redis client is this limiter's own (closed by `close`); `limits` drives it
+        through its redis-py bridge (`implementation="redispy"`), so coredis is not needed.
+        Opening does no I/O: a Redis that is down shows in `ping` and on the first hit.
+        """
+        if not redis_url:
+            return cls(MemoryStorage())
+        redis = Redis.from_url(redis_url)
+        # `limits` types its options as scalars, but passes them on to redis-py's client.
+        shared: dict[str, Any] = {"connection_pool": redis.connection_pool}
+        storage = RedisStorage(
+            _limits_uri(redis_url),
+            implementation="redispy",
+            key_prefix=f"{key_prefix}ratelimit",
+            **shared,
+        )
+        return cls(storage, redis)
+
+    async def hit(self, namespace: str, key: str, limit: RateLimitItem) -> RateDecision:
+        """Count one hit for `key` in `namespace` if the limit allows it.
+
+        A refused hit is not counted, so a client that keeps retrying while refused gets
+        through as soon as the window has room.
+        """
+        with _unavailable_on_redis_error():
+            allowed = await self._strategy.hit(limit, namespace, key)
+            stats = await self._strategy.get_window_stats(limit, namespace, key)
+        return _decision(allowed, stats, limit)
+
+    async def check(self, namespace: str, key: str, limit: RateLimitItem) -> RateDecision:
+        """Whether a hit would be allowed now, without counting one."""
+        with _unavailable_on_redis_error():
+            stats = await self._strategy.get_window_stats(limit, namespace, key)
+        return _decision(stats.remaining >= 1, stats, limit)
+
+    async def check_tier(self, user_id: str, tier: Tier) -> RateDecision:
+        """Count one request of a user against their tier's limit.
+
+        Unlimited tiers are always allowed and never touch the storage.
+        """
+        limit = TIER_LIMITS[tier]
+        if limit is None:
+            return UNLIMITED
+        return await self.hit(TIER_NAMESPACE, user_id, limit)
+
+    async def reset(self, namespace: str, key: str, limit: RateLimitItem) -> None:
+        """Forget every hit counted for `key` in `namespace` under `limit`."""
+        with _unavailable_on_redis_error():
+            await self._strategy.clear(limit, namespace, key)
+
+    async def clear(self) -> None:
+        """Forget every count this limiter holds (in Redis: only keys under its prefix)."""
+        with _unavailable_on_redis_error():
+            await self._storage.reset()
+
+    async def ping(self) -> float:
+        """Round-trip time of a Redis PING in milliseconds; 0 for in-process storage."""
+        if self._redis is None:
+            return 0.0
+        started = time.perf_counter()
+        with _unavailable_on_redis_error():
+            await self._redis.ping()
+        return (time.perf_counter() - started) * 1000
+
+    async def close(self) -> None:
+        """Close the Redis client, or drop the in-process counts and their expiry task."""
+        if self._redis is not None:
+            await self._redis.aclose()
+            return
+        if isinstance(self._storage, MemoryStorage):
+            await self._storage.reset()
+            timer = self._storage.timer
+            if timer is not None and not timer.done():
+                timer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await timer

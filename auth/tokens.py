@@ -1,0 +1,129 @@
+"""Access tokens (JWT, several keys for rotation) and opaque refresh tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from auth.permissions import Principal, permissions_for
+from db.models import Role, Tier, User
+from db.tokens import TokenStore
+from schema.errors import Unauthenticated
+
+ACCESS_TOKEN_TYPE = "access"  # noqa: S105  (a claim value, not a secret)
+REFRESH_TOKEN_BYTES = 32
+
+
+def key_id(secret: str) -> str:
+    """A short, stable id for a signing secret that reveals nothing about it."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+def hash_refresh_token(token: str) -> str:
+    """What the token store keeps instead of the token itself."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+
+
+@dataclass(frozen=True)
+class IssuedAccessToken:
+    token: str
+    jti: str
+    expires_in: int
+
+
+class AccessTokens:
+    """Signs with the newest secret; verifies with any configured one, chosen by `kid`.
+
+    `iat` is a float (RFC 7519 NumericDate allows fractions) so a revocation cutoff taken
+    at time t rejects exactly the tokens issued before t.
+    """
+
+    def __init__(self, secrets_newest_first: list[str], algorithm: str, ttl_seconds: int) -> None:
+        if not secrets_newest_first:
+            raise ValueError("at least one signing secret is needed")
+        self._keys = {key_id(secret): secret for secret in secrets_newest_first}
+        self._current_kid = key_id(secrets_newest_first[0])
+        self._algorithm = algorithm
+        self.ttl_seconds = ttl_seconds
+
+    def issue(self, user: User) -> IssuedAccessToken:
+        now = time.time()
+        jti = uuid.uuid4().hex
+        roles = [Role(role) for role in user.roles]
+        claims = {
+            "sub": str(user.id),
+            "username": user.username,
+            "roles": [role.value for role in roles],
+            "permissions": sorted(permission.value for permission in permissions_for(roles)),
+            "tier": user.tier,
+            "iat": now,
+            "exp": int(now) + self.ttl_seconds,
+            "jti": jti,
+            "typ": ACCESS_TOKEN_TYPE,
+        }
+        token = jwt.encode(
+            claims,
+            self._keys[self._current_kid],
+            algorithm=self._algorithm,
+            headers={"kid": self._current_kid},
+        )
+        return IssuedAccessToken(token=token, jti=jti, expires_in=self.ttl_seconds)
+
+    def verify(self, token: str) -> Principal:
+        """The principal of a valid token; UNAUTHENTICATED for any other token."""
+        try:
+            header = jwt.get_unverified_header(token)
+            secret = self._keys.get(header.get("kid", ""))
+            if secret is None:
+                raise Unauthenticated("access token signed with an unknown key")
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                secret,
+                algorithms=[self._algorithm],
+                options={"require": ["sub", "exp", "iat", "jti"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("access token expired") from None
+        except jwt.PyJWTError:
+            raise Unauthenticated("invalid access token") from None
+        if claims.get("typ") != ACCESS_TOKEN_TYPE:
+            raise Unauthenticated("not an access token")
+        try:
+            roles = tuple(Role(role) for role in claims["roles"])
+            return Principal(
+                user_id=str(uuid.UUID(claims["sub"])),
+                username=str(claims["username"]),
+                roles=roles,
+                permissions=permissions_for(list(roles)),
+                tier=Tier(claims["tier"]),
+                jti=str(claims["jti"]),
+                issued_at=float(claims["iat"]),
+                expires_at=float(claims["exp"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise Unauthenticated("invalid access token") from None
+
+
+async def authenticate(tokens: AccessTokens, store: TokenStore, token: str) -> Principal:
+    """Verify the signature and claims, then ask the token store whether it was revoked.
+
+    A token is dead when its jti was revoked (logout), or when it was issued at or before
+    its user's cutoff (deactivation, role or tier change).
+    """
+    principal = tokens.verify(token)
+    check = await store.access_check(principal.jti, principal.user_id)
+    if check.jti_revoked:
+        raise Unauthenticated("access token revoked")
+    if check.user_cutoff is not None and principal.issued_at <= check.user_cutoff:
+        raise Unauthenticated("access token no longer valid: sign in again")
+    return principal

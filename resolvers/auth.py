@@ -1,0 +1,226 @@
+"""Use cases of authentication: register, login, refresh rotation, logout, and `me`."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+import time
+import uuid
+
+from auth.passwords import PasswordPolicyError, check_policy, hash_password, verify_password
+from auth.ratelimit import LOGIN_ATTEMPTS_PER_IP, LOGIN_ATTEMPTS_PER_USERNAME
+from auth.tokens import hash_refresh_token, new_refresh_token
+from db.models import Role, Tier
+from db.models import User as UserRow
+from db.repositories import audit, users
+from db.repositories.audit import AuditAction
+from db.tokens import RefreshRecord
+from db.types import utcnow
+from schema.errors import BadUserInput, Forbidden, RateLimited, Unauthenticated
+from schema.types.auth import AuthPayload, RegisterInput, User
+from server.context import Context, Info
+
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+MAX_EMAIL_LENGTH = 254
+LOGIN_FAILED = "invalid username or password"
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so timing reveals nothing."""
+    return hash_password(uuid.uuid4().hex)
+
+
+def _validate_registration(data: RegisterInput) -> None:
+    if not USERNAME_PATTERN.match(data.username):
+        raise BadUserInput(
+            "username must be 3 to 64 letters, digits, '_', '.' or '-'", field="username"
+        )
+    if len(data.email) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.match(data.email):
+        raise BadUserInput("email is not a valid address", field="email")
+    try:
+        check_policy(data.password, username=data.username)
+    except PasswordPolicyError as exc:
+        raise BadUserInput(str(exc), field="password") from None
+
+
+async def _issue(context: Context, user: UserRow, family_id: str | None = None) -> AuthPayload:
+    """A new access token and a new refresh token in `family_id` (a new family by default)."""
+    settings = context.settings
+    access = context.app.access_tokens.issue(user)
+    refresh = new_refresh_token()
+    await context.stores.tokens.save_refresh(
+        hash_refresh_token(refresh),
+        RefreshRecord(
+            user_id=str(user.id), family_id=family_id or uuid.uuid4().hex, issued_at=time.time()
+        ),
+        settings.refresh_token_ttl_seconds,
+    )
+    return AuthPayload(
+        access_token=access.token,
+        refresh_token=refresh,
+        token_type="Bearer",  # noqa: S106  (the scheme name)
+        expires_in=access.expires_in,
+        user=User.from_row(user),
+    )
+
+
+async def _audit(
+    context: Context,
+    action: AuditAction,
+    user_id: uuid.UUID | None,
+    details: dict[str, object] | None = None,
+) -> None:
+    async with context.stores.database.session() as session:
+        await audit.record(
+            session,
+            action,
+            user_id=user_id,
+            ip_address=context.client_ip,
+            user_agent=context.user_agent,
+            details=details,
+        )
+
+
+async def register(info: Info, data: RegisterInput) -> AuthPayload:
+    context = info.context
+    if not context.settings.registration_enabled:
+        raise Forbidden("registration is closed on this server")
+    _validate_registration(data)
+    password_hash = await asyncio.to_thread(hash_password, data.password)
+    async with context.stores.database.session() as session:
+        user = await users.create_user(
+            session,
+            username=data.username,
+            email=data.email,
+            password_hash=password_hash,
+            roles=[Role.USER],
+            tier=Tier.BASIC,
+        )
+        await audit.record(
+            session,
+            AuditAction.REGISTER,
+            user_id=user.id,
+            ip_address=context.client_ip,
+            user_agent=context.user_agent,
+        )
+    return await _issue(context, user)
+
+
+async def _check_login_throttle(context: Context, username: str) -> None:
+    limiter = context.app.rate_limiter
+    for namespace, key, limit in (
+        ("login-user", username, LOGIN_ATTEMPTS_PER_USERNAME),
+        ("login-ip", context.client_ip or "unknown", LOGIN_ATTEMPTS_PER_IP),
+    ):
+        decision = await limiter.check(namespace, key, limit)
+        if not decision.allowed:
+            raise RateLimited(
+                "too many failed sign-ins; try again later",
+                retry_after=decision.retry_after_seconds,
+            )
+
+
+async def _count_failed_login(context: Context, username: str) -> None:
+    limiter = context.app.rate_limiter
+    await limiter.hit("login-user", username, LOGIN_ATTEMPTS_PER_USERNAME)
+    await limiter.hit("login-ip", context.client_ip or "unknown", LOGIN_ATTEMPTS_PER_IP)
+
+
+async def login(info: Info, username: str, password: str) -> AuthPayload:
+    context = info.context
+    username = username.strip().lower()
+    await _check_login_throttle(context, username)
+    async with context.stores.database.session() as session:
+        user = await users.get_user_by_username(session, username)
+    valid, new_hash = await asyncio.to_thread(
+        verify_password, password, user.password_hash if user else _dummy_hash()
+    )
+    if user is None or not valid or not user.is_active:
+        await _count_failed_login(context, username)
+        reason = "unknown user" if user is None else "wrong password" if not valid else "inactive"
+        await _audit(
+            context,
+            AuditAction.LOGIN_FAILED,
+            user.id if user else None,
+            {"username": username, "reason": reason},
+        )
+        raise Unauthenticated(LOGIN_FAILED)
+    async with context.stores.database.session() as session:
+        if new_hash is not None:  # the hashing parameters changed since this hash was made
+            user.password_hash = new_hash
+        user.last_login_at = utcnow()
+        user = await users.save_user(session, user)
+        await audit.record(
+            session,
+            AuditAction.LOGIN,
+            user_id=user.id,
+            ip_address=context.client_ip,
+            user_agent=context.user_agent,
+        )
+    return await _issue(context, user)
+
+
+async def refresh_token(info: Info, refresh_token: str) -> AuthPayload:
+    """Rotate: the presented token is spent and a new pair issued in the same family.
+
+    A token presented a second time means it was copied: the whole family is revoked, so
+    both the thief and the victim must sign in again.
+    """
+    context = info.context
+    store = context.stores.tokens
+    use = await store.use_refresh(
+        hash_refresh_token(refresh_token), context.settings.refresh_token_ttl_seconds
+    )
+    if use is None:
+        raise Unauthenticated("invalid or expired refresh token")
+    record = use.record
+    user_id = uuid.UUID(record.user_id)
+    if not use.first_use:
+        await store.revoke_family(record.family_id, context.settings.refresh_token_ttl_seconds)
+        await _audit(
+            context, AuditAction.REFRESH_REUSE_DETECTED, user_id, {"family": record.family_id}
+        )
+        raise Unauthenticated("refresh token reuse detected: this sign-in was revoked")
+    if await store.is_family_revoked(record.family_id):
+        raise Unauthenticated("refresh token revoked")
+    async with context.stores.database.session() as session:
+        user = await users.get_user(session, user_id)
+        if user is None or not user.is_active:
+            raise Unauthenticated("invalid or expired refresh token")
+        await audit.record(
+            session,
+            AuditAction.REFRESH,
+            user_id=user.id,
+            ip_address=context.client_ip,
+            user_agent=context.user_agent,
+        )
+    return await _issue(context, user, record.family_id)
+
+
+async def logout(info: Info, refresh_token: str) -> bool:
+    """Revoke the refresh token's family and, when one is sent, the current access token."""
+    context = info.context
+    store = context.stores.tokens
+    ttl = context.settings.refresh_token_ttl_seconds
+    use = await store.use_refresh(hash_refresh_token(refresh_token), ttl)
+    if use is None:
+        raise Unauthenticated("invalid or expired refresh token")
+    await store.revoke_family(use.record.family_id, ttl)
+    principal = await context.principal()
+    if principal is not None:
+        remaining = max(1, int(principal.expires_at - time.time()) + 1)
+        await store.revoke_jti(principal.jti, remaining)
+    await _audit(context, AuditAction.LOGOUT, uuid.UUID(use.record.user_id))
+    return True
+
+
+async def me(info: Info) -> User:
+    principal = await info.context.require_principal()
+    async with info.context.stores.database.session() as session:
+        user = await users.get_user(session, uuid.UUID(principal.user_id))
+    if user is None or not user.is_active:
+        raise Unauthenticated("this account no longer exists or was deactivated")
+    return User.from_row(user)

@@ -1,0 +1,1 @@
+"""Root fields by domain; schema/schema.py merges each domain's Query and Mutation."""

@@ -1,0 +1,101 @@
+"""Root fields of authentication and user administration."""
+
+from __future__ import annotations
+
+import uuid
+
+import strawberry
+
+from auth.permissions import Permission
+from resolvers import auth, users
+from schema.permissions import requires
+from schema.types.auth import (
+    AuditEntryConnection,
+    AuthPayload,
+    RegisterInput,
+    Role,
+    Tier,
+    User,
+    UserConnection,
+)
+from server.context import Info
+
+DEFAULT_PAGE_SIZE = 50
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The signed-in user.", extensions=requires())
+    async def me(self, info: Info) -> User:
+        return await auth.me(info)
+
+    @strawberry.field(
+        description="Every user, by username.", extensions=requires(Permission.USERS_READ)
+    )
+    async def users(
+        self, info: Info, first: int = DEFAULT_PAGE_SIZE, after: str | None = None
+    ) -> UserConnection:
+        return await users.list_users(info, first, after)
+
+    @strawberry.field(
+        description="Security events, newest first.", extensions=requires(Permission.AUDIT_READ)
+    )
+    async def audit_log(
+        self,
+        info: Info,
+        user_id: uuid.UUID | None = None,
+        action: str | None = None,
+        first: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+    ) -> AuditEntryConnection:
+        return await users.audit_log(info, user_id, action, first, after)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create an account (USER role, BASIC tier) and sign in.")
+    async def register(self, info: Info, input: RegisterInput) -> AuthPayload:
+        return await auth.register(info, input)
+
+    @strawberry.mutation(description="Sign in; failed attempts are throttled per user and IP.")
+    async def login(self, info: Info, username: str, password: str) -> AuthPayload:
+        return await auth.login(info, username, password)
+
+    @strawberry.mutation(description="Spend a refresh token for a new token pair.")
+    async def refresh_token(self, info: Info, refresh_token: str) -> AuthPayload:
+        return await auth.refresh_token(info, refresh_token)
+
+    @strawberry.mutation(description="Revoke this sign-in's refresh tokens and access token.")
+    async def logout(self, info: Info, refresh_token: str) -> bool:
+        return await auth.logout(info, refresh_token)
+
+    @strawberry.mutation(
+        description="Replace a user's roles; only a SUPER_ADMIN grants ADMIN or SUPER_ADMIN.",
+        extensions=requires(Permission.USERS_MANAGE),
+    )
+    async def update_user_roles(
+        self,
+        info: Info,
+        user_id: uuid.UUID,
+        roles: list[Role],  # type: ignore[valid-type]
+    ) -> User:
+        return await users.update_user_roles(info, user_id, roles)
+
+    @strawberry.mutation(
+        description="Set a user's tier (their rate limit).",
+        extensions=requires(Permission.USERS_MANAGE),
+    )
+    async def set_user_tier(
+        self,
+        info: Info,
+        user_id: uuid.UUID,
+        tier: Tier,  # type: ignore[valid-type]
+    ) -> User:
+        return await users.set_user_tier(info, user_id, tier)
+
+    @strawberry.mutation(
+        description="Deactivate a user: sign-in refused, existing tokens rejected.",
+        extensions=requires(Permission.USERS_MANAGE),
+    )
+    async def deactivate_user(self, info: Info, user_id: uuid.UUID) -> User:
+        return await users.deactivate_user(info, user_id)

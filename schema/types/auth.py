@@ -1,0 +1,95 @@
+"""Users, roles, tiers, token payloads and audit entries as GraphQL types."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from auth.permissions import permissions_for
+from db.models import AuditLog as AuditLogRow
+from db.models import Role as RoleValue
+from db.models import Tier as TierValue
+from db.models import User as UserRow
+from schema.types.pagination import Connection
+
+Role = strawberry.enum(RoleValue, name="Role", description="What a user may do (RBAC).")
+Tier = strawberry.enum(
+    TierValue,
+    name="Tier",
+    description="Sets the hourly limit of consciousness operations: BASIC 100, ADVANCED 1000, "
+    "ENTERPRISE unlimited, RESEARCH as ADVANCED plus experimental fields.",
+)
+
+
+@strawberry.type(description="A user account. Password hashes are never exposed.")
+class User:
+    id: uuid.UUID
+    username: str
+    email: str
+    roles: list[Role]  # type: ignore[valid-type]
+    tier: Tier  # type: ignore[valid-type]
+    is_active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+    permissions: list[str] = strawberry.field(description="Granted by the roles held.")
+
+    @classmethod
+    def from_row(cls, row: UserRow) -> User:
+        roles = [RoleValue(role) for role in row.roles]
+        return cls(
+            id=row.id,
+            username=row.username,
+            email=row.email,
+            roles=roles,
+            tier=TierValue(row.tier),
+            is_active=row.is_active,
+            created_at=row.created_at,
+            last_login_at=row.last_login_at,
+            permissions=sorted(permission.value for permission in permissions_for(roles)),
+        )
+
+
+@strawberry.type
+class AuthPayload:
+    access_token: str = strawberry.field(description="JWT for 'Authorization: Bearer …'.")
+    refresh_token: str = strawberry.field(description="Opaque; single use; rotates on refresh.")
+    token_type: str
+    expires_in: int = strawberry.field(description="Seconds until the access token expires.")
+    user: User
+
+
+@strawberry.input
+class RegisterInput:
+    username: str
+    email: str
+    password: str
+
+
+@strawberry.type(description="One security-relevant event.")
+class AuditEntry:
+    id: uuid.UUID
+    user_id: uuid.UUID | None
+    action: str
+    ip_address: str | None
+    user_agent: str | None
+    details: JSON
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: AuditLogRow) -> AuditEntry:
+        return cls(
+            id=row.id,
+            user_id=row.user_id,
+            action=row.action,
+            ip_address=row.ip_address,
+            user_agent=row.user_agent,
+            details=JSON(row.details),
+            created_at=row.created_at,
+        )
+
+
+UserConnection = Connection[User]
+AuditEntryConnection = Connection[AuditEntry]

@@ -1,0 +1,71 @@
+"""Access tokens: claims, key rotation without logging anyone out, only the configured algorithm."""
+
+from __future__ import annotations
+
+import uuid
+
+import jwt
+import pytest
+
+from auth.tokens import AccessTokens, key_id
+from db.models import Role, Tier, User
+from schema.errors import Unauthenticated
+
+OLD, NEW = "o" * 40, "n" * 40
+
+
+def _user() -> User:
+    return User(
+        id=uuid.uuid4(),
+        username="kim",
+        email="kim@example.org",
+        password_hash="x",
+        roles=[Role.DEVELOPER.value],
+        tier=Tier.ADVANCED.value,
+    )
+
+
+def test_token_carries_the_claims_and_kid() -> None:
+    user = _user()
+    issued = AccessTokens([NEW], "HS256", 900).issue(user)
+    claims = jwt.decode(issued.token, NEW, algorithms=["HS256"])
+    assert set(claims) == {
+        "sub",
+        "username",
+        "roles",
+        "permissions",
+        "tier",
+        "iat",
+        "exp",
+        "jti",
+        "typ",
+    }
+    assert claims["sub"] == str(user.id)
+    assert claims["roles"] == ["developer"]
+    assert "analytics:export" in claims["permissions"]
+    assert claims["exp"] - claims["iat"] == pytest.approx(900, abs=1)
+    assert jwt.get_unverified_header(issued.token)["kid"] == key_id(NEW)
+
+
+def test_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key() -> None:
+    old_token = AccessTokens([OLD], "HS256", 900).issue(_user()).token
+    rotated = AccessTokens([NEW, OLD], "HS256", 900)
+    assert rotated.verify(old_token).username == "kim"
+    new_token = rotated.issue(_user()).token
+    assert jwt.get_unverified_header(new_token)["kid"] == key_id(NEW)
+    retired = AccessTokens([NEW], "HS256", 900)
+    with pytest.raises(Unauthenticated, match="unknown key"):
+        retired.verify(old_token)
+
+
+def test_only_the_configured_algorithm_is_accepted() -> None:
+    tokens = AccessTokens([NEW], "HS256", 900)
+    claims = jwt.decode(tokens.issue(_user()).token, NEW, algorithms=["HS256"])
+    other_alg = jwt.encode(claims, NEW * 2, algorithm="HS512", headers={"kid": key_id(NEW)})
+    with pytest.raises(Unauthenticated):
+        tokens.verify(other_alg)
+
+
+def test_key_ids_do_not_reveal_the_secret() -> None:
+    assert NEW not in key_id(NEW)
+    assert key_id(NEW) != key_id(OLD)
