@@ -151,7 +151,7 @@ class RateLimiter:
             stats = await self._strategy.get_window_stats(limit, namespace, key)
         return _decision(stats.remaining >= 1, stats, limit)
 
-    async def check_tier(self, user_id: str, tier: Tier) -> RateDecision:
+    async def hit_tier(self, user_id: str, tier: Tier) -> RateDecision:
         """Count one request of a user against their tier's limit.
 
         Unlimited tiers are always allowed and never touch the storage.

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
@@ -17,6 +18,7 @@ from db.tokens import InProcessTokenStore, RedisTokenStore, TokenStore
 log = logging.getLogger(__name__)
 
 HEALTH_TIMEOUT_SECONDS = 2.0
+HEALTH_CACHE_SECONDS = 1.0  # health checks hammered by clients cost one ping a second
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Stores:
     analytics: AnalyticsStore
     tokens: TokenStore
     redis: Redis | None = None
+    _health: tuple[float, list[StoreHealth]] | None = field(default=None, repr=False)
 
     @classmethod
     async def open(
@@ -68,9 +71,14 @@ class Stores:
         ]
 
     async def health(self) -> list[StoreHealth]:
-        """Ping every store concurrently, each bounded by a timeout."""
+        """Ping every store concurrently, each bounded by a timeout; reused for a second."""
+        now = time.monotonic()
+        if self._health is not None and now - self._health[0] < HEALTH_CACHE_SECONDS:
+            return self._health[1]
         checks = self._checks()
-        return list(await asyncio.gather(*(_check(*check) for check in checks)))
+        results = list(await asyncio.gather(*(_check(*check) for check in checks)))
+        self._health = (now, results)
+        return results
 
     async def close(self) -> None:
         """Close every store, each even if another fails to close."""

@@ -9,7 +9,7 @@ from schema.types.system import HealthStatus, StoreHealth, SystemHealth, SystemS
 from server.context import Info
 
 
-async def _store_health(info: Info) -> list[StoreHealth]:
+async def store_health(info: Info) -> list[StoreHealth]:
     return [
         StoreHealth(name=h.name, backend=h.backend, ok=h.ok, latency_ms=h.latency_ms, error=h.error)
         for h in await info.context.stores.health()
@@ -17,7 +17,7 @@ async def _store_health(info: Info) -> list[StoreHealth]:
 
 
 async def system_health(info: Info) -> SystemHealth:
-    stores = await _store_health(info)
+    stores = await store_health(info)
     status = HealthStatus.OK if all(store.ok for store in stores) else HealthStatus.DEGRADED
     return SystemHealth(status=status, checked_at=utcnow(), stores=stores)
 
@@ -31,5 +31,4 @@ async def system_status(info: Info) -> SystemStatus:
         started_at=app.started_at,
         uptime_seconds=round((now - app.started_at).total_seconds(), 3),
         python_version=platform.python_version(),
-        stores=await _store_health(info),
     )

@@ -39,4 +39,9 @@ class SystemStatus:
     started_at: datetime
     uptime_seconds: float = strawberry.field(description="Seconds since this process started.")
     python_version: str
-    stores: list[StoreHealth]
+
+    @strawberry.field(description="Each store's backend and health (checked only when asked).")
+    async def stores(self, info: strawberry.Info) -> list[StoreHealth]:
+        from resolvers.system import store_health  # here: resolvers.system imports this module
+
+        return await store_health(info)

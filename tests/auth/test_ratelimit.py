@@ -78,23 +78,23 @@ async def test_tier_allows_its_limit_then_refuses_with_retry_after(
 ) -> None:
     amount = hour_limit(tier).amount
     for n in range(amount):
-        decision = await limiter.check_tier("user-1", tier)
+        decision = await limiter.hit_tier("user-1", tier)
         assert decision.allowed
         assert decision.remaining == amount - n - 1
         assert decision.retry_after_seconds == 0
 
-    refused = await limiter.check_tier("user-1", tier)
+    refused = await limiter.hit_tier("user-1", tier)
 
     assert not refused.allowed
     assert refused.remaining == 0
     assert 1 <= refused.retry_after_seconds <= HOUR_SECONDS
     assert refused.retry_after_seconds > HOUR_SECONDS - 60  # the window opened just now
-    assert (await limiter.check_tier("user-2", tier)).allowed  # other users are apart
+    assert (await limiter.hit_tier("user-2", tier)).allowed  # other users are apart
 
 
 async def test_enterprise_is_never_limited(limiter: RateLimiter) -> None:
     for _ in range(hour_limit(Tier.BASIC).amount + 1):
-        decision = await limiter.check_tier("big-customer", Tier.ENTERPRISE)
+        decision = await limiter.hit_tier("big-customer", Tier.ENTERPRISE)
         assert decision.allowed
         assert decision.unlimited
         assert decision.remaining == UNLIMITED_REMAINING
@@ -186,7 +186,7 @@ async def test_redis_errors_become_service_unavailable(url: str) -> None:
     calls: list[Callable[[], Awaitable[object]]] = [
         lambda: limiter.hit("login-user", "u", limit),
         lambda: limiter.check("login-user", "u", limit),
-        lambda: limiter.check_tier("u", Tier.BASIC),
+        lambda: limiter.hit_tier("u", Tier.BASIC),
         lambda: limiter.reset("login-user", "u", limit),
         limiter.ping,
     ]
@@ -195,7 +195,7 @@ async def test_redis_errors_become_service_unavailable(url: str) -> None:
             with pytest.raises(ServiceUnavailable):
                 await call()
         # An unlimited tier is answered without asking the storage at all.
-        assert (await limiter.check_tier("u", Tier.ENTERPRISE)).allowed
+        assert (await limiter.hit_tier("u", Tier.ENTERPRISE)).allowed
     finally:
         await limiter.close()
 
