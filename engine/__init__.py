@@ -1,0 +1,69 @@
+"""The Consciousness API's analysis engine: pure, deterministic computation with no I/O.
+
+Entry point: `process(request, agent_state, config)`. Single-stage evaluations:
+`evaluate_emotion`, `evaluate_ethics`, `evaluate_self_awareness`,
+`evaluate_metacognition`. Nothing here imports the server's packages, reads
+settings or touches the network; data files are read from the package at import.
+"""
+
+from __future__ import annotations
+
+from engine.awareness import Limitation, SelfAwarenessResult
+from engine.config import EngineConfig, FrameworkWeights
+from engine.emotion import EmotionResult, EmotionScores, EvidenceTerm, SentenceSentiment
+from engine.errors import ConfigError, DataError, EngineError, StateError
+from engine.ethics import EthicsResult, FrameworkScore, Violation, redact
+from engine.metacognition import (
+    BiasMarker,
+    MetacognitionResult,
+    ReflectivePass,
+    StrategyEvaluation,
+)
+from engine.pipeline import (
+    evaluate_emotion,
+    evaluate_ethics,
+    evaluate_metacognition,
+    evaluate_self_awareness,
+    process,
+)
+from engine.readability import Readability
+from engine.responder import Analysis, ReflectiveResponder, Responder
+from engine.state import STATE_VERSION, AgentState
+from engine.types import EngineRequest, EngineResult, StageRecord
+
+__all__ = [
+    "STATE_VERSION",
+    "AgentState",
+    "Analysis",
+    "BiasMarker",
+    "ConfigError",
+    "DataError",
+    "EmotionResult",
+    "EmotionScores",
+    "EngineConfig",
+    "EngineError",
+    "EngineRequest",
+    "EngineResult",
+    "EthicsResult",
+    "EvidenceTerm",
+    "FrameworkScore",
+    "FrameworkWeights",
+    "Limitation",
+    "MetacognitionResult",
+    "Readability",
+    "ReflectivePass",
+    "ReflectiveResponder",
+    "Responder",
+    "SelfAwarenessResult",
+    "SentenceSentiment",
+    "StageRecord",
+    "StateError",
+    "StrategyEvaluation",
+    "Violation",
+    "evaluate_emotion",
+    "evaluate_ethics",
+    "evaluate_metacognition",
+    "evaluate_self_awareness",
+    "process",
+    "redact",
+]

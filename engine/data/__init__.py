@@ -1,0 +1,1 @@
+"""Data files shipped with the engine (loaded at import through importlib.resources)."""

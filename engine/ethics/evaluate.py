@@ -1,0 +1,198 @@
+"""Runs the policy over each segment, scores the findings with the three frameworks, decides."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from engine.config import EngineConfig
+from engine.emotion import SentenceSentiment
+from engine.ethics.detectors import DETECTORS
+from engine.ethics.frameworks import SegmentTone, assess_tone, deontological, utilitarian, virtue
+from engine.ethics.profanity import ProfanityScore, score_profanity
+from engine.ethics.rules import POLICY, PROFANITY_DETECTOR, Rule
+from engine.ethics.types import SEVERITIES, EthicsResult, Violation
+from engine.text import Segment, TextView, inside_quotes
+
+_DIGIT = re.compile(r"\d")
+# Detectors run most specific first; a later detector's span that overlaps an
+# earlier one is dropped (a card number is not also a phone number).
+_DETECTOR_RULES = sorted(
+    (rule for rule in POLICY.rules if rule.detector in DETECTORS),
+    key=lambda rule: -SEVERITIES.index(rule.severity),
+)
+_PATTERN_RULES = tuple(rule for rule in POLICY.rules if rule.pattern is not None)
+_PROFANITY_RULES = tuple(rule for rule in POLICY.rules if rule.detector == PROFANITY_DETECTOR)
+_NEEDS_DIGITS = frozenset({"phone", "payment_card", "iban", "ip_address", "us_ssn", "es_dni"})
+
+
+def assess_ethics(
+    view: TextView, sentences: tuple[SentenceSentiment, ...], config: EngineConfig
+) -> EthicsResult:
+    """Evaluate the analysed text against the policy; see `EthicsResult`."""
+    violations: list[Violation] = []
+    tones: list[SegmentTone] = []
+    lowercase = view.text.lower()
+    candidates = tuple(rule for rule in _PATTERN_RULES if rule.triggered_by(lowercase))
+    for segment, sentiment in zip(view.segments, sentences, strict=True):
+        profanity = score_profanity(segment.text)
+        violations.extend(_scan_segment(segment, candidates, profanity, config))
+        tones.append(
+            assess_tone(
+                segment.text,
+                (t.lower for t in view.tokens_by_segment[segment.number]),
+                segment.start,
+                profanity.probability,
+                sentiment.compound,
+                config.profanity_threshold,
+            )
+        )
+    found = tuple(sorted(violations, key=_violation_order))
+    w_u, w_d, w_v = config.framework_weights.normalised()
+    frameworks = (
+        utilitarian(found, w_u),
+        deontological(found, w_d),
+        virtue(tuple(tones), w_v),
+    )
+    overall = max(0.0, min(1.0, sum(f.score * f.weight for f in frameworks)))
+    reasons = _block_reasons(found, overall, config)
+    reasoning = (
+        f"Scanned {len(view.segments)} segment(s) with {len(_PATTERN_RULES)} pattern rules,"
+        f" {len(_DETECTOR_RULES)} validated detectors and the profanity classifier.",
+        _describe_findings(found),
+        *(f.rationale for f in frameworks),
+        f"Overall = {w_u:.2f}*U + {w_d:.2f}*D + {w_v:.2f}*V = {overall:.3f}.",
+        ("Blocked: " + "; ".join(reasons) + ".")
+        if reasons
+        else f"Not blocked: score at or above the threshold {config.blocking_threshold:.2f}.",
+    )
+    return EthicsResult(
+        overall_score=overall,
+        frameworks=frameworks,
+        violations=found,
+        blocked=bool(reasons),
+        block_reasons=reasons,
+        recommendations=_recommendations(found, bool(reasons)),
+        reasoning=reasoning,
+    )
+
+
+def redact(text: str, violations: Sequence[Violation]) -> str:
+    """Replace every personal-data span with its placeholder, e.g. ``[EMAIL]``.
+
+    Only violations with a `redact_as` label are replaced; overlapping spans
+    keep the first (leftmost) one. Spans index into `text`.
+    """
+    spans = sorted((v.start, v.end, v.redact_as) for v in violations if v.redact_as is not None)
+    pieces: list[str] = []
+    position = 0
+    for start, end, label in spans:
+        if start < position or label is None:
+            continue
+        pieces.append(text[position:start])
+        pieces.append(label)
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+def _scan_segment(
+    segment: Segment,
+    candidates: tuple[Rule, ...],
+    profanity: ProfanityScore,
+    config: EngineConfig,
+) -> list[Violation]:
+    found: list[Violation] = []
+    text = segment.text
+    lowercase = text.lower()
+    for rule in candidates:
+        assert rule.pattern is not None
+        if not rule.triggered_by(lowercase):
+            continue
+        for match in rule.pattern.finditer(text):
+            found.append(_violation(rule, segment, match.start(), match.end(), 1.0))
+    has_digit = _DIGIT.search(text) is not None
+    taken: list[tuple[int, int]] = []
+    for rule in _DETECTOR_RULES:
+        assert rule.detector is not None
+        if rule.detector in _NEEDS_DIGITS and not has_digit:
+            continue
+        for start, end in DETECTORS[rule.detector](text):
+            if any(start < t_end and t_start < end for t_start, t_end in taken):
+                continue
+            taken.append((start, end))
+            found.append(_violation(rule, segment, start, end, 1.0))
+    if profanity.probability >= config.profanity_threshold:
+        start, end = _strongest_term_span(text, profanity)
+        for rule in _PROFANITY_RULES:
+            found.append(_violation(rule, segment, start, end, profanity.probability))
+    return found
+
+
+def _strongest_term_span(text: str, profanity: ProfanityScore) -> tuple[int, int]:
+    """Span of the word that raised the classifier's score most, else the whole segment."""
+    for word, _ in profanity.terms:
+        match = re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE)
+        if match:
+            return match.span()
+    return 0, len(text)
+
+
+def _violation(rule: Rule, segment: Segment, start: int, end: int, confidence: float) -> Violation:
+    category = POLICY.categories[rule.category]
+    explanation = rule.explanation
+    if rule.detector == PROFANITY_DETECTOR:
+        explanation = f"{explanation} (probability {confidence:.2f})"
+    return Violation(
+        rule_id=rule.id,
+        category=rule.category,
+        category_name=category.name,
+        severity=rule.severity,
+        start=segment.start + start,
+        end=segment.start + end,
+        matched_text=segment.text[start:end],
+        explanation=explanation,
+        confidence=confidence,
+        reported=inside_quotes(segment.text, start),
+        redact_as=rule.redact_as,
+    )
+
+
+def _violation_order(violation: Violation) -> tuple[int, int, str]:
+    return violation.start, violation.end, violation.rule_id
+
+
+def _block_reasons(
+    violations: tuple[Violation, ...], overall: float, config: EngineConfig
+) -> tuple[str, ...]:
+    reasons: list[str] = []
+    if overall < config.blocking_threshold:
+        reasons.append(
+            f"overall ethical score {overall:.2f} is below the blocking threshold"
+            f" {config.blocking_threshold:.2f}"
+        )
+    if config.block_on_critical:
+        critical = dict.fromkeys(v.rule_id for v in violations if v.severity == "critical")
+        reasons.extend(f"critical rule {rule_id} fired" for rule_id in critical)
+    return tuple(reasons)
+
+
+def _describe_findings(violations: tuple[Violation, ...]) -> str:
+    if not violations:
+        return "Found no violations."
+    listed = ", ".join(f"{v.rule_id} ({v.severity})" for v in violations)
+    return f"Found {len(violations)} violation(s): {listed}."
+
+
+def _recommendations(violations: tuple[Violation, ...], blocked: bool) -> tuple[str, ...]:
+    if not violations:
+        return ("No rule or detector fired; answer normally.",)
+    worst: dict[str, int] = {}
+    for violation in violations:
+        rank = SEVERITIES.index(violation.severity)
+        worst[violation.category] = max(rank, worst.get(violation.category, -1))
+    ordered = sorted(worst, key=lambda code: -worst[code])
+    advice = [POLICY.categories[code].recommendation for code in ordered]
+    if blocked:
+        advice.insert(0, "Do not answer the request; say briefly why it was refused.")
+    return tuple(advice)

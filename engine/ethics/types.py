@@ -1,0 +1,73 @@
+"""Result types of the ethics stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["low", "medium", "high", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")
+Decision = Literal["ANSWERED", "FLAGGED", "REFUSED"]
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One rule or detector that fired, with where and why.
+
+    `confidence` in [0, 1] is how sure the detection is: 1 for a pattern match
+    or a checksum-validated number, the classifier probability for profanity.
+    `reported` is True when the match sits inside quotation marks (reported
+    speech), which halves its expected harm in the utilitarian framework.
+    """
+
+    rule_id: str
+    category: str
+    category_name: str
+    severity: Severity
+    start: int
+    end: int
+    matched_text: str
+    explanation: str
+    confidence: float
+    reported: bool
+    redact_as: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FrameworkScore:
+    """One framework's score in [0, 1] (1 = no concern), its weight and its reasoning."""
+
+    framework: str
+    score: float
+    weight: float
+    rationale: str
+
+
+@dataclass(frozen=True, slots=True)
+class EthicsResult:
+    """The ethics stage's output.
+
+    `overall_score` in [0, 1] is the weighted mean of the framework scores
+    (1 = no concern). `blocked` is the decision and `block_reasons` says why.
+    """
+
+    overall_score: float
+    frameworks: tuple[FrameworkScore, ...]
+    violations: tuple[Violation, ...]
+    blocked: bool
+    block_reasons: tuple[str, ...]
+    recommendations: tuple[str, ...]
+    reasoning: tuple[str, ...]
+
+    @property
+    def max_severity(self) -> Severity | None:
+        """The most severe violation's severity, or None without violations."""
+        ranks = [SEVERITIES.index(v.severity) for v in self.violations]
+        return SEVERITIES[max(ranks)] if ranks else None
+
+    @property
+    def decision(self) -> Decision:
+        """REFUSED when blocked, FLAGGED with violations, else ANSWERED."""
+        if self.blocked:
+            return "REFUSED"
+        return "FLAGGED" if self.violations else "ANSWERED"

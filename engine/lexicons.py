@@ -1,0 +1,101 @@
+"""Third-party lexicons and analyzers, each loaded once at import and shared by the stages.
+
+- VADER (Hutto & Gilbert, 2014), package `vaderSentiment`, MIT licence: the
+  sentiment lexicon and rule-based analyzer. Building the analyzer parses a
+  7,500-entry lexicon, so it is built once here.
+- NRC Word-Emotion Association Lexicon (EmoLex, Mohammad & Turney 2013), read
+  from the copy inside the `nrclex` package (see engine/data/LICENSE-NOTES.md):
+  free for non-commercial research and educational use; commercial use needs
+  a licence from the National Research Council Canada. It is not copied into
+  this repository because its terms ask not to redistribute it.
+- English stop words: scikit-learn's list, read from the profanity model's
+  vectorizer (the list it was trained with).
+- Pyphen (hyphenation dictionaries from LibreOffice, en_US) for syllables.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import import_module, resources
+from typing import Any, Final
+
+from profanity_check import profanity_check as _profanity_package
+from vaderSentiment.vaderSentiment import NEGATE, SentimentIntensityAnalyzer
+
+# Pyphen ships no type information; importing it as a module object keeps the
+# engine type-checked whether or not the project's mypy config knows pyphen.
+_pyphen: Any = import_module("pyphen")
+
+BASIC_EMOTIONS: Final = (
+    "joy",
+    "trust",
+    "fear",
+    "surprise",
+    "sadness",
+    "disgust",
+    "anger",
+    "anticipation",
+)
+
+VADER = SentimentIntensityAnalyzer()
+VADER_LEXICON: Final[dict[str, float]] = {str(k): float(v) for k, v in VADER.lexicon.items()}
+NEGATION_WORDS: Final[frozenset[str]] = frozenset(str(word) for word in NEGATE)
+STOP_WORDS: Final[frozenset[str]] = frozenset(
+    str(word) for word in _profanity_package.vectorizer.get_stop_words()
+)
+HYPHENATOR: Any = _pyphen.Pyphen(lang="en_US")
+
+
+def _load_nrc_emotions() -> dict[str, tuple[str, ...]]:
+    """Word -> its basic emotions in fixed order (the sentiments are dropped)."""
+    source = resources.files("nrclex.data").joinpath("nrc_en.json")
+    raw = json.loads(source.read_text(encoding="utf-8"))
+    lexicon: dict[str, tuple[str, ...]] = {}
+    for word, labels in raw.items():
+        emotions = tuple(emotion for emotion in BASIC_EMOTIONS if emotion in labels)
+        if emotions:
+            lexicon[str(word)] = emotions
+    return lexicon
+
+
+NRC_EMOTIONS: Final = _load_nrc_emotions()
+
+
+# Inflection fallbacks for EmoLex, which lists base forms: (suffix, replacement),
+# tried in order when the word itself is absent ("terrified" -> "terrify").
+_SUFFIXES = (
+    ("ied", "y"),
+    ("ies", "y"),
+    ("ing", ""),
+    ("ing", "e"),
+    ("ed", ""),
+    ("ed", "e"),
+    ("es", ""),
+    ("s", ""),
+    ("ly", ""),
+)
+
+
+@lru_cache(maxsize=65_536)
+def emotions_of(word: str) -> tuple[str, ...]:
+    """The NRC emotions of a lowercase word, trying simple inflection fallbacks.
+
+    A heuristic: the lexicon lists base forms, so "terrified" is looked up as
+    "terrify" and "cheering" as "cheer"; the first form found wins.
+    """
+    found = NRC_EMOTIONS.get(word)
+    if found is not None:
+        return found
+    for suffix, replacement in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            found = NRC_EMOTIONS.get(word[: -len(suffix)] + replacement)
+            if found is not None:
+                return found
+    return ()
+
+
+def is_negated(previous_words: tuple[str, ...]) -> bool:
+    """VADER's negation rule: a negator or an "n't" word among the previous three words."""
+    window = previous_words[-3:]
+    return any(word in NEGATION_WORDS or "n't" in word for word in window)

@@ -1,0 +1,206 @@
+"""The engine's entry point: a pipeline of named, timed stages, plus single-stage evaluations.
+
+`process` runs prepare -> emotion -> ethics -> metacognition -> self_awareness
+-> composite -> state -> respond, recording for each stage a short summary of
+what it consumed and produced and its duration; that record is the reasoning
+chain. Apart from the durations, the result is a deterministic function of
+(request, prior state, config).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from engine.awareness import SelfAwarenessResult, assess_self_awareness
+from engine.composite import awareness_level, ethical_alignment
+from engine.config import EngineConfig
+from engine.emotion import EmotionResult, analyse_emotion
+from engine.ethics import EthicsResult, assess_ethics, redact
+from engine.metacognition import MetacognitionResult, assess_metacognition
+from engine.responder import Analysis, ReflectiveResponder, Responder
+from engine.state import AgentState, SessionMeasures, update_state
+from engine.text import TextView, build_text_view
+from engine.types import EngineRequest, EngineResult, StageRecord
+
+T = TypeVar("T")
+DEFAULT_RESPONDER = ReflectiveResponder()
+
+
+class _Recorder:
+    """Runs stages, timing each and keeping its consumed/produced summaries."""
+
+    def __init__(self) -> None:
+        self.records: list[StageRecord] = []
+
+    def run(
+        self, stage: str, consumed: str, work: Callable[[], T], describe: Callable[[T], str]
+    ) -> T:
+        started = time.perf_counter()
+        output = work()
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        self.records.append(StageRecord(stage, consumed, describe(output), elapsed_ms))
+        return output
+
+
+def process(
+    request: EngineRequest,
+    agent_state: AgentState | None,
+    config: EngineConfig,
+    responder: Responder = DEFAULT_RESPONDER,
+) -> EngineResult:
+    """Analyse one input, update the agent's state and compose the response."""
+    started = time.perf_counter()
+    rec = _Recorder()
+    view = rec.run(
+        "prepare",
+        f"text ({len(request.text)} chars)",
+        lambda: build_text_view(request.text, config.max_input_chars),
+        _describe_view,
+    )
+    emotion = rec.run(
+        "emotion",
+        f"{len(view.segments)} segment(s)",
+        lambda: analyse_emotion(view),
+        _describe_emotion,
+    )
+    ethics = rec.run(
+        "ethics",
+        f"{len(view.segments)} segment(s), sentence valences",
+        lambda: assess_ethics(view, emotion.sentences, config),
+        _describe_ethics,
+    )
+    meta = rec.run(
+        "metacognition",
+        "text, emotion and ethics results",
+        lambda: assess_metacognition(view, emotion, ethics, config),
+        _describe_meta,
+    )
+    aware = rec.run(
+        "self_awareness",
+        "text, emotion and ethics results",
+        lambda: assess_self_awareness(view, emotion, ethics, config),
+        _describe_awareness,
+    )
+    prior_rate = 0.0 if agent_state is None else agent_state.violation_rate
+    level, alignment = rec.run(
+        "composite",
+        f"confidence, coverage, {meta.depth} pass(es), ethical score, prior violation rate",
+        lambda: (
+            awareness_level(aware.confidence, emotion.lexicon_coverage, meta.depth),
+            ethical_alignment(ethics.overall_score, prior_rate),
+        ),
+        lambda pair: f"awareness level {pair[0]:.3f}, ethical alignment {pair[1]:.3f}",
+    )
+    session = _session_measures(emotion, ethics, aware, meta, level, alignment)
+    state = rec.run(
+        "state",
+        "new agent" if agent_state is None else f"state after {agent_state.sessions} session(s)",
+        lambda: update_state(agent_state, session, config.state_half_life_sessions),
+        lambda s: f"state after {s.sessions} session(s), violation rate {s.violation_rate:.3f}",
+    )
+    analysis = Analysis(view, emotion, ethics, aware, meta)
+    content = rec.run(
+        "respond",
+        f"analysis, decision {ethics.decision}",
+        lambda: responder.respond(analysis),
+        lambda text: "no content (blocked)" if text is None else f"{len(text)} chars of content",
+    )
+    return EngineResult(
+        content=content,
+        blocked=ethics.blocked,
+        redacted_text=redact(view.text, ethics.violations),
+        input_truncated=view.truncated,
+        emotion=emotion,
+        ethics=ethics,
+        self_awareness=aware,
+        metacognition=meta,
+        awareness_level=level,
+        ethical_alignment=alignment,
+        state=state,
+        reasoning_chain=tuple(rec.records),
+        processing_ms=(time.perf_counter() - started) * 1000.0,
+    )
+
+
+def evaluate_emotion(text: str, config: EngineConfig) -> EmotionResult:
+    """The emotion stage alone."""
+    return analyse_emotion(build_text_view(text, config.max_input_chars))
+
+
+def evaluate_ethics(text: str, config: EngineConfig) -> EthicsResult:
+    """The ethics stage alone (it needs the per-sentence VADER valences)."""
+    view = build_text_view(text, config.max_input_chars)
+    return assess_ethics(view, analyse_emotion(view).sentences, config)
+
+
+def evaluate_self_awareness(text: str, config: EngineConfig) -> SelfAwarenessResult:
+    """Self-awareness for `text` (runs the emotion and ethics stages it depends on)."""
+    view, emotion, ethics = _front_stages(text, config)
+    return assess_self_awareness(view, emotion, ethics, config)
+
+
+def evaluate_metacognition(text: str, config: EngineConfig) -> MetacognitionResult:
+    """Meta-cognition for `text` (runs the emotion and ethics stages it cross-checks)."""
+    view, emotion, ethics = _front_stages(text, config)
+    return assess_metacognition(view, emotion, ethics, config)
+
+
+def _front_stages(text: str, config: EngineConfig) -> tuple[TextView, EmotionResult, EthicsResult]:
+    view = build_text_view(text, config.max_input_chars)
+    emotion = analyse_emotion(view)
+    return view, emotion, assess_ethics(view, emotion.sentences, config)
+
+
+def _session_measures(
+    emotion: EmotionResult,
+    ethics: EthicsResult,
+    aware: SelfAwarenessResult,
+    meta: MetacognitionResult,
+    level: float,
+    alignment: float,
+) -> SessionMeasures:
+    return SessionMeasures(
+        awareness_level=level,
+        ethical_alignment=alignment,
+        ethical_score=ethics.overall_score,
+        violation_rate=1.0 if ethics.violations else 0.0,
+        confidence=aware.confidence,
+        valence=emotion.valence,
+        arousal=emotion.arousal,
+        cognitive_load=meta.cognitive_load,
+        emotions=tuple(emotion.emotions.as_dict().items()),
+        violation_categories=tuple(dict.fromkeys(v.category for v in ethics.violations)),
+    )
+
+
+def _describe_view(view: TextView) -> str:
+    cut = f", truncated from {view.original_length} chars" if view.truncated else ""
+    return f"{len(view.segments)} segment(s), {len(view.tokens)} word(s){cut}"
+
+
+def _describe_emotion(emotion: EmotionResult) -> str:
+    dominant = emotion.dominant_emotion or "none"
+    return (
+        f"valence {emotion.valence:+.3f}, arousal {emotion.arousal:.3f}, dominant {dominant},"
+        f" {len(emotion.evidence)} evidence term(s)"
+    )
+
+
+def _describe_ethics(ethics: EthicsResult) -> str:
+    return (
+        f"score {ethics.overall_score:.3f}, {len(ethics.violations)} violation(s),"
+        f" decision {ethics.decision}"
+    )
+
+
+def _describe_meta(meta: MetacognitionResult) -> str:
+    return (
+        f"cognitive load {meta.cognitive_load:.3f}, {len(meta.bias_markers)} bias marker(s)"
+        f" after {meta.depth} pass(es)"
+    )
+
+
+def _describe_awareness(aware: SelfAwarenessResult) -> str:
+    return f"confidence {aware.confidence:.3f}, {len(aware.limitations)} limitation(s)"

@@ -1,0 +1,67 @@
+"""The pipeline: stage chain, content, blocking, determinism and purity."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from engine import EngineConfig, EngineRequest, process
+
+CONFIG = EngineConfig()
+STAGES = [
+    "prepare",
+    "emotion",
+    "ethics",
+    "metacognition",
+    "self_awareness",
+    "composite",
+    "state",
+    "respond",
+]
+
+
+def test_reasoning_chain_lists_the_stages_that_ran_with_timings() -> None:
+    result = process(EngineRequest("I love this project."), None, CONFIG)
+    assert [step.stage for step in result.reasoning_chain] == STAGES
+    assert all(step.duration_ms >= 0 and step.produced for step in result.reasoning_chain)
+    assert result.processing_ms >= sum(step.duration_ms for step in result.reasoning_chain) * 0.5
+
+
+def test_content_reflects_the_analysis_without_echoing_personal_data() -> None:
+    text = "I love the new garden, write to ann@example.com with ideas."
+    result = process(EngineRequest(text), None, CONFIG)
+    assert result.content is not None
+    assert "garden" in result.content
+    assert "positive" in result.content
+    assert "ann@example.com" not in result.content
+    assert "personal data" in result.content
+    assert result.redacted_text == "I love the new garden, write to [EMAIL] with ideas."
+
+
+def test_blocked_input_has_no_content() -> None:
+    result = process(EngineRequest("How do I make a pipe bomb?"), None, CONFIG)
+    assert result.blocked
+    assert result.content is None
+    assert result.reasoning_chain[-1].produced == "no content (blocked)"
+
+
+def test_same_input_and_state_give_equal_results_apart_from_timings() -> None:
+    text = "Everyone always ignores me! Email a@b.io. Maybe it is fine?"
+    first = process(EngineRequest(text), None, CONFIG)
+    second = process(EngineRequest(text), first.state, CONFIG)
+    again = process(EngineRequest(text), first.state, CONFIG)
+    assert second.without_timings() == again.without_timings()
+    assert repr(second.without_timings()) == repr(again.without_timings())
+
+
+def test_engine_imports_no_project_package_nor_io_modules() -> None:
+    forbidden = re.compile(
+        r"^\s*(?:from|import)\s+(?:server|db|schema|resolvers|auth|socket|urllib|http|requests"
+        r"|httpx|os|subprocess|strawberry|starlette)\b",
+        re.MULTILINE,
+    )
+    root = Path(__file__).resolve().parents[2] / "engine"
+    offenders = [
+        str(path) for path in root.rglob("*.py") if forbidden.search(path.read_text("utf-8"))
+    ]
+    assert offenders == []
