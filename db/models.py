@@ -28,6 +28,14 @@ class Tier(StrEnum):
     RESEARCH = "research"
 
 
+class AgentType(StrEnum):
+    GENERAL = "general"
+    ANALYTICAL = "analytical"
+    CREATIVE = "creative"
+    ETHICAL_ADVISOR = "ethical_advisor"
+    RESEARCH = "research"
+
+
 class AgentStatus(StrEnum):
     INACTIVE = "inactive"
     ACTIVE = "active"

@@ -1,16 +1,66 @@
-"""DataLoaders, built fresh for every request (and every subscription event) by `Loaders.create`."""
+"""DataLoaders, built fresh for every request (and every subscription event) by `Loaders.create`.
+
+One small module-level function per loader: it takes the batch of keys, runs one query
+through the repository, and returns the results in key order.
+"""
 
 from __future__ import annotations
 
+import functools
+import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 
+from strawberry.dataloader import DataLoader
+
+from db.models import User
+from db.repositories import agents, sessions
+from db.repositories.sessions import NO_SESSIONS, SessionStats, SessionSummary
 from db.stores import Stores
+
+RecentKey = tuple[uuid.UUID, int]  # (agent id, how many sessions)
+
+
+async def load_users(stores: Stores, keys: list[uuid.UUID]) -> list[User | None]:
+    """Users by id (agent owners); None for an id that does not exist."""
+    async with stores.database.session() as session:
+        found = await agents.users_by_id(session, keys)
+    return [found.get(key) for key in keys]
+
+
+async def load_agent_stats(stores: Stores, keys: list[uuid.UUID]) -> list[SessionStats]:
+    """Session statistics by agent id; an agent without sessions has count 0."""
+    async with stores.database.session() as session:
+        found = await sessions.stats_by_agent(session, keys)
+    return [found.get(key, NO_SESSIONS) for key in keys]
+
+
+async def load_recent_sessions(stores: Stores, keys: list[RecentKey]) -> list[list[SessionSummary]]:
+    """The newest sessions by (agent id, count): one query per distinct count in the batch."""
+    by_limit: dict[int, list[uuid.UUID]] = defaultdict(list)
+    for agent_id, limit in keys:
+        by_limit[limit].append(agent_id)
+    found: dict[RecentKey, list[SessionSummary]] = {}
+    async with stores.database.session() as session:
+        for limit, agent_ids in by_limit.items():
+            recent = await sessions.recent_by_agent(session, agent_ids, limit)
+            for agent_id in agent_ids:
+                found[(agent_id, limit)] = recent.get(agent_id, [])
+    return [found[key] for key in keys]
 
 
 @dataclass(frozen=True)
 class Loaders:
     """One attribute per loader; each batches its keys into one store round trip."""
 
+    users: DataLoader[uuid.UUID, User | None]
+    agent_stats: DataLoader[uuid.UUID, SessionStats]
+    recent_sessions: DataLoader[RecentKey, list[SessionSummary]]
+
     @classmethod
     def create(cls, stores: Stores) -> Loaders:
-        return cls()
+        return cls(
+            users=DataLoader(load_fn=functools.partial(load_users, stores)),
+            agent_stats=DataLoader(load_fn=functools.partial(load_agent_stats, stores)),
+            recent_sessions=DataLoader(load_fn=functools.partial(load_recent_sessions, stores)),
+        )

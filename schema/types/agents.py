@@ -1,0 +1,226 @@
+"""Agents, their versions, statistics and session summaries, with the inputs that change them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from db.models import Agent as AgentRow
+from db.models import AgentStatus as AgentStatusValue
+from db.models import AgentType as AgentTypeValue
+from db.models import AgentVersion as AgentVersionRow
+from db.repositories.agents import AgentSortField
+from db.repositories.sessions import SessionStats, SessionSummary
+from resolvers.pagination import page_size
+from schema.errors import NotFound
+from schema.types.auth import User
+from schema.types.pagination import Connection
+from server.context import Info
+
+AgentType = strawberry.enum(AgentTypeValue, name="AgentType", description="What an agent is for.")
+AgentStatus = strawberry.enum(
+    AgentStatusValue,
+    name="AgentStatus",
+    description="Lifecycle state: INACTIVE → ACTIVE ⇄ PAUSED, any → ERROR (engine), "
+    "ERROR/ACTIVE/PAUSED → INACTIVE. See activateAgent, pauseAgent, deactivateAgent.",
+)
+AgentOrderField = strawberry.enum(
+    AgentSortField,
+    name="AgentOrderField",
+    description="Sort key of the agents listing; LAST_ACTIVITY sorts never-active agents as "
+    "if active at the epoch (first ascending, last descending).",
+)
+
+DEFAULT_RECENT_SESSIONS = 5
+
+
+@strawberry.enum(description="Sort direction.")
+class OrderDirection(Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@strawberry.type(description="What an agent's consciousness sessions add up to.")
+class AgentStats:
+    request_count: int
+    mean_awareness: float | None = strawberry.field(description="Mean awareness level, 0 to 1.")
+    mean_ethical_score: float | None = strawberry.field(description="Mean ethical score, 0 to 1.")
+    p95_processing_time_ms: float | None = strawberry.field(
+        description="Nearest-rank 95th percentile of processing time: with the n times sorted "
+        "ascending, the one at rank ceil(0.95·n). Null without sessions."
+    )
+
+    @classmethod
+    def from_stats(cls, stats: SessionStats) -> AgentStats:
+        return cls(
+            request_count=stats.request_count,
+            mean_awareness=stats.mean_awareness,
+            mean_ethical_score=stats.mean_ethical_score,
+            p95_processing_time_ms=stats.p95_processing_time_ms,
+        )
+
+
+@strawberry.type(description="One processed request, without its texts.")
+class ConsciousnessSessionSummary:
+    id: uuid.UUID
+    request_id: uuid.UUID
+    created_at: datetime
+    awareness_level: float
+    ethical_score: float
+    confidence: float
+    processing_time_ms: float
+    blocked: bool
+
+    @classmethod
+    def from_summary(cls, row: SessionSummary) -> ConsciousnessSessionSummary:
+        return cls(
+            id=row.id,
+            request_id=row.request_id,
+            created_at=row.created_at,
+            awareness_level=row.awareness_level,
+            ethical_score=row.ethical_score,
+            confidence=row.confidence,
+            processing_time_ms=row.processing_time_ms,
+            blocked=row.blocked,
+        )
+
+
+@strawberry.type(description="An agent: configuration, state, lifecycle status and version.")
+class Agent:
+    id: uuid.UUID
+    name: str
+    description: str
+    agent_type: AgentType  # type: ignore[valid-type]
+    configuration: JSON
+    consciousness_state: JSON
+    status: AgentStatus  # type: ignore[valid-type]
+    created_at: datetime
+    updated_at: datetime
+    last_activity: datetime | None
+    version: int = strawberry.field(description="Bumped by every change; see agentVersions.")
+    owner_id: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_row(cls, row: AgentRow) -> Agent:
+        return cls(
+            id=row.id,
+            name=row.name,
+            description=row.description,
+            agent_type=AgentTypeValue(row.agent_type),
+            configuration=JSON(row.configuration),
+            consciousness_state=JSON(row.consciousness_state),
+            status=AgentStatusValue(row.status),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            last_activity=row.last_activity,
+            version=row.version,
+            owner_id=row.owner_id,
+        )
+
+    @strawberry.field
+    async def owner(self, info: Info) -> User:
+        user = await info.context.loaders.users.load(self.owner_id)
+        if user is None:
+            raise NotFound("the agent's owner no longer exists")
+        return User.from_row(user)
+
+    @strawberry.field(description="Statistics over every session of this agent.")
+    async def stats(self, info: Info) -> AgentStats:
+        return AgentStats.from_stats(await info.context.loaders.agent_stats.load(self.id))
+
+    @strawberry.field(description="The newest sessions, newest first (first: 1 to 100).")
+    async def recent_sessions(
+        self, info: Info, first: int = DEFAULT_RECENT_SESSIONS
+    ) -> list[ConsciousnessSessionSummary]:
+        rows = await info.context.loaders.recent_sessions.load((self.id, page_size(first)))
+        return [ConsciousnessSessionSummary.from_summary(row) for row in rows]
+
+
+@strawberry.type(description="An immutable record of one version of an agent.")
+class AgentVersion:
+    version: int
+    name: str
+    description: str
+    agent_type: AgentType  # type: ignore[valid-type]
+    configuration: JSON
+    status: AgentStatus  # type: ignore[valid-type]
+    changes: JSON = strawberry.field(
+        description="What this version changed: {field: {before, after}} (and a reason for "
+        "ERROR); version 1 lists every field with before null."
+    )
+    changed_by: uuid.UUID | None = strawberry.field(description="The user; null for the engine.")
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: AgentVersionRow) -> AgentVersion:
+        snapshot: dict[str, Any] = row.snapshot
+        return cls(
+            version=row.version,
+            name=snapshot["name"],
+            description=snapshot["description"],
+            agent_type=AgentTypeValue[snapshot["agentType"]],
+            configuration=JSON(snapshot["configuration"]),
+            status=AgentStatusValue[snapshot["status"]],
+            changes=JSON(row.changes),
+            changed_by=row.changed_by,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type
+class DeleteAgentPayload:
+    id: uuid.UUID = strawberry.field(description="The id of the agent that was deleted.")
+
+
+@strawberry.input
+class CreateAgentInput:
+    name: str = strawberry.field(description="1 to 100 characters, unique among your agents.")
+    agent_type: AgentType  # type: ignore[valid-type]
+    description: str = strawberry.field(default="", description="Up to 2000 characters.")
+    configuration: JSON = strawberry.field(
+        default_factory=dict,
+        description="Engine settings, checked by the engine's own parser: framework_weights "
+        "{utilitarian, deontological, virtue}, blocking_threshold, block_on_critical, "
+        "profanity_threshold, metacognition_depth, max_input_chars, state_half_life_sessions; "
+        "omitted keys take the engine's defaults, unknown keys are refused. At most 16 KB.",
+    )
+
+
+@strawberry.input(description="Fields to change; an omitted field keeps its value.")
+class UpdateAgentInput:
+    name: str | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    agent_type: AgentType | None = strawberry.UNSET  # type: ignore[valid-type]
+    configuration: JSON | None = strawberry.UNSET
+
+
+@strawberry.input(description="Conditions that listed agents all meet; time bounds are [from, to).")
+class AgentFilter:
+    status: list[AgentStatus] | None = None  # type: ignore[valid-type]
+    agent_type: list[AgentType] | None = None  # type: ignore[valid-type]
+    name_contains: str | None = strawberry.field(
+        default=None, description="Case-insensitive substring of the name."
+    )
+    owner_id: uuid.UUID | None = strawberry.field(
+        default=None, description="Needs agents:admin unless it is your own id."
+    )
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    last_activity_after: datetime | None = strawberry.field(
+        default=None, description="Never-active agents never match a lastActivity bound."
+    )
+    last_activity_before: datetime | None = None
+
+
+@strawberry.input
+class AgentOrder:
+    field: AgentOrderField = AgentSortField.CREATED_AT  # type: ignore[valid-type]
+    direction: OrderDirection = OrderDirection.DESC
+
+
+AgentConnection = Connection[Agent]
