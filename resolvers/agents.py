@@ -150,7 +150,7 @@ def _not_found(agent_id: uuid.UUID) -> NotFound:
     return NotFound("no such agent", id=str(agent_id))
 
 
-async def _load_visible(context: Context, agent_id: uuid.UUID) -> AgentRow:
+async def load_visible_agent(context: Context, agent_id: uuid.UUID) -> AgentRow:
     scope = _owner_scope(await context.require_principal())
     async with context.stores.database.session() as session:
         agent = await agents.get_agent(session, agent_id, owner_id=scope)
@@ -308,7 +308,7 @@ async def list_agents(
 
 
 async def get_agent(info: Info, agent_id: uuid.UUID) -> Agent:
-    return Agent.from_row(await _load_visible(info.context, agent_id))
+    return Agent.from_row(await load_visible_agent(info.context, agent_id))
 
 
 async def agent_versions(
@@ -316,7 +316,7 @@ async def agent_versions(
 ) -> list[AgentVersion]:
     """The agent's versions, newest first; `beforeVersion` pages to older ones."""
     limit = page_size(first)
-    agent = await _load_visible(info.context, agent_id)
+    agent = await load_visible_agent(info.context, agent_id)
     async with info.context.stores.database.session() as session:
         rows = await agents.list_versions(
             session, agent.id, before_version=before_version, limit=limit
@@ -393,7 +393,7 @@ async def update_agent(
 
 async def rollback_agent(info: Info, agent_id: uuid.UUID, version: int) -> Agent:
     """A new version whose name, description, type and configuration equal `version`'s."""
-    agent = await _load_visible(info.context, agent_id)
+    agent = await load_visible_agent(info.context, agent_id)
     async with info.context.stores.database.session() as session:
         old = await agents.get_version(session, agent.id, version)
     if old is None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from strawberry.extensions import FieldExtension
+from strawberry.extensions.field_extension import AsyncExtensionResolver
 from strawberry.permission import BasePermission, PermissionExtension
 
 from auth.permissions import Permission
-from schema.errors import Forbidden
+from schema.errors import Forbidden, RateLimited
 from server.context import Info
 
 
@@ -33,3 +34,28 @@ def requires(permission: Permission | None = None) -> list[FieldExtension]:
     """Field extensions that check authentication, and `permission` when given."""
     check = IsAuthenticated() if permission is None else HasPermission(permission)
     return [PermissionExtension(permissions=[check], use_directives=False)]
+
+
+class TierRateLimit(FieldExtension):
+    """Count the call against the caller's tier limit before resolving; refuse when spent.
+
+    A refused call raises RATE_LIMITED with `retryAfter` and never reaches the resolver, so
+    it changes nothing.
+    """
+
+    async def resolve_async(
+        self, next_: AsyncExtensionResolver, source: Any, info: Info, **kwargs: Any
+    ) -> Any:
+        principal = await info.context.require_principal()
+        decision = await info.context.app.rate_limiter.hit_tier(principal.user_id, principal.tier)
+        if not decision.allowed:
+            raise RateLimited(
+                f"the {principal.tier.value} tier allows {decision.limit} requests per hour",
+                retry_after=decision.retry_after_seconds,
+            )
+        return await next_(source, info, **kwargs)
+
+
+def rate_limited(permission: Permission) -> list[FieldExtension]:
+    """Check `permission`, then count the call against the caller's tier limit."""
+    return [*requires(permission), TierRateLimit()]

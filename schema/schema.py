@@ -12,12 +12,12 @@ from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
 from schema.errors import ErrorCodes
-from schema.roots import agents, auth, system
+from schema.roots import agents, auth, consciousness, system
 
 PARSER_CACHE_SIZE = 1024
 VALIDATION_CACHE_SIZE = 1024
 
-Query = merge_types("Query", (system.Query, auth.Query, agents.Query))
+Query = merge_types("Query", (system.Query, auth.Query, agents.Query, consciousness.Query))
 Mutation = merge_types("Mutation", (auth.Mutation, agents.Mutation))
 
 
