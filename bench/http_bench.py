@@ -1,0 +1,393 @@
+"""HTTP throughput of our GraphQL app against bare Starlette and bare strawberry, driven by wrk.
+
+Each server is its own uvicorn process (one worker, identical flags) on a free 127.0.0.1 port,
+one server at a time; with 2+ cores and `taskset` the server is pinned to CPU 0 and wrk to
+CPU 1. A wrk Lua script sends the POST body and headers, counts bodies carrying GraphQL
+`errors`, and prints requests, latency percentiles and socket/non-2xx errors from wrk's own
+histogram (the `--latency` text is kept in http.json). Each row's req/s is divided by its
+baseline's, measured in the same run; so is its req/s per CPU-second the server used, which
+is steadier when neighbours steal the server's CPU (see the server CPU and load columns).
+Run from the repo root:
+`.venv/bin/python bench/http_bench.py [--quick] [--duration S] [--connections N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import importlib.util
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+RESULTS = ROOT / "bench" / "results"
+READY_TIMEOUT_SECONDS = 90.0
+WRK_TIMEOUT_SECONDS = 10
+PASSWORD = "correct horse battery staple"  # a throwaway benchmark user's
+REGISTER = (
+    'mutation { register(input: {username: "bench", email: "bench@example.org", '
+    f'password: "{PASSWORD}"}}) {{ accessToken }} }}'
+)
+LOGIN = f'mutation {{ login(username: "bench", password: "{PASSWORD}") {{ accessToken }} }}'
+LOGIN_CONNECTIONS = 4  # Argon2 is CPU-bound by design: 50 queued logins would only time out
+LUA = """wrk.method = "POST"
+wrk.body = [==[@BODY@]==]
+wrk.headers["Content-Type"] = "application/json"
+@AUTH@
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) gql_errors = 0 end
+function response(status, headers, body)
+  if string.find(body, '"errors"', 1, true) then gql_errors = gql_errors + 1 end
+end
+function done(summary, latency, requests)
+  local n = 0
+  for _, t in ipairs(threads) do n = n + t:get("gql_errors") end
+  local e = summary.errors
+  io.write(string.format("BENCH %d %d %d %d %d %d %d %d %d %d %d\\n", summary.requests,
+    summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    e.connect, e.read, e.write, e.status, e.timeout, n))
+end
+"""
+FLOOR, BARE, CACHED = "starlette JSON (floor)", "strawberry, no caches", "strawberry + caches"
+
+
+class ServerDidNotStart(RuntimeError):
+    """The server exited or never became ready; the message is its last log line."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    query: str
+    baseline: str | None  # the scenario whose req/s divides this one's
+    path: str = "/graphql"
+    auth: bool = False  # send `Authorization: Bearer <token of the registered user>`
+    connections: int | None = None  # a cap below --connections
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    argv: list[str]  # host and port are appended, and the shared flags when it is uvicorn
+    ready_path: str
+    scenarios: list[Scenario]
+    app: bool = False  # our app: a temporary DATA_DIR, JWT_SECRETS, a registered user
+
+
+@dataclass
+class Row:
+    name: str
+    server: str
+    baseline: str | None
+    connections: int = 0
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p90_ms: float = 0.0
+    p99_ms: float = 0.0
+    requests: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    server_cpu_pct: float = 0.0  # server CPU seconds / wall seconds; under 100 it waited
+    load1: float = 0.0  # 1-minute load average after the run; noisy neighbours show here
+    rps_per_cpu: float = 0.0  # requests per CPU-second of the server: steadier on a busy host
+    ratio: float | None = None
+    cpu_ratio: float | None = None  # the same ratio on rps_per_cpu
+    note: str = ""
+    wrk_output: str = ""
+
+
+def uvicorn_flags() -> list[str]:
+    """The flags every server gets: one worker, no access log, uvloop + httptools if present."""
+    flags = ["--workers", "1", "--no-access-log", "--log-level", "warning"]
+    if importlib.util.find_spec("uvloop") and importlib.util.find_spec("httptools"):
+        flags += ["--loop", "uvloop", "--http", "httptools"]
+    return flags
+
+
+def servers() -> list[Server]:
+    bare = [str(BIN / "uvicorn"), "--app-dir", str(ROOT / "bench" / "servers")]
+    # The ASGI app `consciousness serve` runs, after `consciousness migrate`, with shared flags.
+    app = [str(BIN / "uvicorn"), "--factory", "server.app:app_from_environment"]
+    hello = "/graphql?query={hello}"
+    return [
+        Server("bare-starlette", [*bare, "bare_starlette:app"], "/",
+               [Scenario(FLOOR, "{ hello }", None, path="/")]),
+        Server("bare-strawberry", [*bare, "bare_strawberry:app"], hello,
+               [Scenario(BARE, "{ hello }", FLOOR)]),
+        Server("bare-strawberry-cached", [*bare, "bare_strawberry:app_cached"], hello,
+               [Scenario(CACHED, "{ hello }", BARE)]),
+        Server("app", app, "/ready", [
+            Scenario("app { __typename }", "{ __typename }", CACHED),
+            Scenario("app { systemStatus { version } }", "{ systemStatus { version } }", CACHED),
+            Scenario("app { systemHealth { status } }", "{ systemHealth { status } }", CACHED),
+            Scenario("app login (Argon2)", LOGIN, CACHED, connections=LOGIN_CONNECTIONS),
+            Scenario("app { me { id username } }", "{ me { id username } }", CACHED, auth=True),
+        ], app=True),
+        Server("app-serve", [str(BIN / "consciousness"), "serve"], "/ready", [
+            Scenario("`consciousness serve` { systemStatus { version } }",
+                     "{ systemStatus { version } }", CACHED)], app=True),
+    ]  # fmt: skip
+
+
+def ensure_wrk() -> str:
+    """wrk's path, installing the Debian package when we are root."""
+    if path := shutil.which("wrk"):
+        return path
+    if os.geteuid() != 0:
+        sys.exit("wrk is not installed: run `sudo apt-get install -y wrk`, then run this again")
+    if subprocess.run(["apt-get", "install", "-y", "wrk"], check=False).returncode != 0:
+        subprocess.run(["apt-get", "update"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True)
+    return shutil.which("wrk") or sys.exit("wrk is still missing after apt-get install")
+
+
+def machine_info(wrk: str, pinning: str) -> dict[str, object]:
+    cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines()
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+    version = subprocess.run([wrk, "-v"], capture_output=True, text=True, check=False)
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "nproc": os.cpu_count(),
+        "cpu_model": models[0] if models else platform.processor() or "unknown",
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "wrk": (version.stdout + version.stderr).split(" [")[0].strip(),
+        "uvicorn_flags": " ".join(uvicorn_flags()),
+        "pinning": pinning,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads included (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(pid: int, timeout_seconds: float = 30.0) -> None:
+    """Return once the process uses under 10% of a CPU over 0.25 s, or after the timeout."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        time.sleep(0.25)
+        if cpu_seconds(pid) - before < 0.025:
+            return
+
+
+def last_line(text: str) -> str:
+    return (text.strip().splitlines() or ["(no output)"])[-1]
+
+
+def post(url: str, query: str, token: str | None = None) -> tuple[object, str]:
+    """One GraphQL request: its `data`, and its first error as `CODE: message` (or "")."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, json.dumps({"query": query}).encode(), headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return None, f"HTTP {exc.code}: {exc.read()[:160]!r}"
+    for error in answer.get("errors") or []:
+        return None, f"{error.get('extensions', {}).get('code', 'ERROR')}: {error['message']}"
+    return answer.get("data"), ""
+
+
+@contextlib.contextmanager
+def running(server: Server, pin: list[str], workdir: Path) -> Iterator[tuple[str, int]]:
+    """Start the server in its own session, poll until it is ready, always stop it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if server.app:  # embedded stores in a fresh DATA_DIR, whatever the caller's environment
+        env |= {"DATA_DIR": str(workdir / server.name), "JWT_SECRETS": secrets.token_urlsafe(48),
+                "DATABASE_URL": "", "REDIS_URL": "", "CLICKHOUSE_URL": "",
+                "LOG_LEVEL": "WARNING", "ACCESS_TOKEN_TTL_SECONDS": "3600"}  # fmt: skip
+        if "--factory" in server.argv:  # what `consciousness serve` does before uvicorn
+            migrate = [str(BIN / "consciousness"), "migrate"]
+            done = subprocess.run(migrate, env=env, cwd=workdir, capture_output=True, text=True)
+            if done.returncode:
+                raise ServerDidNotStart(f"migrate failed: {last_line(done.stderr)}")
+    port = free_port()
+    argv = [*pin, *server.argv, "--host", "127.0.0.1", "--port", str(port)]
+    argv += uvicorn_flags() if server.argv[0].endswith("uvicorn") else []
+    log = workdir / f"{server.name}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise ServerDidNotStart(last_line(log.read_text()))
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(base + server.ready_path, timeout=2) as response,
+            ):
+                if response.status == 200:
+                    break
+            time.sleep(0.2)
+        yield base, proc.pid
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def run_wrk(wrk: list[str], url: str, script: Path, seconds: int, connections: int) -> str:
+    argv = [*wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+            "--timeout", f"{WRK_TIMEOUT_SECONDS}s", "-s", str(script), url]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    if done.returncode or "BENCH " not in done.stdout:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    return done.stdout
+
+
+def measure(row: Row, scenario: Scenario, base: str, pid: int, token: str | None,
+            wrk: list[str], args: argparse.Namespace, workdir: Path) -> None:  # fmt: skip
+    url, auth = base + scenario.path, token if scenario.auth else None
+    if scenario.path == "/graphql":  # one request first: a missing or failing field says why
+        _, error = post(url, scenario.query, auth)
+        if error:
+            row.note = f"skipped: {error}"
+            return
+    header = f'wrk.headers["Authorization"] = "Bearer {auth}"' if auth else ""
+    script = workdir / "request.lua"
+    body = json.dumps({"query": scenario.query})
+    script.write_text(LUA.replace("@BODY@", body).replace("@AUTH@", header), encoding="utf-8")
+    run_wrk(wrk, url, script, 1, row.connections)  # warm-up, not counted
+    wait_until_idle(pid)  # requests left over from the warm-up (slow logins) finish first
+    cpu_before, wall_before = cpu_seconds(pid), time.monotonic()
+    row.wrk_output = run_wrk(wrk, url, script, args.duration, row.connections)
+    row.server_cpu_pct = 100 * (cpu_seconds(pid) - cpu_before) / (time.monotonic() - wall_before)
+    row.load1 = os.getloadavg()[0]
+    bench = row.wrk_output.split("BENCH ", 1)[1].split()
+    n, micros, p50, p90, p99, conn, read, write, status, timeout, gql = map(int, bench)
+    if n == 0:
+        row.note = f"failed: no request completed in {args.duration} s"
+    row.requests, row.rps = n, n / (micros / 1e6)
+    row.rps_per_cpu = row.rps / max(row.server_cpu_pct / 100, 0.01)
+    row.p50_ms, row.p90_ms, row.p99_ms = p50 / 1e3, p90 / 1e3, p99 / 1e3
+    counts = {"non-2xx": status, "GraphQL errors": gql, "connect": conn, "read": read,
+              "write": write, "timeout": timeout}  # fmt: skip
+    row.errors = {kind: count for kind, count in counts.items() if count}
+
+
+def run_server(server: Server, pin: list[str], wrk: list[str], args: argparse.Namespace,
+               workdir: Path) -> list[Row]:  # fmt: skip
+    """Start one server, register the benchmark user on our app, measure each scenario."""
+    rows = []
+    with running(server, pin, workdir) as (base, pid):
+        token: str | None = None
+        why = "not our app"
+        if server.app:
+            data, why = post(base + "/graphql", REGISTER)
+            token = data["register"]["accessToken"] if isinstance(data, dict) else None
+        for scenario in server.scenarios:
+            connections = min(scenario.connections or args.connections, args.connections)
+            row = Row(scenario.name, server.name, scenario.baseline, connections)
+            if scenario.auth and not token:
+                row.note = f"skipped: register failed: {why}"
+            else:
+                try:
+                    measure(row, scenario, base, pid, token, wrk, args, workdir)
+                except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                    row.note = f"failed: {last_line(str(exc))}"
+            print(f"   {row.name}: {row.rps:,.0f} req/s {row.note}", file=sys.stderr, flush=True)
+            rows.append(row)
+    return rows
+
+
+def render(rows: list[Row], info: dict[str, object], args: argparse.Namespace) -> str:
+    lines = [
+        f"# HTTP benchmark ({info['date']})", "",
+        f"{info['nproc']} CPUs ({info['cpu_model']}), Python {info['python']}, {info['wrk']}; "
+        f"uvicorn `{info['uvicorn_flags']}`; {info['pinning']}; "
+        f"`wrk -t1 -c{args.connections} -d{args.duration}s` after a 1 s warm-up.", "",
+        "| scenario | req/s | p50 ms | p90 ms | p99 ms | errors | server CPU | req/CPU-s | load "
+        "| ratio (req/s) | ratio (req/CPU-s) | baseline |",
+        "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]  # fmt: skip
+    for row in rows:
+        if row.note:
+            lines.append(f"| {row.name} | - | - | - | - | {row.note} | - | - | - | - | - | - |")
+            continue
+        errors = ", ".join(f"{n} {kind}" for kind, n in row.errors.items())
+        ratios = [f"{r:.3g}x" if r is not None else "-" for r in (row.ratio, row.cpu_ratio)]
+        conns = f" (c={row.connections})" if row.connections != args.connections else ""
+        lines.append(
+            f"| {row.name}{conns} | {row.rps:,.0f} | {row.p50_ms:.2f} | {row.p90_ms:.2f} | "
+            f"{row.p99_ms:.2f} | {f'**{errors}**' if errors else '0'} | "
+            f"{row.server_cpu_pct:.0f}% | {row.rps_per_cpu:,.0f} | {row.load1:.1f} | "
+            f"{' | '.join(ratios)} | {row.baseline or '(baseline)'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per row")
+    parser.add_argument("--connections", type=int, default=50, help="open wrk connections")
+    parser.add_argument("--quick", action="store_true", help="a 3-second smoke run per row")
+    args = parser.parse_args()
+    if args.quick:
+        args.duration = 3
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so servers are stopped
+    wrk_path = ensure_wrk()
+    pinned = bool(shutil.which("taskset")) and (os.cpu_count() or 1) >= 2
+    server_pin, wrk_pin = (["taskset", "-c", "0"], ["taskset", "-c", "1"]) if pinned else ([], [])
+    pinning = "server on CPU 0, wrk on CPU 1 (taskset)" if pinned else "not pinned"
+    info = machine_info(wrk_path, pinning)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="http-bench-") as tmp:
+        for server in servers():
+            print(f"== {server.name}", file=sys.stderr, flush=True)
+            try:
+                rows += run_server(server, server_pin, [*wrk_pin, wrk_path], args, Path(tmp))
+            except ServerDidNotStart as exc:
+                note = f"skipped: {server.name} did not start: {exc}"
+                print(f"   {note}", file=sys.stderr)
+                rows += [Row(s.name, server.name, s.baseline, note=note) for s in server.scenarios]
+    by_name = {row.name: row for row in rows}
+    for row in rows:
+        if (base := by_name.get(row.baseline or "")) and base.rps and row.rps:
+            row.ratio, row.cpu_ratio = row.rps / base.rps, row.rps_per_cpu / base.rps_per_cpu
+    table = render(rows, info, args)
+    print(table)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "http.md").write_text(table, encoding="utf-8")
+    payload = {"machine": info, "duration_s": args.duration, "connections": args.connections,
+               "rows": [asdict(row) for row in rows]}  # fmt: skip
+    (RESULTS / "http.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:  # the servers were stopped on the way out
+        sys.exit("interrupted")
