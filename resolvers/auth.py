@@ -13,10 +13,11 @@ from auth.ratelimit import LOGIN_ATTEMPTS_PER_IP, LOGIN_ATTEMPTS_PER_USERNAME
 from auth.tokens import hash_refresh_token, new_refresh_token
 from db.models import Role, Tier
 from db.models import User as UserRow
-from db.repositories import audit, users
+from db.repositories import users
 from db.repositories.audit import AuditAction
 from db.tokens import RefreshRecord
 from db.types import utcnow
+from resolvers import audit as audit_trail
 from schema.errors import BadUserInput, Forbidden, RateLimited, Unauthenticated
 from schema.types.auth import AuthPayload, RegisterInput, User
 from server.context import Context, Info
@@ -67,23 +68,6 @@ async def _issue(context: Context, user: UserRow, family_id: str | None = None) 
     )
 
 
-async def _audit(
-    context: Context,
-    action: AuditAction,
-    user_id: uuid.UUID | None,
-    details: dict[str, object] | None = None,
-) -> None:
-    async with context.stores.database.session() as session:
-        await audit.record(
-            session,
-            action,
-            user_id=user_id,
-            ip_address=context.client_ip,
-            user_agent=context.user_agent,
-            details=details,
-        )
-
-
 async def register(info: Info, data: RegisterInput) -> AuthPayload:
     context = info.context
     if not context.settings.registration_enabled:
@@ -99,13 +83,7 @@ async def register(info: Info, data: RegisterInput) -> AuthPayload:
             roles=[Role.USER],
             tier=Tier.BASIC,
         )
-        await audit.record(
-            session,
-            AuditAction.REGISTER,
-            user_id=user.id,
-            ip_address=context.client_ip,
-            user_agent=context.user_agent,
-        )
+        await audit_trail.record_in(session, context, AuditAction.REGISTER, user.id)
     return await _issue(context, user)
 
 
@@ -141,7 +119,7 @@ async def login(info: Info, username: str, password: str) -> AuthPayload:
     if user is None or not valid or not user.is_active:
         await _count_failed_login(context, username)
         reason = "unknown user" if user is None else "wrong password" if not valid else "inactive"
-        await _audit(
+        await audit_trail.record(
             context,
             AuditAction.LOGIN_FAILED,
             user.id if user else None,
@@ -153,13 +131,7 @@ async def login(info: Info, username: str, password: str) -> AuthPayload:
             user.password_hash = new_hash
         user.last_login_at = utcnow()
         user = await users.save_user(session, user)
-        await audit.record(
-            session,
-            AuditAction.LOGIN,
-            user_id=user.id,
-            ip_address=context.client_ip,
-            user_agent=context.user_agent,
-        )
+        await audit_trail.record_in(session, context, AuditAction.LOGIN, user.id)
     return await _issue(context, user)
 
 
@@ -180,7 +152,7 @@ async def refresh_token(info: Info, refresh_token: str) -> AuthPayload:
     user_id = uuid.UUID(record.user_id)
     if not use.first_use:
         await store.revoke_family(record.family_id, context.settings.refresh_token_ttl_seconds)
-        await _audit(
+        await audit_trail.record(
             context, AuditAction.REFRESH_REUSE_DETECTED, user_id, {"family": record.family_id}
         )
         raise Unauthenticated("refresh token reuse detected: this sign-in was revoked")
@@ -190,13 +162,7 @@ async def refresh_token(info: Info, refresh_token: str) -> AuthPayload:
         user = await users.get_user(session, user_id)
         if user is None or not user.is_active:
             raise Unauthenticated("invalid or expired refresh token")
-        await audit.record(
-            session,
-            AuditAction.REFRESH,
-            user_id=user.id,
-            ip_address=context.client_ip,
-            user_agent=context.user_agent,
-        )
+        await audit_trail.record_in(session, context, AuditAction.REFRESH, user.id)
     return await _issue(context, user, record.family_id)
 
 
@@ -213,7 +179,7 @@ async def logout(info: Info, refresh_token: str) -> bool:
     if principal is not None:
         remaining = max(1, int(principal.expires_at - time.time()) + 1)
         await store.revoke_jti(principal.jti, remaining)
-    await _audit(context, AuditAction.LOGOUT, uuid.UUID(use.record.user_id))
+    await audit_trail.record(context, AuditAction.LOGOUT, uuid.UUID(use.record.user_id))
     return True
 
 

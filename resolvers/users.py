@@ -12,6 +12,7 @@ from db.models import Role, Tier
 from db.models import User as UserRow
 from db.repositories import audit, users
 from db.repositories.audit import AuditAction
+from resolvers import audit as audit_trail
 from resolvers.pagination import build_connection, page_size
 from schema.errors import BadUserInput, Forbidden, NotFound
 from schema.types.auth import AuditEntry, AuditEntryConnection, User, UserConnection
@@ -59,13 +60,8 @@ async def _change_user(
             raise NotFound("no such user", id=str(user_id))
         details = change(principal, user)
         user = await users.save_user(session, user)
-        await audit.record(
-            session,
-            action,
-            user_id=user.id,
-            ip_address=context.client_ip,
-            user_agent=context.user_agent,
-            details={"by": principal.user_id, **details},
+        await audit_trail.record_in(
+            session, context, action, user.id, {"by": principal.user_id, **details}
         )
     await context.stores.tokens.revoke_user_before(
         str(user.id), time.time(), context.settings.access_token_ttl_seconds
