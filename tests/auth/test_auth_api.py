@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,9 +13,11 @@ from sqlmodel import col, func, select
 
 from db.models import AuditLog, Role, User
 from db.stores import Stores
+from server.app import create_app
 from server.settings import Settings
+from server.startup import prepare_stores
 from tests.auth.conftest import SignIn
-from tests.conftest import TEST_JWT_SECRET
+from tests.conftest import TEST_JWT_SECRET, make_settings
 from tests.support import (
     PASSWORD,
     REGISTER,
@@ -185,3 +188,16 @@ async def test_deactivated_users_tokens_and_logins_are_refused(
 
 async def test_anonymous_me_is_unauthenticated(client: httpx.AsyncClient) -> None:
     assert error_codes(await graphql(client, ME)) == ["UNAUTHENTICATED"]
+
+
+async def test_registration_can_be_closed(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, registration_enabled=False)
+    await prepare_stores(settings)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            data = {"username": "closed", "email": "c@example.org", "password": PASSWORD}
+            body = await graphql(client, REGISTER, {"input": data})
+    assert error_codes(body) == ["FORBIDDEN"]
+    assert "registration is closed" in body["errors"][0]["message"]  # type: ignore[index]
