@@ -11,6 +11,10 @@ from engine.errors import ConfigError
 
 FRAMEWORK_NAMES = ("utilitarian", "deontological", "virtue")
 MAX_METACOGNITION_DEPTH = 5
+MAX_TEMPERATURE = 2.0
+MAX_SYSTEM_PROMPT_CHARS = 4000
+DEFAULT_SYSTEM_PROMPT = "You are a careful, honest assistant. Answer briefly."
+RESPONDER_KEYS = ("base_url", "model", "system_prompt", "temperature")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,33 @@ class FrameworkWeights:
 
 
 @dataclass(frozen=True, slots=True)
+class ResponderConfig:
+    """An OpenAI-compatible chat-completions service that writes the response content.
+
+    The engine never calls it (it does no I/O); the server does, and passes the engine
+    the result. Only validated here: base_url is an http(s) URL, model a non-empty name,
+    system_prompt at most 4000 characters, temperature in [0, 2] (default 0.2).
+    """
+
+    base_url: str
+    model: str
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    temperature: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ConfigError("responder.base_url", "must be an http:// or https:// URL")
+        if not self.model.strip():
+            raise ConfigError("responder.model", "must not be empty")
+        if len(self.system_prompt) > MAX_SYSTEM_PROMPT_CHARS:
+            raise ConfigError(
+                "responder.system_prompt", f"must be at most {MAX_SYSTEM_PROMPT_CHARS} characters"
+            )
+        if not math.isfinite(self.temperature) or not 0 <= self.temperature <= MAX_TEMPERATURE:
+            raise ConfigError("responder.temperature", f"must be between 0 and {MAX_TEMPERATURE:g}")
+
+
+@dataclass(frozen=True, slots=True)
 class EngineConfig:
     """Every tunable of the engine, validated on construction.
 
@@ -50,6 +81,8 @@ class EngineConfig:
       the truncation is reported as a limitation; default 20000.
     - state_half_life_sessions: sessions after which an old session's weight in
       the agent's state has halved; > 0, default 10.
+    - responder: optional `ResponderConfig` (a language model that writes the
+      content instead of the reflective responder); None by default.
     """
 
     framework_weights: FrameworkWeights = FrameworkWeights()
@@ -59,6 +92,7 @@ class EngineConfig:
     metacognition_depth: int = 3
     max_input_chars: int = 20_000
     state_half_life_sessions: float = 10.0
+    responder: ResponderConfig | None = None
 
     def __post_init__(self) -> None:
         weights = self.framework_weights
@@ -101,7 +135,7 @@ class EngineConfig:
     def to_mapping(self) -> dict[str, Any]:
         """Plain-JSON form accepted back by `from_mapping`."""
         weights = self.framework_weights
-        return {
+        mapping: dict[str, Any] = {
             "framework_weights": {name: getattr(weights, name) for name in FRAMEWORK_NAMES},
             "blocking_threshold": self.blocking_threshold,
             "block_on_critical": self.block_on_critical,
@@ -110,11 +144,16 @@ class EngineConfig:
             "max_input_chars": self.max_input_chars,
             "state_half_life_sessions": self.state_half_life_sessions,
         }
+        if self.responder is not None:
+            mapping["responder"] = {key: getattr(self.responder, key) for key in RESPONDER_KEYS}
+        return mapping
 
 
 def _parse_value(key: str, value: Any) -> Any:
     if key == "framework_weights":
         return _parse_weights(value)
+    if key == "responder":
+        return None if value is None else _parse_responder(value)
     if key == "block_on_critical":
         if not isinstance(value, bool):
             raise ConfigError(key, "must be true or false")
@@ -137,6 +176,26 @@ def _parse_weights(value: Any) -> FrameworkWeights:
             raise ConfigError(key, f"unknown framework; known: {', '.join(FRAMEWORK_NAMES)}")
         parsed[name] = _number(key, weight)
     return FrameworkWeights(**parsed)
+
+
+def _parse_responder(value: Any) -> ResponderConfig:
+    if not isinstance(value, Mapping):
+        raise ConfigError("responder", "must be an object: base_url, model, system_prompt, ...")
+    parsed: dict[str, Any] = {}
+    for name, item in value.items():
+        key = f"responder.{name}"
+        if name not in RESPONDER_KEYS:
+            raise ConfigError(key, f"unknown key; known: {', '.join(RESPONDER_KEYS)}")
+        if name == "temperature":
+            parsed[name] = _number(key, item)
+        elif not isinstance(item, str):
+            raise ConfigError(key, "must be a string")
+        else:
+            parsed[name] = item
+    for name in ("base_url", "model"):
+        if name not in parsed:
+            raise ConfigError(f"responder.{name}", "is required")
+    return ResponderConfig(**parsed)
 
 
 def _number(key: str, value: Any) -> float:

@@ -18,7 +18,7 @@ PARSER_CACHE_SIZE = 1024
 VALIDATION_CACHE_SIZE = 1024
 
 Query = merge_types("Query", (system.Query, auth.Query, agents.Query, consciousness.Query))
-Mutation = merge_types("Mutation", (auth.Mutation, agents.Mutation))
+Mutation = merge_types("Mutation", (auth.Mutation, agents.Mutation, consciousness.Mutation))
 
 
 class CachedParser(ParserCache):

@@ -70,8 +70,15 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, gt=0)
     registration_enabled: bool = True
     playground_enabled: bool = True
+    # Language-model responders (an agent's `responder` configuration section). The key is
+    # sent as a Bearer token, and only to a base URL listed in LLM_ALLOWED_BASE_URLS: an
+    # agent owner chooses base_url, so without the list they could point the server (and
+    # its key) at any host. Empty list: every agent uses the offline reflective responder.
+    llm_api_key: str = ""
+    llm_allowed_base_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    llm_timeout_seconds: float = Field(default=20.0, gt=0)
 
-    @field_validator("jwt_secrets", "cors_origins", mode="before")
+    @field_validator("jwt_secrets", "cors_origins", "llm_allowed_base_urls", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)

@@ -1,7 +1,7 @@
-"""Per-agent summaries of consciousness sessions: statistics and the most recent sessions.
+"""Consciousness sessions: the locked state update of `process`, keyset pages, summaries.
 
-Both queries take many agents at once (for the DataLoaders) and run as one statement each,
-using window functions that SQLite (3.25+) and PostgreSQL both have.
+The per-agent summaries take many agents at once (for the DataLoaders) and run as one
+statement each, using window functions that SQLite (3.25+) and PostgreSQL both have.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func
-from sqlmodel import col
+from sqlalchemy import and_, case, func, or_, update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
-from db.models import ConsciousnessSession
+from db.models import Agent, ConsciousnessSession
+from engine import EngineResult, EthicsResult
 
 P95_PERCENT = 95
 
@@ -136,6 +137,121 @@ async def recent_by_agent(
         summary = SessionSummary(*row)
         found.setdefault(summary.agent_id, []).append(summary)
     return found
+
+
+async def lock_agent(
+    session: AsyncSession, agent_id: uuid.UUID, touched_at: datetime
+) -> Agent | None:
+    """Take the agent's write lock for this transaction and read it; None if it is gone.
+
+    The first statement is an UPDATE of `last_activity`: on PostgreSQL it locks the row (as
+    SELECT … FOR UPDATE does) until commit; on SQLite, whose driver starts a transaction
+    only at the first write, it takes the database write lock, which serialises writers
+    (others wait in busy_timeout). The read that follows therefore sees the latest
+    committed state, so a read-modify-write of `consciousness_state` cannot lose an update.
+    """
+    touched = await session.exec(
+        update(Agent)
+        .where(col(Agent.id) == agent_id)
+        .values(last_activity=touched_at)
+        .execution_options(synchronize_session=False)
+    )
+    if touched.rowcount == 0:
+        return None
+    query = select(Agent).where(col(Agent.id) == agent_id).with_for_update()
+    agent = (await session.exec(query.execution_options(populate_existing=True))).first()
+    return agent
+
+
+async def record_session(
+    session: AsyncSession, agent: Agent, state: dict[str, Any], row: ConsciousnessSession
+) -> None:
+    """Store the agent's new state and the session row (in the caller's transaction).
+
+    Neither `version` nor `updated_at` changes: they track configuration, not activity.
+    """
+    await session.exec(
+        update(Agent)
+        .where(col(Agent.id) == agent.id)
+        .values(consciousness_state=state, last_activity=row.created_at)
+        .execution_options(synchronize_session=False)
+    )
+    session.add(row)
+    await session.flush()
+
+
+async def list_sessions(
+    session: AsyncSession,
+    agent_id: uuid.UUID,
+    *,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> tuple[list[ConsciousnessSession], int]:
+    """Up to `limit` of the agent's sessions newest first, after the key `after`, and the total.
+
+    Keyset on (created_at, id) descending, served by ix_sessions_agent_created.
+    """
+    sessions = ConsciousnessSession
+    created, ident = col(sessions.created_at), col(sessions.id)
+    query = select(sessions).where(col(sessions.agent_id) == agent_id)
+    if after is not None:
+        at, last_id = after
+        query = query.where(or_(created < at, and_(created == at, ident < last_id)))
+    rows = await session.exec(query.order_by(created.desc(), ident.desc()).limit(limit))
+    total = await session.exec(
+        select(func.count()).select_from(sessions).where(col(sessions.agent_id) == agent_id)
+    )
+    return list(rows.all()), int(total.one())
+
+
+def stored_evaluation(ethics: EthicsResult) -> dict[str, Any]:
+    """The ethics result without the matched texts (they may be personal data)."""
+    return {
+        "overall_score": ethics.overall_score,
+        "frameworks": [
+            {"framework": f.framework, "score": f.score, "weight": f.weight}
+            for f in ethics.frameworks
+        ],
+        "violations": [
+            {
+                "rule_id": v.rule_id,
+                "category": v.category,
+                "severity": v.severity,
+                "start": v.start,
+                "end": v.end,
+                "confidence": v.confidence,
+            }
+            for v in ethics.violations
+        ],
+        "blocked": ethics.blocked,
+        "block_reasons": list(ethics.block_reasons),
+        "decision": ethics.decision,
+    }
+
+
+def stored_metrics(
+    result: EngineResult, responder: dict[str, Any], input_chars: int
+) -> dict[str, Any]:
+    """The engine's account of a session as stored: summaries, no input text."""
+    emotion, aware, meta = result.emotion, result.self_awareness, result.metacognition
+    return {
+        "reasoning_chain": [
+            {"stage": s.stage, "consumed": s.consumed, "produced": s.produced, "ms": s.duration_ms}
+            for s in result.reasoning_chain
+        ],
+        "awareness_level": result.awareness_level,
+        "ethical_alignment": result.ethical_alignment,
+        "valence": emotion.valence,
+        "arousal": emotion.arousal,
+        "dominant_emotion": emotion.dominant_emotion,
+        "cognitive_load": meta.cognitive_load,
+        "bias_markers": [m.distortion for m in meta.bias_markers],
+        "limitations": [limitation.code for limitation in aware.limitations],
+        "input_truncated": result.input_truncated,
+        "input_chars": input_chars,
+        "engine_ms": result.processing_ms,
+        "responder": responder,
+    }
 
 
 def _select(*columns: Any) -> Select[*tuple[Any, ...]]:

@@ -2,25 +2,53 @@
 
 from __future__ import annotations
 
+import uuid
+
 import strawberry
 
 import engine
 from auth.permissions import Permission
 from resolvers import consciousness
-from schema.permissions import rate_limited
+from schema.permissions import rate_limited, requires
 from schema.types.consciousness import (
     AnalysisInput,
+    ConsciousnessResponse,
+    ConsciousnessSessionConnection,
+    ConsciousnessState,
     EthicalEvaluation,
     MetaCognition,
+    ProcessInput,
     SelfAwareness,
 )
 from server.context import Info
 
 EVALUATE = Permission.CONSCIOUSNESS_READ
+READ = Permission.CONSCIOUSNESS_READ
+DEFAULT_PAGE_SIZE = 20
 
 
 @strawberry.type
 class Query:
+    @strawberry.field(
+        description="An agent's current state (sessions 0 and null averages before the first).",
+        extensions=requires(READ),
+    )
+    async def consciousness_state(self, info: Info, agent_id: uuid.UUID) -> ConsciousnessState:
+        return await consciousness.consciousness_state(info, agent_id)
+
+    @strawberry.field(
+        description="An agent's processed requests, newest first, keyset-paginated; first ≤ 100.",
+        extensions=requires(READ),
+    )
+    async def consciousness_sessions(
+        self,
+        info: Info,
+        agent_id: uuid.UUID,
+        first: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+    ) -> ConsciousnessSessionConnection:
+        return await consciousness.consciousness_sessions(info, agent_id, first, after)
+
     @strawberry.field(
         description="Confidence, limitations and decision for a text; not stored. Rate-limited.",
         extensions=rate_limited(EVALUATE),
@@ -44,3 +72,15 @@ class Query:
     )
     async def meta_cognition(self, info: Info, input: AnalysisInput) -> engine.MetacognitionResult:
         return await consciousness.meta_cognition(info, input)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Run one input through an ACTIVE agent of yours: the response, the engine's "
+        "account and the agent's new state. A blocked input is ETHICAL_VIOLATION (the refused "
+        "session is still recorded). Rate-limited.",
+        extensions=rate_limited(Permission.CONSCIOUSNESS_PROCESS),
+    )
+    async def process(self, info: Info, input: ProcessInput) -> ConsciousnessResponse:
+        return await consciousness.process(info, input)

@@ -1,7 +1,74 @@
-"""Signed-in users for the engine's operations (the fixture lives with the auth tests)."""
+"""Signed-in users and active agents for the engine's operations (fixtures shared with agents)."""
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
+from sqlmodel import col, select
+
+from db.models import Agent, ConsciousnessSession
+from db.stores import Stores
+from tests.agents.conftest import Caller, MakeCaller, caller, count_rows, only_error
 from tests.auth.conftest import SignIn, sign_in
 
-__all__ = ["SignIn", "sign_in"]
+__all__ = [
+    "Caller",
+    "MakeCaller",
+    "SignIn",
+    "active_agent",
+    "caller",
+    "count_rows",
+    "only_error",
+    "session_rows",
+    "sign_in",
+    "stored_agent",
+]
+
+ACTIVATE = "mutation($id: UUID!) { activateAgent(id: $id) { id status } }"
+PROCESS = """
+mutation Process($input: ProcessInput!) {
+  process(input: $input) {
+    requestId content decision flags confidenceLevel processingTimeMs
+    consciousnessState {
+      sessions awarenessLevel ethicalAlignment violationRate confidence valence
+      emotions { joy trust } violationCounts { category sessions }
+    }
+    processingMetrics {
+      reasoningChain { stage consumed produced durationMs }
+      awarenessLevel ethicalAlignment inputTruncated inputChars engineTimeMs
+      emotionalState { valence arousal dominantEmotion }
+      selfAwareness { confidence decision limitations { code } }
+      metaCognition { cognitiveLoad depth }
+      responder { name model fellBack outputBlocked note }
+    }
+    ethicalEvaluation { overallScore blocked violations { ruleId category matchedText } }
+  }
+}"""
+
+
+async def active_agent(owner: Caller, name: str = "thinker", **fields: object) -> str:
+    """Create an agent for `owner` and activate it; its id."""
+    agent = await owner.create(name, **fields)
+    await owner.ok(ACTIVATE, id=agent["id"])
+    agent_id: str = agent["id"]
+    return agent_id
+
+
+async def stored_agent(stores: Stores, agent_id: str) -> Agent:
+    async with stores.database.session() as session:
+        agent = await session.get(Agent, uuid.UUID(agent_id))
+    assert agent is not None
+    return agent
+
+
+async def session_rows(stores: Stores, agent_id: str) -> list[ConsciousnessSession]:
+    async with stores.database.session() as session:
+        query = select(ConsciousnessSession).where(
+            col(ConsciousnessSession.agent_id) == uuid.UUID(agent_id)
+        )
+        return list((await session.exec(query)).all())
+
+
+def process_input(agent_id: str, text: str, **extra: Any) -> dict[str, Any]:
+    return {"agentId": agent_id, "input": text, **extra}

@@ -1,0 +1,289 @@
+"""Event-loop lag of a running server while `process` runs at concurrency 50.
+
+`engine.process` alone is measured by bench/engine_bench.py; this measures what the server
+around it does to everyone else. It starts `consciousness serve` (embedded stores, a fresh
+DATA_DIR, JWT_SECRETS of 48 random bytes) on a free port, creates an ENTERPRISE user with
+`consciousness create-user` (so the tier rate limit does not interfere), creates and
+activates an agent, then:
+
+1. baseline: a probe sends `{ __typename }` every 20 ms for a few seconds on the idle server;
+2. load: a separate driver process keeps 50 `process` requests in flight for DURATION
+   seconds, while the probe keeps probing.
+
+A `{ __typename }` request does no I/O and almost no work, so its latency minus the idle
+baseline is how long it waited for the event loop: the lag every other client sees. Targets:
+probe p99 under load below 50 ms. Run from the repo root:
+`.venv/bin/python bench/process_bench.py [--duration S] [--concurrency N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PASSWORD = "correct horse battery staple"  # a throwaway benchmark user's
+PROBE = {"query": "{ __typename }"}
+PROBE_INTERVAL_SECONDS = 0.02
+BASELINE_SECONDS = 3.0
+LAG_TARGET_MS = 50.0
+PROCESS = """mutation($input: ProcessInput!) {
+  process(input: $input) { requestId consciousnessState { sessions } }
+}"""
+TEXTS = [
+    "I love how calm the sea is this morning, and I want to keep that feeling all week.",
+    "Why does everyone always ignore me? I should never make mistakes at work.",
+    "Please summarise the trade-offs of keyset pagination versus offsets for large tables.",
+    "My email is jane.doe@example.com; send me the schedule for the Lisbon trip in May.",
+    "The meeting went badly and I am worried the team will blame me for the delay.",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-fraction * len(ordered) // 1))))
+    return ordered[rank - 1]
+
+
+@contextlib.contextmanager
+def server(workdir: Path) -> Iterator[str]:
+    """Migrate, create the ENTERPRISE user, start `consciousness serve`; always stop it."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DATA_DIR": str(workdir / "data"),
+        "JWT_SECRETS": secrets.token_urlsafe(48),
+        "DATABASE_URL": "",
+        "REDIS_URL": "",
+        "CLICKHOUSE_URL": "",
+        "LOG_LEVEL": "WARNING",
+        "ACCESS_TOKEN_TTL_SECONDS": "3600",
+    }
+    cli = str(BIN / "consciousness")
+    for argv, stdin in (
+        ([cli, "migrate"], None),
+        (
+            [
+                cli,
+                "create-user",
+                "--username",
+                "bench",
+                "--email",
+                "bench@example.org",
+                "--tier",
+                "enterprise",
+                "--password-stdin",
+            ],
+            PASSWORD + "\n",
+        ),
+    ):
+        done = subprocess.run(
+            argv, env=env, cwd=workdir, input=stdin, capture_output=True, text=True
+        )
+        if done.returncode:
+            raise SystemExit(f"{argv[1]} failed: {done.stderr.strip()[-500:]}")
+    port = free_port()
+    log = (workdir / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [cli, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"server did not start; see {workdir / 'server.log'}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(base + "/ready", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.2)
+        yield base
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def gql(client: httpx.Client, query: str, **variables: Any) -> dict[str, Any]:
+    body = client.post("/graphql", json={"query": query, "variables": variables}).json()
+    if body.get("errors"):
+        raise SystemExit(f"setup failed: {body['errors']}")
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+def prepare(base: str) -> tuple[str, str]:
+    """Log in as the benchmark user, create and activate an agent: (token, agent id)."""
+    with httpx.Client(base_url=base, timeout=30) as client:
+        login = gql(
+            client,
+            'mutation($p: String!) { login(username: "bench", password: $p) { accessToken } }',
+            p=PASSWORD,
+        )
+        token: str = login["login"]["accessToken"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        agent = gql(
+            client, 'mutation { createAgent(input: {name: "bench", agentType: GENERAL}) { id } }'
+        )
+        agent_id: str = agent["createAgent"]["id"]
+        gql(client, "mutation($id: UUID!) { activateAgent(id: $id) { id } }", id=agent_id)
+    return token, agent_id
+
+
+async def probe(base: str, seconds: float) -> list[float]:
+    """`{ __typename }` latencies in ms, one request every PROBE_INTERVAL_SECONDS."""
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            started = time.perf_counter()
+            response = await client.post("/graphql", json=PROBE)
+            response.raise_for_status()
+            latencies.append((time.perf_counter() - started) * 1000)
+            await asyncio.sleep(PROBE_INTERVAL_SECONDS)
+    return latencies
+
+
+async def drive(base: str, token: str, agent_id: str, seconds: float, concurrency: int) -> None:
+    """The driver process: `concurrency` workers sending `process`; prints JSON results."""
+    latencies: list[float] = []
+    errors = 0
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=base, timeout=60, headers=headers, limits=limits
+    ) as client:
+        end = time.perf_counter() + seconds
+
+        async def worker(index: int) -> None:
+            nonlocal errors
+            n = index
+            while time.perf_counter() < end:
+                text = f"{TEXTS[n % len(TEXTS)]} (request {n})"
+                variables = {"input": {"agentId": agent_id, "input": text}}
+                started = time.perf_counter()
+                response = await client.post(
+                    "/graphql", json={"query": PROCESS, "variables": variables}
+                )
+                latencies.append((time.perf_counter() - started) * 1000)
+                if response.status_code != 200 or "errors" in response.json():
+                    errors += 1
+                n += concurrency
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        wall = time.perf_counter() - started
+    print(json.dumps({"latencies": latencies, "errors": errors, "wall": wall}))
+
+
+def row(name: str, lags: list[float], baseline_p50: float, load: dict[str, Any] | None) -> str:
+    lag = [max(0.0, value - baseline_p50) for value in lags]
+    cells = [
+        name,
+        f"{percentile(lags, 0.5):.1f}",
+        f"{percentile(lags, 0.99):.1f}",
+        f"{percentile(lag, 0.5):.1f}",
+        f"{percentile(lag, 0.99):.1f}",
+        f"{max(lag, default=0.0):.1f}",
+    ]
+    if load is None:
+        cells += ["-", "-", "-", "-"]
+    else:
+        done = load["latencies"]
+        cells += [
+            f"{len(done) / load['wall']:.1f}",
+            f"{statistics.median(done):.0f}" if done else "-",
+            f"{percentile(done, 0.99):.0f}",
+            str(load["errors"]),
+        ]
+    return "| " + " | ".join(cells) + " |"
+
+
+async def measure(base: str, token: str, agent_id: str, args: argparse.Namespace) -> None:
+    baseline = await probe(base, BASELINE_SECONDS)
+    driver = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--drive",
+        base,
+        token,
+        agent_id,
+        str(args.duration),
+        str(args.concurrency),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    await asyncio.sleep(0.5)  # let the driver connect and fill the pipeline
+    loaded = await probe(base, args.duration - 1.0)
+    output, _ = await driver.communicate()
+    load = json.loads(output)
+    base_p50 = percentile(baseline, 0.5)
+    print(f"\n`process` at concurrency {args.concurrency} for {args.duration:g} s; probe lag =")
+    print("probe latency - idle probe p50 (baseline measured in this run)\n")
+    print(
+        "| phase | probe p50 ms | probe p99 ms | lag p50 ms | lag p99 ms | lag max ms "
+        "| process req/s | process p50 ms | process p99 ms | errors |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(row("idle (baseline)", baseline, base_p50, None))
+    print(row(f"process x{args.concurrency}", loaded, base_p50, load))
+    lag_p99 = percentile([max(0.0, v - base_p50) for v in loaded], 0.99)
+    verdict = "meets" if lag_p99 < LAG_TARGET_MS else "MISSES"
+    print(f"\nlag p99 {lag_p99:.1f} ms {verdict} the {LAG_TARGET_MS:.0f} ms target")
+    ratio = percentile(loaded, 0.99) / max(percentile(baseline, 0.99), 0.001)
+    print(f"probe p99 under load / idle probe p99: {ratio:.1f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--drive", nargs=5, metavar=("BASE", "TOKEN", "AGENT", "S", "N"))
+    args = parser.parse_args()
+    if args.drive:
+        base, token, agent_id, seconds, concurrency = args.drive
+        asyncio.run(drive(base, token, agent_id, float(seconds), int(concurrency)))
+        return
+    with tempfile.TemporaryDirectory(prefix="process-bench-") as tmp, server(Path(tmp)) as base:
+        token, agent_id = prepare(base)
+        asyncio.run(measure(base, token, agent_id, args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Response content from an OpenAI-compatible chat-completions service, checked by the engine.
+
+Used when an agent's configuration has a `responder` section (engine.config.ResponderConfig)
+and its base URL is allowed by LLM_ALLOWED_BASE_URLS. The flow, before the engine run:
+
+1. the engine's ethics stage judges the input; a blocked input never reaches the model;
+2. the model receives the input with personal data redacted (engine.redact), never raw;
+3. its output goes through the SAME ethics stage (engine.evaluate_ethics, the agent's
+   configuration); a blocked output is replaced by a fixed refusal and flagged;
+4. any failure (not allowed, timeout, HTTP error, malformed answer) falls back to the
+   engine's reflective responder, with a note saying why; it never fails the request.
+
+The model's text is not a deterministic function of the input, unlike everything else the
+engine returns; the report says which responder wrote the content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import httpx
+
+import engine
+from engine.config import ResponderConfig
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REFLECTIVE = "reflective"
+LANGUAGE_MODEL = "language_model"
+MAX_OUTPUT_CHARS = 8000
+REFUSAL = (
+    "I drafted an answer but it did not pass my ethics check, so I am not sending it."
+    " Please rephrase or narrow the request."
+)
+
+
+@dataclass(frozen=True)
+class ResponderOutcome:
+    """What a language model produced for one input, or why the reflective responder answers.
+
+    `content` None means: let the engine's reflective responder write the content.
+    """
+
+    content: str | None
+    name: str
+    model: str | None
+    fell_back: bool = False
+    output_blocked: bool = False
+    note: str | None = None
+
+
+REFLECTIVE_OUTCOME = ResponderOutcome(content=None, name=REFLECTIVE, model=None)
+
+
+class FixedResponder:
+    """An engine Responder returning text composed beforehand; None (no content) if blocked."""
+
+    def __init__(self, content: str) -> None:
+        self._content = content
+
+    def respond(self, analysis: engine.Analysis) -> str | None:
+        """The prepared content, unless the engine blocked the input."""
+        return None if analysis.ethics.blocked else self._content
+
+
+class ResponderFailure(Exception):
+    """The service could not give a usable answer; the message says why (no secrets)."""
+
+
+def base_url_allowed(settings: Settings, base_url: str) -> bool:
+    """True when `base_url` is one of LLM_ALLOWED_BASE_URLS (trailing slashes ignored)."""
+    allowed = {url.rstrip("/") for url in settings.llm_allowed_base_urls}
+    return base_url.rstrip("/") in allowed
+
+
+async def compose_with_model(
+    settings: Settings, responder: ResponderConfig, text: str, config: engine.EngineConfig
+) -> ResponderOutcome:
+    """Steps 1-4 of the module docstring, for one input."""
+
+    def fallback(note: str) -> ResponderOutcome:
+        return ResponderOutcome(
+            content=None, name=REFLECTIVE, model=responder.model, fell_back=True, note=note
+        )
+
+    if not base_url_allowed(settings, responder.base_url):
+        return fallback("the responder's base_url is not in LLM_ALLOWED_BASE_URLS")
+    verdict = await asyncio.to_thread(engine.evaluate_ethics, text, config)
+    if verdict.blocked:
+        return REFLECTIVE_OUTCOME  # no content will be written; the model is not asked
+    prompt = engine.redact(text[: config.max_input_chars], verdict.violations)
+    try:
+        output = await request_completion(settings, responder, prompt)
+    except ResponderFailure as exc:
+        log.warning("language model responder failed: %s", exc)
+        return fallback(f"language model unavailable: {exc}")
+    checked = await asyncio.to_thread(engine.evaluate_ethics, output, config)
+    if checked.blocked:
+        reasons = "; ".join(checked.block_reasons) or "blocked"
+        return ResponderOutcome(
+            content=REFUSAL,
+            name=LANGUAGE_MODEL,
+            model=responder.model,
+            output_blocked=True,
+            note=f"the language model's output was blocked: {reasons}",
+        )
+    return ResponderOutcome(content=output, name=LANGUAGE_MODEL, model=responder.model)
+
+
+async def request_completion(settings: Settings, responder: ResponderConfig, prompt: str) -> str:
+    """One chat-completions call; the first choice's message content, stripped and capped."""
+    headers = {"Authorization": f"Bearer {settings.llm_api_key}"} if settings.llm_api_key else {}
+    body = {
+        "model": responder.model,
+        "temperature": responder.temperature,
+        "messages": [
+            {"role": "system", "content": responder.system_prompt},
+            {"role": "user", "content": prompt},
+        ],
+    }
+    url = responder.base_url.rstrip("/") + "/chat/completions"
+    try:
+        async with httpx.AsyncClient(timeout=settings.llm_timeout_seconds) as client:
+            response = await client.post(url, json=body, headers=headers)
+    except httpx.TimeoutException:
+        raise ResponderFailure("timed out") from None
+    except httpx.HTTPError as exc:
+        raise ResponderFailure(f"request failed ({type(exc).__name__})") from None
+    if response.status_code != httpx.codes.OK:
+        raise ResponderFailure(f"HTTP {response.status_code}")
+    try:
+        content = response.json()["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise ResponderFailure("malformed chat-completions answer") from None
+    if not isinstance(content, str) or not content.strip():
+        raise ResponderFailure("empty answer")
+    return content.strip()[:MAX_OUTPUT_CHARS]
