@@ -1,38 +1,169 @@
 """The analytics store: ClickHouse through clickhouse-connect, embedded chDB by default.
 
 clickhouse-connect's client is synchronous (and chDB has no async client), so every call
-runs in a worker thread, on purpose, to keep the event loop free.
+runs in a worker thread, on purpose, to keep the event loop free. Calls on the shared
+client are serialised by a lock; an export stream gets a client (and thread) of its own
+so a long download never holds that lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
+import uuid
+from collections.abc import AsyncGenerator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from db.analytics_migrations import METRICS_TABLE
+
+EXPORT_CHUNK_BYTES = 64 * 1024
+MAX_LIVE_EXPORTS = 10_000
+
+# The columns of consciousness_metrics, in insert order (see db/analytics_migrations).
+METRICS_COLUMNS = (
+    "timestamp",
+    "request_id",
+    "user_id",
+    "agent_id",
+    "processing_time_ms",
+    "awareness_level",
+    "ethical_score",
+    "confidence",
+    "cognitive_load",
+    "valence",
+    "arousal",
+    "blocked",
+    "error",
+    "violation_categories",
+    "input_chars",
+    "cpu_percent",
+    "memory_mb",
+    "gpu_usage",
+)
+_UUID_COLUMNS = frozenset({"request_id", "user_id", "agent_id"})
+MetricsRow = dict[str, Any]  # one value per METRICS_COLUMNS name
+
+
+def row_values(row: MetricsRow) -> list[Any]:
+    """A row as the insert wants it: values in column order, ids as UUID, times as UTC."""
+    values = []
+    for column in METRICS_COLUMNS:
+        value = row[column]
+        if column in _UUID_COLUMNS and not isinstance(value, uuid.UUID):
+            value = uuid.UUID(str(value))
+        elif column == "timestamp" and isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        elif column == "violation_categories":
+            value = list(value)
+        values.append(value)
+    return values
+
+
+def as_utc(value: datetime) -> datetime:
+    """chDB may return zone-less times; every time in the table is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
 
 class AnalyticsStore:
     """One client per process; `backend` says whether it is embedded chDB or a server."""
 
-    def __init__(self, client: Client, backend: str) -> None:
+    def __init__(self, client: Client, backend: str, url: str = "") -> None:
         self._client = client
+        self._url = url
         self.backend = backend
         self._lock = asyncio.Lock()
+        self.exports = ExportRegistry()
 
     @classmethod
     async def open(cls, url: str) -> AnalyticsStore:
         backend = "chdb" if url.startswith("chdb:") else "clickhouse"
         client = await asyncio.to_thread(clickhouse_connect.get_client, dsn=url)
-        return cls(client, backend)
+        return cls(client, backend, url)
 
     async def query_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[Any]:
         """Rows of a parameterised query; values always go in `parameters`, never in `sql`."""
         async with self._lock:
             result = await asyncio.to_thread(self._client.query, sql, parameters=parameters)
         return list(result.result_rows)
+
+    async def command(self, sql: str, parameters: dict[str, Any] | None = None) -> object:
+        """Run a statement that returns no rows (DDL, INSERT … VALUES, DELETE)."""
+        async with self._lock:
+            return await asyncio.to_thread(self._client.command, sql, parameters=parameters)
+
+    async def insert_metrics(self, rows: Sequence[MetricsRow], dedup_token: str) -> None:
+        """Insert rows as one block; a block with a token already seen is dropped by ClickHouse.
+
+        `dedup_token` is what makes a retry idempotent: the table keeps the tokens of its
+        last 1000 inserts (non_replicated_deduplication_window; replicated tables always
+        do), so re-sending a batch that did arrive inserts nothing.
+        """
+        data = [row_values(row) for row in rows]
+        async with self._lock:
+            await asyncio.to_thread(
+                self._client.insert,
+                METRICS_TABLE,
+                data,
+                column_names=list(METRICS_COLUMNS),
+                settings={"insert_deduplication_token": dedup_token},
+            )
+
+    async def delete_metrics(
+        self, *, agent_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None
+    ) -> None:
+        """Lightweight DELETE of an agent's or a user's rows (GDPR, agent deletion)."""
+        if (agent_id is None) == (user_id is None):
+            raise ValueError("give exactly one of agent_id and user_id")
+        column, value = ("agent_id", agent_id) if agent_id is not None else ("user_id", user_id)
+        # `column` is one of two literals above; the id is a query parameter.
+        sql = f"DELETE FROM {METRICS_TABLE} WHERE {column} = {{id:UUID}}"  # noqa: S608
+        await self.command(sql, {"id": value})
+
+    async def stream_raw(
+        self, sql: str, parameters: dict[str, Any], fmt: str
+    ) -> AsyncGenerator[bytes, None]:
+        """The bytes of `sql` in ClickHouse's output format `fmt`, chunk by chunk.
+
+        A dedicated client and a one-thread executor serve the stream: the client's stream
+        must be read by the thread that opened it, and the shared client stays free.
+        Formats chDB cannot stream block by block (Parquet) are built whole by chDB.
+        """
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analytics-export")
+        loop = asyncio.get_running_loop()
+        url = self._url
+
+        def open_stream() -> tuple[Client, Any]:
+            client = clickhouse_connect.get_client(dsn=url)
+            try:
+                return client, client.raw_stream(sql, parameters=parameters, fmt=fmt)
+            except BaseException:
+                client.close()
+                raise
+
+        def close(client: Client, stream: Any) -> None:
+            try:
+                stream.close()
+            finally:
+                client.close()
+
+        try:
+            client, stream = await loop.run_in_executor(executor, open_stream)
+            try:
+                while chunk := await loop.run_in_executor(
+                    executor, stream.read, EXPORT_CHUNK_BYTES
+                ):
+                    yield chunk
+            finally:
+                await loop.run_in_executor(executor, close, client, stream)
+        finally:
+            executor.shutdown(wait=False)
 
     async def ping(self) -> float:
         started = time.perf_counter()
@@ -42,3 +173,53 @@ class AnalyticsStore:
     async def close(self) -> None:
         async with self._lock:
             await asyncio.to_thread(self._client.close)
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """A download registered by exportAnalytics: who may fetch it, what, until when."""
+
+    id: str
+    owner_id: str
+    sql: str
+    parameters: dict[str, Any]
+    fmt: str  # a ClickHouse output format
+    media_type: str
+    filename: str
+    expires_at: float  # time.time()
+    header: bytes = b""  # written before ClickHouse's bytes (the CSV header line)
+
+
+class ExportRegistry:
+    """Exports by id, in this process's memory, each forgotten at its expiry.
+
+    With several server processes a download must reach the one that registered it
+    (or this moves to Redis); the single-process default needs nothing more.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, ExportJob] = {}
+
+    def register(self, owner_id: str, ttl_seconds: float, **job: Any) -> ExportJob:
+        self.sweep()
+        if len(self._jobs) >= MAX_LIVE_EXPORTS:
+            raise OverflowError("too many live exports")
+        export_id = secrets.token_urlsafe(24)  # unguessable: the id is half of the key
+        created = ExportJob(
+            id=export_id, owner_id=owner_id, expires_at=time.time() + ttl_seconds, **job
+        )
+        self._jobs[export_id] = created
+        return created
+
+    def get(self, export_id: str, owner_id: str) -> ExportJob | None:
+        """The job when it exists, has not expired and belongs to `owner_id`; else None."""
+        job = self._jobs.get(export_id)
+        if job is None or job.expires_at <= time.time():
+            self._jobs.pop(export_id, None)
+            return None
+        return job if secrets.compare_digest(job.owner_id, owner_id) else None
+
+    def sweep(self) -> None:
+        now = time.time()
+        for export_id in [key for key, job in self._jobs.items() if job.expires_at <= now]:
+            del self._jobs[export_id]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 from db.analytics import AnalyticsStore
+from db.analytics_writer import AnalyticsWriter
 from db.pubsub import Broker, InProcessBroker, RedisBroker
 from db.session import Database
 from db.tokens import InProcessTokenStore, RedisTokenStore, TokenStore
@@ -38,6 +39,8 @@ class Stores:
     analytics: AnalyticsStore
     tokens: TokenStore
     redis: Redis | None = None
+    # The metrics writer: set and started by the app's lifespan (not by startup checks).
+    metrics_writer: AnalyticsWriter | None = None
     _health: tuple[float, list[StoreHealth]] | None = field(default=None, repr=False)
 
     @classmethod
@@ -82,6 +85,11 @@ class Stores:
 
     async def close(self) -> None:
         """Close every store, each even if another fails to close."""
+        if self.metrics_writer is not None:
+            try:
+                await self.metrics_writer.close()  # flushes into analytics before it closes
+            except Exception:
+                log.exception("error while flushing the analytics writer")
         closers = [self.broker.close, self.tokens.close, self.analytics.close, self.database.close]
         if self.redis is not None:
             closers.append(self.redis.aclose)

@@ -41,6 +41,7 @@ from db.repositories.agents import AgentOrdering, AgentQuery, AgentSortField
 from db.types import utcnow
 from engine.config import EngineConfig
 from engine.errors import ConfigError
+from resolvers.analytics import delete_agent_metrics
 from resolvers.events import AgentEventKind, publish_agent_event
 from resolvers.pagination import build_connection, page_size
 from schema.errors import BadUserInput, Conflict, Forbidden, NotFound
@@ -460,7 +461,11 @@ async def mark_agent_error(context: Context, agent_id: uuid.UUID, reason: str) -
 
 
 async def delete_agent(info: Info, agent_id: uuid.UUID, confirm: bool) -> DeleteAgentPayload:
-    """Delete the agent, its versions and sessions, in one transaction; needs confirm: true."""
+    """Delete the agent, its versions and sessions, in one transaction; needs confirm: true.
+
+    Its analytics rows go after the commit (ClickHouse is not in that transaction); see
+    resolvers/analytics.delete_agent_metrics.
+    """
     if not confirm:
         raise BadUserInput("deleting an agent needs confirm: true", field="confirm")
     context = info.context
@@ -470,4 +475,5 @@ async def delete_agent(info: Info, agent_id: uuid.UUID, confirm: bool) -> Delete
         if agent is None or not await agents.delete_agent(session, agent_id):
             raise _not_found(agent_id)
     await publish_agent_event(context, AgentEventKind.DELETED, agent)
+    await delete_agent_metrics(context, agent_id)
     return DeleteAgentPayload(id=agent_id)

@@ -1,7 +1,8 @@
 """One row of metrics per processed request, and the one function that emits it.
 
 `emit_metrics` hands the row to every consumer: the broker (live dashboards) and the
-analytics writer (ClickHouse) once it exists. Nothing else publishes metrics.
+analytics writer (ClickHouse), which lives on the stores (`context.stores.metrics_writer`,
+started and flushed by the app's lifespan). Nothing else publishes or stores metrics.
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ class RequestMetrics:
         return message
 
 
+def analytics_row(metrics: RequestMetrics) -> dict[str, Any]:
+    """The row of the consciousness_metrics table (db/analytics_migrations) for these metrics."""
+    row = dataclasses.asdict(metrics)
+    row["gpu_usage"] = row.pop("gpu_percent")
+    row["violation_categories"] = list(metrics.violation_categories)
+    return row
+
+
 def process_usage() -> tuple[float, float]:
     """This process's CPU use (% of one core) since the previous call, and its RSS in MB."""
     return _PROCESS.cpu_percent(None), _PROCESS.memory_info().rss / (1024 * 1024)
@@ -65,6 +74,10 @@ def metrics_topics(metrics: RequestMetrics) -> tuple[str, str]:
 
 
 async def emit_metrics(context: Context, metrics: RequestMetrics) -> None:
+    """Queue the row for ClickHouse (never blocks on it), then publish it to dashboards."""
+    writer = context.stores.metrics_writer
+    if writer is not None:
+        await writer.enqueue(analytics_row(metrics))
     message = metrics.to_message()
     for topic in metrics_topics(metrics):
         await context.stores.broker.publish(topic, message)

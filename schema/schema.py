@@ -12,13 +12,17 @@ from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
 from schema.errors import ErrorCodes
-from schema.roots import agents, auth, consciousness, system
+from schema.roots import agents, analytics, auth, consciousness, system
 
 PARSER_CACHE_SIZE = 1024
 VALIDATION_CACHE_SIZE = 1024
 
-Query = merge_types("Query", (system.Query, auth.Query, agents.Query, consciousness.Query))
-Mutation = merge_types("Mutation", (auth.Mutation, agents.Mutation, consciousness.Mutation))
+Query = merge_types(
+    "Query", (system.Query, auth.Query, agents.Query, consciousness.Query, analytics.Query)
+)
+Mutation = merge_types(
+    "Mutation", (auth.Mutation, agents.Mutation, consciousness.Mutation, analytics.Mutation)
+)
 
 
 class CachedParser(ParserCache):

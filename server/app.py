@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -22,11 +22,13 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from auth.ratelimit import RateLimiter
 from auth.tokens import AccessTokens
+from db.analytics_writer import AnalyticsWriter
 from db.stores import Stores
 from db.types import utcnow
+from resolvers.analytics_exports import authorize_download, open_export
 from resolvers.loaders import Loaders
 from resolvers.pagination import CursorCodec
-from schema.errors import Unauthenticated
+from schema.errors import ApiError, NotFound, Unauthenticated
 from schema.schema import schema
 from server.context import AppState, Context
 from server.middleware import RequestIdMiddleware
@@ -90,6 +92,14 @@ def create_app(settings: Settings) -> Starlette:
             redis_key_prefix=settings.redis_key_prefix,
             db_pool_size=settings.db_pool_size,
         )
+        stores.metrics_writer = AnalyticsWriter(
+            stores.analytics,
+            settings.analytics_spool_path,
+            batch_size=settings.analytics_batch_size,
+            queue_size=settings.analytics_queue_size,
+            flush_interval_seconds=settings.analytics_flush_interval_seconds,
+        )
+        stores.metrics_writer.start()  # stores.close() flushes it
         secrets = settings.signing_secrets()
         rate_limiter = await RateLimiter.create(settings.redis_url, settings.redis_key_prefix)
         holder["current"] = AppState(
@@ -132,6 +142,29 @@ def create_app(settings: Settings) -> Starlette:
         }
         return JSONResponse(body, status_code=503 if failing else 200)
 
+    async def download_export(request: Request) -> Response:
+        """GET /exports/{id} with the bearer token of the user who asked for the export."""
+        app_state = holder["current"]
+        try:
+            job = await authorize_download(
+                app_state, request.path_params["id"], request.headers.get("authorization", "")
+            )
+        except Unauthenticated as exc:
+            return JSONResponse({"error": exc.message}, status_code=401)
+        except NotFound as exc:
+            return JSONResponse({"error": exc.message}, status_code=404)
+        except ApiError as exc:
+            return JSONResponse({"error": exc.message}, status_code=403)
+        try:
+            body = await open_export(app_state, job)
+        except Exception:
+            log.exception("export %s could not start", job.id)
+            return JSONResponse({"error": "the analytics store is unavailable"}, status_code=503)
+        disposition = f'attachment; filename="{job.filename}"'
+        return StreamingResponse(
+            body, media_type=job.media_type, headers={"content-disposition": disposition}
+        )
+
     middleware = [Middleware(RequestIdMiddleware)]
     if settings.cors_origins:
         middleware.append(
@@ -148,6 +181,7 @@ def create_app(settings: Settings) -> Starlette:
         WebSocketRoute("/graphql", graphql),
         Route("/health", health),
         Route("/ready", ready),
+        Route("/exports/{id}", download_export, methods=["GET"]),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.app_state = holder

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+from db.analytics_migrations import migrate_analytics
 from db.migrate import upgrade_database
 from db.stores import Stores
 from server.settings import ConfigurationError, Settings
@@ -65,6 +66,14 @@ async def prepare_stores(settings: Settings, *, migrate: bool = True) -> None:
             except Exception as exc:
                 raise ConfigurationError(
                     f"configuration error: DATABASE_URL: migrations failed: {exc}"
+                ) from None
+            try:
+                await migrate_analytics(
+                    stores.analytics, retention_days=settings.analytics_retention_days
+                )
+            except Exception as exc:
+                raise ConfigurationError(
+                    f"configuration error: CLICKHOUSE_URL: analytics migrations failed: {exc}"
                 ) from None
     finally:
         await stores.close()
