@@ -1,8 +1,18 @@
 """Publish/subscribe between server processes: Redis in production, in-process by default.
 
-Each process holds at most one Redis subscription per topic and fans messages out to its
-local subscribers through bounded queues, so a websocket never costs a Redis connection and
-a slow subscriber only loses its own oldest messages (counted in `dropped`).
+Every event carries a per-topic sequence number (1, 2, 3, … per topic), so a subscriber sees
+a gap as a jump in the numbers. Events are also kept in a bounded per-topic history (Redis:
+a capped stream beside the pub/sub channel; in-process: a deque), so `subscribe(topic,
+since=n)` first replays the events after `n` still in the history, then continues live,
+dropping at the seam whatever it has already yielded: no gap and no duplicate.
+
+Each process holds at most one Redis subscription per topic, on one reader connection, and
+fans events out to its local subscribers through bounded queues, so a websocket never costs
+a Redis connection and a slow subscriber only loses its own oldest events (counted in
+`dropped`, visible to it as a jump in the sequence). When the reader's connection breaks it
+reconnects at once, resubscribes and catches up from the streams, so nothing is lost; when
+Redis stays unreachable, every subscriber's iteration raises ServiceUnavailable instead of
+stalling, and the reader keeps retrying with backoff for the subscribers that come next.
 """
 
 from __future__ import annotations
@@ -11,39 +21,109 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections import OrderedDict, defaultdict, deque
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from schema.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
 SUBSCRIBER_QUEUE_SIZE = 256
+HISTORY_PER_TOPIC = 1000  # events kept per topic for `since` (Redis: MAXLEN ~, so at least)
+IN_PROCESS_HISTORY_TOPICS = 1_000  # in-process: histories of the most recently used topics
+HISTORY_TTL_SECONDS = 7 * 24 * 3600  # Redis: an idle topic's counter and stream expire
+SUBSCRIBE_TIMEOUT_SECONDS = 5.0
+RECONNECT_BACKOFF_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+READ_TIMEOUT_SECONDS = 1.0
 Message = dict[str, Any]
+
+INTERRUPTED = "live events are interrupted: the event broker is unreachable; subscribe again"
+" with `since` set to the last sequence received"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Event(Mapping[str, Any]):
+    """One published message, numbered: its topic, its sequence in that topic, its payload.
+
+    It reads as the (read-only) message itself, so `event["kind"]` and `event == {...}`
+    compare the payload; `sequence` and `topic` are attributes beside it.
+    """
+
+    topic: str
+    sequence: int
+    payload: Message
+
+    def __getitem__(self, key: str) -> Any:
+        return self.payload[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.payload)
+
+    def __len__(self) -> int:
+        return len(self.payload)
 
 
 class Subscription:
-    """One local subscriber's bounded queue; when full, the oldest message is dropped."""
+    """One local subscriber: replayed events first, then a bounded live queue.
 
-    def __init__(self, topic: str, maxsize: int = SUBSCRIBER_QUEUE_SIZE) -> None:
+    When the live queue is full the oldest event is dropped and counted in `dropped`.
+    Iteration skips events at or below `last_sequence` (already yielded, or before `since`),
+    which removes the duplicates where the replay meets the live stream. After `fail`, the
+    queued events are still yielded, then iteration raises the error.
+    """
+
+    def __init__(self, topic: str, maxsize: int = SUBSCRIBER_QUEUE_SIZE, after: int = 0) -> None:
         self.topic = topic
         self.dropped = 0
-        self._queue: asyncio.Queue[Message] = asyncio.Queue(maxsize)
+        self.last_sequence = after
+        self._maxsize = maxsize
+        self._replay: deque[Event] = deque()
+        self._live: deque[Event] = deque()
+        self._error: Exception | None = None
+        self._wakeup = asyncio.Event()
 
-    def offer(self, message: Message) -> None:
-        if self._queue.full():
-            self._queue.get_nowait()
+    def offer(self, event: Event) -> None:
+        if len(self._live) >= self._maxsize:
+            self._live.popleft()
             self.dropped += 1
-        self._queue.put_nowait(message)
+        self._live.append(event)
+        self._wakeup.set()
 
-    def __aiter__(self) -> AsyncIterator[Message]:
+    def replay(self, events: Iterable[Event]) -> None:
+        self._replay.extend(events)
+        self._wakeup.set()
+
+    def fail(self, error: Exception) -> None:
+        self._error = error
+        self._wakeup.set()
+
+    def __aiter__(self) -> AsyncIterator[Event]:
         return self
 
-    async def __anext__(self) -> Message:
-        return await self._queue.get()
+    async def __anext__(self) -> Event:
+        while True:
+            if self._replay:
+                event = self._replay.popleft()
+            elif self._live:
+                event = self._live.popleft()
+            elif self._error is not None:
+                raise self._error
+            else:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            if event.sequence > self.last_sequence:
+                self.last_sequence = event.sequence
+                return event
 
 
 class LocalFanOut:
@@ -67,9 +147,14 @@ class LocalFanOut:
         self.topics.pop(subscription.topic, None)
         return True
 
-    def deliver(self, topic: str, message: Message) -> None:
-        for subscription in self.topics.get(topic, ()):
-            subscription.offer(message)
+    def deliver(self, event: Event) -> None:
+        for subscription in self.topics.get(event.topic, ()):
+            subscription.offer(event)
+
+    def fail_all(self, error: Exception) -> None:
+        for subscribers in self.topics.values():
+            for subscription in subscribers:
+                subscription.fail(error)
 
 
 class InProcessBroker:
@@ -77,16 +162,37 @@ class InProcessBroker:
 
     backend = "memory"
 
-    def __init__(self) -> None:
+    def __init__(self, history_size: int = HISTORY_PER_TOPIC) -> None:
         self._local = LocalFanOut()
+        self._history_size = history_size
+        self._sequences: dict[str, int] = {}
+        self._history: OrderedDict[str, deque[Event]] = OrderedDict()
 
-    async def publish(self, topic: str, message: Message) -> None:
-        self._local.deliver(topic, message)
+    async def publish(self, topic: str, message: Message) -> int:
+        """Deliver `message` (not copied: treat it as immutable); returns its sequence."""
+        sequence = self._sequences.get(topic, 0) + 1
+        self._sequences[topic] = sequence
+        event = Event(topic, sequence, message)
+        history = self._history.get(topic)
+        if history is None:
+            history = self._history[topic] = deque(maxlen=self._history_size)
+            if len(self._history) > IN_PROCESS_HISTORY_TOPICS:
+                self._history.popitem(last=False)
+        self._history.move_to_end(topic)
+        history.append(event)
+        self._local.deliver(event)
+        return sequence
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, topic: str) -> AsyncIterator[Subscription]:
+    async def subscribe(self, topic: str, since: int | None = None) -> AsyncIterator[Subscription]:
+        """Live events of `topic`; with `since`, first the kept events after that sequence."""
         subscription = Subscription(topic)
-        self._local.add(subscription)
+        if since is not None:
+            # A `since` beyond the counter (e.g. from before a restart) resumes from now.
+            subscription.last_sequence = min(since, self._sequences.get(topic, 0))
+            kept = self._history.get(topic, ())
+            subscription.replay(e for e in kept if e.sequence > subscription.last_sequence)
+        self._local.add(subscription)  # no await since the replay: nothing can slip between
         try:
             yield subscription
         finally:
@@ -96,51 +202,195 @@ class InProcessBroker:
         return 0.0
 
     async def close(self) -> None:
+        self._local.fail_all(ServiceUnavailable("the server is shutting down"))
         self._local.topics.clear()
 
 
+# Atomically: next sequence, append to the capped stream (id `<sequence>-0`), publish
+# "<sequence>:<payload>" on the channel. KEYS: counter, stream, channel (hash-tagged alike).
+_PUBLISH_SCRIPT = """
+local sequence = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], sequence .. '-0', 'd', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('PUBLISH', KEYS[3], sequence .. ':' .. ARGV[1])
+return sequence
+"""
+
+
 class RedisBroker:
-    """Publishes through Redis; one reader task per process relays to local subscribers."""
+    """Publishes through Redis; one reader connection and task per process feed subscribers."""
 
     backend = "redis"
 
-    def __init__(self, redis: Redis, key_prefix: str) -> None:
+    def __init__(
+        self, redis: Redis, key_prefix: str, history_size: int = HISTORY_PER_TOPIC
+    ) -> None:
         self._redis = redis
         self._prefix = key_prefix
+        self._history_size = history_size
         self._local = LocalFanOut()
-        self._pubsub: PubSub = redis.pubsub(ignore_subscribe_messages=True)
+        self._publish_script = redis.register_script(_PUBLISH_SCRIPT)
+        # The reader's own pool, without redis-py's silent reconnect: a broken connection
+        # must reach `_read`, which catches up from the streams after reconnecting.
+        pool = redis.connection_pool
+        self._reader_pool = ConnectionPool(
+            connection_class=pool.connection_class,
+            **{
+                **pool.connection_kwargs,
+                "retry": Retry(NoBackoff(), 0),
+                "client_name": f"{key_prefix}broker-reader",
+            },
+        )
+        self._reader_redis = Redis(connection_pool=self._reader_pool)
+        self._pubsub: PubSub | None = None
+        self._confirmed: dict[str, asyncio.Event] = {}
+        self._delivered: dict[str, int] = {}  # last sequence fanned out, per topic
         self._reader: asyncio.Task[None] | None = None
 
-    def _channel(self, topic: str) -> str:
-        return f"{self._prefix}events:{topic}"
+    def _key(self, topic: str, kind: str) -> str:
+        return f"{self._prefix}events:{{{topic}}}:{kind}"
 
-    async def publish(self, topic: str, message: Message) -> None:
-        await self._redis.publish(self._channel(topic), orjson.dumps(message))
+    def _channel(self, topic: str) -> str:
+        return self._key(topic, "live")
+
+    def _topic_of(self, channel: str) -> str:
+        return channel.removeprefix(f"{self._prefix}events:{{").removesuffix("}:live")
+
+    async def publish(self, topic: str, message: Message) -> int:
+        """Publish `message`; returns its sequence. ServiceUnavailable when Redis fails."""
+        keys = [self._key(topic, "seq"), self._key(topic, "stream"), self._channel(topic)]
+        args: list[bytes | int] = [orjson.dumps(message), self._history_size, HISTORY_TTL_SECONDS]
+        try:
+            sequence = await self._publish_script(keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            log.warning("could not publish on %s: %s", topic, exc)
+            raise ServiceUnavailable("the event broker is unavailable; try again") from exc
+        return int(sequence)
+
+    async def history(self, topic: str, since: int) -> tuple[int, list[Event]]:
+        """The topic's current sequence and its kept events after `since` (oldest first)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.get(self._key(topic, "seq"))
+            pipe.xrange(self._key(topic, "stream"), min=f"({since}-0", count=self._history_size)
+            current, entries = await pipe.execute()
+        events = [
+            Event(topic, int(entry_id.split(b"-", 1)[0]), orjson.loads(fields[b"d"]))
+            for entry_id, fields in entries
+        ]
+        return int(current or 0), events
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, topic: str) -> AsyncIterator[Subscription]:
+    async def subscribe(self, topic: str, since: int | None = None) -> AsyncIterator[Subscription]:
+        """Live events of `topic`; with `since`, first the kept events after that sequence."""
         subscription = Subscription(topic)
-        if self._local.add(subscription):
-            await self._pubsub.subscribe(self._channel(topic))
-            self._ensure_reader()
+        first = self._local.add(subscription)
         try:
+            try:
+                if first:
+                    await self._start_topic(topic)
+                await asyncio.wait_for(self._confirmed[topic].wait(), SUBSCRIBE_TIMEOUT_SECONDS)
+                if since is not None:  # subscribed first, so the replay and live overlap
+                    current, events = await self.history(topic, since)
+                    subscription.last_sequence = min(since, current)
+                    subscription.replay(events)
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.warning("could not subscribe to %s: %s", topic, exc)
+                raise ServiceUnavailable(INTERRUPTED) from exc
             yield subscription
         finally:
             if self._local.remove(subscription):
+                await self._stop_topic(topic)
+
+    async def _start_topic(self, topic: str) -> None:
+        self._confirmed[topic] = asyncio.Event()
+        if topic not in self._delivered:  # the baseline for catching up after a reconnect
+            current = await self._redis.get(self._key(topic, "seq"))
+            self._delivered.setdefault(topic, int(current or 0))
+        if self._pubsub is not None:
+            await self._pubsub.subscribe(self._channel(topic))
+        self._ensure_reader()  # a new reader subscribes to every topic itself
+
+    async def _stop_topic(self, topic: str) -> None:
+        self._confirmed.pop(topic, None)
+        self._delivered.pop(topic, None)
+        if self._pubsub is not None and self._local.topics:  # else the reader closes it all
+            # Best effort: the connection may be closing under us; a channel left subscribed
+            # only relays events that no local subscriber receives.
+            with contextlib.suppress(Exception):
                 await self._pubsub.unsubscribe(self._channel(topic))
 
     def _ensure_reader(self) -> None:
         if self._reader is None or self._reader.done():
             self._reader = asyncio.create_task(self._read(), name="redis-broker-reader")
 
+    async def _connect(self) -> None:
+        """A fresh reader connection subscribed to every topic of this process."""
+        pubsub = self._reader_redis.pubsub()
+        self._pubsub = pubsub
+        for event in self._confirmed.values():
+            event.clear()
+        channels = [self._channel(topic) for topic in self._local.topics]
+        if channels:
+            await pubsub.subscribe(*channels)
+
+    async def _disconnect(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
     async def _read(self) -> None:
-        prefix = self._channel("")
-        while self._local.topics:
-            message = await self._pubsub.get_message(timeout=1.0)
-            if message is None:
+        failures = 0
+        while True:
+            if not self._local.topics:
+                await self._disconnect()
+                if not self._local.topics:
+                    return  # no await since the check: a new subscriber starts a new reader
                 continue
-            channel = message["channel"].decode()
-            self._local.deliver(channel.removeprefix(prefix), orjson.loads(message["data"]))
+            try:
+                if self._pubsub is None:
+                    await self._connect()
+                assert self._pubsub is not None
+                message = await self._pubsub.get_message(timeout=READ_TIMEOUT_SECONDS)
+                failures = 0
+                if message is not None:
+                    await self._handle(message)
+            except (RedisError, OSError) as exc:
+                await self._disconnect()
+                failures += 1
+                if failures == 1:  # a dropped connection: reconnect and catch up at once
+                    log.warning("broker reader lost its connection (%s); reconnecting", exc)
+                    continue
+                log.warning("broker reader cannot reconnect (%s); failing subscribers", exc)
+                self._local.fail_all(ServiceUnavailable(INTERRUPTED))
+                delay = RECONNECT_BACKOFF_SECONDS[
+                    min(failures - 2, len(RECONNECT_BACKOFF_SECONDS) - 1)
+                ]
+                await asyncio.sleep(delay)
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        topic = self._topic_of(message["channel"].decode())
+        if message["type"] == "subscribe":
+            confirmed = self._confirmed.get(topic)
+            if confirmed is not None and not confirmed.is_set():
+                await self._catch_up(topic)
+                confirmed.set()
+        elif message["type"] == "message":
+            sequence, _, data = message["data"].partition(b":")
+            self._deliver(Event(topic, int(sequence), orjson.loads(data)))
+
+    async def _catch_up(self, topic: str) -> None:
+        """Deliver what the topic published while this process was not subscribed to it."""
+        _, events = await self.history(topic, self._delivered.get(topic, 0))
+        for event in events:
+            self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
+        if event.sequence <= self._delivered.get(event.topic, 0):
+            return  # delivered already: the catch-up and the live channel overlapped
+        self._delivered[event.topic] = event.sequence
+        self._local.deliver(event)
 
     async def ping(self) -> float:
         started = time.perf_counter()
@@ -148,12 +398,15 @@ class RedisBroker:
         return (time.perf_counter() - started) * 1000
 
     async def close(self) -> None:
+        """Fail every subscriber (their iteration ends), stop the reader, close its pool."""
+        self._local.fail_all(ServiceUnavailable("the server is shutting down"))
         self._local.topics.clear()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self._disconnect()
+        await self._reader_pool.aclose()
 
 
 Broker = InProcessBroker | RedisBroker

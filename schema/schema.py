@@ -12,7 +12,7 @@ from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
 from schema.errors import ErrorCodes
-from schema.roots import agents, analytics, auth, consciousness, system
+from schema.roots import agents, analytics, auth, consciousness, live, system
 
 PARSER_CACHE_SIZE = 1024
 VALIDATION_CACHE_SIZE = 1024
@@ -53,6 +53,7 @@ class Schema(strawberry.Schema):
 schema = Schema(
     query=Query,
     mutation=Mutation,
+    subscription=live.Subscription,
     extensions=[
         lambda: CachedParser(maxsize=PARSER_CACHE_SIZE),
         lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from db.pubsub import Subscription
+from db.pubsub import Event, Subscription
 from db.stores import Stores
 
 
 async def _next(subscription: Subscription) -> dict[str, object]:
-    return await asyncio.wait_for(anext(subscription), 5)
+    return (await asyncio.wait_for(anext(subscription), 5)).payload
 
 
 async def test_published_message_reaches_every_subscriber_of_its_topic(stores: Stores) -> None:
@@ -26,10 +26,10 @@ async def test_published_message_reaches_every_subscriber_of_its_topic(stores: S
         assert await _next(other) == {"n": 2}
 
 
-def test_full_queue_drops_oldest_and_counts() -> None:
+async def test_full_queue_drops_oldest_and_counts() -> None:
     subscription = Subscription("t", maxsize=2)
     for n in range(5):
-        subscription.offer({"n": n})
+        subscription.offer(Event("t", n + 1, {"n": n}))
     assert subscription.dropped == 3
-    assert subscription._queue.get_nowait() == {"n": 3}
-    assert subscription._queue.get_nowait() == {"n": 4}
+    assert await _next(subscription) == {"n": 3}
+    assert await _next(subscription) == {"n": 4}

@@ -1,0 +1,223 @@
+"""Live subscriptions: authorise, pick the broker topic, and turn its events into GraphQL events.
+
+Each subscription is an async generator holding one local broker subscription (never a Redis
+connection of its own), released in `finally` when the client stops or disconnects. Following
+one agent needs to own it, or agents:admin / analytics:admin; anyone else's agent is
+NOT_FOUND, as in the queries. When the broker is interrupted the subscription ends with an
+error (code INTERNAL); the client resubscribes with `since` = the last sequence it received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import uuid
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+
+from auth.permissions import Permission, Principal
+from db.pubsub import Event, Subscription
+from db.repositories import agents as agent_rows
+from db.types import utcnow
+from resolvers.consciousness import state_topic
+from resolvers.events import AgentEventKind, agent_topic, owner_agents_topic
+from schema.errors import BadUserInput, NotFound
+from schema.types.live import AgentEvent, ConsciousnessStateEvent, MetricsEvent, MetricsSummary
+from server.context import Context, Info
+
+MAX_THROTTLE_MS = 60_000
+MAX_WINDOW_SECONDS = 3600
+SUMMARY_INTERVAL_SECONDS = 1.0
+MAX_SUMMARY_EVENTS = 100_000  # per subscription: the window forgets beyond this many
+ADMIN_PERMISSIONS = (Permission.AGENTS_ADMIN, Permission.ANALYTICS_ADMIN)
+
+
+def agent_metrics_topic(agent_id: uuid.UUID) -> str:
+    return f"metrics:agent:{agent_id}"
+
+
+def user_metrics_topic(user_id: uuid.UUID) -> str:
+    return f"metrics:user:{user_id}"
+
+
+async def _check_agent_visible(context: Context, principal: Principal, agent_id: uuid.UUID) -> None:
+    """NOT_FOUND unless the caller owns the agent or holds an admin permission."""
+    is_admin = any(principal.has(permission) for permission in ADMIN_PERMISSIONS)
+    owner = None if is_admin else uuid.UUID(principal.user_id)
+    async with context.stores.database.session() as session:
+        agent = await agent_rows.get_agent(session, agent_id, owner_id=owner)
+    if agent is None:
+        raise NotFound("no such agent", id=str(agent_id))
+
+
+def _check_since(since: int | None) -> None:
+    if since is not None and since < 0:
+        raise BadUserInput("since must be a sequence number ≥ 0", field="since")
+
+
+async def agent_events(
+    info: Info, agent_id: uuid.UUID | None, since: int | None
+) -> AsyncGenerator[AgentEvent, None]:
+    """One agent's events (ending after DELETED), or all of the caller's agents' events."""
+    context = info.context
+    principal = await context.require_principal()
+    _check_since(since)
+    if agent_id is not None:
+        await _check_agent_visible(context, principal, agent_id)
+        topic = agent_topic(agent_id)
+    else:
+        topic = owner_agents_topic(uuid.UUID(principal.user_id))
+    async with context.stores.broker.subscribe(topic, since=since) as subscription:
+        async for event in subscription:
+            yield AgentEvent.from_event(event)
+            if agent_id is not None and event.payload["kind"] == AgentEventKind.DELETED:
+                return
+
+
+async def consciousness_state_changed(
+    info: Info, agent_id: uuid.UUID, since: int | None
+) -> AsyncGenerator[ConsciousnessStateEvent, None]:
+    context = info.context
+    _check_since(since)
+    await _check_agent_visible(context, await context.require_principal(), agent_id)
+    async with context.stores.broker.subscribe(state_topic(agent_id), since=since) as events:
+        async for event in events:
+            yield ConsciousnessStateEvent.from_event(event)
+
+
+async def metrics(
+    info: Info, agent_id: uuid.UUID | None, since: int | None, throttle_ms: int | None
+) -> AsyncGenerator[MetricsEvent, None]:
+    """One agent's metrics rows, or the caller's own; optionally at most one per throttleMs."""
+    context = info.context
+    principal = await context.require_principal()
+    _check_since(since)
+    if throttle_ms is not None and not 0 <= throttle_ms <= MAX_THROTTLE_MS:
+        raise BadUserInput(f"throttleMs must be in 0..{MAX_THROTTLE_MS}", field="throttleMs")
+    if agent_id is not None:
+        await _check_agent_visible(context, principal, agent_id)
+        topic = agent_metrics_topic(agent_id)
+    else:
+        topic = user_metrics_topic(uuid.UUID(principal.user_id))
+    async with context.stores.broker.subscribe(topic, since=since) as subscription:
+        if not throttle_ms:
+            async for event in subscription:
+                yield MetricsEvent.from_event(event)
+        else:
+            async for event, coalesced in coalesce(subscription, throttle_ms / 1000):
+                yield MetricsEvent.from_event(event, coalesced)
+
+
+async def coalesce(
+    subscription: Subscription, interval_seconds: float
+) -> AsyncIterator[tuple[Event, int]]:
+    """At most one event per interval: the latest, with how many it replaced since the last.
+
+    The first event goes out at once; later ones within the interval are held, and the
+    newest held one goes out when the interval ends.
+    """
+    loop = asyncio.get_running_loop()
+    held: Event | None = None
+    coalesced = 0
+    allowed_at = 0.0
+    fetch = asyncio.ensure_future(anext(subscription))
+    try:
+        while True:
+            timeout = None if held is None else max(0.0, allowed_at - loop.time())
+            done, _ = await asyncio.wait({fetch}, timeout=timeout)
+            if fetch in done:
+                event = fetch.result()  # the broker's error, if any, ends the subscription
+                fetch = asyncio.ensure_future(anext(subscription))
+                coalesced += held is not None
+                held = event
+                if loop.time() < allowed_at:
+                    continue
+            assert held is not None
+            yield held, coalesced
+            held, coalesced = None, 0
+            allowed_at = loop.time() + interval_seconds
+    finally:
+        fetch.cancel()
+
+
+def percentile(ordered: Sequence[float], fraction: float) -> float:
+    """Linear interpolation between the closest ranks (numpy's default) of sorted values."""
+    position = (len(ordered) - 1) * fraction
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def summarize(
+    rows: Sequence[dict[str, object]], *, window_seconds: int, covered_seconds: float
+) -> dict[str, object]:
+    """The MetricsSummary fields (but sequences and time) of the metrics rows in a window."""
+    times = sorted(float(row["processing_time_ms"]) for row in rows)  # type: ignore[arg-type]
+    empty = not rows
+
+    def mean(name: str) -> float | None:
+        return None if empty else statistics.fmean(float(r[name]) for r in rows)  # type: ignore[arg-type]
+
+    return {
+        "window_seconds": window_seconds,
+        "covered_seconds": round(min(covered_seconds, window_seconds), 3),
+        "count": len(rows),
+        "error_count": sum(1 for row in rows if row["error"]),
+        "blocked_count": sum(1 for row in rows if row["blocked"]),
+        "mean_processing_time_ms": mean("processing_time_ms"),
+        "p50_processing_time_ms": None if empty else percentile(times, 0.50),
+        "p95_processing_time_ms": None if empty else percentile(times, 0.95),
+        "p99_processing_time_ms": None if empty else percentile(times, 0.99),
+        "mean_awareness_level": mean("awareness_level"),
+        "mean_ethical_score": mean("ethical_score"),
+    }
+
+
+async def metrics_summary(info: Info, window_seconds: int) -> AsyncGenerator[MetricsSummary, None]:
+    """Every second, a summary of the caller's metrics received over the last window.
+
+    Per connection, from the moment of subscribing: events from before are not counted, so
+    the first `windowSeconds` cover less than a full window (see `coveredSeconds`).
+    """
+    context = info.context
+    principal = await context.require_principal()
+    if not 1 <= window_seconds <= MAX_WINDOW_SECONDS:
+        raise BadUserInput(
+            f"windowSeconds must be in 1..{MAX_WINDOW_SECONDS}", field="windowSeconds"
+        )
+    loop = asyncio.get_running_loop()
+    window: deque[tuple[float, Event]] = deque(maxlen=MAX_SUMMARY_EVENTS)
+    topic = user_metrics_topic(uuid.UUID(principal.user_id))
+    async with context.stores.broker.subscribe(topic) as subscription:
+        started = loop.time()
+        tick_at = started + SUMMARY_INTERVAL_SECONDS
+        updates = 0
+        last_sequence = 0
+        fetch = asyncio.ensure_future(anext(subscription))
+        try:
+            while True:
+                done, _ = await asyncio.wait({fetch}, timeout=max(0.0, tick_at - loop.time()))
+                if fetch in done:
+                    event = fetch.result()
+                    fetch = asyncio.ensure_future(anext(subscription))
+                    window.append((loop.time(), event))
+                    last_sequence = event.sequence
+                    continue
+                now = loop.time()
+                tick_at = max(tick_at + SUMMARY_INTERVAL_SECONDS, now)
+                while window and window[0][0] < now - window_seconds:
+                    window.popleft()
+                updates += 1
+                fields = summarize(
+                    [event.payload for _, event in window],
+                    window_seconds=window_seconds,
+                    covered_seconds=now - started,
+                )
+                yield MetricsSummary(
+                    sequence=updates,
+                    last_event_sequence=last_sequence,
+                    timestamp=utcnow(),
+                    **fields,  # type: ignore[arg-type]
+                )
+        finally:
+            fetch.cancel()

@@ -1,0 +1,80 @@
+"""Root subscription fields: agent events, metrics, state changes and the metrics summary."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator
+from typing import Annotated
+
+import strawberry
+
+from auth.permissions import Permission
+from resolvers import live
+from schema.permissions import requires
+from schema.types.live import AgentEvent, ConsciousnessStateEvent, MetricsEvent, MetricsSummary
+from server.context import Info
+
+Since = Annotated[
+    int | None,
+    strawberry.argument(
+        description="Resume: first the kept events after this sequence, then live ones."
+    ),
+]
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Created/updated/status/deleted events of one agent (ends after DELETED; "
+        "another user's agent is NOT_FOUND), or of all your agents without agentId.",
+        extensions=requires(Permission.AGENTS_READ),
+    )
+    async def agent_events(
+        self,
+        info: Info,
+        agent_id: uuid.UUID | None = None,
+        since: Since = None,
+    ) -> AsyncGenerator[AgentEvent, None]:
+        async for event in live.agent_events(info, agent_id, since):
+            yield event
+
+    @strawberry.subscription(
+        description="Metrics rows as requests are processed: one agent's, or your own without "
+        "agentId. throttleMs > 0 sends at most one row per interval (the latest; `coalesced` "
+        "counts the rows it replaced).",
+        extensions=requires(Permission.CONSCIOUSNESS_READ),
+    )
+    async def metrics(
+        self,
+        info: Info,
+        agent_id: uuid.UUID | None = None,
+        since: Since = None,
+        throttle_ms: int | None = None,
+    ) -> AsyncGenerator[MetricsEvent, None]:
+        async for event in live.metrics(info, agent_id, since, throttle_ms):
+            yield event
+
+    @strawberry.subscription(
+        description="An agent's consciousness state after each processed input.",
+        extensions=requires(Permission.CONSCIOUSNESS_READ),
+    )
+    async def consciousness_state_changed(
+        self,
+        info: Info,
+        agent_id: uuid.UUID,
+        since: Since = None,
+    ) -> AsyncGenerator[ConsciousnessStateEvent, None]:
+        async for event in live.consciousness_state_changed(info, agent_id, since):
+            yield event
+
+    @strawberry.subscription(
+        description="Every second: count, errors, processing-time mean and p50/p95/p99, mean "
+        "awareness and ethical score of your metrics over the last windowSeconds (1..3600), "
+        "counted from the moment you subscribed.",
+        extensions=requires(Permission.CONSCIOUSNESS_READ),
+    )
+    async def metrics_summary(
+        self, info: Info, window_seconds: int = 60
+    ) -> AsyncGenerator[MetricsSummary, None]:
+        async for summary in live.metrics_summary(info, window_seconds):
+            yield summary

@@ -1,0 +1,133 @@
+"""Types of the live subscriptions: agent events, metrics, state changes and summaries.
+
+Every event has `sequence`: its number in the broker topic the subscription follows (1, 2, 3,
+… per topic). A jump means events were lost (the subscriber was too slow, or they left the
+kept window); pass the last sequence received as `since` to resume after a reconnect.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from db.pubsub import Event
+from engine.state import AgentState
+from resolvers.events import AgentEventKind as AgentEventKindValue
+from schema.types.agents import AgentStatus
+from schema.types.consciousness import ConsciousnessState
+
+AgentEventKind = strawberry.enum(
+    AgentEventKindValue, name="AgentEventKind", description="What happened to an agent."
+)
+
+
+@strawberry.type(description="A change to an agent, announced after it was committed.")
+class AgentEvent:
+    sequence: int
+    kind: AgentEventKind  # type: ignore[valid-type]
+    agent_id: uuid.UUID
+    owner_id: uuid.UUID
+    status: AgentStatus  # type: ignore[valid-type]
+    version: int
+    timestamp: datetime
+
+    @classmethod
+    def from_event(cls, event: Event) -> AgentEvent:
+        payload = event.payload
+        return cls(
+            sequence=event.sequence,
+            kind=AgentEventKindValue(payload["kind"]),
+            agent_id=uuid.UUID(payload["agentId"]),
+            owner_id=uuid.UUID(payload["ownerId"]),
+            status=AgentStatus[payload["status"]],
+            version=payload["version"],
+            timestamp=datetime.fromisoformat(payload["timestamp"]),
+        )
+
+
+@strawberry.type(description="The metrics row of one processed request (see `process`).")
+class MetricsEvent:
+    sequence: int
+    coalesced: int = strawberry.field(
+        description="Events replaced by this one under throttleMs since the previous update."
+    )
+    request_id: uuid.UUID
+    user_id: uuid.UUID
+    agent_id: uuid.UUID
+    timestamp: datetime
+    processing_time_ms: float
+    awareness_level: float
+    ethical_score: float
+    confidence: float
+    cognitive_load: float
+    valence: float
+    arousal: float
+    blocked: bool
+    error: bool
+    violation_categories: list[str]
+    input_chars: int
+    cpu_percent: float
+    memory_mb: float
+    gpu_percent: float | None
+
+    @classmethod
+    def from_event(cls, event: Event, coalesced: int = 0) -> MetricsEvent:
+        row: dict[str, Any] = dict(event.payload)
+        for name in ("request_id", "user_id", "agent_id"):
+            row[name] = uuid.UUID(row[name])
+        row["timestamp"] = datetime.fromisoformat(row["timestamp"])
+        return cls(sequence=event.sequence, coalesced=coalesced, **row)
+
+
+@strawberry.type(description="An agent's consciousness state after a processed input.")
+class ConsciousnessStateEvent:
+    sequence: int
+    agent_id: uuid.UUID
+    request_id: uuid.UUID
+    blocked: bool
+    timestamp: datetime
+    state: ConsciousnessState
+    raw_state: JSON = strawberry.field(description="The stored state, as the engine wrote it.")
+
+    @classmethod
+    def from_event(cls, event: Event) -> ConsciousnessStateEvent:
+        payload = event.payload
+        return cls(
+            sequence=event.sequence,
+            agent_id=uuid.UUID(payload["agentId"]),
+            request_id=uuid.UUID(payload["requestId"]),
+            blocked=payload["blocked"],
+            timestamp=datetime.fromisoformat(payload["timestamp"]),
+            state=ConsciousnessState.from_state(AgentState.from_dict(payload["state"])),
+            raw_state=payload["state"],
+        )
+
+
+@strawberry.type(
+    description="Your metrics over the last windowSeconds, pushed every second. Computed from "
+    "the events this subscription received: it covers the time since you subscribed, up to "
+    "the window."
+)
+class MetricsSummary:
+    sequence: int = strawberry.field(description="This subscription's update number, from 1.")
+    last_event_sequence: int = strawberry.field(
+        description="Sequence of the newest metrics event included (0: none yet)."
+    )
+    window_seconds: int
+    covered_seconds: float = strawberry.field(
+        description="How much of the window the subscription has been open for."
+    )
+    count: int
+    error_count: int
+    blocked_count: int
+    mean_processing_time_ms: float | None
+    p50_processing_time_ms: float | None
+    p95_processing_time_ms: float | None
+    p99_processing_time_ms: float | None
+    mean_awareness_level: float | None
+    mean_ethical_score: float | None
+    timestamp: datetime
