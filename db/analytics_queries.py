@@ -179,6 +179,34 @@ def build_aggregate(query: MetricsQuery) -> BuiltQuery:
     return BuiltQuery(sql, parameters, columns)
 
 
+@dataclass(frozen=True)
+class AgentStats:
+    """What an agent's metrics rows add up to; the means and p95 are None without rows."""
+
+    request_count: int
+    mean_awareness: float | None
+    mean_ethical_score: float | None
+    p95_processing_time_ms: float | None
+
+
+NO_REQUESTS = AgentStats(0, None, None, None)
+
+
+def build_agent_stats(agent_ids: list[uuid.UUID]) -> BuiltQuery:
+    """Count, mean awareness, mean ethical score and p95 time of each agent, in one query.
+
+    The p95 is PERCENTILE's (quantileExact): the value at 0-based position floor(0.95·n) of
+    the n sorted times, so it always is an observed time. Agents without rows are absent.
+    """
+    sql = (
+        "SELECT agent_id, count(), avg(awareness_level), avg(ethical_score), "  # noqa: S608
+        f"quantileExact(0.95)(processing_time_ms) FROM {METRICS_TABLE} "
+        "WHERE agent_id IN {agent_ids:Array(UUID)} GROUP BY agent_id"
+    )
+    columns = ("agent_id", "request_count", "mean_awareness", "mean_ethical_score", "p95")
+    return BuiltQuery(sql, {"agent_ids": agent_ids}, columns)
+
+
 def build_rows(where: MetricsFilter, columns: tuple[str, ...]) -> BuiltQuery:
     """Every row of the filter, oldest first, with the given (trusted) columns."""
     parameters: dict[str, Any] = {}

@@ -7,16 +7,22 @@ through the repository, and returns the results in key order.
 from __future__ import annotations
 
 import functools
+import logging
+import math
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 
 from strawberry.dataloader import DataLoader
 
+from db.analytics_queries import NO_REQUESTS, AgentStats, build_agent_stats
 from db.models import User
 from db.repositories import agents, sessions
-from db.repositories.sessions import NO_SESSIONS, SessionStats, SessionSummary
+from db.repositories.sessions import SessionSummary
 from db.stores import Stores
+from schema.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
 
 RecentKey = tuple[uuid.UUID, int]  # (agent id, how many sessions)
 
@@ -28,11 +34,33 @@ async def load_users(stores: Stores, keys: list[uuid.UUID]) -> list[User | None]
     return [found.get(key) for key in keys]
 
 
-async def load_agent_stats(stores: Stores, keys: list[uuid.UUID]) -> list[SessionStats]:
-    """Session statistics by agent id; an agent without sessions has count 0."""
-    async with stores.database.session() as session:
-        found = await sessions.stats_by_agent(session, keys)
-    return [found.get(key, NO_SESSIONS) for key in keys]
+async def load_agent_stats(stores: Stores, keys: list[uuid.UUID]) -> list[AgentStats]:
+    """Agent statistics from the analytics store, one ClickHouse query for the whole batch.
+
+    An agent without metrics rows has count 0. They are as fresh as the metrics writer's
+    last flush (ANALYTICS_FLUSH_INTERVAL_SECONDS).
+    """
+    query = build_agent_stats(keys)
+    try:
+        rows = await stores.analytics.query_rows(query.sql, query.parameters)
+    except Exception as exc:
+        log.warning("agent statistics unavailable: %s", exc)
+        raise ServiceUnavailable(
+            "agent statistics are unavailable: the analytics store is down"
+        ) from None
+    found = {
+        agent_id: AgentStats(int(count), _float(awareness), _float(ethical), _float(p95))
+        for agent_id, count, awareness, ethical, p95 in rows
+    }
+    return [found.get(key, NO_REQUESTS) for key in keys]
+
+
+def _float(value: object) -> float | None:
+    """ClickHouse's avg of nothing is nan; an absent statistic is None to clients."""
+    if value is None:
+        return None
+    number = float(value)  # type: ignore[arg-type]
+    return None if math.isnan(number) else number
 
 
 async def load_recent_sessions(stores: Stores, keys: list[RecentKey]) -> list[list[SessionSummary]]:
@@ -54,7 +82,7 @@ class Loaders:
     """One attribute per loader; each batches its keys into one store round trip."""
 
     users: DataLoader[uuid.UUID, User | None]
-    agent_stats: DataLoader[uuid.UUID, SessionStats]
+    agent_stats: DataLoader[uuid.UUID, AgentStats]
     recent_sessions: DataLoader[RecentKey, list[SessionSummary]]
 
     @classmethod

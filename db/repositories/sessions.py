@@ -1,7 +1,8 @@
 """Consciousness sessions: the locked state update of `process`, keyset pages, summaries.
 
-The per-agent summaries take many agents at once (for the DataLoaders) and run as one
-statement each, using window functions that SQLite (3.25+) and PostgreSQL both have.
+The recent-sessions summary takes many agents at once (for the DataLoaders) and runs as one
+statement, using window functions that SQLite (3.25+) and PostgreSQL both have. Agent
+statistics come from the analytics store (db/analytics_queries.build_agent_stats).
 """
 
 from __future__ import annotations
@@ -12,33 +13,13 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, update
+from sqlalchemy import and_, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
 from db.models import Agent, ConsciousnessSession
 from engine import EngineResult, EthicsResult
-
-P95_PERCENT = 95
-
-
-@dataclass(frozen=True)
-class SessionStats:
-    """What an agent's sessions add up to; the means and p95 are None without sessions.
-
-    `p95_processing_time_ms` is the nearest-rank 95th percentile: with the n processing
-    times sorted ascending, the value at rank ceil(0.95 * n) (1-based). It is always an
-    observed value; for n < 20 it is the maximum.
-    """
-
-    request_count: int
-    mean_awareness: float | None
-    mean_ethical_score: float | None
-    p95_processing_time_ms: float | None
-
-
-NO_SESSIONS = SessionStats(0, None, None, None)
 
 
 @dataclass(frozen=True)
@@ -57,50 +38,6 @@ class SessionSummary:
 
 
 SUMMARY_COLUMNS = [field.name for field in fields(SessionSummary)]
-
-
-async def stats_by_agent(
-    session: AsyncSession, agent_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, SessionStats]:
-    """Count, mean awareness, mean ethical score and nearest-rank p95 time, per agent.
-
-    One statement: an inner query ranks each agent's sessions by processing time
-    (ROW_NUMBER) next to the agent's session count (COUNT OVER); the outer query groups by
-    agent, and the p95 is the smallest time whose rank r satisfies 100 * r >= 95 * n,
-    i.e. the time at rank ceil(0.95 * n), in integer arithmetic so both engines agree.
-    Agents without sessions are absent from the result.
-    """
-    if not agent_ids:
-        return {}
-    sessions = ConsciousnessSession
-    agent = col(sessions.agent_id)
-    ranked = (
-        _select(
-            agent.label("agent_id"),
-            col(sessions.awareness_level).label("awareness"),
-            col(sessions.ethical_score).label("ethical"),
-            col(sessions.processing_time_ms).label("time_ms"),
-            func.row_number()
-            .over(partition_by=agent, order_by=(col(sessions.processing_time_ms), col(sessions.id)))
-            .label("rank"),
-            func.count().over(partition_by=agent).label("n"),
-        )
-        .where(agent.in_(set(agent_ids)))
-        .subquery()
-    )
-    at_p95 = ranked.c.rank * 100 >= ranked.c.n * P95_PERCENT
-    statement = _select(
-        ranked.c.agent_id,
-        func.count(),
-        func.avg(ranked.c.awareness),
-        func.avg(ranked.c.ethical),
-        func.min(case((at_p95, ranked.c.time_ms))),
-    ).group_by(ranked.c.agent_id)
-    rows = await session.exec(statement)
-    return {
-        agent_id: SessionStats(int(count), _float(awareness), _float(ethical), _float(p95))
-        for agent_id, count, awareness, ethical, p95 in rows.all()
-    }
 
 
 async def recent_by_agent(
@@ -257,7 +194,3 @@ def stored_metrics(
 def _select(*columns: Any) -> Select[*tuple[Any, ...]]:
     """A SELECT of any number of columns (sqlmodel's `select` is typed for up to four)."""
     return Select(*columns)
-
-
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)

@@ -10,12 +10,13 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from db.analytics_queries import AgentStats as AgentStatsRow
 from db.models import Agent as AgentRow
 from db.models import AgentStatus as AgentStatusValue
 from db.models import AgentType as AgentTypeValue
 from db.models import AgentVersion as AgentVersionRow
 from db.repositories.agents import AgentSortField
-from db.repositories.sessions import SessionStats, SessionSummary
+from db.repositories.sessions import SessionSummary
 from resolvers.pagination import page_size
 from schema.errors import NotFound
 from schema.types.auth import User
@@ -45,18 +46,22 @@ class OrderDirection(Enum):
     DESC = "desc"
 
 
-@strawberry.type(description="What an agent's consciousness sessions add up to.")
+@strawberry.type(
+    description="What an agent's processed requests add up to (blocked ones included), from "
+    "the analytics store's metrics rows within its retention."
+)
 class AgentStats:
     request_count: int
     mean_awareness: float | None = strawberry.field(description="Mean awareness level, 0 to 1.")
     mean_ethical_score: float | None = strawberry.field(description="Mean ethical score, 0 to 1.")
     p95_processing_time_ms: float | None = strawberry.field(
-        description="Nearest-rank 95th percentile of processing time: with the n times sorted "
-        "ascending, the one at rank ceil(0.95·n). Null without sessions."
+        description="95th percentile of processing time as analytics' PERCENTILE computes it: "
+        "with the n times sorted ascending, the one at 0-based position floor(0.95·n). "
+        "Null without requests."
     )
 
     @classmethod
-    def from_stats(cls, stats: SessionStats) -> AgentStats:
+    def from_stats(cls, stats: AgentStatsRow) -> AgentStats:
         return cls(
             request_count=stats.request_count,
             mean_awareness=stats.mean_awareness,
@@ -129,8 +134,11 @@ class Agent:
             raise NotFound("the agent's owner no longer exists")
         return User.from_row(user)
 
-    @strawberry.field(description="Statistics over every session of this agent.")
-    async def stats(self, info: Info) -> AgentStats:
+    @strawberry.field(
+        description="Statistics over this agent's requests; null (with an error) while the "
+        "analytics store is unreachable. Fresh as of the metrics writer's last flush."
+    )
+    async def stats(self, info: Info) -> AgentStats | None:
         return AgentStats.from_stats(await info.context.loaders.agent_stats.load(self.id))
 
     @strawberry.field(description="The newest sessions, newest first (first: 1 to 100).")

@@ -1,9 +1,10 @@
-"""Agent stats and recent sessions from consciousness_sessions, and the DataLoaders' SQL bound."""
+"""Agent stats (from analytics), recent sessions, and the DataLoaders' bound on queries."""
 
 from __future__ import annotations
 
-import math
+import asyncio
 import statistics
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,12 @@ from sqlalchemy import event
 
 from db.stores import Stores
 from tests.agents.conftest import Caller, MakeCaller, insert_agents, insert_sessions
+from tests.analytics.conftest import Metrics, make_row, metrics, percentile
+from tests.consciousness.conftest import PROCESS, active_agent, process_input
+
+__all__ = ["metrics"]
+
+WRITER_FLUSH_DEADLINE_SECONDS = 10  # the writer flushes every 0.5 s by default
 
 AGENT_WITH_SESSIONS = """
 query($id: UUID!, $recent: Int! = 5) {
@@ -32,33 +39,51 @@ NESTED_LIST = """
 """
 
 
-def nearest_rank_p95(values: list[float]) -> float:
-    """The value at rank ceil(0.95 n) of the sorted values (1-based): the documented p95."""
-    ordered = sorted(values)
-    return ordered[math.ceil(0.95 * len(ordered)) - 1]
-
-
 @pytest.mark.parametrize("count", [1, 2, 19, 20, 21, 40, 101])
-async def test_stats_match_python_with_the_nearest_rank_p95(
-    caller: MakeCaller, stores: Stores, count: int
+async def test_stats_come_from_the_agents_metrics_rows(
+    caller: MakeCaller, metrics: Metrics, count: int
 ) -> None:
     alice = await caller("alice")
     agent = await alice.create("Busy")
-    # Distinct, shuffled times so the rank that is picked matters.
-    times = [float((index * 37) % 101) + index / 1000 for index in range(count)]
-    rows = await insert_sessions(stores, uuid.UUID(agent["id"]), alice.user_id, times)
-    other = await alice.create("Other")  # another agent's sessions must not count
-    await insert_sessions(stores, uuid.UUID(other["id"]), alice.user_id, [9999.0] * 5)
+    agent_id = uuid.UUID(agent["id"])
+    rows = await metrics.insert([make_row(alice.user_id, agent_id, i) for i in range(count)])
+    other = await alice.create("Other")  # another agent's rows must not count
+    await metrics.insert(
+        [
+            make_row(alice.user_id, uuid.UUID(other["id"]), i, processing_time_ms=9999.0)
+            for i in range(5)
+        ]
+    )
 
     stats = (await alice.ok(AGENT_WITH_SESSIONS, id=agent["id"]))["agent"]["stats"]
     assert stats["requestCount"] == count
     assert stats["meanAwareness"] == pytest.approx(
-        statistics.fmean(r.awareness_level for r in rows)
+        statistics.fmean(r["awareness_level"] for r in rows)
     )
     assert stats["meanEthicalScore"] == pytest.approx(
-        statistics.fmean(r.ethical_score for r in rows)
+        statistics.fmean(r["ethical_score"] for r in rows)
     )
-    assert stats["p95ProcessingTimeMs"] == pytest.approx(nearest_rank_p95(times))
+    times = [r["processing_time_ms"] for r in rows]
+    assert stats["p95ProcessingTimeMs"] == pytest.approx(percentile(times, 0.95))
+
+
+async def test_processed_requests_reach_the_stats_after_the_writer_flushes(
+    caller: MakeCaller, metrics: Metrics
+) -> None:
+    """The whole path: process → metrics writer → ClickHouse → the stats DataLoader."""
+    alice = await caller("alice")
+    metrics.track(alice.user_id)
+    agent_id = await active_agent(alice, "Talker")
+    for text in ("Hello there.", "How are you today?"):
+        await alice.ok(PROCESS, input=process_input(agent_id, text))
+    deadline = time.monotonic() + WRITER_FLUSH_DEADLINE_SECONDS
+    while True:
+        stats = (await alice.ok(AGENT_WITH_SESSIONS, id=agent_id))["agent"]["stats"]
+        if stats["requestCount"] == 2 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert stats["requestCount"] == 2
+    assert 0 <= stats["meanAwareness"] <= 1
 
 
 async def test_an_agent_without_sessions_has_zero_requests_and_null_means(
@@ -96,44 +121,76 @@ async def test_recent_sessions_are_the_newest_first_without_texts(
 
 
 @contextmanager
-def counting_statements(stores: Stores) -> Iterator[list[str]]:
+def counting_statements(stores: Stores) -> Iterator[tuple[list[str], list[str]]]:
+    """The SQL statements sent to the database and the queries sent to the analytics store."""
     statements: list[str] = []
+    analytics: list[str] = []
 
     def count(*args: Any) -> None:
         statements.append(args[2])
 
+    query_rows = stores.analytics.query_rows
+
+    async def count_analytics(sql: str, parameters: dict[str, Any] | None = None) -> list[Any]:
+        analytics.append(sql)
+        return await query_rows(sql, parameters)
+
     engine = stores.database.engine.sync_engine
     event.listen(engine, "before_cursor_execute", count)
+    stores.analytics.query_rows = count_analytics  # type: ignore[method-assign]
     try:
-        yield statements
+        yield statements, analytics
     finally:
         event.remove(engine, "before_cursor_execute", count)
+        del stores.analytics.query_rows
 
 
-async def _nested_statements(caller: Caller, stores: Stores) -> int:
-    with counting_statements(stores) as statements:
+async def _nested_queries(caller: Caller, stores: Stores) -> tuple[int, int]:
+    with counting_statements(stores) as (statements, analytics):
         data = await caller.ok(NESTED_LIST)
     assert all(
         edge["node"]["owner"]["username"] == caller.username for edge in data["agents"]["edges"]
     )
-    return len(statements)
+    return len(statements), len(analytics)
 
 
 async def test_listing_agents_with_owner_stats_and_sessions_costs_a_constant_number_of_queries(
-    caller: MakeCaller, stores: Stores
+    caller: MakeCaller, stores: Stores, metrics: Metrics
 ) -> None:
     alice = await caller("alice")
     few = await insert_agents(stores, alice.user_id, 5, prefix="few")
     for agent in few:
         await insert_sessions(stores, agent.id, alice.user_id, [1.0, 2.0, 3.0])
-    with_five = await _nested_statements(alice, stores)
+        await metrics.insert([make_row(alice.user_id, agent.id, i) for i in range(3)])
+    with_five = await _nested_queries(alice, stores)
 
     many = await insert_agents(stores, alice.user_id, 95, prefix="many")
     for agent in many[::10]:
         await insert_sessions(stores, agent.id, alice.user_id, [4.0, 5.0])
+        await metrics.insert([make_row(alice.user_id, agent.id, i) for i in range(2)])
     data = await alice.ok(NESTED_LIST)
     assert len(data["agents"]["edges"]) == 100
-    with_hundred = await _nested_statements(alice, stores)
+    with_hundred = await _nested_queries(alice, stores)
 
-    # count + page, then one query each for owners, stats and recent sessions.
-    assert with_five == with_hundred == 5
+    # Database: count + page, then one query each for owners and recent sessions;
+    # analytics: one query for every agent's stats.
+    assert with_five == with_hundred == (4, 1)
+
+
+async def test_an_unreachable_analytics_store_nulls_only_the_stats(
+    caller: MakeCaller, stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = await caller("alice")
+    agent = await alice.create("Patient")
+
+    async def unreachable(sql: str, parameters: dict[str, Any] | None = None) -> list[Any]:
+        raise ConnectionRefusedError("connection refused")
+
+    monkeypatch.setattr(stores.analytics, "query_rows", unreachable)
+    body = await alice.send(
+        "query($id: UUID!) { agent(id: $id) { name stats { requestCount } } }", id=agent["id"]
+    )
+    assert body["data"] == {"agent": {"name": "Patient", "stats": None}}
+    [error] = body["errors"]
+    assert error["path"] == ["agent", "stats"]
+    assert "analytics store" in error["message"]
