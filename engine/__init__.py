@@ -2,12 +2,14 @@
 
 Entry point: `process(request, agent_state, config)`. Single-stage evaluations:
 `evaluate_emotion`, `evaluate_ethics`, `evaluate_self_awareness`,
-`evaluate_metacognition`. Nothing here imports the server's packages, reads
-settings or touches the network; data files are read from the package at import.
+`evaluate_metacognition`; experimental: `attribute_violations`. Nothing here imports the
+server's packages, reads settings or touches the network; data files are read from the
+package at import.
 """
 
 from __future__ import annotations
 
+from engine.attribution import AttributionResult, SpanAttribution, attribute_violations
 from engine.awareness import Limitation, SelfAwarenessResult
 from engine.config import EngineConfig, FrameworkWeights
 from engine.emotion import EmotionResult, EmotionScores, EvidenceTerm, SentenceSentiment
@@ -35,6 +37,7 @@ __all__ = [
     "STATE_VERSION",
     "AgentState",
     "Analysis",
+    "AttributionResult",
     "BiasMarker",
     "ConfigError",
     "DataError",
@@ -56,10 +59,12 @@ __all__ = [
     "Responder",
     "SelfAwarenessResult",
     "SentenceSentiment",
+    "SpanAttribution",
     "StageRecord",
     "StateError",
     "StrategyEvaluation",
     "Violation",
+    "attribute_violations",
     "evaluate_emotion",
     "evaluate_ethics",
     "evaluate_metacognition",

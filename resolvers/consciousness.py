@@ -139,6 +139,10 @@ async def meta_cognition(info: Info, data: AnalysisInput) -> engine.Metacognitio
     return await _evaluate(info, data, engine.evaluate_metacognition)
 
 
+async def ethical_attribution(info: Info, data: AnalysisInput) -> engine.AttributionResult:
+    return await _evaluate(info, data, engine.attribute_violations)
+
+
 # --- process -------------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Permission checks for fields: authentication, and one named permission of auth/permissions."""
+"""Permission checks for fields: authentication, a named permission, experimental access."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from strawberry.extensions.field_extension import AsyncExtensionResolver
 from strawberry.permission import BasePermission, PermissionExtension
 
 from auth.permissions import Permission
+from db.models import Tier
 from schema.errors import Forbidden, RateLimited
 from server.context import Info
 
@@ -27,6 +28,21 @@ class HasPermission(BasePermission):
         principal = await info.context.require_principal()
         if not principal.has(self.permission):
             raise Forbidden(f"this operation needs the {self.permission.value} permission")
+        return True
+
+
+class CanUseExperimental(BasePermission):
+    """Experimental fields: the RESEARCH tier, or the consciousness:experimental permission."""
+
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        principal = await info.context.require_principal()
+        if principal.tier is not Tier.RESEARCH and not principal.has(
+            Permission.CONSCIOUSNESS_EXPERIMENTAL
+        ):
+            raise Forbidden(
+                "this field is experimental: it needs the RESEARCH tier or the "
+                f"{Permission.CONSCIOUSNESS_EXPERIMENTAL.value} permission"
+            )
         return True
 
 
@@ -59,3 +75,11 @@ class TierRateLimit(FieldExtension):
 def rate_limited(permission: Permission) -> list[FieldExtension]:
     """Check `permission`, then count the call against the caller's tier limit."""
     return [*requires(permission), TierRateLimit()]
+
+
+def experimental() -> list[FieldExtension]:
+    """Extensions of an experimental field: the experimental check, then the tier limit."""
+    return [
+        PermissionExtension(permissions=[CanUseExperimental()], use_directives=False),
+        TierRateLimit(),
+    ]

@@ -9,12 +9,13 @@ import strawberry
 import engine
 from auth.permissions import Permission
 from resolvers import consciousness
-from schema.permissions import rate_limited, requires
+from schema.permissions import experimental, rate_limited, requires
 from schema.types.consciousness import (
     AnalysisInput,
     ConsciousnessResponse,
     ConsciousnessSessionConnection,
     ConsciousnessState,
+    EthicalAttribution,
     EthicalEvaluation,
     MetaCognition,
     ProcessInput,
@@ -64,6 +65,17 @@ class Query:
     )
     async def ethical_evaluation(self, info: Info, input: AnalysisInput) -> engine.EthicsResult:
         return await consciousness.ethical_evaluation(info, input)
+
+    @strawberry.field(
+        description="Experimental (RESEARCH tier or consciousness:experimental): which matched "
+        "spans the ethical verdict rests on, each left out in turn; not stored. Rate-limited.",
+        extensions=experimental(),
+        graphql_type=EthicalAttribution,
+    )
+    async def ethical_attribution(
+        self, info: Info, input: AnalysisInput
+    ) -> engine.AttributionResult:
+        return await consciousness.ethical_attribution(info, input)
 
     @strawberry.field(
         description="Cognitive load, bias markers and reflective passes; not stored. Rate-limited.",

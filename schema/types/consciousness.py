@@ -117,6 +117,35 @@ class EthicalEvaluation:
     reasoning: list[str]
 
 
+@strawberry.type(description="A matched span and the ethical verdict without it.")
+class SpanAttribution:
+    start: int
+    end: int
+    matched_text: str
+    rule_ids: list[str]
+    score_without: float = strawberry.field(
+        description="[0, 1]: the overall score with this span blanked."
+    )
+    score_change: float = strawberry.field(
+        description="scoreWithout minus the overall score: this span's share of the harm."
+    )
+    blocked_without: bool = strawberry.field(
+        description="Whether the input would still be blocked without this span."
+    )
+
+
+@strawberry.type(
+    description="Experimental: leave-one-out attribution of the ethical verdict to the spans "
+    "that rules and detectors matched (one extra ethics pass per span)."
+)
+class EthicalAttribution:
+    ethics: EthicalEvaluation
+    spans: list[SpanAttribution] = strawberry.field(
+        description="The 16 most severe spans at most, largest scoreChange first."
+    )
+    omitted_spans: int = strawberry.field(description="Spans beyond the 16, not attributed.")
+
+
 @strawberry.type(description="A limitation that applied to this input.")
 class Limitation:
     code: str
