@@ -88,6 +88,10 @@ class AnalyticsWriter:
         self._task: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
         self._next_replay = 0.0
+        # Clear while the drain task holds rows it took from the queue and has not written
+        # yet: `flush` waits for it, so rows enqueued before a flush are written when it ends.
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     # --- the producer side --------------------------------------------------------------
 
@@ -119,9 +123,14 @@ class AnalyticsWriter:
             self._task = None
 
     async def flush(self) -> None:
-        """Insert (or spool) everything queued now, then replay the spool if it has rows."""
+        """Insert (or spool) everything queued now, then replay the spool if it has rows.
+
+        Rows the drain task already took are waited for, so every row enqueued before the
+        call is inserted (or spooled) when it returns: account and agent deletion rely on it.
+        """
         while not self._queue.empty():
             await self._write(self._take_batch())
+        await self._idle.wait()
         if self._spool_has_rows():
             await self.replay_spool()
 
@@ -130,9 +139,12 @@ class AnalyticsWriter:
     async def _run(self) -> None:
         while not self._closing.is_set():
             try:
-                batch = await self._collect_batch()
-                if batch:
-                    await self._write(batch)
+                try:
+                    batch = await self._collect_batch()
+                    if batch:
+                        await self._write(batch)
+                finally:
+                    self._idle.set()
                 if self._spool_has_rows() and time.monotonic() >= self._next_replay:
                     await self.replay_spool()
             except Exception:  # the writer must outlive any one failure
@@ -166,6 +178,7 @@ class AnalyticsWriter:
         first = await self._next_row(self._retry_interval)
         if first is None:
             return []
+        self._idle.clear()  # set again by _run once this batch is written
         batch = [first]
         deadline = time.monotonic() + self._flush_interval
         while len(batch) < self._batch_size and not self._closing.is_set():

@@ -108,6 +108,9 @@ class _ExpiringMap(Generic[V]):
         if self._writes_since_sweep >= max(SWEEP_MIN_WRITES, len(self._entries) // 2):
             self.sweep()
 
+    def delete(self, key: str) -> None:
+        self._entries.pop(key, None)
+
     def clear(self) -> None:
         self._entries.clear()
         self._writes_since_sweep = 0
@@ -134,11 +137,25 @@ class InProcessTokenStore:
         self._revoked_families: _ExpiringMap[bool] = _ExpiringMap()
         self._revoked_jtis: _ExpiringMap[bool] = _ExpiringMap()
         self._user_cutoffs: _ExpiringMap[float] = _ExpiringMap()
+        # Each user's refresh-token hashes, so erasing an account finds them (forget_user).
+        self._user_refresh: dict[str, set[str]] = {}
 
     async def save_refresh(
         self, token_hash: str, record: RefreshRecord, ttl_seconds: float
     ) -> None:
         self._refresh.set(token_hash, record, ttl_seconds)
+        known = self._user_refresh.get(record.user_id, set())
+        live = {h for h in known if self._refresh.get(h) is not None}  # expired ones go
+        live.add(token_hash)
+        self._user_refresh[record.user_id] = live
+
+    async def forget_user(self, user_id: str) -> int:
+        """Delete every refresh token of the user (account erasure); how many there were."""
+        hashes = self._user_refresh.pop(user_id, set())
+        for token_hash in hashes:
+            self._refresh.delete(token_hash)
+            self._used.delete(token_hash)
+        return len(hashes)
 
     async def use_refresh(self, token_hash: str, ttl_seconds: float) -> RefreshUse | None:
         """Mark the token spent; None when it is unknown or expired.
@@ -196,6 +213,7 @@ class InProcessTokenStore:
             self._user_cutoffs,
         ):
             entries.clear()
+        self._user_refresh.clear()
 
 
 # KEYS[1] the record, KEYS[2] its used-marker; ARGV[1] the marker's TTL in ms, raised to
@@ -266,10 +284,27 @@ class RedisTokenStore:
     async def save_refresh(
         self, token_hash: str, record: RefreshRecord, ttl_seconds: float
     ) -> None:
+        """The record, and its hash in the user's index (kept as long as the newest token)."""
+        index = self._key("user-refresh", record.user_id)
+        ttl = _ttl_ms(ttl_seconds)
         with _unavailable_on_redis_error():
-            await self._redis.set(
-                self._key("refresh", token_hash), orjson.dumps(record), px=_ttl_ms(ttl_seconds)
-            )
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(self._key("refresh", token_hash), orjson.dumps(record), px=ttl)
+                pipe.sadd(index, token_hash)
+                pipe.pexpire(index, ttl)
+                await pipe.execute()
+
+    async def forget_user(self, user_id: str) -> int:
+        """Delete every refresh token of the user (account erasure); how many there were."""
+        index = self._key("user-refresh", user_id)
+        with _unavailable_on_redis_error():
+            members = await self._redis.smembers(index)
+            hashes = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
+            keys = [index]
+            for token_hash in hashes:
+                keys += [self._key("refresh", token_hash), self._key("refresh-used", token_hash)]
+            await self._redis.delete(*keys)
+        return len(hashes)
 
     async def use_refresh(self, token_hash: str, ttl_seconds: float) -> RefreshUse | None:
         """Mark the token spent, atomically (one Lua script); None when unknown or expired."""

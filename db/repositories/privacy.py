@@ -1,0 +1,113 @@
+"""Everything the relational store holds about one user: read it all, or erase it all (GDPR).
+
+"About the user" means: their user row; the agents they own, with every version and every
+session of those agents; the sessions they ran on any agent; the versions they wrote of
+any agent; and the audit rows about them. Every query is built by SQLAlchemy with bound
+parameters.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, or_, update
+from sqlmodel import SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db.models import Agent, AgentVersion, AuditLog, ConsciousnessSession, User
+
+EXCLUDED_USER_FIELDS = frozenset({"password_hash"})
+"""Kept out of the export: a password hash is a secret, and gives the user nothing."""
+
+
+def _row(model: SQLModel, exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
+    return model.model_dump(mode="json", exclude=set(exclude))
+
+
+async def collect(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any] | None:
+    """Every row about the user as JSON-ready dicts, by table; None when there is no user."""
+    user = await session.get(User, user_id)
+    if user is None:
+        return None
+    agents = list(
+        (
+            await session.exec(
+                select(Agent).where(col(Agent.owner_id) == user_id).order_by(col(Agent.created_at))
+            )
+        ).all()
+    )
+    agent_ids = [agent.id for agent in agents]
+    versions = (
+        await session.exec(
+            select(AgentVersion)
+            .where(
+                or_(
+                    col(AgentVersion.agent_id).in_(agent_ids),
+                    col(AgentVersion.changed_by) == user_id,
+                )
+            )
+            .order_by(col(AgentVersion.agent_id), col(AgentVersion.version))
+        )
+    ).all()
+    sessions = (
+        await session.exec(
+            select(ConsciousnessSession)
+            .where(
+                or_(
+                    col(ConsciousnessSession.user_id) == user_id,
+                    col(ConsciousnessSession.agent_id).in_(agent_ids),
+                )
+            )
+            .order_by(col(ConsciousnessSession.created_at), col(ConsciousnessSession.id))
+        )
+    ).all()
+    audit = (
+        await session.exec(
+            select(AuditLog)
+            .where(col(AuditLog.user_id) == user_id)
+            .order_by(col(AuditLog.created_at), col(AuditLog.id))
+        )
+    ).all()
+    return {
+        "user": _row(user, EXCLUDED_USER_FIELDS),
+        "agents": [_row(agent) for agent in agents],
+        "agent_versions": [_row(version) for version in versions],
+        "consciousness_sessions": [_row(row) for row in sessions],
+        "audit_log": [_row(row) for row in audit],
+    }
+
+
+async def owned_agent_ids(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
+    rows = await session.exec(select(Agent.id).where(col(Agent.owner_id) == user_id))
+    return list(rows.all())
+
+
+async def erase(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    """Delete every row about the user (see the module docstring); False when there is none.
+
+    Explicit deletes, children first, rather than relying on ON DELETE CASCADE: the audit
+    rows would otherwise survive with a NULL user (ON DELETE SET NULL) and still hold the
+    IP addresses and user agents of the account's sign-ins. Versions the user wrote of
+    someone else's agent (an admin's edit) stay, as that agent's history, with `changed_by`
+    cleared, and their snapshots hold only that agent's data.
+    """
+    if await session.get(User, user_id) is None:
+        return False
+    agent_ids = await owned_agent_ids(session, user_id)
+    await session.exec(
+        delete(ConsciousnessSession).where(
+            or_(
+                col(ConsciousnessSession.user_id) == user_id,
+                col(ConsciousnessSession.agent_id).in_(agent_ids),
+            )
+        )
+    )
+    await session.exec(delete(AgentVersion).where(col(AgentVersion.agent_id).in_(agent_ids)))
+    await session.exec(
+        update(AgentVersion).where(col(AgentVersion.changed_by) == user_id).values(changed_by=None)
+    )
+    await session.exec(delete(Agent).where(col(Agent.owner_id) == user_id))
+    await session.exec(delete(AuditLog).where(col(AuditLog.user_id) == user_id))
+    await session.exec(delete(User).where(col(User.id) == user_id))
+    return True

@@ -1,0 +1,24 @@
+"""Types of the caller's own data: the export (GDPR access) of everything about them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from schema.types.analytics import ExportPayload
+
+
+@strawberry.type(
+    description="Everything the server holds about you: your rows now, your metrics to download."
+)
+class PersonalDataExport:
+    generated_at: datetime
+    data: JSON = strawberry.field(
+        description="Your rows by table: user (without the password hash), agents, "
+        "agent_versions, consciousness_sessions, audit_log."
+    )
+    metrics: ExportPayload = strawberry.field(
+        description="Every analytics row of yours (JSON lines), at `url` until `expiresAt`."
+    )

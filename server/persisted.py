@@ -1,0 +1,198 @@
+"""Persisted operations: Apollo's APQ protocol, and an optional allow-list of operations.
+
+APQ (https://www.apollographql.com/docs/apollo-server/performance/apq): a client sends
+`extensions.persistedQuery = {version: 1, sha256Hash}` over POST or GET.
+
+- hash only, known: the stored document runs;
+- hash only, unknown: the error `PersistedQueryNotFound` with
+  `extensions.code = PERSISTED_QUERY_NOT_FOUND` (HTTP 200), which tells Apollo clients to
+  send the hash again with the query text;
+- hash and text: the text's sha256 must equal the hash (else BAD_USER_INPUT, nothing
+  stored); the document is stored (db/persisted_queries.py) and runs.
+
+With PERSISTED_OPERATIONS_ONLY the server runs only the operations of the allow-list
+(PERSISTED_OPERATIONS_FILE: a JSON object of sha256 hex → document, read once at start):
+by hash, or as text whose sha256 is listed; any other text is refused with
+BAD_USER_INPUT before it is parsed, and APQ registration is off. Websocket operations are
+checked by schema/limits.py, which calls `is_allowed` too.
+
+Every document is at most MAX_QUERY_BYTES, checked here before anything is parsed or stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+
+from graphql import GraphQLError
+from strawberry.http import GraphQLRequestData
+from strawberry.types import ExecutionResult
+
+from db.persisted_queries import PersistedQueryStore
+from server.settings import ConfigurationError, Settings
+
+APQ_VERSION: Final = 1
+PERSISTED_QUERY_NOT_FOUND: Final = "PERSISTED_QUERY_NOT_FOUND"
+PERSISTED_QUERY_NOT_SUPPORTED: Final = "PERSISTED_QUERY_NOT_SUPPORTED"
+BAD_USER_INPUT: Final = "BAD_USER_INPUT"
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def sha256_hex(document: str) -> str:
+    """The APQ hash of a document: sha256 of its UTF-8 bytes, lower-case hex."""
+    return hashlib.sha256(document.encode()).hexdigest()
+
+
+@functools.cache
+def load_allow_list(path: Path) -> Mapping[str, str]:
+    """The allow-list file: a JSON object of sha256 hex → document, each hash checked.
+
+    Read once per path (at start: the app's lifespan loads it); a bad file is a
+    ConfigurationError naming PERSISTED_OPERATIONS_FILE.
+    """
+    prefix = f"configuration error: PERSISTED_OPERATIONS_FILE: {path}"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"{prefix}: cannot be read: {exc.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{prefix}: not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{prefix}: must be a JSON object of sha256 → document")
+    for key, document in data.items():
+        if not isinstance(document, str) or not _SHA256_HEX.match(key):
+            raise ConfigurationError(f"{prefix}: {key!r} is not a sha256 hex → document entry")
+        if sha256_hex(document) != key:
+            raise ConfigurationError(f"{prefix}: {key} is not the sha256 of its document")
+    return MappingProxyType(dict(data))
+
+
+def is_allowed(allow_list: Mapping[str, str], query: str) -> bool:
+    """Whether `query` is one of the allow-list's documents, byte for byte."""
+    return sha256_hex(query) in allow_list
+
+
+def register_operations(path: Path, documents: list[str]) -> list[str]:
+    """Add documents to the allow-list file (created when missing); their hashes, in order."""
+    existing: dict[str, str] = {}
+    if path.exists():
+        load_allow_list.cache_clear()
+        existing = dict(load_allow_list(path))
+        load_allow_list.cache_clear()
+    hashes = []
+    for document in documents:
+        digest = sha256_hex(document)
+        existing[digest] = document
+        hashes.append(digest)
+    path.write_text(json.dumps(existing, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return hashes
+
+
+class PersistedQueryRefused(Exception):
+    """The request cannot run: `code` and `message` go to the client as a GraphQL error."""
+
+    def __init__(self, code: str, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.extensions = extensions
+
+    def result(self, request_id: str) -> ExecutionResult:
+        extensions: dict[str, Any] = {"code": self.code, **self.extensions}
+        if request_id:
+            extensions["requestId"] = request_id
+        return ExecutionResult(
+            data=None, errors=[GraphQLError(self.message, extensions=extensions)]
+        )
+
+
+def _check_size(settings: Settings, query: str) -> None:
+    size = len(query.encode())
+    if size > settings.max_query_bytes:
+        raise PersistedQueryRefused(
+            BAD_USER_INPUT,
+            f"the query is {size} bytes; at most {settings.max_query_bytes} are allowed "
+            "(MAX_QUERY_BYTES)",
+            limit="MAX_QUERY_BYTES",
+            maximum=settings.max_query_bytes,
+            actual=size,
+        )
+
+
+def _requested_hash(extensions: Mapping[str, Any] | None) -> str | None:
+    """The sha256 of `extensions.persistedQuery`, None when the request has none."""
+    persisted = (extensions or {}).get("persistedQuery")
+    if persisted is None:
+        return None
+    if not isinstance(persisted, dict) or persisted.get("version") != APQ_VERSION:
+        raise PersistedQueryRefused(
+            BAD_USER_INPUT,
+            f"extensions.persistedQuery must be {{version: {APQ_VERSION}, sha256Hash}}",
+            field="extensions.persistedQuery",
+        )
+    digest = persisted.get("sha256Hash")
+    if not isinstance(digest, str) or not _SHA256_HEX.match(digest.lower()):
+        raise PersistedQueryRefused(
+            BAD_USER_INPUT,
+            "extensions.persistedQuery.sha256Hash must be 64 hexadecimal digits",
+            field="extensions.persistedQuery.sha256Hash",
+        )
+    return digest.lower()
+
+
+def _not_registered() -> PersistedQueryRefused:
+    return PersistedQueryRefused(
+        BAD_USER_INPUT,
+        "this server runs only registered operations; this one is not registered "
+        "(PERSISTED_OPERATIONS_ONLY)",
+        limit="PERSISTED_OPERATIONS_ONLY",
+    )
+
+
+async def resolve_request(
+    settings: Settings, store: PersistedQueryStore, request: GraphQLRequestData
+) -> GraphQLRequestData:
+    """The request with its document filled in from APQ or the allow-list.
+
+    Raises PersistedQueryRefused when it must not run (see the module docstring).
+    """
+    query = request.query
+    if query is not None:
+        _check_size(settings, query)
+    digest = _requested_hash(request.extensions)
+    if query is not None and digest is not None and sha256_hex(query) != digest:
+        raise PersistedQueryRefused(
+            BAD_USER_INPUT,
+            "provided sha does not match query",
+            field="extensions.persistedQuery.sha256Hash",
+        )
+    if settings.persisted_operations_only and settings.persisted_operations_file is not None:
+        allow_list = load_allow_list(settings.persisted_operations_file)
+        if query is not None:
+            if not is_allowed(allow_list, query):
+                raise _not_registered()
+            return request
+        if digest is None:
+            return request  # no document at all: strawberry says so
+        document = allow_list.get(digest)
+        if document is None:
+            raise PersistedQueryRefused(PERSISTED_QUERY_NOT_FOUND, "PersistedQueryNotFound")
+        return dataclasses.replace(request, query=document)
+    if digest is None:
+        return request
+    if not settings.persisted_queries_enabled:
+        raise PersistedQueryRefused(PERSISTED_QUERY_NOT_SUPPORTED, "PersistedQueryNotSupported")
+    if query is not None:
+        await store.put(digest, query)
+        return request
+    document = await store.get(digest)
+    if document is None:
+        raise PersistedQueryRefused(PERSISTED_QUERY_NOT_FOUND, "PersistedQueryNotFound")
+    return dataclasses.replace(request, query=document)
