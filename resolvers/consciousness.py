@@ -64,6 +64,7 @@ from schema.types.consciousness import (
 )
 from server.context import Context, Info
 from server.settings import Settings
+from server.telemetry import run_engine
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ async def _evaluate(
 ) -> Result:
     text = _checked_text(info, data)
     config = await engine_config(info, data.agent_id)
-    return await asyncio.to_thread(evaluate, text, config)
+    return await run_engine(evaluate, text, config)
 
 
 async def self_awareness(info: Info, data: AnalysisInput) -> engine.SelfAwarenessResult:
@@ -224,7 +225,7 @@ async def _run_and_record(
         try:
             config = config_for(context.settings, agent.configuration)
             prior = stored_state(agent)
-            result = await asyncio.to_thread(
+            result = await run_engine(
                 engine.process, engine.EngineRequest(text), prior, config, responder
             )
             redacted_context = await asyncio.to_thread(_redact_json, request_context, config)

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from graphql.error import GraphQLError, GraphQLSyntaxError
+from opentelemetry import trace
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -127,6 +128,9 @@ class ErrorCodes(MaskErrors):
             code, message, extensions = classified
         if request_id:
             extensions["requestId"] = request_id
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:  # tracing is on: the trace to look up in the backend
+            extensions["traceId"] = format(span_context.trace_id, "032x")
         return GraphQLError(
             message,
             nodes=error.nodes,

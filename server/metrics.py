@@ -1,0 +1,243 @@
+"""Prometheus metrics at /metrics: one CollectorRegistry per app.
+
+Counted as they happen (server.telemetry and server.middleware): GraphQL operations and
+their latency by operation name and outcome, open websockets and subscriptions, engine stage
+durations.
+Read from the stores at scrape time (StoresCollector), so nothing else in the code counts
+for /metrics: broker subscribers, reconnects and dropped events, the analytics writer's
+queue, spool and counters, rate-limit refusals, the database pool.
+
+/metrics reveals usage, so it answers only callers that pass every configured check:
+`Authorization: Bearer <METRICS_TOKEN>` when that is set, and a client address inside
+METRICS_ALLOWED_NETWORKS (loopback by default) when that is set.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import re
+from collections.abc import Callable, Collection, Coroutine, Iterable
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+from sqlalchemy.pool import QueuePool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from auth.ratelimit import RateLimiter
+from db.stores import Stores
+from server.settings import Settings
+
+OPERATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MAX_OPERATION_NAMES = 200  # distinct operation-name labels kept; later names count as "other"
+ANONYMOUS, OTHER = "anonymous", "other"
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+
+
+class Metrics:
+    """The app's registry and the instruments the request path updates."""
+
+    def __init__(self, stores: Callable[[], tuple[Stores, RateLimiter] | None]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.operations = Counter(
+            "graphql_operations",
+            "GraphQL operations by operation name, type and outcome (ok or the error code)",
+            ["operation", "type", "outcome"],
+            registry=self.registry,
+        )
+        self.operation_seconds = Histogram(
+            "graphql_operation_duration_seconds",
+            "Time from receiving a GraphQL operation to its result, by operation and outcome",
+            ["operation", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.websockets = Gauge(
+            "websockets_active", "Websocket connections open now", registry=self.registry
+        )
+        self.engine_stage_seconds = Histogram(
+            "engine_stage_duration_seconds",
+            "Duration of each engine stage of `process`, as the engine measured it",
+            ["stage"],
+            buckets=STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self._names: set[str] = set()
+        self.registry.register(StoresCollector(stores))
+
+    def watch_websockets(self, connections: Collection[object]) -> None:
+        """Count, at scrape time, the operations running on these websocket handlers."""
+        self.registry.register(WebsocketCollector(connections))
+
+    def operation_label(self, name: str | None) -> str:
+        """A bounded label for a client-chosen operation name."""
+        if not name:
+            return ANONYMOUS
+        if not OPERATION_NAME.match(name):
+            return OTHER
+        if name not in self._names:
+            if len(self._names) >= MAX_OPERATION_NAMES:
+                return OTHER
+            self._names.add(name)
+        return name
+
+    def observe_operation(self, name: str | None, kind: str, outcome: str, seconds: float) -> None:
+        label = self.operation_label(name)
+        self.operations.labels(label, kind, outcome).inc()
+        self.operation_seconds.labels(label, outcome).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class StoresCollector(Collector):
+    """Reads the stores' own counters at scrape time; nothing while the app is not started."""
+
+    def __init__(self, stores: Callable[[], tuple[Stores, RateLimiter] | None]) -> None:
+        self._stores = stores
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # the families depend on the stores in use: not described up front
+
+    def collect(self) -> Iterable[Metric]:
+        current = self._stores()
+        if current is None:
+            return
+        stores, rate_limiter = current
+        yield from _broker_metrics(stores)
+        yield from _writer_metrics(stores)
+        yield from _pool_metrics(stores)
+        refusals = CounterMetricFamily(
+            "rate_limit_refusals",
+            "Requests refused by a rate limit, by namespace (tier, login-user, login-ip)",
+            labels=["namespace"],
+        )
+        for namespace, count in sorted(rate_limiter.refusals.items()):
+            refusals.add_metric([namespace], count)
+        yield refusals
+
+
+class WebsocketCollector(Collector):
+    """Subscriptions (and any other operations) running now on open websockets."""
+
+    def __init__(self, connections: Collection[object]) -> None:
+        self._connections = connections
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        yield GaugeMetricFamily(
+            "graphql_subscriptions_active",
+            "GraphQL subscriptions running now on this process's websockets",
+            value=sum(_running_operations(handler) for handler in list(self._connections)),
+        )
+
+
+def _running_operations(handler: object) -> int:
+    """Strawberry's handlers keep their running operations in `operations`
+    (graphql-transport-ws) or `tasks` (the legacy graphql-ws)."""
+    running = getattr(handler, "operations", None)
+    if running is None:
+        running = getattr(handler, "tasks", {})
+    return len(running)
+
+
+def _broker_metrics(stores: Stores) -> Iterable[Metric]:
+    broker = stores.broker
+    yield GaugeMetricFamily(
+        "broker_subscriptions_active",
+        "Subscriptions of this process on the event broker (subscriptions to one topic may share"
+        " one)",
+        value=broker.local.subscribers,
+    )
+    yield CounterMetricFamily(
+        "broker_reconnects",
+        "Times the broker's reader lost its Redis connection and reconnected (or tried to)",
+        value=broker.reconnects,
+    )
+    yield CounterMetricFamily(
+        "broker_dropped_events",
+        "Events dropped from subscriber queues that were full (slow subscribers)",
+        value=broker.local.dropped,
+    )
+
+
+def _writer_metrics(stores: Stores) -> Iterable[Metric]:
+    writer = stores.metrics_writer
+    if writer is None:
+        return
+    stats = writer.stats()
+    yield GaugeMetricFamily(
+        "analytics_writer_queue_depth",
+        "Metrics rows queued for ClickHouse",
+        value=stats.queue_depth,
+    )
+    yield GaugeMetricFamily(
+        "analytics_writer_spool_pending",
+        "1 while the on-disk spool holds rows ClickHouse has not taken yet",
+        value=int(stats.spool_pending),
+    )
+    for name, value, text in (
+        ("enqueued_rows", stats.enqueued_rows, "Metrics rows handed to the writer"),
+        ("inserted_rows", stats.inserted_rows, "Metrics rows inserted into ClickHouse"),
+        ("spooled_rows", stats.spooled_rows, "Metrics rows written to the spool"),
+        ("replayed_rows", stats.replayed_rows, "Spooled rows inserted on replay"),
+        ("batches", stats.batches, "Insert batches"),
+        ("insert_failures", stats.insert_failures, "Inserts or replays that failed"),
+    ):
+        yield CounterMetricFamily(f"analytics_writer_{name}", text, value=value)
+
+
+def _pool_metrics(stores: Stores) -> Iterable[Metric]:
+    pool = stores.database.engine.pool
+    if not isinstance(pool, QueuePool):
+        return
+    family = GaugeMetricFamily(
+        "db_pool_connections",
+        "Primary database connections by state (in use, idle in the pool, over the size)",
+        labels=["state"],
+    )
+    family.add_metric(["checked_out"], pool.checkedout())
+    family.add_metric(["idle"], pool.checkedin())
+    family.add_metric(["overflow"], max(0, pool.overflow()))
+    yield family
+    yield GaugeMetricFamily("db_pool_size", "Configured pool size", value=pool.size())
+
+
+def metrics_endpoint(
+    metrics: Metrics, settings: Settings
+) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    """The /metrics handler, refusing callers that fail the configured checks."""
+    networks = [ipaddress.ip_network(n, strict=False) for n in settings.metrics_allowed_networks]
+    expected = f"Bearer {settings.metrics_token}".encode() if settings.metrics_token else None
+
+    async def endpoint(request: Request) -> Response:
+        if networks and not _client_in(request, networks):
+            return PlainTextResponse("forbidden\n", status_code=403)
+        if expected is not None:
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return PlainTextResponse(
+                    "unauthorized\n", status_code=401, headers={"www-authenticate": "Bearer"}
+                )
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return endpoint
+
+
+def _client_in(
+    request: Request, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
+    if request.client is None:
+        return False
+    try:
+        address = ipaddress.ip_address(request.client.host)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)

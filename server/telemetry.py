@@ -1,0 +1,176 @@
+"""The request's observability: what the middleware, the schema and the resolvers share.
+
+server.middleware.TelemetryMiddleware puts the app's Telemetry and a fresh RequestRecord in
+a context variable for each HTTP request and websocket. From there:
+- the schema asks `operation_extensions()` for the extensions to run (none outside a
+  request; the tracing extension only when tracing is on and the request is sampled), and
+  OperationObserver writes each operation's name, type, outcome and user into the record
+  and the metrics;
+- resolvers run the engine through `run_engine`, which traces it (a span for the call and
+  one per stage, laid out from the stage durations the engine reports) and feeds the stage
+  histogram.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, ParamSpec, TypeVar
+
+from opentelemetry import trace
+from strawberry.extensions import SchemaExtension
+
+from engine import EngineResult
+from server.metrics import Metrics
+from server.tracing import Tracing
+
+P = ParamSpec("P")
+R = TypeVar("R")
+OK = "ok"
+MAX_RECORDED_OPERATIONS = 20
+
+
+@dataclass(frozen=True)
+class OperationRecord:
+    name: str | None
+    kind: str  # query, mutation, subscription, or unknown (it did not parse)
+    outcome: str  # "ok" or the first error's extensions.code
+    seconds: float
+
+
+@dataclass
+class RequestRecord:
+    """What the request's GraphQL operations did, for its log line.
+
+    A websocket may run any number of operations: the first MAX_RECORDED_OPERATIONS are
+    kept, the rest only counted.
+    """
+
+    operations: list[OperationRecord] = field(default_factory=list)
+    operation_count: int = 0
+    user_id: str | None = None
+    outcome: str | None = None  # None: no operation ran; else the first failure, or "ok"
+
+    def add(self, operation: OperationRecord) -> None:
+        self.operation_count += 1
+        if len(self.operations) < MAX_RECORDED_OPERATIONS:
+            self.operations.append(operation)
+        if self.outcome in (None, OK):
+            self.outcome = operation.outcome
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """The app's metrics (None when METRICS_ENABLED is false) and tracing (None when off)."""
+
+    metrics: Metrics | None
+    tracing: Tracing | None
+
+
+_current: ContextVar[tuple[Telemetry, RequestRecord] | None] = ContextVar(
+    "consciousness_telemetry", default=None
+)
+
+
+def begin_request(telemetry: Telemetry) -> tuple[RequestRecord, Any]:
+    """Start recording a request; returns its record and the token for `end_request`."""
+    record = RequestRecord()
+    return record, _current.set((telemetry, record))
+
+
+def end_request(token: Any) -> None:
+    _current.reset(token)
+
+
+def operation_extensions() -> list[SchemaExtension]:
+    """The observability extensions for this operation, outermost first."""
+    current = _current.get()
+    if current is None:
+        return []
+    telemetry, record = current
+    extensions: list[SchemaExtension] = [OperationObserver(telemetry, record)]
+    if telemetry.tracing is not None and (tracing := telemetry.tracing.extension()) is not None:
+        extensions.append(tracing)
+    return extensions
+
+
+class OperationObserver(SchemaExtension):
+    """Records each operation's name, type, outcome, duration and caller.
+
+    It must run outside the error-code extension, so the outcome is the final code.
+    """
+
+    def __init__(self, telemetry: Telemetry, record: RequestRecord) -> None:
+        self._telemetry = telemetry
+        self._record = record
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - started
+        context = self.execution_context
+        try:
+            kind = context.operation_type.value
+        except Exception:  # no document: it did not parse, or no operation matched
+            kind = "unknown"
+        result = context.result
+        errors = (result.errors if result is not None else None) or context.pre_execution_errors
+        outcome = OK
+        if errors:
+            code = (errors[0].extensions or {}).get("code")
+            outcome = code if isinstance(code, str) else "ERROR"
+        principal = getattr(context.context, "_principal", None)  # set once authenticated
+        if principal is not None:
+            self._record.user_id = principal.user_id
+        operation = OperationRecord(context.operation_name, kind, outcome, seconds)
+        self._record.add(operation)
+        if self._telemetry.metrics is not None:
+            self._telemetry.metrics.observe_operation(operation.name, kind, outcome, seconds)
+
+
+async def run_engine(work: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run an engine function in a worker thread, traced and timed when this app asks.
+
+    With tracing on: a span `engine.<function>` around the call and, for `process`, one
+    child span per stage, placed end to end from the call's start using the durations the
+    engine measured (the engine itself does no I/O and knows nothing of tracing).
+    """
+    current = _current.get()
+    if current is None:
+        return await asyncio.to_thread(work, *args, **kwargs)
+    telemetry = current[0]
+
+    def timed() -> tuple[int, R]:
+        started = time.time_ns()
+        return started, work(*args, **kwargs)
+
+    if telemetry.tracing is None or not trace.get_current_span().is_recording():
+        _, result = await asyncio.to_thread(timed)
+    else:
+        tracer = telemetry.tracing.tracer
+        with tracer.start_as_current_span(f"engine.{work.__name__}"):
+            started_ns, result = await asyncio.to_thread(timed)
+            if isinstance(result, EngineResult):
+                offset = started_ns
+                for stage in result.reasoning_chain:
+                    end = offset + int(stage.duration_ms * 1_000_000)
+                    span = tracer.start_span(
+                        f"engine.stage.{stage.stage}",
+                        start_time=offset,
+                        attributes={
+                            "engine.stage": stage.stage,
+                            "engine.consumed": stage.consumed,
+                            "engine.produced": stage.produced,
+                            "engine.duration_ms": stage.duration_ms,
+                        },
+                    )
+                    span.end(end_time=end)
+                    offset = end
+    if telemetry.metrics is not None and isinstance(result, EngineResult):
+        histogram = telemetry.metrics.engine_stage_seconds
+        for stage in result.reasoning_chain:
+            histogram.labels(stage.stage).observe(stage.duration_ms / 1000.0)
+    return result
