@@ -12,7 +12,11 @@ a Redis connection and a slow subscriber only loses its own oldest events (count
 `dropped`, visible to it as a jump in the sequence). When the reader's connection breaks it
 reconnects at once, resubscribes and catches up from the streams, so nothing is lost; when
 Redis stays unreachable, every subscriber's iteration raises ServiceUnavailable instead of
-stalling, and the reader keeps retrying with backoff for the subscribers that come next.
+stalling, and the reader keeps retrying with backoff for the subscribers that come next. A
+Redis that hangs without closing the connection is caught by a heartbeat (a PING after
+HEARTBEAT_SECONDS of silence). If Redis comes back without its data (no persistence), each
+process raises the counters of the topics it remembers back to the last sequence it saw, so
+numbering never goes back and `since` still finds what was published after the restart.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from schema.errors import ServiceUnavailable
@@ -41,9 +46,18 @@ SUBSCRIBER_QUEUE_SIZE = 256
 HISTORY_PER_TOPIC = 1000  # events kept per topic for `since` (Redis: MAXLEN ~, so at least)
 IN_PROCESS_HISTORY_TOPICS = 1_000  # in-process: histories of the most recently used topics
 HISTORY_TTL_SECONDS = 7 * 24 * 3600  # Redis: an idle topic's counter and stream expire
+KNOWN_SEQUENCE_TOPICS = 10_000  # Redis: topics whose last sequence a process remembers
 SUBSCRIBE_TIMEOUT_SECONDS = 5.0
 RECONNECT_BACKOFF_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 READ_TIMEOUT_SECONDS = 1.0
+# A reader that heard nothing for HEARTBEAT_SECONDS pings Redis; when nothing at all (not even
+# the pong) comes within HEARTBEAT_TIMEOUT_SECONDS more, and at least HEARTBEAT_EMPTY_READS
+# reads since the ping found nothing (so a starved event loop that could not read the pong
+# in time is not taken for a dead Redis), the connection counts as broken: a Redis that hangs
+# (paused, a dead host, a silent network) never closes the socket itself.
+HEARTBEAT_SECONDS = 5.0
+HEARTBEAT_TIMEOUT_SECONDS = 5.0
+HEARTBEAT_EMPTY_READS = 3
 Message = dict[str, Any]
 
 INTERRUPTED = "live events are interrupted: the event broker is unreachable; subscribe again"
@@ -131,6 +145,12 @@ class LocalFanOut:
 
     def __init__(self) -> None:
         self.topics: dict[str, set[Subscription]] = defaultdict(set)
+        self.dropped = 0  # events dropped from full subscriber queues, since start (/metrics)
+
+    @property
+    def subscribers(self) -> int:
+        """Local subscriptions open now, over every topic."""
+        return sum(len(subscribers) for subscribers in self.topics.values())
 
     def add(self, subscription: Subscription) -> bool:
         """Register a subscriber; True when it is the topic's first."""
@@ -149,7 +169,9 @@ class LocalFanOut:
 
     def deliver(self, event: Event) -> None:
         for subscription in self.topics.get(event.topic, ()):
+            dropped_before = subscription.dropped
             subscription.offer(event)
+            self.dropped += subscription.dropped - dropped_before
 
     def fail_all(self, error: Exception) -> None:
         for subscribers in self.topics.values():
@@ -162,8 +184,10 @@ class InProcessBroker:
 
     backend = "memory"
 
+    reconnects = 0  # nothing to reconnect to; the same counter as RedisBroker's (/metrics)
+
     def __init__(self, history_size: int = HISTORY_PER_TOPIC) -> None:
-        self._local = LocalFanOut()
+        self.local = self._local = LocalFanOut()
         self._history_size = history_size
         self._sequences: dict[str, int] = {}
         self._history: OrderedDict[str, deque[Event]] = OrderedDict()
@@ -201,6 +225,12 @@ class InProcessBroker:
     async def ping(self) -> float:
         return 0.0
 
+    async def forget(self, topics: Iterable[str]) -> None:
+        """Drop the kept events and counters of `topics` (account erasure)."""
+        for topic in topics:
+            self._history.pop(topic, None)
+            self._sequences.pop(topic, None)
+
     async def close(self) -> None:
         self._local.fail_all(ServiceUnavailable("the server is shutting down"))
         self._local.topics.clear()
@@ -208,13 +238,31 @@ class InProcessBroker:
 
 # Atomically: next sequence, append to the capped stream (id `<sequence>-0`), publish
 # "<sequence>:<payload>" on the channel. KEYS: counter, stream, channel (hash-tagged alike).
+# ARGV[4] is the highest sequence this process knows the topic reached: a counter below it
+# was lost (Redis restarted without its data) and continues from there, never going back.
 _PUBLISH_SCRIPT = """
+local known = tonumber(ARGV[4])
+if tonumber(redis.call('GET', KEYS[1]) or '0') < known then
+    redis.call('SET', KEYS[1], known)
+end
 local sequence = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], sequence .. '-0', 'd', ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 redis.call('PUBLISH', KEYS[3], sequence .. ':' .. ARGV[1])
 return sequence
+"""
+
+# KEYS[1] a topic's counter; ARGV[1] a sequence the topic is known to have reached, ARGV[2]
+# the TTL. Raises a counter that went back (lost with Redis's data); returns the counter.
+_RAISE_COUNTER_SCRIPT = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local known = tonumber(ARGV[1])
+if current < known then
+    redis.call('SET', KEYS[1], known, 'EX', ARGV[2])
+    return known
+end
+return current
 """
 
 
@@ -229,8 +277,10 @@ class RedisBroker:
         self._redis = redis
         self._prefix = key_prefix
         self._history_size = history_size
-        self._local = LocalFanOut()
+        self.local = self._local = LocalFanOut()  # `local` read by /metrics
+        self.reconnects = 0  # reader connections lost and reopened, since start (/metrics)
         self._publish_script = redis.register_script(_PUBLISH_SCRIPT)
+        self._raise_counter = redis.register_script(_RAISE_COUNTER_SCRIPT)
         # The reader's own pool, without redis-py's silent reconnect: a broken connection
         # must reach `_read`, which catches up from the streams after reconnecting.
         pool = redis.connection_pool
@@ -246,7 +296,13 @@ class RedisBroker:
         self._pubsub: PubSub | None = None
         self._confirmed: dict[str, asyncio.Event] = {}
         self._delivered: dict[str, int] = {}  # last sequence fanned out, per topic
+        # The highest sequence this process published or delivered, per recently used topic:
+        # if Redis restarts without its data, the topic's numbers continue from here.
+        self._known: OrderedDict[str, int] = OrderedDict()
         self._reader: asyncio.Task[None] | None = None
+        # redis-py's PubSub opens its connection on the first command: two concurrent
+        # subscribes would open two, and the reader would read only one of them.
+        self._subscribing = asyncio.Lock()
 
     def _key(self, topic: str, kind: str) -> str:
         return f"{self._prefix}events:{{{topic}}}:{kind}"
@@ -260,13 +316,48 @@ class RedisBroker:
     async def publish(self, topic: str, message: Message) -> int:
         """Publish `message`; returns its sequence. ServiceUnavailable when Redis fails."""
         keys = [self._key(topic, "seq"), self._key(topic, "stream"), self._channel(topic)]
-        args: list[bytes | int] = [orjson.dumps(message), self._history_size, HISTORY_TTL_SECONDS]
+        args: list[bytes | int] = [
+            orjson.dumps(message),
+            self._history_size,
+            HISTORY_TTL_SECONDS,
+            self._known.get(topic, 0),
+        ]
         try:
             sequence = await self._publish_script(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             log.warning("could not publish on %s: %s", topic, exc)
             raise ServiceUnavailable("the event broker is unavailable; try again") from exc
+        self._remember(topic, int(sequence))
         return int(sequence)
+
+    def _remember(self, topic: str, sequence: int) -> None:
+        if sequence > self._known.get(topic, 0):
+            self._known[topic] = sequence
+        self._known.move_to_end(topic)
+        if len(self._known) > KNOWN_SEQUENCE_TOPICS:
+            self._known.popitem(last=False)
+
+    async def _restore_counter(self, topic: str, current: int) -> int:
+        """The topic's counter, raised back to the last sequence known here if Redis lost it.
+
+        Without this, numbering would restart at 1 after Redis restarted without its data,
+        and a client resuming with `since` would skip (or take for duplicates) the new events.
+        """
+        known = self._known.get(topic, 0)
+        if current >= known:
+            return current
+        log.warning(
+            "topic %s: Redis's counter is %d, below the sequence %d seen here (Redis lost its"
+            " data?); numbering continues from %d",
+            topic,
+            current,
+            known,
+            known,
+        )
+        raised = await self._raise_counter(
+            keys=[self._key(topic, "seq")], args=[known, HISTORY_TTL_SECONDS]
+        )
+        return int(raised)
 
     async def history(self, topic: str, since: int) -> tuple[int, list[Event]]:
         """The topic's current sequence and its kept events after `since` (oldest first)."""
@@ -305,10 +396,12 @@ class RedisBroker:
     async def _start_topic(self, topic: str) -> None:
         self._confirmed[topic] = asyncio.Event()
         if topic not in self._delivered:  # the baseline for catching up after a reconnect
-            current = await self._redis.get(self._key(topic, "seq"))
-            self._delivered.setdefault(topic, int(current or 0))
-        if self._pubsub is not None:
-            await self._pubsub.subscribe(self._channel(topic))
+            stored = await self._redis.get(self._key(topic, "seq"))
+            current = await self._restore_counter(topic, int(stored or 0))
+            self._delivered.setdefault(topic, current)
+        async with self._subscribing:
+            if self._pubsub is not None:
+                await self._pubsub.subscribe(self._channel(topic))
         self._ensure_reader()  # a new reader subscribes to every topic itself
 
     async def _stop_topic(self, topic: str) -> None:
@@ -332,7 +425,8 @@ class RedisBroker:
             event.clear()
         channels = [self._channel(topic) for topic in self._local.topics]
         if channels:
-            await pubsub.subscribe(*channels)
+            async with self._subscribing:
+                await pubsub.subscribe(*channels)
 
     async def _disconnect(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
@@ -341,7 +435,11 @@ class RedisBroker:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _read(self) -> None:
+        loop = asyncio.get_running_loop()
         failures = 0
+        heard_at = loop.time()
+        pinged = False
+        empty_reads = 0  # since the ping
         while True:
             if not self._local.topics:
                 await self._disconnect()
@@ -350,15 +448,30 @@ class RedisBroker:
                 continue
             try:
                 if self._pubsub is None:
-                    await self._connect()
+                    await asyncio.wait_for(self._connect(), SUBSCRIBE_TIMEOUT_SECONDS)
+                    heard_at, pinged = loop.time(), False
                 assert self._pubsub is not None
                 message = await self._pubsub.get_message(timeout=READ_TIMEOUT_SECONDS)
-                failures = 0
                 if message is not None:
-                    await self._handle(message)
+                    failures = 0
+                    heard_at, pinged = loop.time(), False
+                    if message["type"] != "pong":
+                        await self._handle(message)
+                    continue
+                silent = loop.time() - heard_at
+                empty_reads += pinged
+                if (
+                    silent > HEARTBEAT_SECONDS + HEARTBEAT_TIMEOUT_SECONDS
+                    and empty_reads >= HEARTBEAT_EMPTY_READS
+                ):
+                    raise RedisConnectionError(f"Redis did not answer for {silent:.0f} s")
+                if silent > HEARTBEAT_SECONDS and not pinged:
+                    await self._pubsub.ping()
+                    pinged, empty_reads = True, 0
             except (RedisError, OSError) as exc:
                 await self._disconnect()
                 failures += 1
+                self.reconnects += 1
                 if failures == 1:  # a dropped connection: reconnect and catch up at once
                     log.warning("broker reader lost its connection (%s); reconnecting", exc)
                     continue
@@ -382,7 +495,8 @@ class RedisBroker:
 
     async def _catch_up(self, topic: str) -> None:
         """Deliver what the topic published while this process was not subscribed to it."""
-        _, events = await self.history(topic, self._delivered.get(topic, 0))
+        current, events = await self.history(topic, self._delivered.get(topic, 0))
+        await self._restore_counter(topic, current)
         for event in events:
             self._deliver(event)
 
@@ -390,12 +504,26 @@ class RedisBroker:
         if event.sequence <= self._delivered.get(event.topic, 0):
             return  # delivered already: the catch-up and the live channel overlapped
         self._delivered[event.topic] = event.sequence
+        self._remember(event.topic, event.sequence)
         self._local.deliver(event)
 
     async def ping(self) -> float:
         started = time.perf_counter()
         await self._redis.ping()
         return (time.perf_counter() - started) * 1000
+
+    async def forget(self, topics: Iterable[str]) -> None:
+        """Delete the kept events and counters of `topics` (account erasure).
+
+        One DEL per topic: a topic's keys share a hash tag, different topics may not.
+        """
+        try:
+            for topic in topics:
+                await self._redis.delete(self._key(topic, "seq"), self._key(topic, "stream"))
+                self._known.pop(topic, None)
+        except (RedisError, OSError) as exc:
+            log.warning("could not forget topics: %s", exc)
+            raise ServiceUnavailable("the event broker is unavailable; try again") from exc
 
     async def close(self) -> None:
         """Fail every subscriber (their iteration ends), stop the reader, close its pool."""

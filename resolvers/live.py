@@ -21,6 +21,7 @@ from db.repositories import agents as agent_rows
 from db.types import utcnow
 from resolvers.consciousness import state_topic
 from resolvers.events import AgentEventKind, agent_topic, owner_agents_topic
+from resolvers.loaders import Loaders
 from schema.errors import BadUserInput, NotFound
 from schema.types.live import AgentEvent, ConsciousnessStateEvent, MetricsEvent, MetricsSummary
 from server.context import Context, Info
@@ -50,6 +51,15 @@ async def _check_agent_visible(context: Context, principal: Principal, agent_id:
         raise NotFound("no such agent", id=str(agent_id))
 
 
+def _fresh_loaders(context: Context) -> None:
+    """Give the event about to be resolved its own DataLoaders.
+
+    The context lives as long as the websocket, so without this a loader's cache would
+    answer a later event with what an earlier one loaded.
+    """
+    context.loaders = Loaders.create(context.stores)
+
+
 def _check_since(since: int | None) -> None:
     if since is not None and since < 0:
         raise BadUserInput("since must be a sequence number ≥ 0", field="since")
@@ -69,6 +79,7 @@ async def agent_events(
         topic = owner_agents_topic(uuid.UUID(principal.user_id))
     async with context.stores.broker.subscribe(topic, since=since) as subscription:
         async for event in subscription:
+            _fresh_loaders(context)
             yield AgentEvent.from_event(event)
             if agent_id is not None and event.payload["kind"] == AgentEventKind.DELETED:
                 return
@@ -82,6 +93,7 @@ async def consciousness_state_changed(
     await _check_agent_visible(context, await context.require_principal(), agent_id)
     async with context.stores.broker.subscribe(state_topic(agent_id), since=since) as events:
         async for event in events:
+            _fresh_loaders(context)
             yield ConsciousnessStateEvent.from_event(event)
 
 
@@ -102,9 +114,11 @@ async def metrics(
     async with context.stores.broker.subscribe(topic, since=since) as subscription:
         if not throttle_ms:
             async for event in subscription:
+                _fresh_loaders(context)
                 yield MetricsEvent.from_event(event)
         else:
             async for event, coalesced in coalesce(subscription, throttle_ms / 1000):
+                _fresh_loaders(context)
                 yield MetricsEvent.from_event(event, coalesced)
 
 
@@ -208,6 +222,7 @@ async def metrics_summary(info: Info, window_seconds: int) -> AsyncGenerator[Met
                 while window and window[0][0] < now - window_seconds:
                     window.popleft()
                 updates += 1
+                _fresh_loaders(context)
                 fields = summarize(
                     [event.payload for _, event in window],
                     window_seconds=window_seconds,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import strawberry
 from starlette.requests import Request
@@ -18,6 +19,9 @@ from resolvers.loaders import Loaders
 from resolvers.pagination import CursorCodec
 from schema.errors import Unauthenticated
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    from resolvers.connections import LiveConnection
 
 BEARER_PREFIX = "bearer "
 
@@ -43,6 +47,7 @@ class Context:
     request_id: str
     loaders: Loaders
     connection_params: dict[str, object] | None = None
+    live: LiveConnection | None = None  # websockets: the connection's token watchdog
     _principal: Principal | None = field(default=None, init=False, repr=False)
     _authenticated: bool = field(default=False, init=False, repr=False)
 
@@ -88,6 +93,19 @@ class Context:
             )
             self._authenticated = True
         return self._principal
+
+    @property
+    def current_principal(self) -> Principal | None:
+        """The principal already verified (None before `principal()` ran, or anonymous)."""
+        return self._principal
+
+    def authenticate_as(self, principal: Principal, token: str) -> None:
+        """Websockets: a renewed token's principal replaces the connection's from now on."""
+        self.connection_params = {
+            **(self.connection_params or {}),
+            "Authorization": f"Bearer {token}",
+        }
+        self._principal, self._authenticated = principal, True
 
     async def require_principal(self) -> Principal:
         principal = await self.principal()

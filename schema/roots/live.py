@@ -9,9 +9,15 @@ from typing import Annotated
 import strawberry
 
 from auth.permissions import Permission
-from resolvers import live
+from resolvers import connections, live
 from schema.permissions import requires
-from schema.types.live import AgentEvent, ConsciousnessStateEvent, MetricsEvent, MetricsSummary
+from schema.types.live import (
+    AgentEvent,
+    ConnectionRenewal,
+    ConsciousnessStateEvent,
+    MetricsEvent,
+    MetricsSummary,
+)
 from server.context import Info
 
 Since = Annotated[
@@ -78,3 +84,16 @@ class Subscription:
     ) -> AsyncGenerator[MetricsSummary, None]:
         async for summary in live.metrics_summary(info, window_seconds):
             yield summary
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Over a websocket only: present a fresh access token (from refreshToken) "
+        "on the open connection instead of reconnecting. It must belong to the same user with "
+        "the same permissions; the connection then runs as that token until its exp. A refused "
+        "token (UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT) changes nothing.",
+        extensions=requires(),
+    )
+    async def renew_connection_token(self, info: Info, access_token: str) -> ConnectionRenewal:
+        return await connections.renew_connection_token(info, access_token)

@@ -17,8 +17,14 @@ from strawberry.scalars import JSON
 from db.pubsub import Event
 from engine.state import AgentState
 from resolvers.events import AgentEventKind as AgentEventKindValue
-from schema.types.agents import AgentStatus
+from resolvers.pagination import page_size
+from schema.types.agents import (
+    DEFAULT_RECENT_SESSIONS,
+    AgentStatus,
+    ConsciousnessSessionSummary,
+)
 from schema.types.consciousness import ConsciousnessState
+from server.context import Info
 
 AgentEventKind = strawberry.enum(
     AgentEventKindValue, name="AgentEventKind", description="What happened to an agent."
@@ -93,6 +99,16 @@ class ConsciousnessStateEvent:
     state: ConsciousnessState
     raw_state: JSON = strawberry.field(description="The stored state, as the engine wrote it.")
 
+    @strawberry.field(
+        description="The agent's newest sessions (first: 1 to 100), read when this event is "
+        "sent: each event resolves with fresh DataLoaders."
+    )
+    async def recent_sessions(
+        self, info: Info, first: int = DEFAULT_RECENT_SESSIONS
+    ) -> list[ConsciousnessSessionSummary]:
+        rows = await info.context.loaders.recent_sessions.load((self.agent_id, page_size(first)))
+        return [ConsciousnessSessionSummary.from_summary(row) for row in rows]
+
     @classmethod
     def from_event(cls, event: Event) -> ConsciousnessStateEvent:
         payload = event.payload
@@ -131,3 +147,11 @@ class MetricsSummary:
     mean_awareness_level: float | None
     mean_ethical_score: float | None
     timestamp: datetime
+
+
+@strawberry.type(description="The websocket's new authentication, after renewConnectionToken.")
+class ConnectionRenewal:
+    expires_at: datetime = strawberry.field(
+        description="When the renewed token expires; the socket closes then (4401)."
+    )
+    expires_in: int = strawberry.field(description="Seconds from now until expiresAt.")

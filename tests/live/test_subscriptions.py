@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.live.client import Socket, register
@@ -126,6 +128,7 @@ async def test_metrics_state_and_summary_follow_processed_requests(server_url: s
         await socket.subscribe("mine", METRICS)
         await socket.subscribe("agent", METRICS, agentId=agent_id)
         await socket.subscribe("state", STATE, agentId=agent_id)
+        await asyncio.sleep(0.5)  # no protocol acknowledges a subscription; let them start
         await owner.process(agent_id)
         results = await socket.data_by_id(3)
         for key in ("mine", "agent"):

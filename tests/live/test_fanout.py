@@ -1,0 +1,177 @@
+"""Grouped fan-out: same operation, variables and principal share one execution per event.
+
+Real websockets against uvicorn: on the `consciousness serve` servers of both columns for
+what clients see, and on an in-process uvicorn where the test can look at the groups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+
+from resolvers.fanout import is_groupable
+from server.app import create_app
+from server.graphql_app import GraphQLApp
+from server.startup import prepare_stores
+from tests.conftest import make_settings
+from tests.e2e.conftest import free_port
+from tests.live.client import Socket, register
+
+AGENT_EVENTS = "subscription { agentEvents { sequence kind agentId ownerId } }"
+ONE_AGENT = """subscription($agentId: UUID) {
+  agentEvents(agentId: $agentId) { sequence kind agentId } }"""
+STATE = """subscription($agentId: UUID!) {
+  consciousnessStateChanged(agentId: $agentId) { sequence recentSessions(first: 10) { requestId } }
+}"""
+STATE_WITH_SINCE = """subscription($agentId: UUID!, $since: Int) {
+  consciousnessStateChanged(agentId: $agentId, since: $since) {
+    sequence recentSessions(first: 10) { requestId } }
+}"""
+
+
+def test_only_subscriptions_anyone_can_join_late_are_grouped() -> None:
+    assert is_groupable(AGENT_EVENTS, None)
+    assert is_groupable(ONE_AGENT, None)
+    assert is_groupable(STATE, None)
+    assert not is_groupable(STATE_WITH_SINCE, None)  # `since` replays per subscriber
+    assert not is_groupable("subscription { metrics(throttleMs: 100) { sequence } }", None)
+    assert not is_groupable("subscription { metricsSummary { count } }", None)
+    assert not is_groupable("{ me { id } }", None)
+    assert not is_groupable("subscription { agentEvents { sequence", None)
+    assert not is_groupable(
+        "subscription($s: Boolean!) { agentEvents @include(if: $s) { sequence } }", None
+    )
+    two = "subscription A { agentEvents { sequence } } subscription B { metricsSummary { count } }"
+    assert is_groupable(two, "A")
+    assert not is_groupable(two, "B")
+    assert not is_groupable(two, None)
+
+
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_grouped_subscribers_each_get_every_event_and_only_their_own(
+    server_url: str, protocol: str
+) -> None:
+    owner = await register(server_url)
+    stranger = await register(server_url)
+    mine = [await Socket.open(server_url, owner.token, protocol) for _ in range(3)]
+    theirs = await Socket.open(server_url, stranger.token, protocol)
+    sockets = [*mine, theirs]
+    try:
+        for socket in sockets:
+            await socket.subscribe("events", AGENT_EVENTS)
+        await asyncio.sleep(1)  # no protocol acknowledges a subscription; let them start
+        first = await owner.create_agent("one")
+        second = await owner.create_agent("two")
+        their_agent = await stranger.create_agent("theirs")
+        frames = []
+        for socket in mine:
+            raw = await asyncio.wait_for(socket.ws.recv(), 10)
+            assert isinstance(raw, str)  # text frames, as the protocols require
+            frames.append(json.loads(raw))
+            assert (await socket.data("agentEvents"))["agentId"] == second
+        assert all(frame["payload"] == frames[0]["payload"] for frame in frames)
+        assert frames[0]["payload"]["data"]["agentEvents"]["agentId"] == first
+        assert (await theirs.data("agentEvents"))["agentId"] == their_agent
+    finally:
+        for socket in sockets:
+            await socket.close()
+
+
+@pytest.mark.parametrize("query", [STATE, STATE_WITH_SINCE], ids=["grouped", "alone"])
+async def test_each_event_resolves_with_fresh_loaders(server_url: str, query: str) -> None:
+    owner = await register(server_url)
+    agent_id = await owner.create_agent()
+    await owner.activate(agent_id)
+    socket = await Socket.open(server_url, owner.token, "graphql-transport-ws")
+    try:
+        await socket.subscribe("state", query, agentId=agent_id)
+        await asyncio.sleep(1)
+        counts = []
+        for _ in range(3):
+            await owner.process(agent_id)
+            event = await socket.data("consciousnessStateChanged")
+            counts.append(len(event["recentSessions"]))
+        assert counts == [1, 2, 3]  # a cached loader would answer 1, 1, 1
+    finally:
+        await socket.close()
+
+
+@contextlib.asynccontextmanager
+async def _in_process_server(
+    tmp_path: Path, grouping: bool
+) -> AsyncIterator[tuple[str, GraphQLApp]]:
+    """uvicorn serving create_app in this event loop, and the app's GraphQL view."""
+    settings = make_settings(tmp_path, subscription_grouping=grouping)
+    await prepare_stores(settings)
+    app: Starlette = create_app(settings)
+    view = next(r.app for r in app.routes if isinstance(getattr(r, "app", None), GraphQLApp))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+        assert not task.done()
+    try:
+        yield f"http://127.0.0.1:{port}", view
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_one_execution_per_event_for_a_group(tmp_path: Path) -> None:
+    async with _in_process_server(tmp_path, grouping=True) as (url, view):
+        owner = await register(url)
+        stranger = await register(url)
+        agent_id = await owner.create_agent()
+        same = [
+            await Socket.open(url, owner.token, p)
+            for p in ["graphql-ws"] * 2 + ["graphql-transport-ws"]
+        ]
+        narrower = await Socket.open(url, owner.token, "graphql-transport-ws")
+        other_user = await Socket.open(url, stranger.token, "graphql-transport-ws")
+        sockets = [*same, narrower, other_user]
+        for socket in same:
+            await socket.subscribe("1", ONE_AGENT)
+        await narrower.subscribe("1", ONE_AGENT, agentId=agent_id)
+        await other_user.subscribe("1", ONE_AGENT)
+        for _ in range(50):
+            if sum(len(g.members) for g in view.fanout.groups.values()) == 5:
+                break
+            await asyncio.sleep(0.05)
+        sizes = sorted(len(group.members) for group in view.fanout.groups.values())
+        assert sizes == [1, 1, 3]  # by variables and by user
+        await owner.activate(agent_id)
+        for socket in [*same, narrower]:
+            assert (await socket.data("agentEvents"))["kind"] == "STATUS_CHANGED"
+        shared = next(g for g in view.fanout.groups.values() if len(g.members) == 3)
+        assert shared.executions == 1
+        for socket in sockets:
+            await socket.close()
+        for _ in range(50):
+            if not view.fanout.groups:
+                break
+            await asyncio.sleep(0.05)
+        assert view.fanout.groups == {}  # the last member out stops the group
+
+
+async def test_grouping_can_be_switched_off(tmp_path: Path) -> None:
+    async with _in_process_server(tmp_path, grouping=False) as (url, view):
+        owner = await register(url)
+        sockets = [await Socket.open(url, owner.token, "graphql-transport-ws") for _ in range(2)]
+        for socket in sockets:
+            await socket.subscribe("1", AGENT_EVENTS)
+        await asyncio.sleep(1)
+        agent_id = await owner.create_agent()
+        for socket in sockets:
+            assert (await socket.data("agentEvents"))["agentId"] == agent_id
+        assert view.fanout.groups == {}
+        for socket in sockets:
+            await socket.close()

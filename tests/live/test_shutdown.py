@@ -1,0 +1,52 @@
+"""Graceful shutdown: SIGTERM closes open websockets with 1001 going away, then exits cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+from websockets.exceptions import ConnectionClosed
+
+from tests.live.client import Socket, register
+from tests.live.conftest import _start_server
+
+AGENT_EVENTS = "subscription { agentEvents { sequence kind } }"
+EXIT_SECONDS = 20
+
+
+async def _close_code(socket: Socket) -> int | None:
+    try:
+        while True:
+            await asyncio.wait_for(socket.ws.recv(), EXIT_SECONDS)
+    except ConnectionClosed:
+        return socket.ws.close_code
+
+
+async def test_sigterm_closes_websockets_with_going_away(tmp_path: Path) -> None:
+    process, url = _start_server(tmp_path, {})
+    try:
+        user = await register(url)
+        sockets = [
+            await Socket.open(url, user.token, "graphql-transport-ws"),
+            await Socket.open(url, user.token, "graphql-ws"),
+        ]
+        for socket in sockets:
+            await socket.subscribe("events", AGENT_EVENTS)
+        await user.create_agent()  # the subscriptions are live
+        for socket in sockets:
+            assert (await socket.data("agentEvents"))["kind"] == "CREATED"
+        process.send_signal(signal.SIGTERM)
+        codes = await asyncio.gather(*(_close_code(socket) for socket in sockets))
+        assert codes == [1001, 1001]
+        await asyncio.to_thread(process.wait, EXIT_SECONDS)
+        log = (tmp_path / "server.log").read_text()
+        # uvicorn re-raises the signal it handled once shut down, so SIGTERM is the status.
+        assert process.returncode in {0, -signal.SIGTERM}, log
+        assert "Application shutdown complete" in log
+        assert "Finished server process" in log
+        assert "Traceback" not in log, log
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
