@@ -1,0 +1,123 @@
+"""GraphiQL and the live dashboard in a real browser (chromium through playwright-core).
+
+Each page loads under the intended Content-Security-Policy with every request recorded:
+nothing may go to another origin and nothing may be refused. Screenshots go to
+tests/browser/artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.browser.conftest import ARTIFACTS, SHORT_TOKEN_SECONDS, Account, Browser, new_account
+
+FEED_AND_CHARTS_LIMIT_MS = 2000
+
+
+# GraphiQL's modal dialogs (Radix, through react-remove-scroll) inject one <style> element to
+# lock the page's scrolling while open. Without style-src 'unsafe-inline' the browser refuses
+# it and the dialogs still work (the GraphiQL page does not scroll anyway); nothing else may
+# be refused.
+DIALOG_SCROLL_LOCK = "style-src-elem inline {url}/static/graphiql/graphiql.js"
+
+
+def _assert_same_origin_only(
+    result: dict[str, Any], url: str, allowed_violations: tuple[str, ...] = ()
+) -> None:
+    ws_origin = url.replace("http://", "ws://")
+    assert result["requests"], "no request was recorded"
+    assert [u for u in result["requests"] if not u.startswith(url + "/")] == []
+    assert [u for u in result["websockets"] if not u.startswith(ws_origin + "/")] == []
+    refused = [
+        violation
+        for violation in result["cspViolations"]
+        if not any(violation.startswith(allowed) for allowed in allowed_violations)
+    ]
+    assert refused == []
+    assert result["pageErrors"] == []
+
+
+def test_graphiql_is_self_hosted_and_runs_a_query_and_a_subscription(
+    browser: Browser, account: Account
+) -> None:
+    result = browser.run("graphiql", url=account.url, token=account.token, agentId=account.agent_id)
+
+    _assert_same_origin_only(result, account.url, (DIALOG_SCROLL_LOCK.format(url=account.url),))
+    assert any(u.endswith("/static/graphiql/graphiql.js") for u in result["requests"])
+    assert json.loads(result["query"])["data"]["me"]["username"] == account.username
+    # the subscription ran over graphql-transport-ws, authenticated from the header editor
+    assert result["websockets"] == [account.url.replace("http://", "ws://") + "/graphql"]
+    init = next(json.loads(f) for f in result["framesSent"] if '"connection_init"' in f)
+    assert init["payload"] == {"Authorization": f"Bearer {account.token}"}
+    assert result["requestId"] in result["subscription"]
+    assert (ARTIFACTS / "graphiql.png").stat().st_size > 0
+
+
+def test_dashboard_signs_in_and_shows_a_new_request_live(
+    browser: Browser, account: Account
+) -> None:
+    result = browser.run(
+        "dashboard",
+        url=account.url,
+        username=account.username,
+        password=account.password,
+        token=account.token,
+        agentId=account.agent_id,
+    )
+
+    _assert_same_origin_only(result, account.url)
+    assert len(result["canvases"]) == 3
+    assert all(width > 100 and height > 100 for width, height in result["canvases"])
+    assert result["feedAndChartsMs"] < FEED_AND_CHARTS_LIMIT_MS
+    _time, agent, _ms, _awareness, _ethical, outcome, violations = result["row"]
+    assert agent == "Browser agent"
+    assert outcome == "ok"
+    assert violations == "Personal data"  # the e-mail address in the input
+    assert result["summaryCount"] >= 1
+    assert result["agentStatusMs"] < FEED_AND_CHARTS_LIMIT_MS
+    assert result["connection"]["state"] == "connected"
+    # readable on a phone: nothing wider than the viewport
+    assert result["phone"]["scrollWidth"] <= result["phone"]["innerWidth"]
+    for name in ("dashboard-1280.png", "dashboard-phone.png"):
+        assert (ARTIFACTS / name).stat().st_size > 0
+
+
+def test_dashboard_reconnects_and_resumes_where_it_stopped(
+    browser: Browser, account: Account
+) -> None:
+    result = browser.run("resume", url=account.url, token=account.token, agentId=account.agent_id)
+
+    assert result["cspViolations"] == []
+    assert result["pageErrors"] == []
+    assert result["stateWhileCut"] == "reconnecting"
+    # the request processed while disconnected arrived through the resumed subscription,
+    # once, in order (the feed lists the newest first)
+    assert result["order"] == [result["after"], result["during"], result["before"]]
+    assert int(result["connection"]["reconnects"]) >= 1
+    assert int(result["connection"]["resumes"]) >= 1
+    assert "reconnect" in result["text"]
+    assert result["who"] == f"Signed in as {account.username}"  # from the pasted token
+
+
+def test_dashboard_renews_an_expired_token_and_resumes(
+    browser: Browser, short_token_server: str
+) -> None:
+    # the server closes the socket (4401) when the access token expires; the dashboard
+    # spends its refresh token, opens a new socket and resumes where it stopped
+    account = new_account(short_token_server)
+    result = browser.run(
+        "renewal",
+        url=account.url,
+        username=account.username,
+        password=account.password,
+        agentId=account.agent_id,
+        expirySeconds=SHORT_TOKEN_SECONDS,
+    )
+
+    assert result["cspViolations"] == []
+    assert result["pageErrors"] == []
+    assert result["signinHidden"] is True
+    assert int(result["connection"]["reconnects"]) >= 1
+    assert result["connection"]["state"] == "connected"
+    assert result["order"][:2] == [result["after"], result["before"]]
