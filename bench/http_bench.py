@@ -222,7 +222,9 @@ def running(server: Server, pin: list[str], workdir: Path) -> Iterator[tuple[str
     if server.app:  # embedded stores in a fresh DATA_DIR, whatever the caller's environment
         env |= {"DATA_DIR": str(workdir / server.name), "JWT_SECRETS": secrets.token_urlsafe(48),
                 "DATABASE_URL": "", "REDIS_URL": "", "CLICKHOUSE_URL": "",
-                "LOG_LEVEL": "WARNING", "ACCESS_TOKEN_TTL_SECONDS": "3600"}  # fmt: skip
+                "LOG_LEVEL": "WARNING", "ACCESS_TOKEN_TTL_SECONDS": "3600",
+                # the hourly query-cost budgets would refuse a benchmark's traffic in seconds
+                "QUERY_COST_BUDGET_ANONYMOUS": "0", "QUERY_COST_BUDGET_BASIC": "0"}  # fmt: skip
         if "--factory" in server.argv:  # what `consciousness serve` does before uvicorn
             migrate = [str(BIN / "consciousness"), "migrate"]
             done = subprocess.run(migrate, env=env, cwd=workdir, capture_output=True, text=True)

@@ -85,6 +85,8 @@ def server(workdir: Path) -> Iterator[str]:
         "CLICKHOUSE_URL": "",
         "LOG_LEVEL": "WARNING",
         "ACCESS_TOKEN_TTL_SECONDS": "3600",
+        "QUERY_COST_BUDGET_ANONYMOUS": "0",  # the hourly query-cost budgets would refuse
+        "QUERY_COST_BUDGET_BASIC": "0",  # a benchmark's traffic within seconds
     }
     cli = str(BIN / "consciousness")
     for argv, stdin in (

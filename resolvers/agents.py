@@ -336,7 +336,9 @@ async def create_agent(info: Info, data: CreateAgentInput) -> Agent:
         name=_clean_name(data.name),
         description=_check_description(data.description),
         agent_type=AgentType(data.agent_type).value,
-        configuration=validate_configuration(data.configuration),
+        configuration=validate_configuration(
+            {} if data.configuration is None else data.configuration
+        ),
     )
     async with context.stores.database.session() as session:
         agent = await agents.insert_agent(session, agent)

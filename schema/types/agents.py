@@ -190,12 +190,15 @@ class CreateAgentInput:
     name: str = strawberry.field(description="1 to 100 characters, unique among your agents.")
     agent_type: AgentType  # type: ignore[valid-type]
     description: str = strawberry.field(default="", description="Up to 2000 characters.")
-    configuration: JSON = strawberry.field(
-        default_factory=dict,
+    # Null rather than {} as the default: graphql-core cannot print a JSON object default,
+    # so introspection (GraphiQL's) would fail on it.
+    configuration: JSON | None = strawberry.field(
+        default=None,
         description="Engine settings, checked by the engine's own parser: framework_weights "
         "{utilitarian, deontological, virtue}, blocking_threshold, block_on_critical, "
         "profanity_threshold, metacognition_depth, max_input_chars, state_half_life_sessions; "
-        "omitted keys take the engine's defaults, unknown keys are refused. At most 16 KB.",
+        "omitted keys take the engine's defaults, unknown keys are refused. At most 16 KB. "
+        "Omitted or null: all defaults.",
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphql import GraphQLObjectType
+from graphql import GraphQLObjectType, get_introspection_query, graphql
 from strawberry.permission import PermissionExtension
 
 from schema.schema import schema
@@ -56,3 +56,10 @@ def test_no_output_type_exposes_a_secret() -> None:
         if any(word in field_name.lower() for word in SECRET_WORDS)
     ]
     assert leaking == []
+
+
+async def test_the_full_introspection_query_answers_without_errors() -> None:
+    """GraphiQL and every code generator run this; one unprintable default breaks them all."""
+    result = await graphql(schema._schema, get_introspection_query())
+    assert result.errors is None
+    assert result.data is not None

@@ -1,0 +1,200 @@
+"""The GraphQL view: strawberry's ASGI app with our context, encoding and HTTP refinements.
+
+On top of strawberry's view:
+- orjson encoding, and a request body that is not a JSON object is a 400 naming that (not
+  strawberry's 500);
+- GraphQL over HTTP's `application/graphql-response+json`: a client that accepts it gets
+  that media type, and a request that fails before execution (parse, validation, variable
+  coercion, persisted-query refusal: errors without a `path`) gets 400 without `data`;
+- APQ and the allow-list (server/persisted.py) fill the document in before execution;
+- the self-hosted GraphiQL page (server/playground.py);
+- websockets through server/websockets.py's handlers: text frames, a token watchdog per
+  connection, grouped fan-out, and `close_websockets` for shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+from cross_web import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
+
+from resolvers.fanout import FanOutGroups
+from resolvers.loaders import Loaders
+from schema.errors import ApiError, Unauthenticated
+from schema.schema import schema
+from server.context import AppState, Context
+from server.persisted import PersistedQueryRefused, resolve_request
+from server.playground import graphiql_page
+from server.websockets import LegacyWSHandler, LiveHandler, TextWebSocketAdapter, TransportWSHandler
+
+log = logging.getLogger(__name__)
+
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+
+
+class NegotiatedResponse(Response):
+    """strawberry's sub-response, remembering whether the client accepts graphql-response+json."""
+
+    graphql_response_json = False
+
+
+def _failed_before_execution(response: GraphQLHTTPResponse) -> bool:
+    """No data and only errors without a path: the request never reached execution."""
+    errors: list[dict[str, object]] = list(response.get("errors") or [])  # type: ignore[arg-type]
+    return response.get("data") is None and bool(errors) and not any("path" in e for e in errors)
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    """Strawberry's ASGI view with our typed context (see the module docstring)."""
+
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+    websocket_adapter_class = TextWebSocketAdapter
+
+    def __init__(self, app_state: dict[str, AppState], **kwargs: Any) -> None:
+        super().__init__(schema, **kwargs)
+        self._app_state = app_state
+        self.connections: set[LiveHandler] = set()
+        self.fanout = FanOutGroups()
+        self._closing = False
+
+    @property
+    def grouping_enabled(self) -> bool:
+        return self._app_state["current"].settings.subscription_grouping
+
+    @property
+    def token_check_seconds(self) -> float:
+        return self._app_state["current"].settings.websocket_token_check_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and self._closing:
+            await WebSocket(scope, receive, send).close(code=1001)  # refused: shutting down
+            return
+        await super().__call__(scope, receive, send)
+
+    async def close_websockets(self, code: int = 1001, reason: str = "server shutting down") -> int:
+        """Close every open websocket with `code` (1001 going away); returns how many.
+
+        Stable API for the shutdown path. From the first call on, new websocket handshakes
+        are refused. For each connection, frames already queued for its grouped
+        subscriptions are sent first (up to WEBSOCKET_DRAIN_SECONDS), then its operations
+        stop (legacy graphql-ws clients get `complete` for each) and the socket closes with
+        `code`. Safe to call twice; the second call finds nothing to close.
+        """
+        self._closing = True
+        handlers = list(self.connections)
+        app = self._app_state.get("current")
+        drain = app.settings.websocket_drain_seconds if app is not None else 0.0
+        results = await asyncio.gather(
+            *(handler.go_away(code, reason, drain) for handler in handlers), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, Exception):
+                log.warning("a websocket did not close cleanly: %s", result)
+        return len(handlers)
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        value = super().parse_json(data)
+        if isinstance(value, list):
+            return value  # a batch: refused by strawberry (batching is off)
+        if not isinstance(value, dict):
+            raise HTTPException(400, "the request body must be a JSON object")
+        return value
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = NegotiatedResponse()
+        sub_response.status_code = None  # type: ignore[assignment]  # strawberry's "unset"
+        del sub_response.headers["content-length"]
+        accept = request.headers.get("accept", "")
+        sub_response.graphql_response_json = GRAPHQL_RESPONSE_JSON in accept
+        return sub_response
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        if (
+            not isinstance(sub_response, NegotiatedResponse)
+            or not sub_response.graphql_response_json
+            or isinstance(response_data, list)
+        ):
+            return super().create_response(response_data, sub_response)
+        if _failed_before_execution(response_data):
+            without_data = {k: v for k, v in response_data.items() if k != "data"}
+            response_data = without_data  # type: ignore[assignment]
+            sub_response.status_code = 400
+        response = super().create_response(response_data, sub_response)
+        response.headers["content-type"] = GRAPHQL_RESPONSE_JSON
+        return response
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Fill the document in from APQ or the allow-list first (server/persisted.py)."""
+        try:
+            request_data = await resolve_request(
+                context.settings, context.stores.persisted_queries, request_data
+            )
+        except PersistedQueryRefused as refused:
+            return refused.result(context.request_id)
+        return await super().execute_single(
+            request=request,
+            request_adapter=request_adapter,
+            sub_response=sub_response,
+            context=context,
+            root_value=root_value,
+            request_data=request_data,
+        )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Our self-hosted GraphiQL (server/playground.py), never strawberry's CDN page."""
+        return graphiql_page()
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Authenticate a websocket from connection_init's payload; a bad token closes it (4403)."""
+        try:
+            await context.principal()
+        except Unauthenticated as exc:
+            raise ConnectionRejectionError({"message": exc.message}) from None
+        except ApiError as exc:  # a store is down: refuse this socket, keep the server
+            log.warning("websocket refused: %s", exc.message)
+            raise ConnectionRejectionError({"message": exc.message}) from None
+        acknowledge_without_payload: UnsetType = UNSET
+        return acknowledge_without_payload
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        app = self._app_state["current"]
+        return Context(
+            app=app,
+            request=request,
+            response=response,
+            request_id=request.scope.get("state", {}).get("request_id", ""),
+            loaders=Loaders.create(app.stores),
+        )

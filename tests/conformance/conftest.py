@@ -1,0 +1,63 @@
+"""The conformance tests: a real server, and the npm clients installed by `make test`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import unavailable
+from tests.e2e.conftest import server_url
+from tests.support import PASSWORD
+
+__all__ = ["server_url"]
+
+HERE = Path(__file__).parent
+NODE_SECONDS = 120
+
+
+def run_node(script: str, *args: str) -> Any:
+    """Run one of this folder's Node scripts; its stdout is one JSON document."""
+    node = shutil.which("node")
+    if node is None or not (HERE / "node_modules").is_dir():
+        unavailable("node or tests/conformance/node_modules is missing (make test installs them)")
+    assert node is not None
+    done = subprocess.run(
+        [node, str(HERE / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=NODE_SECONDS,
+        cwd=HERE,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def register(server_url: str) -> str:
+    """A fresh user of the running server, signed up over plain HTTP; their access token."""
+    username = f"conf{uuid.uuid4().hex[:12]}"
+    variables = {
+        "i": {"username": username, "email": f"{username}@example.org", "password": PASSWORD}
+    }
+    response = httpx.post(
+        f"{server_url}/graphql",
+        json={
+            "query": "mutation($i: RegisterInput!) { register(input: $i) { accessToken } }",
+            "variables": variables,
+        },
+        timeout=10,
+    )
+    token: str = response.json()["data"]["register"]["accessToken"]
+    return token
+
+
+@pytest.fixture(scope="module")
+def access_token(server_url: str) -> str:
+    return register(server_url)

@@ -1,0 +1,46 @@
+"""schemathesis in GraphQL mode against the running server, as a signed-in user.
+
+Each root field of schema.graphql gets generated operations (valid and edge-case arguments
+and selections), sent over HTTP to a real uvicorn by a freshly registered user; none may
+answer a 5xx or an INTERNAL error. The bounded run in `make test` is about 2,000 operations
+(FUZZ_EXAMPLES per field); `make fuzz` runs a longer one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+from tests.conformance.conftest import register
+from tests.support import bearer
+
+EXAMPLES_PER_FIELD = int(os.environ.get("FUZZ_EXAMPLES", "60"))
+SCHEMA = schemathesis.graphql.from_path(str(Path(__file__).parents[2] / "schema.graphql"))
+OPERATIONS = {result.ok().label: result.ok() for result in SCHEMA.get_all_operations()}
+
+
+@pytest.mark.parametrize("label", sorted(OPERATIONS))
+def test_no_generated_operation_gets_a_server_error(server_url: str, label: str) -> None:
+    headers = bearer(register(server_url))  # a user of its own: logout may revoke it
+
+    @given(case=OPERATIONS[label].as_strategy())
+    @settings(
+        max_examples=EXAMPLES_PER_FIELD,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
+    def call(case: Any) -> None:
+        response = case.call(base_url=f"{server_url}/graphql", headers=headers)
+        assert response.status_code < 500, (case.body, response.text)
+        body = response.json()
+        codes = [(e.get("extensions") or {}).get("code") for e in body.get("errors") or []]
+        assert "INTERNAL" not in codes, (case.body, body)
+
+    call()
