@@ -7,7 +7,7 @@ PACKAGES := schema resolvers engine db auth server
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format schema bench clean
+.PHONY: install run demo test lint format schema bench fuzz clean assets browser-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,33 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The npm clients of the conformance tests (graphql-http audits, graphql-ws, Apollo Client).
+CONFORMANCE := tests/conformance/node_modules/.installed
+$(CONFORMANCE): tests/conformance/package-lock.json
+	npm ci --prefix tests/conformance --no-audit --no-fund --loglevel=error
+	touch $(CONFORMANCE)
+
+# The browser assets (GraphiQL, the dashboard) are built from web/ with the npm packages
+# pinned in package-lock.json; the result in server/static/ is committed, so only whoever
+# changes web/ or package.json needs Node.
+NODE_MODULES := node_modules/.installed
+$(NODE_MODULES): package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_MODULES)
+
+assets: $(NODE_MODULES)  ## rebuild server/static/ from web/ (commit the result)
+	npm run --silent build
+
+browser-deps:  ## node_modules (playwright-core) and chromium for the browser tests
+	sh tests/browser/setup.sh
+
 run: $(STAMP)  ## start the server on embedded defaults (data under ./data)
 	$(BIN)/consciousness serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP) lint  ## lint, type-check, then the whole test suite
+demo: $(STAMP)  ## like run, plus a demo user, agents and a stream of requests
+	$(BIN)/consciousness serve --host $(HOST) --port $(PORT) --demo
+
+test: $(STAMP) $(CONFORMANCE) browser-deps lint  ## lint, type-check, then the whole test suite
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -34,6 +57,9 @@ format: $(STAMP)
 
 schema: $(STAMP)  ## regenerate schema.graphql from the code
 	$(BIN)/consciousness export-schema > schema.graphql
+
+fuzz: $(STAMP)  ## a longer schemathesis run than the one in `make test`
+	FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest tests/conformance/test_fuzz.py
 
 bench: $(STAMP)  ## benchmarks with their in-run baselines; never part of `make test`
 	@for script in bench/*_bench.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -21,13 +22,14 @@ from typing import Any, Final
 
 from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from limits.util import WindowStats
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from db.models import Tier
+from db.redis_client import open_redis
 from schema.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -110,8 +112,11 @@ class RateLimiter:
     def __init__(self, storage: MemoryStorage | RedisStorage, redis: Redis | None = None) -> None:
         self._storage = storage
         self._strategy = MovingWindowRateLimiter(storage)
+        self._budget_strategy = SlidingWindowCounterRateLimiter(storage)
         self._redis = redis
         self.backend = "memory" if redis is None else "redis"
+        # Refused hits and checks by namespace, since start (/metrics).
+        self.refusals: Counter[str] = Counter()
 
     @classmethod
     async def create(cls, redis_url: str, key_prefix: str) -> RateLimiter:
@@ -123,7 +128,7 @@ class RateLimiter:
         """
         if not redis_url:
             return cls(MemoryStorage())
-        redis = Redis.from_url(redis_url)
+        redis = open_redis(redis_url)
         # `limits` types its options as scalars, but passes them on to redis-py's client.
         shared: dict[str, Any] = {"connection_pool": redis.connection_pool}
         storage = RedisStorage(
@@ -143,12 +148,16 @@ class RateLimiter:
         with _unavailable_on_redis_error():
             allowed = await self._strategy.hit(limit, namespace, key)
             stats = await self._strategy.get_window_stats(limit, namespace, key)
+        if not allowed:
+            self.refusals[namespace] += 1
         return _decision(allowed, stats, limit)
 
     async def check(self, namespace: str, key: str, limit: RateLimitItem) -> RateDecision:
         """Whether a hit would be allowed now, without counting one."""
         with _unavailable_on_redis_error():
             stats = await self._strategy.get_window_stats(limit, namespace, key)
+        if stats.remaining < 1:
+            self.refusals[namespace] += 1
         return _decision(stats.remaining >= 1, stats, limit)
 
     async def hit_tier(self, user_id: str, tier: Tier) -> RateDecision:
@@ -160,6 +169,29 @@ class RateLimiter:
         if limit is None:
             return UNLIMITED
         return await self.hit(TIER_NAMESPACE, user_id, limit)
+
+    async def spend(
+        self, namespace: str, key: str, limit: RateLimitItem, cost: int
+    ) -> RateDecision:
+        """Deduct `cost` units from `key`'s budget when the window has room for all of them.
+
+        Budgets (query cost per hour) are counted with the sliding-window counter, not the
+        moving window: the moving window keeps one entry per unit, so a budget of a million
+        units would keep up to a million entries per user. The counter keeps two numbers per
+        key and weights the previous window by how much of it still overlaps the last hour.
+        A refused spend deducts nothing.
+        """
+        with _unavailable_on_redis_error():
+            allowed = await self._budget_strategy.hit(limit, namespace, key, cost=max(1, cost))
+            stats = await self._budget_strategy.get_window_stats(limit, namespace, key)
+        if not allowed:
+            self.refusals[namespace] += 1
+        return _decision(allowed, stats, limit)
+
+    async def reset_budget(self, namespace: str, key: str, limit: RateLimitItem) -> None:
+        """Forget what `key` spent of a budget counted by `spend`."""
+        with _unavailable_on_redis_error():
+            await self._budget_strategy.clear(limit, namespace, key)
 
     async def reset(self, namespace: str, key: str, limit: RateLimitItem) -> None:
         """Forget every hit counted for `key` in `namespace` under `limit`."""

@@ -12,7 +12,13 @@ from redis.asyncio import Redis
 
 from db.analytics import AnalyticsStore
 from db.analytics_writer import AnalyticsWriter
+from db.persisted_queries import (
+    InProcessPersistedQueryStore,
+    PersistedQueryStore,
+    RedisPersistedQueryStore,
+)
 from db.pubsub import Broker, InProcessBroker, RedisBroker
+from db.redis_client import open_redis
 from db.session import Database
 from db.tokens import InProcessTokenStore, RedisTokenStore, TokenStore
 
@@ -39,6 +45,8 @@ class Stores:
     analytics: AnalyticsStore
     tokens: TokenStore
     redis: Redis | None = None
+    # Apollo APQ documents by sha256 (server/persisted.py).
+    persisted_queries: PersistedQueryStore = field(default_factory=InProcessPersistedQueryStore)
     # The metrics writer: set and started by the app's lifespan (not by startup checks).
     metrics_writer: AnalyticsWriter | None = None
     _health: tuple[float, list[StoreHealth]] | None = field(default=None, repr=False)
@@ -52,18 +60,32 @@ class Stores:
         clickhouse_url: str,
         redis_key_prefix: str,
         db_pool_size: int = 10,
+        persisted_query_cache_size: int = 10_000,
+        persisted_query_ttl_seconds: float = 86_400,
     ) -> Stores:
         database = Database(database_url, pool_size=db_pool_size)
-        redis = Redis.from_url(redis_url) if redis_url else None
+        redis = open_redis(redis_url) if redis_url else None
         broker: Broker = (
             RedisBroker(redis, redis_key_prefix) if redis is not None else InProcessBroker()
         )
         tokens: TokenStore = (
             RedisTokenStore(redis, redis_key_prefix) if redis is not None else InProcessTokenStore()
         )
+        persisted_queries: PersistedQueryStore = (
+            RedisPersistedQueryStore(redis, redis_key_prefix, persisted_query_ttl_seconds)
+            if redis is not None
+            else InProcessPersistedQueryStore(
+                persisted_query_cache_size, persisted_query_ttl_seconds
+            )
+        )
         analytics = await AnalyticsStore.open(clickhouse_url)
         return cls(
-            database=database, broker=broker, analytics=analytics, tokens=tokens, redis=redis
+            database=database,
+            broker=broker,
+            analytics=analytics,
+            tokens=tokens,
+            redis=redis,
+            persisted_queries=persisted_queries,
         )
 
     def _checks(self) -> list[tuple[str, str, Callable[[], Awaitable[float]]]]:
@@ -90,7 +112,13 @@ class Stores:
                 await self.metrics_writer.close()  # flushes into analytics before it closes
             except Exception:
                 log.exception("error while flushing the analytics writer")
-        closers = [self.broker.close, self.tokens.close, self.analytics.close, self.database.close]
+        closers = [
+            self.broker.close,
+            self.tokens.close,
+            self.persisted_queries.close,
+            self.analytics.close,
+            self.database.close,
+        ]
         if self.redis is not None:
             closers.append(self.redis.aclose)
         for close in closers:

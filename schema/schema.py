@@ -6,13 +6,15 @@ from collections.abc import Iterator
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
 from schema.errors import ErrorCodes
-from schema.roots import agents, analytics, auth, consciousness, live, system
+from schema.limits import OperationLimits
+from schema.roots import agents, analytics, auth, consciousness, live, privacy, system
+from server.telemetry import operation_extensions
 
 PARSER_CACHE_SIZE = 1024
 VALIDATION_CACHE_SIZE = 1024
@@ -21,7 +23,15 @@ Query = merge_types(
     "Query", (system.Query, auth.Query, agents.Query, consciousness.Query, analytics.Query)
 )
 Mutation = merge_types(
-    "Mutation", (auth.Mutation, agents.Mutation, consciousness.Mutation, analytics.Mutation)
+    "Mutation",
+    (
+        auth.Mutation,
+        agents.Mutation,
+        consciousness.Mutation,
+        analytics.Mutation,
+        live.Mutation,
+        privacy.Mutation,
+    ),
 )
 
 
@@ -49,12 +59,21 @@ class Schema(strawberry.Schema):
     ) -> None:
         """Client errors are not server faults; ErrorCodes logs the unexpected ones."""
 
+    def get_extensions(self, sync: bool = False) -> list[SchemaExtension]:
+        """The request's observability extensions (server/telemetry.py) around ours.
+
+        They come first so they see each operation's final error codes; outside a request
+        of an app there are none, and the tracing one only when tracing is on.
+        """
+        return [*operation_extensions(), *super().get_extensions(sync)]
+
 
 schema = Schema(
     query=Query,
     mutation=Mutation,
     subscription=live.Subscription,
     extensions=[
+        OperationLimits,  # before ErrorCodes: it restates the token-limit error after it
         lambda: CachedParser(maxsize=PARSER_CACHE_SIZE),
         lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),
         ErrorCodes,

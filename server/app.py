@@ -1,24 +1,20 @@
-"""The application factory: Starlette with GraphQL at /graphql, /health, /ready, and a lifespan."""
+"""The application factory: Starlette with /graphql, the other routes, middleware, lifespan."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
 
-import orjson
+from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
-from strawberry.types.unset import UNSET, UnsetType
+from starlette.routing import Mount, Route, WebSocketRoute
 
 from auth.ratelimit import RateLimiter
 from auth.tokens import AccessTokens
@@ -26,13 +22,22 @@ from db.analytics_writer import AnalyticsWriter
 from db.stores import Stores
 from db.types import utcnow
 from resolvers.analytics_exports import authorize_download, open_export
-from resolvers.loaders import Loaders
 from resolvers.pagination import CursorCodec
 from schema.errors import ApiError, NotFound, Unauthenticated
-from schema.schema import schema
-from server.context import AppState, Context
-from server.middleware import RequestIdMiddleware
+from server.context import AppState
+from server.dashboard import dashboard_page
+from server.graphql_app import GraphQLApp
+from server.metrics import Metrics, metrics_endpoint
+from server.middleware import RequestIdMiddleware, TelemetryMiddleware
+from server.persisted import load_allow_list
+from server.playground import STATIC_PATH, static_files
+from server.security import BodySizeLimitMiddleware, CsrfMiddleware, SecurityHeadersMiddleware
 from server.settings import Settings
+from server.telemetry import Telemetry
+from server.tracing import Tracing
+from server.websockets import (
+    chain_shutdown_signals,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,44 +49,15 @@ def package_version() -> str:
         return "0.0.0+unknown"
 
 
-class GraphQLApp(GraphQL[Context, None]):
-    """Strawberry's ASGI view with orjson encoding and our typed context."""
+def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None) -> Starlette:
+    """Build the ASGI app; stores open in the lifespan, so creating the app does no I/O.
 
-    def __init__(self, app_state: dict[str, AppState], **kwargs: Any) -> None:
-        super().__init__(schema, **kwargs)
-        self._app_state = app_state
-
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
-
-    def decode_json(self, data: str | bytes) -> object:
-        return orjson.loads(data)
-
-    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        """Authenticate a websocket from connection_init's payload; a bad token closes it (4403)."""
-        try:
-            await context.principal()
-        except Unauthenticated as exc:
-            raise ConnectionRejectionError({"message": exc.message}) from None
-        acknowledge_without_payload: UnsetType = UNSET
-        return acknowledge_without_payload
-
-    async def get_context(
-        self, request: Request | WebSocket, response: Response | WebSocket
-    ) -> Context:
-        app = self._app_state["current"]
-        return Context(
-            app=app,
-            request=request,
-            response=response,
-            request_id=request.scope.get("state", {}).get("request_id", ""),
-            loaders=Loaders.create(app.stores),
-        )
-
-
-def create_app(settings: Settings) -> Starlette:
-    """Build the ASGI app; stores open in the lifespan, so creating the app does no I/O."""
+    `span_exporter` turns tracing on with that exporter whatever TRACING_EXPORTER says (tests).
+    """
     holder: dict[str, AppState] = {}
+    tracing = Tracing.from_settings(settings, span_exporter)
+    metrics = Metrics(lambda: _running_stores(holder)) if settings.metrics_enabled else None
+    telemetry = Telemetry(metrics, tracing)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -91,7 +67,11 @@ def create_app(settings: Settings) -> Starlette:
             clickhouse_url=settings.resolved_clickhouse_url,
             redis_key_prefix=settings.redis_key_prefix,
             db_pool_size=settings.db_pool_size,
+            persisted_query_cache_size=settings.persisted_query_cache_size,
+            persisted_query_ttl_seconds=settings.persisted_query_ttl_seconds,
         )
+        if settings.persisted_operations_file is not None:
+            load_allow_list(settings.persisted_operations_file)  # read once; a bad file stops
         stores.metrics_writer = AnalyticsWriter(
             stores.analytics,
             settings.analytics_spool_path,
@@ -100,6 +80,8 @@ def create_app(settings: Settings) -> Starlette:
             flush_interval_seconds=settings.analytics_flush_interval_seconds,
         )
         stores.metrics_writer.start()  # stores.close() flushes it
+        if tracing is not None:
+            tracing.instrument_stores(stores)
         secrets = settings.signing_secrets()
         rate_limiter = await RateLimiter.create(settings.redis_url, settings.redis_key_prefix)
         holder["current"] = AppState(
@@ -113,14 +95,22 @@ def create_app(settings: Settings) -> Starlette:
             started_at=utcnow(),
             version=package_version(),
         )
+        # uvicorn closes websockets (1012) before this lifespan's shutdown: say 1001 first.
+        restore_signals = chain_shutdown_signals(graphql.close_websockets)
         try:
             yield
         finally:
+            restore_signals()
+            await graphql.close_websockets()
             await rate_limiter.close()
             await stores.close()
             holder.clear()
+            if tracing is not None:  # exports the spans still buffered (blocking: a thread)
+                await asyncio.to_thread(tracing.shutdown)
 
     graphql = GraphQLApp(holder, graphql_ide="graphiql" if settings.playground_enabled else None)
+    if metrics is not None:
+        metrics.watch_websockets(graphql.connections)
 
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -165,7 +155,17 @@ def create_app(settings: Settings) -> Starlette:
             body, media_type=job.media_type, headers={"content-disposition": disposition}
         )
 
-    middleware = [Middleware(RequestIdMiddleware)]
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(TelemetryMiddleware, telemetry=telemetry),
+        # HTTP hardening (server/security.py): headers on every response, including refusals.
+        Middleware(SecurityHeadersMiddleware, hsts_max_age_seconds=settings.hsts_max_age_seconds),
+        Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
+    ]
+    if settings.csrf_prevention:
+        middleware.append(Middleware(CsrfMiddleware, path="/graphql"))
+    if tracing is not None:  # outermost, so the request's log line carries its trace id
+        middleware.insert(0, tracing.asgi_middleware())
     if settings.cors_origins:
         middleware.append(
             Middleware(
@@ -182,7 +182,12 @@ def create_app(settings: Settings) -> Starlette:
         Route("/health", health),
         Route("/ready", ready),
         Route("/exports/{id}", download_export, methods=["GET"]),
+        Mount(STATIC_PATH, app=static_files(), name="static"),
     ]
+    if settings.dashboard_enabled:
+        routes.append(Route("/dashboard", dashboard_page, methods=["GET"]))
+    if metrics is not None:
+        routes.append(Route("/metrics", metrics_endpoint(metrics, settings), methods=["GET"]))
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.app_state = holder
     return app
@@ -194,5 +199,11 @@ def app_from_environment() -> Starlette:
     from server.settings import load_settings
 
     settings = load_settings()
-    configure_logging(settings.log_level.value)
+    configure_logging(settings.log_level.value, settings.log_format.value)
     return create_app(settings)
+
+
+def _running_stores(holder: dict[str, AppState]) -> tuple[Stores, RateLimiter] | None:
+    """The started app's stores and rate limiter, for /metrics; None outside the lifespan."""
+    app = holder.get("current")
+    return None if app is None else (app.stores, app.rate_limiter)

@@ -18,6 +18,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
 
     check_workers(settings, args.workers)
     asyncio.run(prepare_stores(settings))
+    if settings.persisted_operations_file is not None:
+        from server.persisted import load_allow_list
+
+        load_allow_list(settings.persisted_operations_file)  # a bad file: one line, exit 2
+    if args.demo:
+        _start_demo(settings, args)
     uvicorn.run(
         "server.app:app_from_environment",
         factory=True,
@@ -26,8 +32,59 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         workers=args.workers,
         reload=args.reload,
         log_level=settings.log_level.value.lower(),
-        ws_max_size=1024 * 1024,
+        ws_max_size=settings.max_body_bytes,  # a websocket message: as large as an HTTP body
+        # Timeouts (DESIGN: sensible): idle keep-alive connections close after this long;
+        # websockets are pinged every 20 s and dropped after 20 s without a pong.
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        # X-Forwarded-Proto/For are believed only from these peers (HSTS, client IPs).
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        # On SIGTERM: stop accepting, let in-flight requests finish for this long, then run
+        # the lifespan's shutdown (websockets 1001, analytics writer flush, pools closed).
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        access_log=False,  # server.middleware logs one line per request, without secrets
+        log_config=None,  # uvicorn's loggers go through ours (text or JSON, redacted)
     )
+
+
+def _start_demo(settings: Settings, args: argparse.Namespace) -> None:
+    """`serve --demo`: the demo user now, then demo requests once the server answers."""
+    from server.demo import (
+        check_demo_allowed,
+        credentials_banner,
+        ensure_demo_user,
+        start_demo_thread,
+    )
+
+    check_demo_allowed(settings)
+    asyncio.run(ensure_demo_user(settings))
+    host = "127.0.0.1" if args.host in {"0.0.0.0", "::", ""} else args.host  # noqa: S104
+    url = f"http://{f'[{host}]' if ':' in host else host}:{args.port}"
+    print(credentials_banner(url), flush=True)
+    start_demo_thread(url, interval_seconds=0.5)
+
+
+def _seed_demo(settings: Settings, args: argparse.Namespace) -> None:
+    from server.demo import (
+        DemoError,
+        check_demo_allowed,
+        credentials_banner,
+        ensure_demo_user,
+        run_demo,
+    )
+
+    check_demo_allowed(settings)
+    if args.interval < 0 or args.requests < 0:
+        raise ConfigurationError("error: --interval and --requests must not be negative")
+    asyncio.run(ensure_demo_user(settings))
+    print(credentials_banner(args.url.rstrip("/")), flush=True)
+    try:
+        sent = run_demo(args.url, count=args.requests, interval_seconds=args.interval)
+    except DemoError as exc:
+        raise ConfigurationError(f"error: {exc}") from None
+    print(f"demo: sent {sent} requests")
 
 
 def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
@@ -92,6 +149,34 @@ def _export_schema(_settings: Settings, _args: argparse.Namespace) -> None:
     sys.stdout.write(export_sdl())
 
 
+def _register_operations(settings: Settings, args: argparse.Namespace) -> None:
+    """Check each document against the schema, then add it to the allow-list file."""
+    from pathlib import Path
+
+    from graphql import GraphQLError, parse, validate
+
+    from schema.schema import schema
+    from server.persisted import register_operations
+
+    target = Path(args.output) if args.output else settings.persisted_operations_file
+    if target is None:
+        raise ConfigurationError("error: set PERSISTED_OPERATIONS_FILE or pass --output")
+    documents = []
+    for name in args.files:
+        try:
+            document = Path(name).read_text(encoding="utf-8")
+            errors = validate(schema._schema, parse(document))
+        except OSError as exc:
+            raise ConfigurationError(f"error: {name}: {exc.strerror}") from None
+        except GraphQLError as exc:
+            raise ConfigurationError(f"error: {name}: {exc.message}") from None
+        if errors:
+            raise ConfigurationError(f"error: {name}: {errors[0].message}")
+        documents.append(document)
+    for name, digest in zip(args.files, register_operations(target, documents), strict=True):
+        print(f"{digest}  {name}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="consciousness", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -101,7 +186,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="create the demo user and agents and stream demo requests (not in production)",
+    )
     serve.set_defaults(handler=_serve)
+
+    seed = commands.add_parser(
+        "seed-demo", help="create the demo user and agents, then send demo requests to a server"
+    )
+    seed.add_argument("--url", default="http://127.0.0.1:8000", help="the running server")
+    seed.add_argument("--requests", type=int, default=0, help="how many (0: until Ctrl-C)")
+    seed.add_argument("--interval", type=float, default=0.5, help="seconds between requests")
+    seed.set_defaults(handler=_seed_demo)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(handler=_migrate)
@@ -120,6 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export.set_defaults(handler=_export_schema)
+
+    operations = commands.add_parser("operations", help="manage the persisted-operation allow-list")
+    operation_commands = operations.add_subparsers(dest="operations_command", required=True)
+    register = operation_commands.add_parser(
+        "register", help="validate .graphql files and add them to PERSISTED_OPERATIONS_FILE"
+    )
+    register.add_argument("files", nargs="+", metavar="FILE")
+    register.add_argument("--output", help="the allow-list file (default: the setting)")
+    register.set_defaults(handler=_register_operations)
     return parser
 
 
@@ -129,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         from server.observability import configure_logging
 
-        configure_logging(settings.log_level.value)
+        configure_logging(settings.log_level.value, settings.log_format.value)
         args.handler(settings, args)
     except ConfigurationError as exc:
         print(exc, file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import secrets
 from enum import StrEnum
@@ -38,6 +39,17 @@ class LogLevel(StrEnum):
     ERROR = "ERROR"
 
 
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class TracingExporter(StrEnum):
+    NONE = "none"  # no tracer provider, no instrumentation: tracing costs nothing
+    CONSOLE = "console"  # spans printed as JSON on stdout (development)
+    OTLP = "otlp"  # OTLP over HTTP/protobuf to OTLP_ENDPOINT
+
+
 class ConfigurationError(Exception):
     """A setting is missing or wrong; the message names the environment variable."""
 
@@ -66,10 +78,37 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: LogLevel = LogLevel.INFO
     max_query_bytes: int = Field(default=100_000, gt=0)
+    # GraphQL abuse limits (schema/limits.py, schema/cost.py): checked before execution.
+    max_query_depth: int = Field(default=12, ge=1, le=1000)
+    max_query_aliases: int = Field(default=30, ge=0)
+    max_query_tokens: int = Field(default=5000, gt=0)
+    max_query_cost: int = Field(default=5000, gt=0)
+    # Query cost each tier may spend in any hour (0: unlimited); anonymous calls per client IP.
+    query_cost_budget_basic: int = Field(default=100_000, ge=0)
+    query_cost_budget_advanced: int = Field(default=1_000_000, ge=0)
+    query_cost_budget_research: int = Field(default=1_000_000, ge=0)
+    query_cost_budget_enterprise: int = Field(default=0, ge=0)
+    query_cost_budget_anonymous: int = Field(default=20_000, ge=0)
+    introspection_enabled: bool = True
+    # HTTP hardening (server/security.py).
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    csrf_prevention: bool = True
+    hsts_max_age_seconds: int = Field(default=31_536_000, ge=0)
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1"]
+    )
+    keep_alive_timeout_seconds: int = Field(default=5, gt=0, le=300)
+    # Persisted operations (server/persisted.py): Apollo APQ, and an optional allow-list.
+    persisted_queries_enabled: bool = True
+    persisted_query_cache_size: int = Field(default=10_000, gt=0)  # in-process entries
+    persisted_query_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    persisted_operations_file: Path | None = None  # JSON {sha256 hex: document}
+    persisted_operations_only: bool = False
     max_input_chars: int = Field(default=20_000, gt=0)
     db_pool_size: int = Field(default=10, gt=0)
     registration_enabled: bool = True
     playground_enabled: bool = True
+    dashboard_enabled: bool = True  # the live dashboard page at /dashboard
     analytics_retention_days: int = Field(default=90, ge=1, le=3650)  # table TTL
     analytics_batch_size: int = Field(default=1000, gt=0, le=100_000)  # rows per insert
     analytics_queue_size: int = Field(default=10_000, gt=0)  # beyond it rows are spooled
@@ -82,8 +121,35 @@ class Settings(BaseSettings):
     llm_api_key: str = ""
     llm_allowed_base_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     llm_timeout_seconds: float = Field(default=20.0, gt=0)
+    # Websockets: subscribers of one process with the same operation, variables and
+    # principal share one execution per event (resolvers/fanout.py); how often an open
+    # socket's token is checked for revocation; how long shutdown lets queued frames drain.
+    subscription_grouping: bool = True
+    websocket_token_check_seconds: float = Field(default=30.0, gt=0, le=3600)
+    websocket_drain_seconds: float = Field(default=5.0, ge=0, le=60)
+    # Observability (server/observability.py, server/tracing.py, server/metrics.py).
+    log_format: LogFormat = LogFormat.TEXT
+    tracing_exporter: TracingExporter = TracingExporter.NONE
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"  # OTLP/HTTP traces endpoint
+    tracing_service_name: str = "consciousness-api"
+    tracing_sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    metrics_enabled: bool = True
+    # /metrics answers only callers that pass every configured check: the bearer token when
+    # METRICS_TOKEN is set, a client address inside METRICS_ALLOWED_NETWORKS when that is set.
+    metrics_token: str = ""
+    metrics_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"]
+    )
+    shutdown_grace_seconds: int = Field(default=30, gt=0, le=3600)  # uvicorn takes whole seconds
 
-    @field_validator("jwt_secrets", "cors_origins", "llm_allowed_base_urls", mode="before")
+    @field_validator(
+        "jwt_secrets",
+        "cors_origins",
+        "llm_allowed_base_urls",
+        "metrics_allowed_networks",
+        "forwarded_allow_ips",
+        mode="before",
+    )
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -104,6 +170,16 @@ class Settings(BaseSettings):
             )
         return url.set(drivername=driver).render_as_string(hide_password=False)
 
+    @field_validator("metrics_allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP network: {network!r}") from None
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:
@@ -117,6 +193,14 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://", "clickhouse://", "chdb:")):
             raise ValueError("must start with http://, https://, clickhouse:// or chdb:")
         return value
+
+    @model_validator(mode="after")
+    def _allow_list_needs_a_file(self) -> Settings:
+        if self.persisted_operations_only and self.persisted_operations_file is None:
+            raise ValueError(
+                "PERSISTED_OPERATIONS_ONLY needs PERSISTED_OPERATIONS_FILE (the allow-list)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
