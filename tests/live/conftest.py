@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from redis.asyncio import Redis
 
 from db.pubsub import Broker, InProcessBroker, RedisBroker
-from tests.e2e.conftest import free_port
+from tests.servers import embedded_env, start_server
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -59,37 +55,11 @@ async def _redis_broker(url: str) -> AsyncIterator[RedisBroker]:
 
 
 JWT_SECRET = "live-test-secret-" + "x" * 40
-STARTUP_SECONDS = 60
 
 
 def _start_server(workdir: Path, extra_env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    """`consciousness serve` on a free port with its own data dir; waits for /health."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL", "JWT_SECRETS"}
-    }
-    env.update({"DATA_DIR": str(workdir / "data"), "JWT_SECRETS": JWT_SECRET, **extra_env})
-    log = (workdir / "server.log").open("w")
-    command = [str(Path(sys.executable).parent / "consciousness"), "serve", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=log)
-    log.close()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"server exited: {(workdir / 'server.log').read_text()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            process.terminate()
-            pytest.fail(f"server did not start: {(workdir / 'server.log').read_text()}")
-        time.sleep(0.2)
+    """`consciousness serve` on embedded stores under `workdir`, signing with JWT_SECRET."""
+    return start_server(workdir, embedded_env(workdir, JWT_SECRETS=JWT_SECRET, **extra_env))
 
 
 @pytest.fixture(scope="session")

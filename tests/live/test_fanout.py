@@ -21,8 +21,8 @@ from server.app import create_app
 from server.graphql_app import GraphQLApp
 from server.startup import prepare_stores
 from tests.conftest import make_settings
-from tests.e2e.conftest import free_port
 from tests.live.client import Socket, register
+from tests.servers import free_port
 
 AGENT_EVENTS = "subscription { agentEvents { sequence kind agentId ownerId } }"
 ONE_AGENT = """subscription($agentId: UUID) {

@@ -28,9 +28,9 @@ from redis.exceptions import RedisError
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import unavailable
-from tests.e2e.conftest import free_port
 from tests.live.client import STEP_SECONDS, Socket, User, register
 from tests.live.conftest import _start_server
+from tests.servers import free_port
 
 AGENT_EVENTS = """subscription($agentId: UUID, $since: Int) {
   agentEvents(agentId: $agentId, since: $since) { sequence kind agentId status }

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.server.live_server import embedded_env, serve
+from tests.servers import embedded_env, serve
 from tests.support import PASSWORD
 
 CALLS = 12  # each ~0.2 s of engine work on one agent, serialised by its row lock
@@ -56,7 +56,7 @@ async def test_sigterm_finishes_in_flight_requests_and_keeps_every_metrics_row(
         SHUTDOWN_GRACE_SECONDS="60",
         LOG_FORMAT="json",
     )
-    with serve(tmp_path, env) as (url, process):
+    with serve(tmp_path, env, ready_path="/ready") as (url, process):
         async with httpx.AsyncClient(base_url=url, timeout=60) as http:
             token = (await call(http, REGISTER))["register"]["accessToken"]
             create = 'mutation { createAgent(input: {name: "a", agentType: ANALYTICAL}) { id } }'
@@ -100,7 +100,8 @@ async def test_sigterm_finishes_in_flight_requests_and_keeps_every_metrics_row(
     ]
     assert len(processed) >= CALLS  # one JSON line per request, the in-flight ones included
 
-    with serve(tmp_path, env) as (url, _process):  # restarted: what did ClickHouse keep?
+    # Restarted: what did ClickHouse keep?
+    with serve(tmp_path, env, ready_path="/ready") as (url, _process):
         async with httpx.AsyncClient(base_url=url, timeout=60) as http:
             token = (await call(http, LOGIN))["login"]["accessToken"]
             now = datetime.now(UTC)

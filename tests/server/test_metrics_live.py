@@ -9,7 +9,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.live.client import Socket, register
-from tests.server.live_server import embedded_env, serve
+from tests.servers import embedded_env, serve
 
 EVENTS = "subscription { agentEvents { kind } }"
 NONE = {"websockets_active": 0, "graphql_subscriptions_active": 0, "broker_subscriptions_active": 0}
@@ -29,7 +29,7 @@ async def gauges(url: str) -> dict[str, float]:
 
 
 async def test_open_websockets_and_subscriptions_are_counted(tmp_path: Path) -> None:
-    with serve(tmp_path, embedded_env(tmp_path)) as (url, _process):
+    with serve(tmp_path, embedded_env(tmp_path), ready_path="/ready") as (url, _process):
         user = await register(url)
         assert await gauges(url) == NONE
         sockets = [

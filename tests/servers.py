@@ -1,0 +1,84 @@
+"""`consciousness serve` as a subprocess on a free port: how every whole-process test starts one."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+STARTUP_SECONDS = 60
+STOP_SECONDS = 30
+STORE_SETTINGS = frozenset({"DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL", "JWT_SECRETS"})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def embedded_env(workdir: Path, **overrides: str) -> dict[str, str]:
+    """This environment without store URLs: embedded stores under `workdir`/data."""
+    env = {key: value for key, value in os.environ.items() if key not in STORE_SETTINGS}
+    env |= {"DATA_DIR": str(workdir / "data"), "JWT_SECRETS": secrets.token_urlsafe(48)}
+    return env | overrides
+
+
+def start_server(
+    workdir: Path, env: dict[str, str], *, ready_path: str = "/health"
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start it and wait until `ready_path` answers 200; its output goes to workdir/server.log."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "consciousness"), "serve", "--port", str(port)]
+    with (workdir / "server.log").open("ab") as log:
+        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"server exited: {(workdir / 'server.log').read_text()}")
+        try:
+            if httpx.get(f"{url}{ready_path}", timeout=1).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            stop_server(process)
+            pytest.fail(f"server did not start: {(workdir / 'server.log').read_text()}")
+        time.sleep(0.2)
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (a graceful shutdown), then SIGKILL if it is still running after STOP_SECONDS."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def serve(
+    workdir: Path, env: dict[str, str], *, ready_path: str = "/health"
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A started server for the block; stopped on the way out if it is still running."""
+    process, url = start_server(workdir, env, ready_path=ready_path)
+    try:
+        yield url, process
+    finally:
+        stop_server(process)
