@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from db.pubsub import Broker, InProcessBroker, RedisBroker
-from tests.servers import embedded_env, start_server
+from tests.servers import embedded_env, start_server, stop_server
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -82,9 +82,7 @@ def live_servers(
         yield first_url, second_url
     finally:
         for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
+            stop_server(process)
 
 
 @pytest.fixture(scope="session")
@@ -94,8 +92,7 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_server(process)
 
 
 @pytest.fixture(params=["embedded", "redis"])
