@@ -509,6 +509,10 @@ async def _run(args: argparse.Namespace) -> list[Row]:
                             "warning",
                             "--ws-max-size",
                             str(1024 * 1024),
+                            # as the app (WEBSOCKET_COMPRESSION=false): compare the stacks,
+                            # not the compression setting
+                            "--ws-per-message-deflate",
+                            "false",
                         ]
                         env = {
                             **base_env,

@@ -38,6 +38,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         timeout_keep_alive=settings.keep_alive_timeout_seconds,
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
+        # permessage-deflate keeps zlib state per socket and compresses every frame once per
+        # subscriber; GraphQL events are small, so it is off unless asked for.
+        ws_per_message_deflate=settings.websocket_compression,
         # X-Forwarded-Proto/For are believed only from these peers (HSTS, client IPs).
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,

@@ -127,6 +127,7 @@ class Settings(BaseSettings):
     subscription_grouping: bool = True
     websocket_token_check_seconds: float = Field(default=30.0, gt=0, le=3600)
     websocket_drain_seconds: float = Field(default=5.0, ge=0, le=60)
+    websocket_compression: bool = False  # permessage-deflate (uvicorn's ws_per_message_deflate)
     # Observability (server/observability.py, server/tracing.py, server/metrics.py).
     log_format: LogFormat = LogFormat.TEXT
     tracing_exporter: TracingExporter = TracingExporter.NONE

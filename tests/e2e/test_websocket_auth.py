@@ -65,3 +65,11 @@ async def test_bad_token_closes_the_socket(server_url: str, protocol: str) -> No
         assert "connection_ack" not in {message["type"] for message in messages}
     expected = 4403 if protocol == "graphql-transport-ws" else 1011
     assert ws.close_code == expected
+
+
+async def test_websocket_compression_is_off_by_default(server_url: str) -> None:
+    """permessage-deflate costs zlib state per socket and a compression per subscriber."""
+    ws_url = server_url.replace("http", "ws") + "/graphql"
+    async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        assert ws.response is not None
+        assert "sec-websocket-extensions" not in ws.response.headers
