@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
@@ -26,11 +26,9 @@ from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterR
 from limits.errors import StorageError
 from limits.util import WindowStats
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from db.models import Tier
-from db.redis_client import open_redis
-from schema.errors import ServiceUnavailable
+from db.redis_client import open_redis, unavailable_on_redis_error
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +50,7 @@ LOGIN_ATTEMPTS_PER_IP: Final = RateLimitItemPerMinute(20)
 
 TIER_NAMESPACE = "tier"
 UNLIMITED_REMAINING = -1
-UNAVAILABLE_MESSAGE = "rate limiter unavailable"
+STORE = "rate limiter"  # named in ServiceUnavailable errors
 
 
 @dataclass(frozen=True)
@@ -96,16 +94,6 @@ def _limits_uri(redis_url: str) -> str:
     return f"redis+{redis_url}" if redis_url.startswith("unix://") else redis_url
 
 
-@contextlib.contextmanager
-def _unavailable_on_redis_error() -> Iterator[None]:
-    """Translate a Redis failure into the project's ServiceUnavailable, logging the cause."""
-    try:
-        yield
-    except (RedisError, OSError, StorageError) as exc:
-        log.warning("rate limiter: Redis failed: %s: %s", type(exc).__name__, exc)
-        raise ServiceUnavailable(UNAVAILABLE_MESSAGE) from exc
-
-
 class RateLimiter:
     """Moving-window limits over in-process or Redis storage; `create` picks by URL."""
 
@@ -145,7 +133,7 @@ class RateLimiter:
         A refused hit is not counted, so a client that keeps retrying while refused gets
         through as soon as the window has room.
         """
-        with _unavailable_on_redis_error():
+        with unavailable_on_redis_error(STORE, StorageError):
             allowed = await self._strategy.hit(limit, namespace, key)
             stats = await self._strategy.get_window_stats(limit, namespace, key)
         if not allowed:
@@ -154,7 +142,7 @@ class RateLimiter:
 
     async def check(self, namespace: str, key: str, limit: RateLimitItem) -> RateDecision:
         """Whether a hit would be allowed now, without counting one."""
-        with _unavailable_on_redis_error():
+        with unavailable_on_redis_error(STORE, StorageError):
             stats = await self._strategy.get_window_stats(limit, namespace, key)
         if stats.remaining < 1:
             self.refusals[namespace] += 1
@@ -181,7 +169,7 @@ class RateLimiter:
         key and weights the previous window by how much of it still overlaps the last hour.
         A refused spend deducts nothing.
         """
-        with _unavailable_on_redis_error():
+        with unavailable_on_redis_error(STORE, StorageError):
             allowed = await self._budget_strategy.hit(limit, namespace, key, cost=max(1, cost))
             stats = await self._budget_strategy.get_window_stats(limit, namespace, key)
         if not allowed:
@@ -190,17 +178,17 @@ class RateLimiter:
 
     async def reset_budget(self, namespace: str, key: str, limit: RateLimitItem) -> None:
         """Forget what `key` spent of a budget counted by `spend`."""
-        with _unavailable_on_redis_error():
+        with unavailable_on_redis_error(STORE, StorageError):
             await self._budget_strategy.clear(limit, namespace, key)
 
     async def reset(self, namespace: str, key: str, limit: RateLimitItem) -> None:
         """Forget every hit counted for `key` in `namespace` under `limit`."""
-        with _unavailable_on_redis_error():
+        with unavailable_on_redis_error(STORE, StorageError):
             await self._strategy.clear(limit, namespace, key)
 
     async def clear(self) -> None:
         """Forget every count this limiter holds (in Redis: only keys under its prefix)."""
-        with _unavailable_on_redis_error():
+        with unavailable_on_redis_error(STORE, StorageError):
             await self._storage.reset()
 
     async def ping(self) -> float:
@@ -208,7 +196,7 @@ class RateLimiter:
         if self._redis is None:
             return 0.0
         started = time.perf_counter()
-        with _unavailable_on_redis_error():
+        with unavailable_on_redis_error(STORE, StorageError):
             await self._redis.ping()
         return (time.perf_counter() - started) * 1000
 

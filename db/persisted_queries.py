@@ -10,20 +10,17 @@ Both stores are bounded by the entry count (or TTL) times the largest accepted d
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from schema.errors import ServiceUnavailable
+from db.redis_client import unavailable_on_redis_error
 
 log = logging.getLogger(__name__)
 
-UNAVAILABLE_MESSAGE = "persisted query store unavailable"
+STORE = "persisted query store"  # named in ServiceUnavailable errors
 
 
 class InProcessPersistedQueryStore:
@@ -62,15 +59,6 @@ class InProcessPersistedQueryStore:
         self._entries.clear()
 
 
-@contextlib.contextmanager
-def _unavailable_on_redis_error() -> Iterator[None]:
-    try:
-        yield
-    except (RedisError, OSError) as exc:
-        log.warning("persisted queries: Redis failed: %s: %s", type(exc).__name__, exc)
-        raise ServiceUnavailable(UNAVAILABLE_MESSAGE) from exc
-
-
 class RedisPersistedQueryStore:
     """Documents in Redis under `{key_prefix}apq:<sha256>`, each expiring after the TTL.
 
@@ -85,14 +73,14 @@ class RedisPersistedQueryStore:
         self._ttl_ms = max(1, round(ttl_seconds * 1000))
 
     async def get(self, sha256: str) -> str | None:
-        with _unavailable_on_redis_error():
+        with unavailable_on_redis_error(STORE):
             value = await self._redis.get(self._prefix + sha256)
         if value is None:
             return None
         return value.decode() if isinstance(value, bytes) else str(value)
 
     async def put(self, sha256: str, document: str) -> None:
-        with _unavailable_on_redis_error():
+        with unavailable_on_redis_error(STORE):
             await self._redis.set(self._prefix + sha256, document.encode(), px=self._ttl_ms)
 
     async def close(self) -> None:

@@ -187,7 +187,7 @@ class InProcessBroker:
     reconnects = 0  # nothing to reconnect to; the same counter as RedisBroker's (/metrics)
 
     def __init__(self, history_size: int = HISTORY_PER_TOPIC) -> None:
-        self.local = self._local = LocalFanOut()
+        self.local = LocalFanOut()
         self._history_size = history_size
         self._sequences: dict[str, int] = {}
         self._history: OrderedDict[str, deque[Event]] = OrderedDict()
@@ -204,7 +204,7 @@ class InProcessBroker:
                 self._history.popitem(last=False)
         self._history.move_to_end(topic)
         history.append(event)
-        self._local.deliver(event)
+        self.local.deliver(event)
         return sequence
 
     @contextlib.asynccontextmanager
@@ -216,11 +216,11 @@ class InProcessBroker:
             subscription.last_sequence = min(since, self._sequences.get(topic, 0))
             kept = self._history.get(topic, ())
             subscription.replay(e for e in kept if e.sequence > subscription.last_sequence)
-        self._local.add(subscription)  # no await since the replay: nothing can slip between
+        self.local.add(subscription)  # no await since the replay: nothing can slip between
         try:
             yield subscription
         finally:
-            self._local.remove(subscription)
+            self.local.remove(subscription)
 
     async def ping(self) -> float:
         return 0.0
@@ -232,8 +232,8 @@ class InProcessBroker:
             self._sequences.pop(topic, None)
 
     async def close(self) -> None:
-        self._local.fail_all(ServiceUnavailable("the server is shutting down"))
-        self._local.topics.clear()
+        self.local.fail_all(ServiceUnavailable("the server is shutting down"))
+        self.local.topics.clear()
 
 
 # Atomically: next sequence, append to the capped stream (id `<sequence>-0`), publish
@@ -277,7 +277,7 @@ class RedisBroker:
         self._redis = redis
         self._prefix = key_prefix
         self._history_size = history_size
-        self.local = self._local = LocalFanOut()  # `local` read by /metrics
+        self.local = LocalFanOut()  # its counters are read by /metrics
         self.reconnects = 0  # reader connections lost and reopened, since start (/metrics)
         self._publish_script = redis.register_script(_PUBLISH_SCRIPT)
         self._raise_counter = redis.register_script(_RAISE_COUNTER_SCRIPT)
@@ -375,7 +375,7 @@ class RedisBroker:
     async def subscribe(self, topic: str, since: int | None = None) -> AsyncIterator[Subscription]:
         """Live events of `topic`; with `since`, first the kept events after that sequence."""
         subscription = Subscription(topic)
-        first = self._local.add(subscription)
+        first = self.local.add(subscription)
         try:
             try:
                 if first:
@@ -390,7 +390,7 @@ class RedisBroker:
                 raise ServiceUnavailable(INTERRUPTED) from exc
             yield subscription
         finally:
-            if self._local.remove(subscription):
+            if self.local.remove(subscription):
                 await self._stop_topic(topic)
 
     async def _start_topic(self, topic: str) -> None:
@@ -407,7 +407,7 @@ class RedisBroker:
     async def _stop_topic(self, topic: str) -> None:
         self._confirmed.pop(topic, None)
         self._delivered.pop(topic, None)
-        if self._pubsub is not None and self._local.topics:  # else the reader closes it all
+        if self._pubsub is not None and self.local.topics:  # else the reader closes it all
             # Best effort: the connection may be closing under us; a channel left subscribed
             # only relays events that no local subscriber receives.
             with contextlib.suppress(Exception):
@@ -423,7 +423,7 @@ class RedisBroker:
         self._pubsub = pubsub
         for event in self._confirmed.values():
             event.clear()
-        channels = [self._channel(topic) for topic in self._local.topics]
+        channels = [self._channel(topic) for topic in self.local.topics]
         if channels:
             async with self._subscribing:
                 await pubsub.subscribe(*channels)
@@ -441,9 +441,9 @@ class RedisBroker:
         pinged = False
         empty_reads = 0  # since the ping
         while True:
-            if not self._local.topics:
+            if not self.local.topics:
                 await self._disconnect()
-                if not self._local.topics:
+                if not self.local.topics:
                     return  # no await since the check: a new subscriber starts a new reader
                 continue
             try:
@@ -476,7 +476,7 @@ class RedisBroker:
                     log.warning("broker reader lost its connection (%s); reconnecting", exc)
                     continue
                 log.warning("broker reader cannot reconnect (%s); failing subscribers", exc)
-                self._local.fail_all(ServiceUnavailable(INTERRUPTED))
+                self.local.fail_all(ServiceUnavailable(INTERRUPTED))
                 delay = RECONNECT_BACKOFF_SECONDS[
                     min(failures - 2, len(RECONNECT_BACKOFF_SECONDS) - 1)
                 ]
@@ -505,7 +505,7 @@ class RedisBroker:
             return  # delivered already: the catch-up and the live channel overlapped
         self._delivered[event.topic] = event.sequence
         self._remember(event.topic, event.sequence)
-        self._local.deliver(event)
+        self.local.deliver(event)
 
     async def ping(self) -> float:
         started = time.perf_counter()
@@ -527,8 +527,8 @@ class RedisBroker:
 
     async def close(self) -> None:
         """Fail every subscriber (their iteration ends), stop the reader, close its pool."""
-        self._local.fail_all(ServiceUnavailable("the server is shutting down"))
-        self._local.topics.clear()
+        self.local.fail_all(ServiceUnavailable("the server is shutting down"))
+        self.local.topics.clear()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):

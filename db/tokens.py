@@ -8,25 +8,22 @@ Redis failures surface as `ServiceUnavailable`, never as redis-py's own exceptio
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from schema.errors import ServiceUnavailable
+from db.redis_client import unavailable_on_redis_error
 
 log = logging.getLogger(__name__)
 
 SWEEP_MIN_WRITES = 1024
 """The in-process store sweeps expired entries after at least this many writes."""
 
-UNAVAILABLE_MESSAGE = "token store unavailable"
+STORE = "token store"  # named in ServiceUnavailable errors
 
 V = TypeVar("V")
 
@@ -254,16 +251,6 @@ return 1
 """
 
 
-@contextlib.contextmanager
-def _unavailable_on_redis_error() -> Iterator[None]:
-    """Translate a Redis failure into the project's ServiceUnavailable, logging the cause."""
-    try:
-        yield
-    except (RedisError, OSError) as exc:
-        log.warning("token store: Redis failed: %s: %s", type(exc).__name__, exc)
-        raise ServiceUnavailable(UNAVAILABLE_MESSAGE) from exc
-
-
 class RedisTokenStore:
     """Tokens and revocations in Redis under `{key_prefix}tokens:`, shared by all processes.
 
@@ -287,7 +274,7 @@ class RedisTokenStore:
         """The record, and its hash in the user's index (kept as long as the newest token)."""
         index = self._key("user-refresh", record.user_id)
         ttl = _ttl_ms(ttl_seconds)
-        with _unavailable_on_redis_error():
+        with unavailable_on_redis_error(STORE):
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.set(self._key("refresh", token_hash), orjson.dumps(record), px=ttl)
                 pipe.sadd(index, token_hash)
@@ -297,7 +284,7 @@ class RedisTokenStore:
     async def forget_user(self, user_id: str) -> int:
         """Delete every refresh token of the user (account erasure); how many there were."""
         index = self._key("user-refresh", user_id)
-        with _unavailable_on_redis_error():
+        with unavailable_on_redis_error(STORE):
             members = await self._redis.smembers(index)
             hashes = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
             keys = [index]
@@ -309,7 +296,7 @@ class RedisTokenStore:
     async def use_refresh(self, token_hash: str, ttl_seconds: float) -> RefreshUse | None:
         """Mark the token spent, atomically (one Lua script); None when unknown or expired."""
         keys = [self._key("refresh", token_hash), self._key("refresh-used", token_hash)]
-        with _unavailable_on_redis_error():
+        with unavailable_on_redis_error(STORE):
             result = await self._use_refresh(keys=keys, args=[_ttl_ms(ttl_seconds)])
         if result is None:
             return None
@@ -317,17 +304,17 @@ class RedisTokenStore:
         return RefreshUse(RefreshRecord(**orjson.loads(raw)), first_use=first == 1)
 
     async def revoke_family(self, family_id: str, ttl_seconds: float) -> None:
-        with _unavailable_on_redis_error():
+        with unavailable_on_redis_error(STORE):
             await self._redis.set(
                 self._key("family-revoked", family_id), b"1", px=_ttl_ms(ttl_seconds)
             )
 
     async def is_family_revoked(self, family_id: str) -> bool:
-        with _unavailable_on_redis_error():
+        with unavailable_on_redis_error(STORE):
             return bool(await self._redis.exists(self._key("family-revoked", family_id)))
 
     async def revoke_jti(self, jti: str, ttl_seconds: float) -> None:
-        with _unavailable_on_redis_error():
+        with unavailable_on_redis_error(STORE):
             await self._redis.set(self._key("jti-revoked", jti), b"1", px=_ttl_ms(ttl_seconds))
 
     async def revoke_user_before(self, user_id: str, timestamp: float, ttl_seconds: float) -> None:
@@ -335,7 +322,7 @@ class RedisTokenStore:
 
         An existing later cutoff, or a longer remaining TTL, is kept: a cutoff never moves back.
         """
-        with _unavailable_on_redis_error():
+        with unavailable_on_redis_error(STORE):
             await self._revoke_user_before(
                 keys=[self._key("user-cutoff", user_id)],
                 args=[repr(float(timestamp)), _ttl_ms(ttl_seconds)],
@@ -344,7 +331,7 @@ class RedisTokenStore:
     async def access_check(self, jti: str, user_id: str) -> AccessCheck:
         """Both lookups in one MGET: this runs on every authenticated request."""
         keys = [self._key("jti-revoked", jti), self._key("user-cutoff", user_id)]
-        with _unavailable_on_redis_error():
+        with unavailable_on_redis_error(STORE):
             revoked, cutoff = await self._redis.mget(keys)
         return AccessCheck(
             jti_revoked=revoked is not None,
@@ -354,7 +341,7 @@ class RedisTokenStore:
     async def ping(self) -> float:
         """Round-trip time of a Redis PING, in milliseconds."""
         started = time.perf_counter()
-        with _unavailable_on_redis_error():
+        with unavailable_on_redis_error(STORE):
             await self._redis.ping()
         return (time.perf_counter() - started) * 1000
 

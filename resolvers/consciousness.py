@@ -197,7 +197,7 @@ async def process(info: Info, data: ProcessInput) -> ConsciousnessResponse:
         raise cause from None
     metrics = _metrics_of(request_id, user_id, agent.id, len(text), row.processing_time_ms, result)
     await _emit(context, metrics)
-    await _publish_state(context, row, result.state)
+    await _publish_state(context, row)
     if result.blocked:
         raise _violation_error(request_id, result.ethics)
     return _response(row, result, outcome, len(text))
@@ -231,6 +231,7 @@ async def _run_and_record(
             redacted_context = await asyncio.to_thread(_redact_json, request_context, config)
         except Exception as exc:
             raise _EngineFailed from exc
+        state = result.state.to_dict()
         row = SessionRow(
             request_id=request_id,
             agent_id=agent_id,
@@ -238,7 +239,7 @@ async def _run_and_record(
             input_text=result.redacted_text,
             response_text=result.content,
             context=redacted_context,
-            consciousness_state=result.state.to_dict(),
+            consciousness_state=state,
             processing_metrics=sessions.stored_metrics(
                 result, _responder_record(outcome), len(text)
             ),
@@ -249,7 +250,7 @@ async def _run_and_record(
             processing_time_ms=(time.perf_counter() - started) * 1000.0,
             blocked=result.blocked,
         )
-        await sessions.record_session(session, agent, result.state.to_dict(), row)
+        await sessions.record_session(session, agent, state, row)
     return result, row
 
 
@@ -324,12 +325,12 @@ async def _emit(context: Context, metrics: RequestMetrics) -> None:
         )
 
 
-async def _publish_state(context: Context, row: SessionRow, state: engine.AgentState) -> None:
+async def _publish_state(context: Context, row: SessionRow) -> None:
     payload = {
         "agentId": str(row.agent_id),
         "requestId": str(row.request_id),
         "blocked": row.blocked,
-        "state": state.to_dict(),
+        "state": row.consciousness_state,  # the state this session stored
         "timestamp": row.created_at.isoformat(),
     }
     try:

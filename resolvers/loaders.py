@@ -11,7 +11,6 @@ import logging
 import math
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
 
 from strawberry.dataloader import DataLoader
 
@@ -77,18 +76,28 @@ async def load_recent_sessions(stores: Stores, keys: list[RecentKey]) -> list[li
     return [found[key] for key in keys]
 
 
-@dataclass(frozen=True)
 class Loaders:
-    """One attribute per loader; each batches its keys into one store round trip."""
+    """One attribute per loader; each batches its keys into one store round trip.
 
-    users: DataLoader[uuid.UUID, User | None]
-    agent_stats: DataLoader[uuid.UUID, AgentStats]
-    recent_sessions: DataLoader[RecentKey, list[SessionSummary]]
+    A loader is built on first use, so a fresh set per request or per subscription event
+    costs one small object until something actually loads.
+    """
+
+    def __init__(self, stores: Stores) -> None:
+        self._stores = stores
 
     @classmethod
     def create(cls, stores: Stores) -> Loaders:
-        return cls(
-            users=DataLoader(load_fn=functools.partial(load_users, stores)),
-            agent_stats=DataLoader(load_fn=functools.partial(load_agent_stats, stores)),
-            recent_sessions=DataLoader(load_fn=functools.partial(load_recent_sessions, stores)),
-        )
+        return cls(stores)
+
+    @functools.cached_property
+    def users(self) -> DataLoader[uuid.UUID, User | None]:
+        return DataLoader(load_fn=functools.partial(load_users, self._stores))
+
+    @functools.cached_property
+    def agent_stats(self) -> DataLoader[uuid.UUID, AgentStats]:
+        return DataLoader(load_fn=functools.partial(load_agent_stats, self._stores))
+
+    @functools.cached_property
+    def recent_sessions(self) -> DataLoader[RecentKey, list[SessionSummary]]:
+        return DataLoader(load_fn=functools.partial(load_recent_sessions, self._stores))

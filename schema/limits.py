@@ -226,6 +226,8 @@ def limit_rules(max_depth: int, max_aliases: int, introspection: bool) -> tuple[
 class OperationLimits(SchemaExtension):
     """Apply the server's limits (from the request context's settings) to every operation."""
 
+    _operation_limits: Limits
+
     def _settings(self) -> Settings | None:
         settings = getattr(self.execution_context.context, "settings", None)
         return settings if isinstance(settings, Settings) else None
@@ -236,7 +238,7 @@ class OperationLimits(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
-        limits = self._limits()
+        limits = self._operation_limits = self._limits()
         context.parse_options["max_tokens"] = limits.max_tokens
         context.validation_rules = context.validation_rules + limit_rules(
             limits.max_depth, limits.max_aliases, limits.introspection
@@ -258,7 +260,7 @@ class OperationLimits(SchemaExtension):
 
     async def _refusal(self) -> BadUserInput | RateLimited | None:
         context = self.execution_context
-        limits = self._limits()
+        limits = self._operation_limits  # set by on_operation, which wraps on_execute
         query = context.query or ""
         size = len(query.encode())
         if size > limits.max_bytes:

@@ -96,6 +96,9 @@ class TelemetryMiddleware:
 
 def _log_request(scope: Scope, record: RequestRecord, status: int, seconds: float) -> None:
     path: str = scope.get("path", "")
+    level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
+    if not request_log.isEnabledFor(level):
+        return  # probes log at DEBUG: build nothing for a line nobody reads
     method = "WS" if scope["type"] == "websocket" else scope.get("method", "")
     names = [op.name or "anonymous" for op in record.operations]
     if record.operation_count > len(names):  # a long-lived websocket
@@ -111,9 +114,6 @@ def _log_request(scope: Scope, record: RequestRecord, status: int, seconds: floa
         "operation": ",".join(names) or None,
         "outcome": outcome,
     }
-    level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
-    if not request_log.isEnabledFor(level):
-        return
     request_log.log(
         level,
         "%s %s %s %.1fms op=%s outcome=%s user=%s request_id=%s",

@@ -191,10 +191,10 @@ class CsrfMiddleware:
         await self.app(scope, receive, send)
 
     def _refused(self, scope: Scope) -> bool:
+        if scope["method"] != "POST":
+            return False
         headers = {name.decode("latin-1").lower(): value for name, value in scope["headers"]}
         if any(headers.get(name) for name in PREFLIGHT_HEADERS):
-            return False
-        if scope["method"] != "POST":
             return False
         content_type = headers.get("content-type", b"").decode("latin-1")
         media_type = content_type.split(";", 1)[0].strip().lower()

@@ -122,7 +122,8 @@ class OperationObserver(SchemaExtension):
         if errors:
             code = (errors[0].extensions or {}).get("code")
             outcome = code if isinstance(code, str) else "ERROR"
-        principal = getattr(context.context, "_principal", None)  # set once authenticated
+        request_context = context.context
+        principal = getattr(request_context, "current_principal", None)  # our Context only
         if principal is not None:
             self._record.user_id = principal.user_id
         operation = OperationRecord(context.operation_name, kind, outcome, seconds)
