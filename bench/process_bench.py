@@ -187,6 +187,7 @@ async def drive(base: str, token: str, agent_id: str, seconds: float, concurrenc
     """The driver process: `concurrency` workers sending `process`; prints JSON results."""
     latencies: list[float] = []
     errors = 0
+    first_error = ""
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(
@@ -195,7 +196,7 @@ async def drive(base: str, token: str, agent_id: str, seconds: float, concurrenc
         end = time.perf_counter() + seconds
 
         async def worker(index: int) -> None:
-            nonlocal errors
+            nonlocal errors, first_error
             n = index
             while time.perf_counter() < end:
                 text = f"{TEXTS[n % len(TEXTS)]} (request {n})"
@@ -207,12 +208,17 @@ async def drive(base: str, token: str, agent_id: str, seconds: float, concurrenc
                 latencies.append((time.perf_counter() - started) * 1000)
                 if response.status_code != 200 or "errors" in response.json():
                     errors += 1
+                    first_error = first_error or response.text[:300]
                 n += concurrency
 
         started = time.perf_counter()
         await asyncio.gather(*(worker(i) for i in range(concurrency)))
         wall = time.perf_counter() - started
-    print(json.dumps({"latencies": latencies, "errors": errors, "wall": wall}))
+    print(
+        json.dumps(
+            {"latencies": latencies, "errors": errors, "first_error": first_error, "wall": wall}
+        )
+    )
 
 
 def row(name: str, lags: list[float], baseline_p50: float, load: dict[str, Any] | None) -> str:
@@ -268,6 +274,8 @@ async def measure(base: str, token: str, agent_id: str, args: argparse.Namespace
     lag_p99 = percentile([max(0.0, v - base_p50) for v in loaded], 0.99)
     verdict = "meets" if lag_p99 < LAG_TARGET_MS else "MISSES"
     print(f"\nlag p99 {lag_p99:.1f} ms {verdict} the {LAG_TARGET_MS:.0f} ms target")
+    if load["errors"]:  # failed calls are light load: the verdict is not worth much then
+        print(f"{load['errors']} process calls failed; the first: {load['first_error']}")
     ratio = percentile(loaded, 0.99) / max(percentile(baseline, 0.99), 0.001)
     print(f"probe p99 under load / idle probe p99: {ratio:.1f}x")
 

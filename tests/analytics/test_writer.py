@@ -122,6 +122,7 @@ async def test_unreachable_store_spools_rows_and_replays_each_exactly_once(
             if writer.stats().replayed_rows == 50:
                 break
             await asyncio.sleep(0.02)
+        assert writer.stats().replayed_rows == 50  # by the timed retry, not close()'s flush
     finally:
         await writer.close()
     await assert_exactly_once(metrics, user_id, rows)

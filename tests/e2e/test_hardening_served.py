@@ -1,5 +1,5 @@
 """HTTP hardening through `consciousness serve` (uvicorn): HSTS from a trusted proxy's
-X-Forwarded-Proto only, the body limit on a real socket, keep-alive settings applied."""
+X-Forwarded-Proto only, and the body limit on a real socket."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ REGISTER = (
     f'password: "{PASSWORD}"}}) {{ accessToken }} }}'
 )
 LOGIN = f'mutation {{ login(username: "sigterm", password: "{PASSWORD}") {{ accessToken }} }}'
-PROCESS = "mutation($input: ProcessInput!) { process(input: $input) { requestId } }"
+PROCESS = "mutation Process($input: ProcessInput!) { process(input: $input) { requestId } }"
 ANALYTICS = "query($q: AnalyticsQuery!) { analytics(query: $q) { rows { count } } }"
 
 
@@ -95,10 +95,10 @@ async def test_sigterm_finishes_in_flight_requests_and_keeps_every_metrics_row(
         line
         for line in lines
         if line.get("logger") == "consciousness.request"
-        and line.get("operation") == "anonymous"
+        and line.get("operation") == "Process"
         and line.get("outcome") == "ok"
     ]
-    assert len(processed) >= CALLS  # one JSON line per request, the in-flight ones included
+    assert len(processed) == CALLS  # one JSON line per request, the in-flight ones included
 
     # Restarted: what did ClickHouse keep?
     with serve(tmp_path, env, ready_path="/ready") as (url, _process):
