@@ -13,7 +13,7 @@ import jwt
 
 from auth.permissions import Principal, permissions_for
 from db.models import Role, Tier, User
-from db.tokens import TokenStore
+from db.tokens import AccessCheck, TokenStore
 from schema.errors import Unauthenticated
 
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105  (a claim value, not a secret)
@@ -121,9 +121,16 @@ async def authenticate(tokens: AccessTokens, store: TokenStore, token: str) -> P
     its user's cutoff (deactivation, role or tier change).
     """
     principal = tokens.verify(token)
-    check = await store.access_check(principal.jti, principal.user_id)
-    if check.jti_revoked:
-        raise Unauthenticated("access token revoked")
-    if check.user_cutoff is not None and principal.issued_at <= check.user_cutoff:
-        raise Unauthenticated("access token no longer valid: sign in again")
+    reason = revocation(principal, await store.access_check(principal.jti, principal.user_id))
+    if reason is not None:
+        raise Unauthenticated(reason)
     return principal
+
+
+def revocation(principal: Principal, check: AccessCheck) -> str | None:
+    """Why the token store says `principal`'s token is no longer good, or None."""
+    if check.jti_revoked:
+        return "access token revoked"
+    if check.user_cutoff is not None and principal.issued_at <= check.user_cutoff:
+        return "access token no longer valid: sign in again"
+    return None

@@ -8,8 +8,8 @@ Redis failures surface as `ServiceUnavailable`, never as redis-py's own exceptio
 
 from __future__ import annotations
 
-import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -17,8 +17,6 @@ import orjson
 from redis.asyncio import Redis
 
 from db.redis_client import unavailable_on_redis_error
-
-log = logging.getLogger(__name__)
 
 SWEEP_MIN_WRITES = 1024
 """The in-process store sweeps expired entries after at least this many writes."""
@@ -59,6 +57,10 @@ class AccessCheck:
 
     jti_revoked: bool
     user_cutoff: float | None
+
+
+def _seconds(stored: bytes | str | None) -> float | None:
+    return None if stored is None else float(stored)
 
 
 def _ttl_ms(ttl_seconds: float) -> int:
@@ -192,10 +194,17 @@ class InProcessTokenStore:
             )
 
     async def access_check(self, jti: str, user_id: str) -> AccessCheck:
-        return AccessCheck(
-            jti_revoked=self._revoked_jtis.get(jti) is not None,
-            user_cutoff=self._user_cutoffs.get(user_id),
-        )
+        return (await self.access_checks([(jti, user_id)]))[0]
+
+    async def access_checks(self, tokens: Sequence[tuple[str, str]]) -> list[AccessCheck]:
+        """`access_check` of each (jti, user id), in order."""
+        return [
+            AccessCheck(
+                jti_revoked=self._revoked_jtis.get(jti) is not None,
+                user_cutoff=self._user_cutoffs.get(user_id),
+            )
+            for jti, user_id in tokens
+        ]
 
     async def ping(self) -> float:
         """Latency in milliseconds: always 0 for memory."""
@@ -330,13 +339,19 @@ class RedisTokenStore:
 
     async def access_check(self, jti: str, user_id: str) -> AccessCheck:
         """Both lookups in one MGET: this runs on every authenticated request."""
-        keys = [self._key("jti-revoked", jti), self._key("user-cutoff", user_id)]
+        return (await self.access_checks([(jti, user_id)]))[0]
+
+    async def access_checks(self, tokens: Sequence[tuple[str, str]]) -> list[AccessCheck]:
+        """`access_check` of each (jti, user id), in order, all in one MGET."""
+        keys: list[str] = []
+        for jti, user_id in tokens:
+            keys += (self._key("jti-revoked", jti), self._key("user-cutoff", user_id))
         with unavailable_on_redis_error(STORE):
-            revoked, cutoff = await self._redis.mget(keys)
-        return AccessCheck(
-            jti_revoked=revoked is not None,
-            user_cutoff=None if cutoff is None else float(cutoff),
-        )
+            values = await self._redis.mget(keys)
+        return [
+            AccessCheck(jti_revoked=revoked is not None, user_cutoff=_seconds(cutoff))
+            for revoked, cutoff in zip(values[::2], values[1::2], strict=True)
+        ]
 
     async def ping(self) -> float:
         """Round-trip time of a Redis PING, in milliseconds."""

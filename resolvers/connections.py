@@ -1,12 +1,14 @@
 """Who an open websocket speaks for, until when, and what happens when that ends.
 
 A websocket authenticates once, in connection_init; its access token expires or is revoked
-while the socket stays open. `LiveConnection` keeps the connection's principal and a
-watchdog that wakes at the token's `exp` and every `check_seconds` in between to ask the
-token store whether the token was revoked (logout, deactivation, a role or tier change).
-When the token is no longer good the watchdog calls `close` with the reason, which closes
-the socket with the protocol's code (server/websockets.py). `renew_connection_token`
-replaces the principal with a fresh token's, for the same user, and pushes the deadline.
+while the socket stays open. `LiveConnection` keeps the connection's principal and a timer
+at the token's `exp`; `TokenWatch`, one per process, asks the token store every
+`check_seconds` whether any watched connection's token was revoked (logout, deactivation,
+a role or tier change), all of them in a few batched lookups rather than a task and a
+store call per socket. When a token is no longer good the connection calls `close` with
+the reason, which closes the socket with the protocol's code (server/websockets.py).
+`renew_connection_token` replaces the principal with a fresh token's, for the same user,
+and moves the timer.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from datetime import UTC, datetime
 from starlette.websockets import WebSocket
 
 from auth.permissions import Principal
-from auth.tokens import authenticate
+from auth.tokens import authenticate, revocation
+from db.tokens import TokenStore
 from schema.errors import BadUserInput, Forbidden
 from schema.types.live import ConnectionRenewal
 from server.context import Context, Info
@@ -29,70 +32,95 @@ from server.context import Context, Info
 log = logging.getLogger(__name__)
 
 CloseCallback = Callable[[str], Awaitable[None]]
+CHECK_BATCH = 500  # tokens per store lookup (one Redis MGET of twice as many keys)
 
 
 class LiveConnection:
-    """The authentication state of one websocket, and the watchdog that ends it."""
+    """The authentication state of one websocket: its principal, its expiry timer."""
 
-    def __init__(self, context: Context, close: CloseCallback, check_seconds: float) -> None:
+    def __init__(self, context: Context, close: CloseCallback, watch: TokenWatch) -> None:
         self.context = context
         self._close = close
-        self._check_seconds = check_seconds
-        self._changed = asyncio.Event()
-        self._watchdog: asyncio.Task[None] | None = None
+        self._watch = watch
+        self._expiry: asyncio.TimerHandle | None = None
+        self._ending: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Start watching, once connection_init authenticated someone (anonymous: no watch)."""
-        if self._watchdog is None and self.context.current_principal is not None:
-            self._watchdog = asyncio.create_task(self._watch(), name="websocket-token-watchdog")
+        if self.context.current_principal is not None and self not in self._watch.connections:
+            self._watch.connections.add(self)
+            self._arm_expiry()
 
     async def stop(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watchdog
+        self._watch.connections.discard(self)
+        if self._expiry is not None:
+            self._expiry.cancel()
 
     def renew(self, principal: Principal, token: str) -> None:
-        """Use `principal` (from `token`) from now on; the watchdog re-reads its deadline."""
+        """Use `principal` (from `token`) from now on, until its expiry."""
         self.context.authenticate_as(principal, token)
-        self._changed.set()
+        self._arm_expiry()
 
-    async def _watch(self) -> None:
-        while True:
-            principal = self.context.current_principal
-            assert principal is not None
-            remaining = principal.expires_at - time.time()
-            if remaining <= 0:
-                await self._end("access token expired")
-                return
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(remaining, self._check_seconds))
-            if self._changed.is_set() or principal.expires_at <= time.time():
-                continue  # renewed, or expired: the top of the loop decides
-            reason = await self._revocation(principal)
-            if reason is not None and self.context.current_principal is principal:
-                await self._end(reason)
-                return
+    def end(self, reason: str) -> None:
+        """Close the connection for `reason`, once; the socket's handler then calls stop()."""
+        self._watch.connections.discard(self)
+        if self._expiry is not None:
+            self._expiry.cancel()
+        if self._ending is None:
+            self._ending = asyncio.create_task(self._end(reason), name="websocket-token-ended")
 
-    async def _revocation(self, principal: Principal) -> str | None:
-        """Why the token is no longer good, or None; a store outage keeps the socket open."""
-        try:
-            check = await self.context.stores.tokens.access_check(principal.jti, principal.user_id)
-        except Exception as exc:
-            log.warning("could not check a websocket's token: %s", exc)
-            return None
-        if check.jti_revoked:
-            return "access token revoked"
-        if check.user_cutoff is not None and principal.issued_at <= check.user_cutoff:
-            return "access token no longer valid: sign in again"
-        return None
+    def _arm_expiry(self) -> None:
+        principal = self.context.current_principal
+        assert principal is not None
+        if self._expiry is not None:
+            self._expiry.cancel()
+        remaining = max(0.0, principal.expires_at - time.time())
+        self._expiry = asyncio.get_running_loop().call_later(
+            remaining, self.end, "access token expired"
+        )
 
     async def _end(self, reason: str) -> None:
         try:
             await self._close(reason)
         except Exception:
             log.exception("could not close a websocket whose token ended")
+
+
+class TokenWatch:
+    """This process's authenticated websockets, their revocations checked together."""
+
+    def __init__(self) -> None:
+        self.connections: set[LiveConnection] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, tokens: TokenStore, check_seconds: float) -> None:
+        """Check every `check_seconds` until stop(); a store outage keeps sockets open."""
+        self._task = asyncio.create_task(self._run(tokens, check_seconds), name="token-watch")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self, tokens: TokenStore, check_seconds: float) -> None:
+        while True:
+            await asyncio.sleep(check_seconds)
+            try:
+                await self.check(tokens)
+            except Exception as exc:
+                log.warning("could not check the websockets' tokens: %s", exc)
+
+    async def check(self, tokens: TokenStore) -> None:
+        """End each watched connection whose token the store says was revoked."""
+        watched = [(c, c.context.current_principal) for c in self.connections]
+        for start in range(0, len(watched), CHECK_BATCH):
+            batch = [(c, p) for c, p in watched[start : start + CHECK_BATCH] if p is not None]
+            checks = await tokens.access_checks([(p.jti, p.user_id) for _, p in batch])
+            for (connection, principal), check in zip(batch, checks, strict=True):
+                reason = revocation(principal, check)
+                if reason is not None and connection.context.current_principal is principal:
+                    connection.end(reason)  # not if renewed meanwhile: the new token decides
 
 
 async def renew_connection_token(info: Info, access_token: str) -> ConnectionRenewal:

@@ -95,6 +95,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
             started_at=utcnow(),
             version=package_version(),
         )
+        graphql.token_watch.start(stores.tokens, settings.websocket_token_check_seconds)
         # uvicorn closes websockets (1012) before this lifespan's shutdown: say 1001 first.
         restore_signals = chain_shutdown_signals(graphql.close_websockets)
         try:
@@ -102,6 +103,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         finally:
             restore_signals()
             await graphql.close_websockets()
+            await graphql.token_watch.stop()
             await rate_limiter.close()
             await stores.close()
             holder.clear()

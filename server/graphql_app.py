@@ -8,8 +8,8 @@ On top of strawberry's view:
   coercion, persisted-query refusal: errors without a `path`) gets 400 without `data`;
 - APQ and the allow-list (server/persisted.py) fill the document in before execution;
 - the self-hosted GraphiQL page (server/playground.py);
-- websockets through server/websockets.py's handlers: text frames, a token watchdog per
-  connection, grouped fan-out, and `close_websockets` for shutdown.
+- websockets through server/websockets.py's handlers: text frames, token watching (one
+  TokenWatch per process), grouped fan-out, and `close_websockets` for shutdown.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from resolvers.connections import TokenWatch
 from resolvers.fanout import FanOutGroups
 from resolvers.loaders import Loaders
 from schema.errors import ApiError, Unauthenticated
@@ -68,15 +69,12 @@ class GraphQLApp(GraphQL[Context, None]):
         self._app_state = app_state
         self.connections: set[LiveHandler] = set()
         self.fanout = FanOutGroups()
+        self.token_watch = TokenWatch()
         self._closing = False
 
     @property
     def grouping_enabled(self) -> bool:
         return self._app_state["current"].settings.subscription_grouping
-
-    @property
-    def token_check_seconds(self) -> float:
-        return self._app_state["current"].settings.websocket_token_check_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and self._closing:

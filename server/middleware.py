@@ -27,7 +27,10 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 
 class RequestIdMiddleware:
-    """Accept a well-formed `X-Request-ID` or make one; put it in scope state and the response."""
+    """Accept a well-formed `X-Request-ID` or make one; put it in scope state and the response.
+
+    Websockets get it in scope state only: their frames skip this layer (fan-out sends many).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -38,6 +41,9 @@ class RequestIdMiddleware:
             return
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        if scope["type"] == "websocket":  # no response headers to add; frames pass untouched
+            await self.app(scope, receive, send)
+            return
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

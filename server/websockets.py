@@ -2,8 +2,8 @@
 
 What the handlers add to strawberry's:
 - text frames (orjson encodes to bytes; the protocols are JSON over text frames);
-- a token watchdog per connection (resolvers/connections.py) that closes the socket with
-  4401 when its token expires or is revoked: on graphql-transport-ws a plain close 4401
+- token watching (resolvers/connections.py) that closes the socket with 4401 when its
+  token expires or is revoked: on graphql-transport-ws a plain close 4401
   "Unauthorized" (the spec's code for a connection that is not or no longer
   authenticated); on the legacy graphql-ws a `connection_error` message, then close 4401;
 - grouped fan-out (resolvers/fanout.py) of groupable subscriptions when enabled;
@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
@@ -39,7 +39,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 from strawberry.types.execution import PreExecutionError
 from strawberry.utils.aio import aclosing
 
-from resolvers.connections import LiveConnection
+from resolvers.connections import LiveConnection, TokenWatch
 from resolvers.fanout import FanOutGroups, Member, execute_encoded, group_key
 from server.context import Context
 from server.ws_messages import legacy_ws_problem, transport_ws_problem
@@ -60,12 +60,10 @@ class LiveView(Protocol):
 
     connections: set[LiveHandler]
     fanout: FanOutGroups
+    token_watch: TokenWatch
 
     @property
     def grouping_enabled(self) -> bool: ...
-
-    @property
-    def token_check_seconds(self) -> float: ...
 
 
 class TextWebSocketAdapter(ASGIWebSocketAdapter):
@@ -83,7 +81,7 @@ class TextWebSocketAdapter(ASGIWebSocketAdapter):
 
 
 class LiveHandler:
-    """What both protocol handlers share: registration, watchdog, groups, going away."""
+    """What both protocol handlers share: registration, token watching, groups, going away."""
 
     context: Context
     websocket: Any
@@ -91,11 +89,28 @@ class LiveHandler:
     view: Any
     members: set[Member]
 
-    def _live_setup(self) -> None:
+    # A mixin placed before strawberry's handler class: super() is that class (typed Any).
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        cast(Any, super()).__init__(*args, **kwargs)
         self.members = set()
         self.context.live = LiveConnection(
-            self.context, self.close_unauthorized, self._view.token_check_seconds
+            self.context, self.close_unauthorized, self._view.token_watch
         )
+
+    async def handle(self) -> None:
+        self._view.connections.add(self)
+        try:
+            await cast(Any, super()).handle()
+        finally:
+            self._view.connections.discard(self)
+            assert self.context.live is not None
+            await self.context.live.stop()
+
+    async def handle_connection_init(self, message: Any) -> None:
+        await cast(Any, super()).handle_connection_init(message)
+        if cast(Any, self).connection_acknowledged and self.context.live is not None:
+            self.context.live.start()
 
     @property
     def _view(self) -> LiveView:
@@ -113,15 +128,6 @@ class LiveHandler:
             key,
             lambda: execute_encoded(self.schema, self.context, query, variables, operation_name),
         )
-
-    async def _live_handle(self, handle: Callable[[], Awaitable[None]]) -> None:
-        self._view.connections.add(self)
-        try:
-            await handle()
-        finally:
-            self._view.connections.discard(self)
-            assert self.context.live is not None
-            await self.context.live.stop()
 
     async def cancel_operations(self) -> None:
         raise NotImplementedError
@@ -143,24 +149,12 @@ class LiveHandler:
 class TransportWSHandler(LiveHandler, BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws with the additions of this module."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._live_setup()
-
-    async def handle(self) -> None:
-        await self._live_handle(super().handle)
-
     async def handle_message(self, message: Any) -> None:
         problem = transport_ws_problem(message)
         if problem is not None:
             await self.handle_invalid_message(problem)  # closes with 4400
             return
         await super().handle_message(message)
-
-    async def handle_connection_init(self, message: Any) -> None:
-        await super().handle_connection_init(message)
-        if self.connection_acknowledged and self.context.live is not None:
-            self.context.live.start()
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         grouped = self._grouped(operation.query, operation.variables, operation.operation_name)
@@ -177,8 +171,6 @@ class TransportWSHandler(LiveHandler, BaseGraphQLTransportWSHandler[Context, Non
                             await operation.send_operation_message(
                                 {"id": operation.id, "type": "error", "payload": item}
                             )
-                            return
-                        if operation.completed:
                             return
                         await self.websocket.send_text(prefix + item + "}")
                 finally:
@@ -200,13 +192,6 @@ class TransportWSHandler(LiveHandler, BaseGraphQLTransportWSHandler[Context, Non
 class LegacyWSHandler(LiveHandler, BaseGraphQLWSHandler[Context, None]):
     """The legacy graphql-ws (subscriptions-transport-ws) with the additions of this module."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._live_setup()
-
-    async def handle(self) -> None:
-        await self._live_handle(super().handle)
-
     async def handle_message(self, message: Any) -> None:
         problem = legacy_ws_problem(message)
         if problem is not None:
@@ -221,11 +206,6 @@ class LegacyWSHandler(LiveHandler, BaseGraphQLWSHandler[Context, None]):
             )
             return
         await super().handle_message(message)
-
-    async def handle_connection_init(self, message: Any) -> None:
-        await super().handle_connection_init(message)
-        if self.connection_acknowledged and self.context.live is not None:
-            self.context.live.start()
 
     async def handle_async_results(
         self,

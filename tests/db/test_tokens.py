@@ -173,6 +173,14 @@ async def test_every_entry_expires_after_its_ttl(store: TokenStore) -> None:
     assert (await store.access_check("j-long", "u-kept")).user_cutoff is not None
 
 
+async def test_access_checks_answer_each_token_in_order(store: TokenStore) -> None:
+    await store.revoke_jti("gone", LONG_TTL)
+    await store.revoke_user_before("u1", 50.0, LONG_TTL)
+    checks = await store.access_checks([("live", "u2"), ("gone", "u2"), ("live", "u1")])
+    assert checks == [AccessCheck(False, None), AccessCheck(True, None), AccessCheck(False, 50.0)]
+    assert await store.access_checks([]) == []
+
+
 async def test_access_check_is_one_mget(
     redis_client: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -191,6 +199,13 @@ async def test_access_check_is_one_mget(
         monkeypatch.setattr(redis_client, "execute_command", counting)
         assert await store.access_check("j", "u") == AccessCheck(True, 123.5)
         assert commands == ["MGET"]
+        pairs = [("j", "other"), ("live", "u"), ("live", "other")]
+        assert await store.access_checks(pairs) == [
+            AccessCheck(True, None),
+            AccessCheck(False, 123.5),
+            AccessCheck(False, None),
+        ]
+        assert commands == ["MGET", "MGET"]  # any number of tokens: one MGET
     finally:
         monkeypatch.undo()
         await delete_keys(redis_client, prefix)

@@ -236,6 +236,27 @@ async def test_logout_of_the_token_closes_the_socket(
     assert "revoked" in (reason or "")
 
 
+async def test_a_revocation_closes_only_the_sockets_of_that_token(short_token: Server) -> None:
+    """One process checks every socket's token together: only the revoked one ends."""
+    url = short_token.url
+    user, refresh, username = await _register(url)
+    second = await _login(url, username)  # the same user, another token
+    other, _, other_name = await _register(url)
+    revoked = await Socket.open(url, user.token, "graphql-transport-ws")
+    kept = [
+        await Socket.open(url, second["accessToken"], "graphql-transport-ws"),
+        await Socket.open(url, other.token, "graphql-ws"),
+    ]
+    body = await _post(url, LOGOUT, user.token, r=refresh)
+    assert body["data"] == {"logout": True}
+    _, code = await _until_closed(revoked, 2)
+    assert code == 4401
+    await asyncio.sleep(1.5)  # three more checks
+    assert [await _me(socket) for socket in kept] == [username, other_name]
+    for socket in kept:
+        await socket.close()
+
+
 async def test_deactivating_the_user_closes_the_socket(short_token: Server) -> None:
     url = short_token.url
     admin_name = _create_admin(short_token)  # first: it takes longer than a token lives
