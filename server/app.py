@@ -197,12 +197,15 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
 
 def app_from_environment() -> Starlette:
     """The app for uvicorn's `--factory`: settings come from the environment of each worker."""
+    from server.heap import tune_collector
     from server.observability import configure_logging
     from server.settings import load_settings
 
     settings = load_settings()
     configure_logging(settings.log_level.value, settings.log_format.value)
-    return create_app(settings)
+    app = create_app(settings)
+    tune_collector()  # a serving process: short GC pauses with many sockets (server/heap.py)
+    return app
 
 
 def _running_stores(holder: dict[str, AppState]) -> tuple[Stores, RateLimiter] | None:
