@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -45,6 +46,7 @@ class Database:
         self._sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
+        self._sqlite_writers = asyncio.Lock() if self.backend == "sqlite" else None
 
     @property
     def backend(self) -> str:
@@ -54,6 +56,22 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self._sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def write_session(self) -> AsyncIterator[AsyncSession]:
+        """`session()` for a unit of work that writes under contention (`process`).
+
+        SQLite has one writer at a time and makes the others poll in busy_timeout, in no
+        order: with 50 concurrent `process` calls on one agent, one waited over the 5 s
+        and failed with "database is locked". This process's SQLite writers queue on a
+        lock instead, first come first served. PostgreSQL locks rows and needs none.
+        """
+        if self._sqlite_writers is None:
+            async with self.session() as session:
+                yield session
+            return
+        async with self._sqlite_writers, self.session() as session:
             yield session
 
     async def ping(self) -> float:

@@ -217,7 +217,7 @@ async def _run_and_record(
     responder: engine.Responder = (
         engine.ReflectiveResponder() if outcome.content is None else FixedResponder(outcome.content)
     )
-    async with context.stores.database.session() as session:
+    async with context.stores.database.write_session() as session:
         agent = await sessions.lock_agent(session, agent_id, utcnow())
         if agent is None:
             raise NotFound("no such agent", id=str(agent_id))
