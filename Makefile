@@ -61,8 +61,9 @@ schema: $(STAMP)  ## regenerate schema.graphql from the code
 fuzz: $(STAMP)  ## a longer schemathesis run than the one in `make test`
 	FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest tests/conformance/test_fuzz.py
 
-bench: $(STAMP)  ## benchmarks with their in-run baselines; never part of `make test`
-	@for script in bench/*_bench.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+# BENCH_ARGS: e.g. --quick, --only process,fanout, --skip observability (see bench/suite.py).
+bench: $(STAMP)  ## every scenario, one table with in-run baselines (bench/LATEST.md); not in `make test`
+	$(BIN)/python bench/suite.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

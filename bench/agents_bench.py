@@ -10,7 +10,7 @@ Both run in this process through httpx.ASGITransport, in the same run:
   in-memory objects with the same shape and number of fields.
 
 The ratio is what the real listing costs over GraphQL execution and HTTP alone.
-Run: `.venv/bin/python bench/agents_bench.py [--requests N]`.
+Run: `.venv/bin/python bench/agents_bench.py [--requests N] [--json PATH]`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 import strawberry
+from figures import Figure, add_json_option, write_figures
 from strawberry.asgi import GraphQL
 
 from auth.passwords import hash_password
@@ -193,6 +194,17 @@ async def measure(
     return list(results.values())
 
 
+def figures(timings: list[Timings]) -> list[Figure]:
+    agents, baseline = timings
+    scenario, where = "extra: agents(first: 100), in-process", "agents(first: 100) + owner + stats"
+    return [
+        Figure(f"listing.{name}_ms", scenario, f"{where}, {name}", value(agents), "ms",
+               f"bare strawberry, same shape, {name}", value(baseline),
+               note="httpx.ASGITransport, embedded stores, one request at a time")
+        for name, value in (("median", Timings.median_ms), ("p95", Timings.p95_ms))
+    ]  # fmt: skip
+
+
 def report(timings: list[Timings]) -> str:
     agents, baseline = timings
     lines = [
@@ -210,7 +222,7 @@ def report(timings: list[Timings]) -> str:
     return "\n".join(lines)
 
 
-async def main(requests: int) -> None:
+async def main(requests: int, json_path: Path | None) -> None:
     with tempfile.TemporaryDirectory(prefix="agents-bench-") as data_dir:
         settings = Settings(
             _env_file=None,
@@ -219,6 +231,7 @@ async def main(requests: int) -> None:
             redis_url="",
             clickhouse_url="",
             jwt_secrets=["bench-secret-" + "x" * 40],
+            query_cost_budget_basic=0,  # unlimited: each request costs 501, a run sends hundreds
         )
         await prepare_stores(settings)
         app = create_app(settings)
@@ -242,10 +255,12 @@ async def main(requests: int) -> None:
                     requests,
                 )
     print(report(timings))
+    write_figures(json_path, figures(timings))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=DEFAULT_REQUESTS)
+    add_json_option(parser)
     arguments: Any = parser.parse_args()
-    asyncio.run(main(arguments.requests))
+    asyncio.run(main(arguments.requests, arguments.json))

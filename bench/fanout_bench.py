@@ -41,6 +41,8 @@ import os
 import platform
 import resource
 import secrets
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -53,6 +55,8 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from figures import percentile
 
 SCRIPT = Path(__file__).resolve()
 ROOT = SCRIPT.parent.parent
@@ -337,12 +341,6 @@ class Clients:
                 process.kill()
 
 
-def _percentile(ordered: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of sorted values (the value below which `fraction` fall)."""
-    index = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
-    return ordered[index]
-
-
 async def _measure(
     row: Row,
     *,
@@ -414,8 +412,8 @@ async def _measure(
         if values:
             row.cpu_us_per_message = round(cpu_used / len(values) * 1e6, 1)
         if values:
-            row.p50_ms = round(_percentile(values, 0.50), 1)
-            row.p99_ms = round(_percentile(values, 0.99), 1)
+            row.p50_ms = round(percentile(values, 0.50), 1)
+            row.p99_ms = round(percentile(values, 0.99), 1)
             row.max_ms = round(values[-1], 1)
     except Exception as exc:
         row.failed = f"{type(exc).__name__} while {phase}: {exc}"[:500]
@@ -458,7 +456,9 @@ async def _run(args: argparse.Namespace) -> list[Row]:
 
     prefix = f"bench:fanout:{uuid.uuid4().hex[:8]}:"
     workdir = Path(tempfile.mkdtemp(prefix="fanout-bench-"))
-    variants = [(APP, {})] + [_parse_variant(v) for v in args.app_variant]
+    variants: list[tuple[str, dict[str, str]]] = [(APP, {})] + [
+        _parse_variant(v) for v in args.app_variant
+    ]
     if args.app_variant and not args.keep_plain_app:
         variants = variants[1:]
     redis = Redis.from_url(REDIS_URL)
@@ -551,6 +551,10 @@ async def _run(args: argparse.Namespace) -> list[Row]:
                 await redis.delete(*keys)
         await broker.close()
         await redis.aclose()
+    if any(row.failed for row in rows):
+        print(f"server logs kept in {workdir}", flush=True)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     return rows
 
 
@@ -668,6 +672,7 @@ def main() -> None:
         sys.exit(f"the open-files limit is {limit}; {needed} are needed (raise `ulimit -Hn`)")
     sys.path.insert(0, str(ROOT))
     started = time.time()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the suite's timeout: clean up
     rows = asyncio.run(_run(args))
     print()
     print(

@@ -8,7 +8,7 @@ histogram (the `--latency` text is kept in http.json). Each row's req/s is divid
 baseline's, measured in the same run; so is its req/s per CPU-second the server used, which
 is steadier when neighbours steal the server's CPU (see the server CPU and load columns).
 Run from the repo root:
-`.venv/bin/python bench/http_bench.py [--quick] [--duration S] [--connections N]`.
+`.venv/bin/python bench/http_bench.py [--quick] [--duration S] [--connections N] [--json PATH]`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ import json
 import os
 import platform
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,10 +32,22 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from figures import Figure, add_json_option, number, slug, write_figures
+from processes import (
+    ServerDidNotStart,
+    cpu_seconds,
+    ensure_wrk,
+    free_port,
+    last_line,
+    pinning,
+    stop_session,
+    wait_until_idle,
+    wait_until_ready,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results"
-READY_TIMEOUT_SECONDS = 90.0
 WRK_TIMEOUT_SECONDS = 10
 PASSWORD = "correct horse battery staple"  # a throwaway benchmark user's
 REGISTER = (
@@ -46,11 +56,7 @@ REGISTER = (
 )
 LOGIN = f'mutation {{ login(username: "bench", password: "{PASSWORD}") {{ accessToken }} }}'
 LOGIN_CONNECTIONS = 4  # Argon2 is CPU-bound by design: 50 queued logins would only time out
-LUA = """wrk.method = "POST"
-wrk.body = [==[@BODY@]==]
-wrk.headers["Content-Type"] = "application/json"
-@AUTH@
-local threads = {}
+LUA_REPORT = """local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init(args) gql_errors = 0 end
 function response(status, headers, body)
@@ -65,11 +71,14 @@ function done(summary, latency, requests)
     e.connect, e.read, e.write, e.status, e.timeout, n))
 end
 """
+"""wrk callbacks that count bodies carrying GraphQL `errors` and print one `BENCH` line of totals
+and latency percentiles (microseconds); a script sets the requests before it."""
+LUA = f"""wrk.method = "POST"
+wrk.body = [==[@BODY@]==]
+wrk.headers["Content-Type"] = "application/json"
+@AUTH@
+{LUA_REPORT}"""
 FLOOR, BARE, CACHED = "starlette JSON (floor)", "strawberry, no caches", "strawberry + caches"
-
-
-class ServerDidNotStart(RuntimeError):
-    """The server exited or never became ready; the message is its last log line."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,15 @@ class Row:
     note: str = ""
     wrk_output: str = ""
 
+    def error_summary(self) -> str:
+        """Failed responses by kind, e.g. "3 non-2xx, 2 GraphQL errors"; "" for none."""
+        return ", ".join(f"{n} {kind}" for kind, n in self.errors.items())
+
+    def errors_note(self) -> str:
+        """The error summary out of the requests, in bold; "" without errors."""
+        summary = self.error_summary()
+        return f"**{summary}** of {self.requests:,} requests" if summary else ""
+
 
 def uvicorn_flags() -> list[str]:
     """The flags every server gets: one worker, no access log, uvloop + httptools if present."""
@@ -145,18 +163,6 @@ def servers() -> list[Server]:
     ]  # fmt: skip
 
 
-def ensure_wrk() -> str:
-    """wrk's path, installing the Debian package when we are root."""
-    if path := shutil.which("wrk"):
-        return path
-    if os.geteuid() != 0:
-        sys.exit("wrk is not installed: run `sudo apt-get install -y wrk`, then run this again")
-    if subprocess.run(["apt-get", "install", "-y", "wrk"], check=False).returncode != 0:
-        subprocess.run(["apt-get", "update"], check=True)
-        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True)
-    return shutil.which("wrk") or sys.exit("wrk is still missing after apt-get install")
-
-
 def machine_info(wrk: str, pinning: str) -> dict[str, object]:
     cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines()
     models = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
@@ -171,32 +177,6 @@ def machine_info(wrk: str, pinning: str) -> dict[str, object]:
         "uvicorn_flags": " ".join(uvicorn_flags()),
         "pinning": pinning,
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process, all its threads included (/proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_until_idle(pid: int, timeout_seconds: float = 30.0) -> None:
-    """Return once the process uses under 10% of a CPU over 0.25 s, or after the timeout."""
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        before = cpu_seconds(pid)
-        time.sleep(0.25)
-        if cpu_seconds(pid) - before < 0.025:
-            return
-
-
-def last_line(text: str) -> str:
-    return (text.strip().splitlines() or ["(no output)"])[-1]
 
 
 def post(url: str, query: str, token: str | None = None) -> tuple[object, str]:
@@ -215,16 +195,25 @@ def post(url: str, query: str, token: str | None = None) -> tuple[object, str]:
     return answer.get("data"), ""
 
 
+def embedded_stores(workdir: Path) -> dict[str, str]:
+    """Our app's environment on embedded stores in a fresh DATA_DIR, whatever the caller's."""
+    return {"DATA_DIR": str(workdir), "JWT_SECRETS": secrets.token_urlsafe(48),
+            "DATABASE_URL": "", "REDIS_URL": "", "CLICKHOUSE_URL": "",
+            "LOG_LEVEL": "WARNING", "ACCESS_TOKEN_TTL_SECONDS": "3600",
+            # the hourly query-cost budgets would refuse a benchmark's traffic in seconds
+            "QUERY_COST_BUDGET_ANONYMOUS": "0", "QUERY_COST_BUDGET_BASIC": "0"}  # fmt: skip
+
+
 @contextlib.contextmanager
-def running(server: Server, pin: list[str], workdir: Path) -> Iterator[tuple[str, int]]:
-    """Start the server in its own session, poll until it is ready, always stop it."""
+def running(server: Server, pin: list[str], workdir: Path,
+            stores: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:  # fmt: skip
+    """Start the server in its own session, poll until it is ready, always stop it.
+
+    Our app gets `stores` (its store URLs and secrets), or embedded stores by default.
+    """
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    if server.app:  # embedded stores in a fresh DATA_DIR, whatever the caller's environment
-        env |= {"DATA_DIR": str(workdir / server.name), "JWT_SECRETS": secrets.token_urlsafe(48),
-                "DATABASE_URL": "", "REDIS_URL": "", "CLICKHOUSE_URL": "",
-                "LOG_LEVEL": "WARNING", "ACCESS_TOKEN_TTL_SECONDS": "3600",
-                # the hourly query-cost budgets would refuse a benchmark's traffic in seconds
-                "QUERY_COST_BUDGET_ANONYMOUS": "0", "QUERY_COST_BUDGET_BASIC": "0"}  # fmt: skip
+    if server.app:
+        env |= embedded_stores(workdir / server.name) if stores is None else stores
         if "--factory" in server.argv:  # what `consciousness serve` does before uvicorn
             migrate = [str(BIN / "consciousness"), "migrate"]
             done = subprocess.run(migrate, env=env, cwd=workdir, capture_output=True, text=True)
@@ -239,26 +228,10 @@ def running(server: Server, pin: list[str], workdir: Path) -> Iterator[tuple[str
                                 start_new_session=True)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise ServerDidNotStart(last_line(log.read_text()))
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(base + server.ready_path, timeout=2) as response,
-            ):
-                if response.status == 200:
-                    break
-            time.sleep(0.2)
+        wait_until_ready([proc], base + server.ready_path, log)
         yield base, proc.pid
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_session(proc)
 
 
 def run_wrk(wrk: list[str], url: str, script: Path, seconds: int, connections: int) -> str:
@@ -268,6 +241,34 @@ def run_wrk(wrk: list[str], url: str, script: Path, seconds: int, connections: i
     if done.returncode or "BENCH " not in done.stdout:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
     return done.stdout
+
+
+def warm_up(wrk: list[str], url: str, script: Path, connections: int, pids: list[int]) -> None:
+    """One second of the same load, not counted; then wait for the servers to go idle."""
+    run_wrk(wrk, url, script, 1, connections)
+    for pid in pids:  # requests left over from the warm-up (slow logins) finish first
+        wait_until_idle(pid)
+
+
+def measure_wrk(row: Row, wrk: list[str], url: str, script: Path, pids: list[int],
+                seconds: int) -> None:  # fmt: skip
+    """One measured wrk run of `script` at row.connections into `row`, with the CPU the
+    server processes `pids` used (summed: 200% is two cores busy)."""
+    cpu_before, wall_before = sum(map(cpu_seconds, pids)), time.monotonic()
+    row.wrk_output = run_wrk(wrk, url, script, seconds, row.connections)
+    cpu_used = sum(map(cpu_seconds, pids)) - cpu_before
+    row.server_cpu_pct = 100 * cpu_used / (time.monotonic() - wall_before)
+    row.load1 = os.getloadavg()[0]
+    bench = row.wrk_output.split("BENCH ", 1)[1].split()
+    n, micros, p50, p90, p99, conn, read, write, status, timeout, gql = map(int, bench)
+    if n == 0:
+        row.note = f"failed: no request completed in {seconds} s"
+    row.requests, row.rps = n, n / (micros / 1e6)
+    row.rps_per_cpu = row.rps / max(row.server_cpu_pct / 100, 0.01)
+    row.p50_ms, row.p90_ms, row.p99_ms = p50 / 1e3, p90 / 1e3, p99 / 1e3
+    counts = {"non-2xx": status, "GraphQL errors": gql, "connect": conn, "read": read,
+              "write": write, "timeout": timeout}  # fmt: skip
+    row.errors = {kind: count for kind, count in counts.items() if count}
 
 
 def measure(row: Row, scenario: Scenario, base: str, pid: int, token: str | None,
@@ -282,22 +283,8 @@ def measure(row: Row, scenario: Scenario, base: str, pid: int, token: str | None
     script = workdir / "request.lua"
     body = json.dumps({"query": scenario.query})
     script.write_text(LUA.replace("@BODY@", body).replace("@AUTH@", header), encoding="utf-8")
-    run_wrk(wrk, url, script, 1, row.connections)  # warm-up, not counted
-    wait_until_idle(pid)  # requests left over from the warm-up (slow logins) finish first
-    cpu_before, wall_before = cpu_seconds(pid), time.monotonic()
-    row.wrk_output = run_wrk(wrk, url, script, args.duration, row.connections)
-    row.server_cpu_pct = 100 * (cpu_seconds(pid) - cpu_before) / (time.monotonic() - wall_before)
-    row.load1 = os.getloadavg()[0]
-    bench = row.wrk_output.split("BENCH ", 1)[1].split()
-    n, micros, p50, p90, p99, conn, read, write, status, timeout, gql = map(int, bench)
-    if n == 0:
-        row.note = f"failed: no request completed in {args.duration} s"
-    row.requests, row.rps = n, n / (micros / 1e6)
-    row.rps_per_cpu = row.rps / max(row.server_cpu_pct / 100, 0.01)
-    row.p50_ms, row.p90_ms, row.p99_ms = p50 / 1e3, p90 / 1e3, p99 / 1e3
-    counts = {"non-2xx": status, "GraphQL errors": gql, "connect": conn, "read": read,
-              "write": write, "timeout": timeout}  # fmt: skip
-    row.errors = {kind: count for kind, count in counts.items() if count}
+    warm_up(wrk, url, script, row.connections, [pid])
+    measure_wrk(row, wrk, url, script, [pid], args.duration)
 
 
 def run_server(server: Server, pin: list[str], wrk: list[str], args: argparse.Namespace,
@@ -339,7 +326,7 @@ def render(rows: list[Row], info: dict[str, object], args: argparse.Namespace) -
         if row.note:
             lines.append(f"| {row.name} | - | - | - | - | {row.note} | - | - | - | - | - | - |")
             continue
-        errors = ", ".join(f"{n} {kind}" for kind, n in row.errors.items())
+        errors = row.error_summary()
         ratios = [f"{r:.3g}x" if r is not None else "-" for r in (row.ratio, row.cpu_ratio)]
         conns = f" (c={row.connections})" if row.connections != args.connections else ""
         lines.append(
@@ -351,20 +338,40 @@ def render(rows: list[Row], info: dict[str, object], args: argparse.Namespace) -
     return "\n".join(lines) + "\n"
 
 
+def rps_figures(rows: list[Row], scenario: str, prefix: str) -> list[Figure]:
+    """Each row's req/s against its baseline row's (row.ratio), latency and errors as its note."""
+    by_name = {row.name: row for row in rows}
+    figures = []
+    for row in rows:
+        base = by_name.get(row.baseline or "")
+        errors = row.error_summary()
+        note = row.note or (
+            f"p50 {number(row.p50_ms)} ms, p99 {number(row.p99_ms)} ms, "
+            f"server CPU {row.server_cpu_pct:.0f}%" + (f"; **{errors}**" if errors else "")
+        )
+        figures.append(
+            Figure(
+                f"{prefix}.{slug(row.name)}", scenario, f"{row.name}, c={row.connections}",
+                None if row.note else row.rps, "req/s", base.name if base else "",
+                base.rps if base and not base.note else None, note=note, ratio=row.ratio,
+            )
+        )  # fmt: skip
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per row")
     parser.add_argument("--connections", type=int, default=50, help="open wrk connections")
     parser.add_argument("--quick", action="store_true", help="a 3-second smoke run per row")
+    add_json_option(parser)
     args = parser.parse_args()
     if args.quick:
         args.duration = 3
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so servers are stopped
     wrk_path = ensure_wrk()
-    pinned = bool(shutil.which("taskset")) and (os.cpu_count() or 1) >= 2
-    server_pin, wrk_pin = (["taskset", "-c", "0"], ["taskset", "-c", "1"]) if pinned else ([], [])
-    pinning = "server on CPU 0, wrk on CPU 1 (taskset)" if pinned else "not pinned"
-    info = machine_info(wrk_path, pinning)
+    server_pin, wrk_pin, pinned = pinning()
+    info = machine_info(wrk_path, pinned)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="http-bench-") as tmp:
         for server in servers():
@@ -386,6 +393,7 @@ def main() -> None:
     payload = {"machine": info, "duration_s": args.duration, "connections": args.connections,
                "rows": [asdict(row) for row in rows]}  # fmt: skip
     (RESULTS / "http.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    write_figures(args.json, rps_figures(rows, "1. floor", "floor"), machine=info)
 
 
 if __name__ == "__main__":

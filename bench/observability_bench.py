@@ -16,7 +16,7 @@ medians over the rounds:
 - metrics + logs + tracing 10%: the same with TRACING_SAMPLE_RATIO=0.1.
 
 Run from the repo root: `.venv/bin/python bench/observability_bench.py [--quick]
-[--rounds R] [--duration S] [--connections N]`.
+[--rounds R] [--duration S] [--connections N] [--json PATH]`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import shutil
 import signal
 import statistics
 import subprocess
@@ -37,6 +35,7 @@ from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from figures import add_json_option, write_figures
 from http_bench import (
     BIN,
     REGISTER,
@@ -44,16 +43,15 @@ from http_bench import (
     Row,
     Scenario,
     Server,
-    ensure_wrk,
-    free_port,
-    last_line,
     machine_info,
     measure,
     post,
     render,
+    rps_figures,
     running,
     uvicorn_flags,
 )
+from processes import ensure_wrk, free_port, last_line, pinning
 
 QUERIES = [
     ("{ systemStatus { version } }", False),
@@ -192,14 +190,14 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50, help="open wrk connections")
     parser.add_argument("--rounds", type=int, default=5, help="rounds; medians are reported")
     parser.add_argument("--quick", action="store_true", help="one round of 3-second rows")
+    add_json_option(parser)
     args = parser.parse_args()
     if args.quick:
         args.duration, args.rounds = 3, 1
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so servers are stopped
     wrk_path = ensure_wrk()
-    pinned = bool(shutil.which("taskset")) and (os.cpu_count() or 1) >= 2
-    server_pin, wrk_pin = (["taskset", "-c", "0"], ["taskset", "-c", "1"]) if pinned else ([], [])
-    info = machine_info(wrk_path, "servers on CPU 0, wrk on CPU 1 (taskset)" if pinned else "")
+    server_pin, wrk_pin, pinned = pinning()
+    info = machine_info(wrk_path, pinned)
     info["rounds"] = args.rounds
     with (
         otlp_sink() as endpoint,
@@ -234,6 +232,10 @@ def main() -> None:
                "rows": [asdict(row) for row in rows],
                "rounds": [[asdict(row) for row in rows] for rows in rounds]}  # fmt: skip
     (RESULTS / "observability.json").write_text(json.dumps(payload, indent=2) + "\n")
+    figures = [f for f in rps_figures(rows, "extra: observability", "observability") if f.baseline]
+    for figure in figures:
+        figure.note += f"; median of {args.rounds} round(s), ratio per round against `off`"
+    write_figures(args.json, figures, machine=info)
 
 
 if __name__ == "__main__":

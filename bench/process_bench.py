@@ -13,7 +13,7 @@ activates an agent, then:
 A `{ __typename }` request does no I/O and almost no work, so its latency minus the idle
 baseline is how long it waited for the event loop: the lag every other client sees. Targets:
 probe p99 under load below 50 ms. Run from the repo root:
-`.venv/bin/python bench/process_bench.py [--duration S] [--concurrency N]`.
+`.venv/bin/python bench/process_bench.py [--duration S] [--concurrency N] [--json PATH]`.
 """
 
 from __future__ import annotations
@@ -23,11 +23,8 @@ import asyncio
 import contextlib
 import json
 import os
-import secrets
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from figures import Figure, add_json_option, percentile, write_figures
+from http_bench import BIN, ROOT, Server, embedded_stores, running
+from stack import create_agents, create_bench_user, sign_in
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-PASSWORD = "correct horse battery staple"  # a throwaway benchmark user's
 PROBE = {"query": "{ __typename }"}
 PROBE_INTERVAL_SECONDS = 0.02
 BASELINE_SECONDS = 3.0
@@ -56,116 +53,21 @@ TEXTS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile; 0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(-(-fraction * len(ordered) // 1))))
-    return ordered[rank - 1]
-
-
 @contextlib.contextmanager
 def server(workdir: Path) -> Iterator[str]:
     """Migrate, create the ENTERPRISE user, start `consciousness serve`; always stop it."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "DATA_DIR": str(workdir / "data"),
-        "JWT_SECRETS": secrets.token_urlsafe(48),
-        "DATABASE_URL": "",
-        "REDIS_URL": "",
-        "CLICKHOUSE_URL": "",
-        "LOG_LEVEL": "WARNING",
-        "ACCESS_TOKEN_TTL_SECONDS": "3600",
-        "QUERY_COST_BUDGET_ANONYMOUS": "0",  # the hourly query-cost budgets would refuse
-        "QUERY_COST_BUDGET_BASIC": "0",  # a benchmark's traffic within seconds
-    }
-    cli = str(BIN / "consciousness")
-    for argv, stdin in (
-        ([cli, "migrate"], None),
-        (
-            [
-                cli,
-                "create-user",
-                "--username",
-                "bench",
-                "--email",
-                "bench@example.org",
-                "--tier",
-                "enterprise",
-                "--password-stdin",
-            ],
-            PASSWORD + "\n",
-        ),
-    ):
-        done = subprocess.run(
-            argv, env=env, cwd=workdir, input=stdin, capture_output=True, text=True
-        )
-        if done.returncode:
-            raise SystemExit(f"{argv[1]} failed: {done.stderr.strip()[-500:]}")
-    port = free_port()
-    log = (workdir / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [cli, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server did not start; see {workdir / 'server.log'}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(base + "/ready", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.2)
+    stores = embedded_stores(workdir / "data")
+    create_bench_user({**os.environ, "PYTHONPATH": str(ROOT), **stores}, workdir)
+    app = Server("process-bench", [str(BIN / "consciousness"), "serve"], "/ready", [], app=True)
+    with running(app, [], workdir, stores) as (base, _pid):
         yield base
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
-
-
-def gql(client: httpx.Client, query: str, **variables: Any) -> dict[str, Any]:
-    body = client.post("/graphql", json={"query": query, "variables": variables}).json()
-    if body.get("errors"):
-        raise SystemExit(f"setup failed: {body['errors']}")
-    data: dict[str, Any] = body["data"]
-    return data
 
 
 def prepare(base: str) -> tuple[str, str]:
     """Log in as the benchmark user, create and activate an agent: (token, agent id)."""
     with httpx.Client(base_url=base, timeout=30) as client:
-        login = gql(
-            client,
-            'mutation($p: String!) { login(username: "bench", password: $p) { accessToken } }',
-            p=PASSWORD,
-        )
-        token: str = login["login"]["accessToken"]
-        client.headers["Authorization"] = f"Bearer {token}"
-        agent = gql(
-            client, 'mutation { createAgent(input: {name: "bench", agentType: GENERAL}) { id } }'
-        )
-        agent_id: str = agent["createAgent"]["id"]
-        gql(client, "mutation($id: UUID!) { activateAgent(id: $id) { id } }", id=agent_id)
+        token = sign_in(client)
+        (agent_id,) = create_agents(client, 1)
     return token, agent_id
 
 
@@ -244,7 +146,7 @@ def row(name: str, lags: list[float], baseline_p50: float, load: dict[str, Any] 
     return "| " + " | ".join(cells) + " |"
 
 
-async def measure(base: str, token: str, agent_id: str, args: argparse.Namespace) -> None:
+async def measure(base: str, token: str, agent_id: str, args: argparse.Namespace) -> list[Figure]:
     baseline = await probe(base, BASELINE_SECONDS)
     driver = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -278,6 +180,18 @@ async def measure(base: str, token: str, agent_id: str, args: argparse.Namespace
         print(f"{load['errors']} process calls failed; the first: {load['first_error']}")
     ratio = percentile(loaded, 0.99) / max(percentile(baseline, 0.99), 0.001)
     print(f"probe p99 under load / idle probe p99: {ratio:.1f}x")
+    scenario, load_name = "extra: event-loop lag", f"process x{args.concurrency}, embedded stores"
+    rate = len(load["latencies"]) / load["wall"]
+    errors = f"; **{load['errors']} process calls failed**" if load["errors"] else ""
+    return [
+        Figure("lag.probe_p99_ms", scenario, f"`{{ __typename }}` probe p99 under {load_name}",
+               percentile(loaded, 0.99), "ms", "idle probe p99", percentile(baseline, 0.99)),
+        Figure("lag.p99_ms", scenario, f"event-loop lag p99 under {load_name}", lag_p99, "ms",
+               target_op="<", target_value=LAG_TARGET_MS,
+               note=f"probe latency - idle probe p50 ({base_p50:.1f} ms){errors}"),
+        Figure("lag.process_rps", scenario, f"{load_name}: process req/s", rate, "req/s",
+               note=f"p99 {percentile(load['latencies'], 0.99):.0f} ms{errors}"),
+    ]  # fmt: skip
 
 
 def main() -> None:
@@ -285,14 +199,17 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--drive", nargs=5, metavar=("BASE", "TOKEN", "AGENT", "S", "N"))
+    add_json_option(parser)
     args = parser.parse_args()
     if args.drive:
         base, token, agent_id, seconds, concurrency = args.drive
         asyncio.run(drive(base, token, agent_id, float(seconds), int(concurrency)))
         return
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so the server is stopped
     with tempfile.TemporaryDirectory(prefix="process-bench-") as tmp, server(Path(tmp)) as base:
         token, agent_id = prepare(base)
-        asyncio.run(measure(base, token, agent_id, args))
+        figures = asyncio.run(measure(base, token, agent_id, args))
+    write_figures(args.json, figures)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,318 @@
+"""`process` end to end under load on PostgreSQL + Redis, on one and on two worker processes.
+
+Scenarios 3 and 7 of `make bench`. The stores: a fresh PostgreSQL database and a unique Redis
+key prefix (bench/stack.py), the ENTERPRISE benchmark user and as many ACTIVE agents as the
+top concurrency. wrk (one thread, its own process) keeps C `process` mutations in flight, each
+request for the next agent in turn, so concurrent requests hold different agents' row locks:
+the figure is the whole path (auth, engine, PostgreSQL write, analytics enqueue, broker
+publish), not one agent's lock. Every response body is checked for GraphQL `errors`.
+
+The server: N uvicorn workers of our app accepting on one shared listening socket, as
+`consciousness serve --workers N` runs them (bench/servers/socket_worker.py). Each worker has
+its own DATA_DIR, hence its own embedded chDB: `--workers 2` needs a ClickHouse server, and
+there is none on the benchmark machine. Nothing is pinned: the workers, wrk, PostgreSQL and
+Redis share the cores, as they would on one host.
+
+Baselines, measured in the same run:
+- req/s: engine.process alone on the same inputs in this process: calls/s on one core, times
+  the workers, the ceiling if nothing but the engine cost anything;
+- p50 and p99: the engine alone per call (median, p99); target: `process` p99 < 200 ms;
+- scale-out: 2-worker req/s over 1-worker req/s at the same concurrency (2.0x is perfect);
+- CPU per request of the workers (from /proc), and of every PostgreSQL and Redis process on
+  the machine, against the engine's time per call: the projection's inputs.
+
+Run from the repo root: `.venv/bin/python bench/process_load_bench.py [--quick]
+[--duration S] [--connections 50,200] [--workers 1,2] [--json PATH]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from figures import Figure, add_json_option, int_list, number, percentile, write_figures
+from http_bench import LUA_REPORT, ROOT, Row, machine_info, measure_wrk, warm_up
+from process_bench import PROCESS, TEXTS
+from processes import (
+    READY_TIMEOUT_SECONDS,
+    ServerDidNotStart,
+    cpu_seconds,
+    ensure_wrk,
+    last_line,
+    stop_session,
+    wait_until_ready,
+)
+from stack import (
+    consciousness,
+    create_agents,
+    create_bench_user,
+    fresh_database,
+    gql,
+    redis_prefix,
+    sign_in,
+    stack_env,
+)
+
+SOCKET_WORKER = ROOT / "bench" / "servers" / "socket_worker.py"
+P99_TARGET_MS = 200.0
+ENGINE_CALLS = 500
+STORE_PROCESSES = {"postgres": "PostgreSQL", "redis-server": "Redis"}  # comm -> name
+PROCESS_LUA = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer @TOKEN@"
+local bodies = {
+@BODIES@
+}
+local turn = 0
+function request()
+  turn = turn % #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[turn])
+end
+"""
+
+
+@dataclass
+class Run:
+    workers: int
+    row: Row
+    store_cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU ms per request
+
+
+def engine_alone(calls: int) -> tuple[float, float]:
+    """Median and p99 ms of engine.process on TEXTS in turn, in this process (one core)."""
+    sys.path.insert(0, str(ROOT))
+    from engine import EngineConfig, EngineRequest, process
+
+    config, requests = EngineConfig(), [EngineRequest(text) for text in TEXTS]
+    for request in requests:  # warm-up: lexicons, caches
+        process(request, None, config)
+    samples = []
+    for index in range(calls):
+        started = time.perf_counter()
+        process(requests[index % len(requests)], None, config)
+        samples.append((time.perf_counter() - started) * 1000)
+    return percentile(samples, 0.5), percentile(samples, 0.99)
+
+
+def store_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds of every PostgreSQL and Redis server process on the machine, by pid."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            name = STORE_PROCESSES.get((entry / "comm").read_text().strip())
+            if name:
+                found[int(entry.name)] = (name, cpu_seconds(int(entry.name)))
+    return found
+
+
+def store_cpu_used(before: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds each store used since `before` (processes started since count whole)."""
+    used = dict.fromkeys(STORE_PROCESSES.values(), 0.0)
+    for pid, (name, seconds) in store_cpu().items():
+        used[name] += seconds - before.get(pid, (name, 0.0))[1]
+    return used
+
+
+@contextlib.contextmanager
+def workers(count: int, env: dict[str, str], workdir: Path) -> Iterator[tuple[str, list[int]]]:
+    """`count` socket workers sharing one listening socket; yields its URL and their pids."""
+    listening = socket.create_server(("127.0.0.1", 0), backlog=4096)
+    base = f"http://127.0.0.1:{listening.getsockname()[1]}"
+    procs: list[subprocess.Popen[bytes]] = []
+    logs = [workdir / f"worker{index}-of-{count}.log" for index in range(count)]
+    try:
+        for index, log in enumerate(logs):
+            with log.open("wb") as out:
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, str(SOCKET_WORKER), str(listening.fileno())],
+                        env=env | {"DATA_DIR": str(workdir / f"worker{index}")},
+                        cwd=workdir,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        pass_fds=[listening.fileno()],
+                        start_new_session=True,
+                    )
+                )
+        listening.close()  # the workers hold it; with none left, connections are refused
+        wait_until_ready(procs, base + "/ready", logs[0])
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while not all("WORKER READY" in log.read_text() for log in logs):  # each one accepts
+            if time.monotonic() > deadline or any(proc.poll() is not None for proc in procs):
+                raise ServerDidNotStart(" / ".join(last_line(log.read_text()) for log in logs))
+            time.sleep(0.2)
+        yield base, [proc.pid for proc in procs]
+    finally:
+        listening.close()
+        for proc in procs:
+            stop_session(proc)
+
+
+def seed(base: str, agents: int, workdir: Path) -> Path:
+    """Sign in, create and activate the agents, check one `process`; the wrk script's path."""
+    with httpx.Client(base_url=base, timeout=60) as client:
+        token = sign_in(client)
+        ids = create_agents(client, agents)
+        gql(client, PROCESS, input={"agentId": ids[0], "input": TEXTS[0]})
+    bodies = [
+        json.dumps({"query": PROCESS, "variables": {"input": {"agentId": agent_id, "input": text}}})
+        for agent_id, text in zip(ids, TEXTS * (agents // len(TEXTS) + 1), strict=False)
+    ]
+    lua = PROCESS_LUA.replace("@TOKEN@", token)
+    lua = lua.replace("@BODIES@", ",\n".join(f"[==[{body}]==]" for body in bodies))
+    script = workdir / "process.lua"
+    script.write_text(lua + LUA_REPORT, encoding="utf-8")
+    return script
+
+
+def measure_runs(args: argparse.Namespace, wrk: list[str], workdir: Path) -> list[Run]:
+    """Every worker count x every concurrency, on one database (the agents are reused)."""
+    runs: list[Run] = []
+    with fresh_database("process") as database_url, redis_prefix("process") as prefix:
+        env = stack_env(workdir / "worker0", database_url, prefix, secrets.token_urlsafe(48))
+        create_bench_user(env, workdir)
+        for index in range(1, max(args.workers)):  # each worker's chDB needs its tables
+            consciousness(["migrate"], env | {"DATA_DIR": str(workdir / f"worker{index}")}, workdir)
+        script: Path | None = None
+        for count in args.workers:
+            print(f"== {count} worker(s)", file=sys.stderr, flush=True)
+            name = f"process, {count} worker{'s' if count > 1 else ''}"
+            try:
+                with workers(count, env, workdir) as (base, pids):
+                    script = script or seed(base, max(args.connections), workdir)
+                    for connections in args.connections:
+                        run = Run(count, Row(name, f"{count} workers", None, connections))
+                        try:
+                            warm_up(wrk, base + "/graphql", script, connections, pids)
+                            before = store_cpu()
+                            measure_wrk(run.row, wrk, base + "/graphql", script, pids,
+                                        args.duration)  # fmt: skip
+                            used = store_cpu_used(before)
+                            requests = max(run.row.requests, 1)
+                            run.store_cpu_ms = {k: 1000 * s / requests for k, s in used.items()}
+                        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                            run.row.note = f"failed: {last_line(str(exc))}"
+                        print(f"   c={connections}: {run.row.rps:,.1f} req/s, p99 "
+                              f"{run.row.p99_ms:.0f} ms {run.row.note}",
+                              file=sys.stderr, flush=True)  # fmt: skip
+                        runs.append(run)
+            except ServerDidNotStart as exc:
+                note = f"failed: {count} worker(s) did not start: {exc}"
+                runs += [Run(count, Row(name, "", None, c, note=note)) for c in args.connections]
+    return runs
+
+
+def app_cpu_ms(row: Row) -> float:
+    """CPU ms the worker processes spent per request (server CPU / throughput)."""
+    return 1000 / row.rps_per_cpu if row.rps_per_cpu else 0.0
+
+
+def figures(runs: list[Run], engine: tuple[float, float]) -> list[Figure]:
+    """Scenario 3 (one worker) and 7 (two against one) as figures."""
+    median_ms, p99_ms = engine
+    per_core = 1000 / median_ms
+    one = {run.row.connections: run for run in runs if run.workers == 1 and not run.row.note}
+    result = []
+    for run in runs:
+        row, c, w = run.row, run.row.connections, run.workers
+        key, value = f"process.w{w}.c{c}", (None if row.note else row.rps)
+        where = f"{w} worker{'s' if w > 1 else ''}, c={c}"
+        note = row.note or row.errors_note()
+        p99 = None if row.note else row.p99_ms
+        if w == 1:
+            s = "3. process"
+            result += [
+                Figure(f"{key}.rps", s, f"req/s, {where}", value, "req/s",
+                       "engine alone, same inputs, 1 core", per_core, note=note),
+                Figure(f"{key}.p50_ms", s, f"p50, {where}", None if row.note else row.p50_ms,
+                       "ms", "engine alone per call, median", median_ms),
+                Figure(f"{key}.p99_ms", s, f"p99, {where}", p99, "ms",
+                       "engine alone per call, p99", p99_ms, "<", P99_TARGET_MS),
+                Figure(f"{key}.app_cpu_ms", s, f"worker CPU per request, {where}",
+                       None if row.note else app_cpu_ms(row), "ms",
+                       "engine alone per call, median", median_ms,
+                       note=f"server CPU {row.server_cpu_pct:.0f}%"),
+            ]  # fmt: skip
+            result += [
+                Figure(f"{key}.{store.lower()}_cpu_ms", s, f"{store} CPU per request, {where}",
+                       None if row.note else ms, "ms",
+                       note="every process of it on the machine")
+                for store, ms in run.store_cpu_ms.items()
+            ]  # fmt: skip
+            continue
+        base = one.get(c)
+        s = "7. scale-out"
+        result += [
+            Figure(f"{key}.rps", s, f"req/s, {where}", value, "req/s", f"1 worker, c={c}",
+                   base.row.rps if base else None,
+                   note=note or f"ideal {w}.0x; engine-alone ceiling on {w} cores "
+                                f"{number(per_core * w)} req/s"),
+            Figure(f"{key}.p99_ms", s, f"p99, {where}", p99, "ms", f"1 worker, c={c}",
+                   base.row.p99_ms if base else None, "<", P99_TARGET_MS),
+        ]  # fmt: skip
+    return result
+
+
+def render(runs: list[Run], engine: tuple[float, float], args: argparse.Namespace) -> str:
+    lines = [
+        f"`process` on PostgreSQL + Redis, wrk -t1 for {args.duration} s after a 1 s warm-up; "
+        f"engine alone on the same inputs: median {engine[0]:.2f} ms, p99 {engine[1]:.2f} ms",
+        "",
+        "| workers | c | req/s | p50 ms | p90 ms | p99 ms | errors | worker CPU | CPU ms/req "
+        "| PostgreSQL CPU ms/req | Redis CPU ms/req | load |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for run in runs:
+        row = run.row
+        if row.note:
+            lines.append(f"| {run.workers} | {row.connections} | {row.note} |")
+            continue
+        store = [f"{run.store_cpu_ms.get(name, 0):.2f}" for name in STORE_PROCESSES.values()]
+        lines.append(
+            f"| {run.workers} | {row.connections} | {row.rps:,.1f} | {row.p50_ms:.1f} "
+            f"| {row.p90_ms:.1f} | {row.p99_ms:.1f} | {row.errors_note() or '0'} "
+            f"| {row.server_cpu_pct:.0f}% | {app_cpu_ms(row):.2f} | {' | '.join(store)} "
+            f"| {row.load1:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=15, help="seconds of load per row")
+    parser.add_argument("--connections", type=int_list, default=[50, 200], help="e.g. 50,200")
+    parser.add_argument("--workers", type=int_list, default=[1, 2], help="e.g. 1,2")
+    parser.add_argument("--quick", action="store_true", help="3-second rows")
+    add_json_option(parser)
+    args = parser.parse_args()
+    if args.quick:
+        args.duration = 3
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: servers stopped, DB dropped
+    wrk_path = ensure_wrk()
+    engine = engine_alone(ENGINE_CALLS)
+    with tempfile.TemporaryDirectory(prefix="process-load-") as tmp:
+        runs = measure_runs(args, [wrk_path], Path(tmp))
+    print(render(runs, engine, args))
+    info = machine_info(wrk_path, "not pinned")
+    write_figures(args.json, figures(runs, engine), machine=info, duration_s=args.duration)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:  # the servers were stopped on the way out
+        sys.exit("interrupted")

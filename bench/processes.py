@@ -1,0 +1,98 @@
+"""Starting, watching and stopping the benchmarks' server and load-generator processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+READY_TIMEOUT_SECONDS = 90.0
+
+
+class ServerDidNotStart(RuntimeError):
+    """The server exited or never became ready; the message is its last log line."""
+
+
+def ensure_wrk() -> str:
+    """wrk's path, installing the Debian package when we are root."""
+    if path := shutil.which("wrk"):
+        return path
+    if os.geteuid() != 0:
+        sys.exit("wrk is not installed: run `sudo apt-get install -y wrk`, then run this again")
+    if subprocess.run(["apt-get", "install", "-y", "wrk"], check=False).returncode != 0:
+        subprocess.run(["apt-get", "update"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True)
+    return shutil.which("wrk") or sys.exit("wrk is still missing after apt-get install")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads included (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(pid: int, timeout_seconds: float = 30.0) -> None:
+    """Return once the process uses under 10% of a CPU over 0.25 s, or after the timeout."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        time.sleep(0.25)
+        if cpu_seconds(pid) - before < 0.025:
+            return
+
+
+def last_line(text: str) -> str:
+    return (text.strip().splitlines() or ["(no output)"])[-1]
+
+
+def wait_until_ready(procs: list[subprocess.Popen[bytes]], url: str, log: Path) -> None:
+    """Poll `url` until it answers 200; ServerDidNotStart if a process exits or time runs out."""
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while True:
+        if any(proc.poll() is not None for proc in procs) or time.monotonic() > deadline:
+            raise ServerDidNotStart(last_line(log.read_text()))
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(url, timeout=2) as response,
+        ):
+            if response.status == 200:
+                return
+        time.sleep(0.2)
+
+
+def stop_session(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process's session (it was started in its own), SIGKILL after 15 s or
+    if the wait is interrupted (a second signal): nothing is left running either way."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def pinning() -> tuple[list[str], list[str], str]:
+    """Prefixes that pin servers to CPU 0 and wrk to CPU 1 (with taskset and 2+ cores), and
+    a description of that; no prefixes otherwise."""
+    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+        taskset = ["taskset", "-c"]
+        return [*taskset, "0"], [*taskset, "1"], "servers on CPU 0, wrk on CPU 1 (taskset)"
+    return [], [], "not pinned"
