@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 GROUPABLE_FIELDS = frozenset({"agentEvents", "metrics", "consciousnessStateChanged"})
 GROUPABLE_ARGUMENTS = frozenset({"agentId"})
 GROUPABLE_DOCUMENTS_CACHED = 1024
+# A dashboard's subscription is a few hundred bytes. Longer documents run ungrouped, so this
+# parse (before strawberry's limits apply) stays cheap and the cache holds at most ~4 MB.
+GROUPABLE_MAX_CHARS = 4096
 
 # ("next", '{"data": …}') for a result, encoded once; ("error", [formatted errors]) when the
 # operation failed before executing (the protocols send those as an error message).
@@ -75,7 +78,11 @@ def group_key(
 ) -> GroupKey | None:
     """Who may share this operation's frames, or None when it must run on its own."""
     principal = context.current_principal
-    if principal is None or not is_groupable(query, operation_name):
+    if (
+        principal is None
+        or len(query) > GROUPABLE_MAX_CHARS
+        or not is_groupable(query, operation_name)
+    ):
         return None
     try:
         encoded_variables = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)

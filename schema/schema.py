@@ -11,6 +11,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
+from resolvers.loaders import Loaders
 from schema.errors import ErrorCodes
 from schema.limits import OperationLimits
 from schema.roots import agents, analytics, auth, consciousness, live, privacy, system
@@ -53,6 +54,22 @@ class CachedParser(ParserCache):
         yield
 
 
+class FreshLoaders(SchemaExtension):
+    """Each operation on a websocket gets its own DataLoaders.
+
+    An HTTP request's context, and its loaders, live for one operation; a websocket's
+    context (`live` is set) lives as long as the socket, so without this a query sent
+    later on it would read what an earlier one cached. Subscriptions also renew them per
+    event (resolvers/live.py).
+    """
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if getattr(context, "live", None) is not None:
+            context.loaders = Loaders.create(context.stores)
+        yield
+
+
 class Schema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -77,6 +94,7 @@ schema = Schema(
         lambda: CachedParser(maxsize=PARSER_CACHE_SIZE),
         lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),
         ErrorCodes,
+        FreshLoaders,
     ],
     config=StrawberryConfig(auto_camel_case=True),
 )

@@ -11,13 +11,18 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 import uvicorn
 from starlette.applications import Starlette
 
-from resolvers.fanout import is_groupable
+from auth.permissions import Principal
+from db.models import Role, Tier
+from resolvers.fanout import GROUPABLE_MAX_CHARS, group_key, is_groupable
 from server.app import create_app
+from server.context import Context
 from server.graphql_app import GraphQLApp
 from server.startup import prepare_stores
 from tests.conftest import make_settings
@@ -54,6 +59,16 @@ def test_only_subscriptions_anyone_can_join_late_are_grouped() -> None:
     assert not is_groupable(two, None)
 
 
+def test_long_documents_run_ungrouped_without_being_parsed_here() -> None:
+    """The grouping check parses before strawberry's size and token limits: keep it short."""
+    principal = Principal("u", "ada", (Role.USER,), frozenset(), Tier.BASIC, "j", 0.0, 1.0)
+    context = cast(Context, SimpleNamespace(current_principal=principal))
+    assert group_key(context, AGENT_EVENTS, None, None) is not None
+    padded = AGENT_EVENTS.replace("sequence", "sequence" + " sequence" * GROUPABLE_MAX_CHARS)
+    assert is_groupable(padded, None)  # groupable in itself
+    assert group_key(context, padded, None, None) is None
+
+
 @pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
 async def test_grouped_subscribers_each_get_every_event_and_only_their_own(
     server_url: str, protocol: str
@@ -79,6 +94,9 @@ async def test_grouped_subscribers_each_get_every_event_and_only_their_own(
         assert all(frame["payload"] == frames[0]["payload"] for frame in frames)
         assert frames[0]["payload"]["data"]["agentEvents"]["agentId"] == first
         assert (await theirs.data("agentEvents"))["agentId"] == their_agent
+        for socket in mine:  # the stranger's event reached the stranger only
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(socket.ws.recv(), 0.5)
     finally:
         for socket in sockets:
             await socket.close()
@@ -99,6 +117,27 @@ async def test_each_event_resolves_with_fresh_loaders(server_url: str, query: st
             event = await socket.data("consciousnessStateChanged")
             counts.append(len(event["recentSessions"]))
         assert counts == [1, 2, 3]  # a cached loader would answer 1, 1, 1
+    finally:
+        await socket.close()
+
+
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_each_query_on_a_websocket_resolves_with_fresh_loaders(
+    server_url: str, protocol: str
+) -> None:
+    """The socket's context outlives its operations; its loaders must not."""
+    owner = await register(server_url)
+    agent_id = await owner.create_agent()
+    await owner.activate(agent_id)
+    socket = await Socket.open(server_url, owner.token, protocol)
+    query = "query($a: UUID!) { agent(id: $a) { recentSessions(first: 10) { requestId } } }"
+    try:
+        counts = []
+        for n in range(3):
+            await owner.process(agent_id)
+            await socket.subscribe(f"q{n}", query, a=agent_id)
+            counts.append(len((await socket.data("agent"))["recentSessions"]))
+        assert counts == [1, 2, 3]  # one set of loaders per socket would answer 1, 1, 1
     finally:
         await socket.close()
 
