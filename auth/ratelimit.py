@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 import time
 from collections import Counter
@@ -29,8 +28,6 @@ from redis.asyncio import Redis
 
 from db.models import Tier
 from db.redis_client import open_redis, unavailable_on_redis_error
-
-log = logging.getLogger(__name__)
 
 TIER_LIMITS: Final[Mapping[Tier, RateLimitItem | None]] = MappingProxyType(
     {

@@ -7,6 +7,7 @@ query parameter `{name:Type}`. Nothing here formats user input into SQL.
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,6 +58,14 @@ class TimeBucket(StrEnum):
 
 BUCKET_SECONDS = {TimeBucket.MINUTE: 60, TimeBucket.HOUR: 3600, TimeBucket.DAY: 86400}
 _NUMERIC_FIELDS = {MetricField.BLOCKED, MetricField.ERROR}  # Bool: cast to a number first
+
+
+def statistic(value: Any) -> float | None:
+    """A ClickHouse aggregate as clients see it: nan or inf (avg of nothing) is None."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 @dataclass(frozen=True)

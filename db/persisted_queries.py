@@ -10,15 +10,12 @@ Both stores are bounded by the entry count (or TTL) times the largest accepted d
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import OrderedDict
 
 from redis.asyncio import Redis
 
 from db.redis_client import unavailable_on_redis_error
-
-log = logging.getLogger(__name__)
 
 STORE = "persisted query store"  # named in ServiceUnavailable errors
 

@@ -105,12 +105,15 @@ class Subscription:
         self._error: Exception | None = None
         self._wakeup = asyncio.Event()
 
-    def offer(self, event: Event) -> None:
-        if len(self._live) >= self._maxsize:
+    def offer(self, event: Event) -> bool:
+        """Queue `event`; False when the oldest queued one was dropped to make room."""
+        kept = len(self._live) < self._maxsize
+        if not kept:
             self._live.popleft()
             self.dropped += 1
         self._live.append(event)
         self._wakeup.set()
+        return kept
 
     def replay(self, events: Iterable[Event]) -> None:
         self._replay.extend(events)
@@ -169,9 +172,8 @@ class LocalFanOut:
 
     def deliver(self, event: Event) -> None:
         for subscription in self.topics.get(event.topic, ()):
-            dropped_before = subscription.dropped
-            subscription.offer(event)
-            self.dropped += subscription.dropped - dropped_before
+            if not subscription.offer(event):
+                self.dropped += 1
 
     def fail_all(self, error: Exception) -> None:
         for subscribers in self.topics.values():

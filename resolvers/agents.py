@@ -151,8 +151,15 @@ def _not_found(agent_id: uuid.UUID) -> NotFound:
     return NotFound("no such agent", id=str(agent_id))
 
 
-async def load_visible_agent(context: Context, agent_id: uuid.UUID) -> AgentRow:
-    scope = _owner_scope(await context.require_principal())
+async def load_visible_agent(
+    context: Context,
+    agent_id: uuid.UUID,
+    admin: tuple[Permission, ...] = (Permission.AGENTS_ADMIN,),
+) -> AgentRow:
+    """The agent if the caller owns it or holds one of `admin`; NOT_FOUND otherwise."""
+    principal = await context.require_principal()
+    is_admin = any(principal.has(permission) for permission in admin)
+    scope = None if is_admin else uuid.UUID(principal.user_id)
     async with context.stores.database.session() as session:
         agent = await agents.get_agent(session, agent_id, owner_id=scope)
     if agent is None:

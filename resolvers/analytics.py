@@ -25,6 +25,7 @@ from db.analytics_queries import (
     MetricsQuery,
     TimeBucket,
     build_aggregate,
+    statistic,
 )
 from db.stores import Stores
 from resolvers.analytics_math import (
@@ -188,13 +189,6 @@ def build_query(principal: Principal, query: AnalyticsQuery, *, raw_allowed: boo
 # --- queries -------------------------------------------------------------------------------
 
 
-def _number(value: Any) -> float | None:
-    if value is None:
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
 async def aggregate(stores: Stores, query: MetricsQuery) -> list[dict[str, Any]]:
     """The groups of `query`, as {column: value}; values of empty groups are None."""
     built = build_aggregate(query)
@@ -206,7 +200,7 @@ async def aggregate(stores: Stores, query: MetricsQuery) -> list[dict[str, Any]]
         for index, aggregation in enumerate(query.aggregations):
             name = built.columns[len(built.columns) - 1 - len(query.aggregations) + index]
             keeps_zero = aggregation.function in (AggregateFunction.COUNT, AggregateFunction.SUM)
-            record[name] = None if empty and not keeps_zero else _number(record[name])
+            record[name] = None if empty and not keeps_zero else statistic(record[name])
         results.append(record)
     return results
 

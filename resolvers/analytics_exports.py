@@ -20,7 +20,7 @@ from db.analytics_queries import build_aggregate, build_rows
 from resolvers.analytics import build_query
 from schema.errors import NotFound, ServiceUnavailable, Unauthenticated
 from schema.types.analytics import AnalyticsQuery, ExportFormat, ExportPayload
-from server.context import AppState, Info
+from server.context import AppState, Info, parse_bearer
 
 EXPORT_PATH = "/exports/"
 FORMATS: dict[ExportFormat, tuple[str, str, str]] = {  # ClickHouse format, media type, suffix
@@ -69,10 +69,10 @@ async def authorize_download(app: AppState, export_id: str, authorization: str) 
     UNAUTHENTICATED without a valid token; NOT_FOUND for an unknown, expired or another
     user's export (so ids of others' exports are indistinguishable from made-up ones).
     """
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = parse_bearer(authorization)
+    if token is None:
         raise Unauthenticated("send 'Authorization: Bearer <access token>'")
-    principal: Principal = await authenticate(app.access_tokens, app.stores.tokens, token.strip())
+    principal: Principal = await authenticate(app.access_tokens, app.stores.tokens, token)
     job = app.stores.analytics.exports.get(export_id, principal.user_id)
     if job is None:
         raise NotFound("no such export, or it has expired")

@@ -87,7 +87,8 @@ async def register(info: Info, data: RegisterInput) -> AuthPayload:
     return await _issue(context, user)
 
 
-async def _check_login_throttle(context: Context, username: str) -> None:
+async def check_login_throttle(context: Context, username: str) -> None:
+    """RATE_LIMITED after too many wrong passwords for this username or from this address."""
     limiter = context.app.rate_limiter
     for namespace, key, limit in (
         ("login-user", username, LOGIN_ATTEMPTS_PER_USERNAME),
@@ -96,12 +97,12 @@ async def _check_login_throttle(context: Context, username: str) -> None:
         decision = await limiter.check(namespace, key, limit)
         if not decision.allowed:
             raise RateLimited(
-                "too many failed sign-ins; try again later",
+                "too many wrong passwords; try again later",
                 retry_after=decision.retry_after_seconds,
             )
 
 
-async def _count_failed_login(context: Context, username: str) -> None:
+async def count_failed_login(context: Context, username: str) -> None:
     limiter = context.app.rate_limiter
     await limiter.hit("login-user", username, LOGIN_ATTEMPTS_PER_USERNAME)
     await limiter.hit("login-ip", context.client_ip or "unknown", LOGIN_ATTEMPTS_PER_IP)
@@ -110,14 +111,14 @@ async def _count_failed_login(context: Context, username: str) -> None:
 async def login(info: Info, username: str, password: str) -> AuthPayload:
     context = info.context
     username = username.strip().lower()
-    await _check_login_throttle(context, username)
+    await check_login_throttle(context, username)
     async with context.stores.database.session() as session:
         user = await users.get_user_by_username(session, username)
     valid, new_hash = await asyncio.to_thread(
         verify_password, password, user.password_hash if user else _dummy_hash()
     )
     if user is None or not valid or not user.is_active:
-        await _count_failed_login(context, username)
+        await count_failed_login(context, username)
         reason = "unknown user" if user is None else "wrong password" if not valid else "inactive"
         await audit_trail.record(
             context,

@@ -15,14 +15,14 @@ import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
-from auth.permissions import Permission, Principal
+from auth.permissions import Permission
 from db.pubsub import Event, Subscription
-from db.repositories import agents as agent_rows
 from db.types import utcnow
+from resolvers.agents import load_visible_agent
 from resolvers.consciousness import state_topic
 from resolvers.events import AgentEventKind, agent_topic, owner_agents_topic
 from resolvers.loaders import Loaders
-from schema.errors import BadUserInput, NotFound
+from schema.errors import BadUserInput
 from schema.types.live import AgentEvent, ConsciousnessStateEvent, MetricsEvent, MetricsSummary
 from server.context import Context, Info
 
@@ -39,16 +39,6 @@ def agent_metrics_topic(agent_id: uuid.UUID) -> str:
 
 def user_metrics_topic(user_id: uuid.UUID) -> str:
     return f"metrics:user:{user_id}"
-
-
-async def _check_agent_visible(context: Context, principal: Principal, agent_id: uuid.UUID) -> None:
-    """NOT_FOUND unless the caller owns the agent or holds an admin permission."""
-    is_admin = any(principal.has(permission) for permission in ADMIN_PERMISSIONS)
-    owner = None if is_admin else uuid.UUID(principal.user_id)
-    async with context.stores.database.session() as session:
-        agent = await agent_rows.get_agent(session, agent_id, owner_id=owner)
-    if agent is None:
-        raise NotFound("no such agent", id=str(agent_id))
 
 
 def _fresh_loaders(context: Context) -> None:
@@ -73,7 +63,7 @@ async def agent_events(
     principal = await context.require_principal()
     _check_since(since)
     if agent_id is not None:
-        await _check_agent_visible(context, principal, agent_id)
+        await load_visible_agent(context, agent_id, ADMIN_PERMISSIONS)
         topic = agent_topic(agent_id)
     else:
         topic = owner_agents_topic(uuid.UUID(principal.user_id))
@@ -90,7 +80,7 @@ async def consciousness_state_changed(
 ) -> AsyncGenerator[ConsciousnessStateEvent, None]:
     context = info.context
     _check_since(since)
-    await _check_agent_visible(context, await context.require_principal(), agent_id)
+    await load_visible_agent(context, agent_id, ADMIN_PERMISSIONS)
     async with context.stores.broker.subscribe(state_topic(agent_id), since=since) as events:
         async for event in events:
             _fresh_loaders(context)
@@ -107,7 +97,7 @@ async def metrics(
     if throttle_ms is not None and not 0 <= throttle_ms <= MAX_THROTTLE_MS:
         raise BadUserInput(f"throttleMs must be in 0..{MAX_THROTTLE_MS}", field="throttleMs")
     if agent_id is not None:
-        await _check_agent_visible(context, principal, agent_id)
+        await load_visible_agent(context, agent_id, ADMIN_PERMISSIONS)
         topic = agent_metrics_topic(agent_id)
     else:
         topic = user_metrics_topic(uuid.UUID(principal.user_id))

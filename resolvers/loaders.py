@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import uuid
 from collections import defaultdict
 
 from strawberry.dataloader import DataLoader
 
-from db.analytics_queries import NO_REQUESTS, AgentStats, build_agent_stats
+from db.analytics_queries import NO_REQUESTS, AgentStats, build_agent_stats, statistic
 from db.models import User
 from db.repositories import agents, sessions
 from db.repositories.sessions import SessionSummary
@@ -48,18 +47,10 @@ async def load_agent_stats(stores: Stores, keys: list[uuid.UUID]) -> list[AgentS
             "agent statistics are unavailable: the analytics store is down"
         ) from None
     found = {
-        agent_id: AgentStats(int(count), _float(awareness), _float(ethical), _float(p95))
+        agent_id: AgentStats(int(count), statistic(awareness), statistic(ethical), statistic(p95))
         for agent_id, count, awareness, ethical, p95 in rows
     }
     return [found.get(key, NO_REQUESTS) for key in keys]
-
-
-def _float(value: object) -> float | None:
-    """ClickHouse's avg of nothing is nan; an absent statistic is None to clients."""
-    if value is None:
-        return None
-    number = float(value)  # type: ignore[arg-type]
-    return None if math.isnan(number) else number
 
 
 async def load_recent_sessions(stores: Stores, keys: list[RecentKey]) -> list[list[SessionSummary]]:

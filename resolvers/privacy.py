@@ -22,8 +22,6 @@ from strawberry.scalars import JSON
 from auth.passwords import verify_password
 from auth.permissions import Principal
 from auth.ratelimit import (
-    LOGIN_ATTEMPTS_PER_IP,
-    LOGIN_ATTEMPTS_PER_USERNAME,
     TIER_LIMITS,
     TIER_NAMESPACE,
 )
@@ -31,10 +29,11 @@ from db.analytics import METRICS_COLUMNS
 from db.analytics_queries import MetricsFilter, build_rows
 from db.repositories import privacy, users
 from resolvers.analytics import delete_user_metrics
+from resolvers.auth import check_login_throttle, count_failed_login
 from resolvers.consciousness import state_topic
 from resolvers.events import agent_topic, owner_agents_topic
 from resolvers.live import agent_metrics_topic, user_metrics_topic
-from schema.errors import BadUserInput, RateLimited, ServiceUnavailable, Unauthenticated
+from schema.errors import BadUserInput, ServiceUnavailable, Unauthenticated
 from schema.limits import COST_NAMESPACE, budget_limit
 from schema.types.analytics import ExportFormat, ExportPayload
 from schema.types.privacy import PersonalDataExport
@@ -96,27 +95,14 @@ async def _check_password(
     context: Context, user_id: uuid.UUID, username: str, password: str
 ) -> None:
     """The account's password, throttled like sign-ins (a stolen token cannot guess it)."""
-    limiter = context.app.rate_limiter
-    ip = context.client_ip or "unknown"
-    checks = (
-        ("login-user", username, LOGIN_ATTEMPTS_PER_USERNAME),
-        ("login-ip", ip, LOGIN_ATTEMPTS_PER_IP),
-    )
-    for namespace, key, limit in checks:
-        decision = await limiter.check(namespace, key, limit)
-        if not decision.allowed:
-            raise RateLimited(
-                "too many wrong passwords; try again later",
-                retry_after=decision.retry_after_seconds,
-            )
+    await check_login_throttle(context, username)
     async with context.stores.database.session() as session:
         user = await users.get_user(session, user_id)
     if user is None:
         raise Unauthenticated(ACCOUNT_GONE)
     valid, _ = await asyncio.to_thread(verify_password, password, user.password_hash)
     if not valid:
-        for namespace, key, limit in checks:
-            await limiter.hit(namespace, key, limit)
+        await count_failed_login(context, username)
         raise BadUserInput("the password is wrong", field="password")
 
 

@@ -26,6 +26,15 @@ if TYPE_CHECKING:
 BEARER_PREFIX = "bearer "
 
 
+def parse_bearer(header: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value; None when there is none."""
+    if not header:
+        return None
+    if not header.lower().startswith(BEARER_PREFIX):
+        raise Unauthenticated("the Authorization header must be 'Bearer <access token>'")
+    return header[len(BEARER_PREFIX) :].strip() or None
+
+
 @dataclass(frozen=True)
 class AppState:
     """What lives as long as the process: settings, stores, token signer, rate limiter."""
@@ -47,7 +56,7 @@ class Context:
     request_id: str
     loaders: Loaders
     connection_params: dict[str, object] | None = None
-    live: LiveConnection | None = None  # websockets: the connection's token watchdog
+    live: LiveConnection | None = None  # websockets: the connection's token and its expiry
     _principal: Principal | None = field(default=None, init=False, repr=False)
     _authenticated: bool = field(default=False, init=False, repr=False)
 
@@ -76,11 +85,7 @@ class Context:
             header = value if isinstance(value, str) else ""
         else:
             header = self.request.headers.get("authorization", "")
-        if not header:
-            return None
-        if not header.lower().startswith(BEARER_PREFIX):
-            raise Unauthenticated("the Authorization header must be 'Bearer <access token>'")
-        return header[len(BEARER_PREFIX) :].strip()
+        return parse_bearer(header)
 
     async def principal(self) -> Principal | None:
         """The verified caller, None when anonymous; a bad token is UNAUTHENTICATED."""

@@ -26,6 +26,15 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def only_error(body: dict[str, Any]) -> dict[str, Any]:
+    """The single error of a failed operation; its data must be null."""
+    assert body.get("data") is None, body
+    errors = body["errors"]
+    assert len(errors) == 1, errors
+    error: dict[str, Any] = errors[0]
+    return error
+
+
 def error_codes(body: dict[str, object]) -> list[str]:
     """The `extensions.code` of every error in a GraphQL response body."""
     errors = body.get("errors") or []

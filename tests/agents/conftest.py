@@ -16,6 +16,7 @@ from db.stores import Stores
 from db.types import utcnow
 from tests.auth.conftest import SignIn, sign_in
 from tests.support import bearer, graphql
+from tests.support import only_error as only_error  # re-exported: the tests import it here
 
 __all__ = ["SignIn", "sign_in"]
 
@@ -78,15 +79,6 @@ def caller(client: httpx.AsyncClient, sign_in: SignIn) -> MakeCaller:
         return Caller(client, await sign_in(username, *args))
 
     return make
-
-
-def only_error(body: dict[str, Any]) -> dict[str, Any]:
-    """The single error of a failed operation; its data must be null."""
-    assert body.get("data") is None, body
-    errors = body["errors"]
-    assert len(errors) == 1, errors
-    error: dict[str, Any] = errors[0]
-    return error
 
 
 async def insert_agents(

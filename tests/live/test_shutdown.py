@@ -11,7 +11,7 @@ from websockets.exceptions import ConnectionClosed
 from tests.live.client import Socket, register
 from tests.live.conftest import _start_server
 
-AGENT_EVENTS = "subscription { agentEvents { sequence kind } }"
+AGENT_EVENTS = "subscription { agentEvents(since: 0) { sequence kind } }"  # no race: replays
 EXIT_SECONDS = 20
 
 

@@ -38,14 +38,19 @@ async def test_open_websockets_and_subscriptions_are_counted(tmp_path: Path) -> 
         ]
         for socket in sockets:
             await socket.subscribe("1", EVENTS)
-        await user.create_agent()  # each subscription sees it: both are live
-        for socket in sockets:
-            assert (await socket.next())["data"]["agentEvents"]["kind"] == "CREATED"
-        assert await gauges(url) == {
+        live = {
             "websockets_active": 2,
             "graphql_subscriptions_active": 2,
             "broker_subscriptions_active": 1,  # one topic: the two share it
         }
+        for _ in range(100):  # the in-process broker counts a subscriber once it listens
+            if await gauges(url) == live:
+                break
+            await asyncio.sleep(0.05)
+        await user.create_agent()  # each subscription sees it: both are live
+        for socket in sockets:
+            assert (await socket.next())["data"]["agentEvents"]["kind"] == "CREATED"
+        assert await gauges(url) == live
 
         for socket in sockets:
             await socket.ws.close()

@@ -19,6 +19,7 @@ from server.persisted import load_allow_list, register_operations, sha256_hex
 from server.settings import ConfigurationError, load_settings
 from tests.apps import AppClient
 from tests.conftest import make_settings
+from tests.support import only_error
 
 HEALTH = "query Health { systemHealth { status } }"
 HEALTH_DATA = {"systemHealth": {"status": "OK"}}
@@ -42,13 +43,6 @@ async def get(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
-
-
-def only_error(body: dict[str, Any]) -> dict[str, Any]:
-    assert body.get("data") is None, body
-    assert len(body["errors"]) == 1, body
-    error: dict[str, Any] = body["errors"][0]
-    return error
 
 
 # --- APQ ------------------------------------------------------------------------------
