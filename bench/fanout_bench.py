@@ -266,6 +266,7 @@ class Row:
     max_ms: float | None = None
     cpu_percent: float = 0.0
     cpu_us_per_message: float | None = None
+    client_cpu_us_per_message: float | None = None  # all client processes together
     rss_before_kb: int = 0
     rss_idle_kb: int = 0
     rss_end_kb: int = 0
@@ -335,6 +336,10 @@ class Clients:
             await process.wait()
         return latencies, errors
 
+    def cpu_seconds(self) -> float:
+        """CPU used so far by every client process: they share the server's cores."""
+        return sum(_cpu_seconds(process.pid) for process in self.processes)
+
     def kill(self) -> None:
         for process in self.processes:
             if process.returncode is None:
@@ -390,6 +395,7 @@ async def _measure(
         phase = "measuring"
         measured: set[int] = set()
         cpu_start, t0 = _cpu_seconds(pid), time.monotonic()
+        client_cpu_start = clients.cpu_seconds()
         interval = 1.0 / row.rate
         count = max(1, round(duration * row.rate))
         for i in range(count):
@@ -402,6 +408,7 @@ async def _measure(
         row.cpu_percent = round((_cpu_seconds(pid) - cpu_start) / elapsed * 100, 1)
         await asyncio.sleep(DRAIN_SECONDS)
         cpu_used = _cpu_seconds(pid) - cpu_start  # publishing and draining
+        client_cpu_used = clients.cpu_seconds() - client_cpu_start
         row.rss_end_kb = _rss_kb(pid)
         latencies, row.client_errors = await clients.stop()
         values = sorted(ms for sequence, ms in latencies if sequence in measured)
@@ -411,6 +418,7 @@ async def _measure(
         row.messages_per_second = round(len(values) / elapsed, 1)
         if values:
             row.cpu_us_per_message = round(cpu_used / len(values) * 1e6, 1)
+            row.client_cpu_us_per_message = round(client_cpu_used / len(values) * 1e6, 1)
         if values:
             row.p50_ms = round(percentile(values, 0.50), 1)
             row.p99_ms = round(percentile(values, 0.99), 1)
@@ -604,7 +612,8 @@ def _line(row: Row) -> str:
 def _table(rows: list[Row]) -> str:
     header = (
         f"{'server':<24} {'N':>6} {'ev/s':>5} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-        f"{'msg/s':>9} {'delivered':>9} {'cpu%':>6} {'us/msg':>7} {'KB/sub':>7} {'RSS MB':>7} "
+        f"{'msg/s':>9} {'delivered':>9} {'cpu%':>6} {'us/msg':>7} {'client':>7} {'KB/sub':>7} "
+        f"{'RSS MB':>7} "
         f"{'p99 x':>6} {'msg/s x':>7}"
     )
     lines = [header, "-" * len(header)]
@@ -625,7 +634,7 @@ def _table(rows: list[Row]) -> str:
             f"{row.server:<24} {row.subscribers:>6} {row.rate:>5g} {_fmt(row.p50_ms):>8} "
             f"{_fmt(row.p99_ms):>8} {_fmt(row.max_ms):>8} {_fmt(row.messages_per_second):>9} "
             f"{share:>9} {row.cpu_percent:>6} {_fmt(row.cpu_us_per_message, 1):>7} "
-            f"{row.kb_per_subscriber:>7} "
+            f"{_fmt(row.client_cpu_us_per_message, 1):>7} {row.kb_per_subscriber:>7} "
             f"{row.rss_idle_kb / 1024:>7.0f} {p99_ratio:>6} {msg_ratio:>7}"
         )
     return "\n".join(lines)

@@ -159,9 +159,11 @@ def fanout_figures(path: Path) -> list[Figure]:
             ("messages_per_second", "messages/s delivered", "msg/s", "", None),
             ("kb_per_subscriber", "RSS per subscriber", "KB", "≤", FANOUT_KB_TARGET),
             ("cpu_us_per_message", "server CPU per message", "µs", "", None),
+            ("client_cpu_us_per_message", "client processes' CPU per message", "µs", "", None),
         ]
         keys = {"messages_per_second": "msg_per_s", "kb_per_subscriber": "kb_per_sub",
-                "cpu_us_per_message": "cpu_us_per_msg", "p99_ms": "p99_ms"}  # fmt: skip
+                "cpu_us_per_message": "cpu_us_per_msg", "p99_ms": "p99_ms",
+                "client_cpu_us_per_message": "client_cpu_us_per_msg"}  # fmt: skip
         figures += [
             Figure(f"fanout.{n}{tag}.{keys[field]}", "4. fan-out", f"{label}, {where}",
                    None if row.get("failed") else row.get(field), unit,
