@@ -5,6 +5,8 @@ one server at a time:
 
 - `bare relay` (the baseline): bench/servers/fanout_relay.py, a bare Starlette websocket
   endpoint relaying the topic's Redis channel (one Redis subscription, a queue per socket);
+- `ASGI floor`: the same relay as a raw ASGI app awaiting uvicorn's `send` for each socket
+  in turn, no framework, task or queue: the least any ASGI app on uvicorn can spend per frame;
 - `app` (and any `--app-variant`): `consciousness serve` on PostgreSQL (a fresh database) and
   Redis (a unique REDIS_KEY_PREFIX), every client subscribed over graphql-transport-ws to
   `agentEvents` of the same user (the owner's topic `user:<id>:agents`).
@@ -13,7 +15,9 @@ Events are published straight into the broker (db.pubsub.RedisBroker.publish, th
 script, channel and stream the app's mutations use), so the figures isolate fan-out: no
 mutation, no engine. Each payload is an agent event whose `timestamp` is the publish time;
 a client's latency is its receive time minus that timestamp (one clock: same machine).
-Clients are Python `websockets` in `--clients` separate processes.
+Clients run in `--clients` separate processes on uvloop, each socket websockets' sans-I/O
+protocol driven from the transport's callbacks (LeanSocket): the load generator shares the
+server's cores, so its CPU per message (`client`) is kept low and reported.
 
 Per server: p50/p99/max latency over every delivery of the measured events, messages/s
 delivered (and the share of the N x events expected), the server's CPU use while
@@ -54,7 +58,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from figures import percentile
 
@@ -76,36 +80,119 @@ HANDSHAKES_IN_FLIGHT = 8  # per client process: 4 x 8 stays under redis-py's 100
 SUBSCRIPTION = (
     "subscription { agentEvents { sequence kind agentId ownerId status version timestamp } }"
 )
-RELAY, APP = "bare relay", "app"
+RELAY, FLOOR, APP = "bare relay", "ASGI floor", "app"
+RELAYS = {RELAY: "bench.servers.fanout_relay:app", FLOOR: "bench.servers.fanout_relay:floor"}
 
 
 # ----------------------------------------------------------------------------- clients
 
 
-async def _open_socket(url: str, kind: str, token: str) -> Any:
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed, InvalidHandshake
+class LeanSocket(asyncio.Protocol):
+    """A websocket client as cheap as we can make it in Python: the load generator.
 
+    websockets' sans-I/O protocol (handshake, framing, answering the server's pings) driven
+    straight from the transport's callbacks, with no task, queue or future per message: the
+    library's asyncio client spent ~100 us of CPU per message, twice the server's, on the
+    same two cores. Messages go to `on_message`, except one awaited with `next_message()`.
+    """
+
+    def __init__(self, url: str, subprotocols: list[str], on_message: Any) -> None:
+        from websockets.client import ClientProtocol
+        from websockets.uri import parse_uri
+
+        self.protocol = ClientProtocol(
+            parse_uri(url),
+            subprotocols=subprotocols or None,  # type: ignore[arg-type]
+            max_size=None,
+        )
+        self.on_message = on_message
+        loop = asyncio.get_running_loop()
+        self.opened: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[Exception | None] = loop.create_future()  # with why
+        self._waiter: asyncio.Future[bytes] | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.protocol.send_request(self.protocol.connect())
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        from websockets.frames import Frame, Opcode
+        from websockets.http11 import Response
+
+        self.protocol.receive_data(data)
+        for event in self.protocol.events_received():
+            if isinstance(event, Response):
+                error = self.protocol.handshake_exc
+                if not self.opened.done():
+                    self.opened.set_exception(error) if error else self.opened.set_result(None)
+            elif isinstance(event, Frame) and event.opcode in (Opcode.TEXT, Opcode.BINARY):
+                if self._waiter is not None and not self._waiter.done():
+                    self._waiter.set_result(bytes(event.data))
+                else:
+                    self.on_message(event.data)
+        self._flush()  # pongs, and the closing handshake
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for future in (self.opened, self._waiter):
+            if future is not None and not future.done():
+                future.set_exception(exc or ConnectionError("closed"))
+        self.closed.set_result(exc)
+
+    def send_text(self, text: str) -> None:
+        self.protocol.send_text(text.encode())
+        self._flush()
+
+    def expect_message(self) -> asyncio.Future[bytes]:
+        """The next message, instead of `on_message` (ask before sending what it answers)."""
+        self._waiter = asyncio.get_running_loop().create_future()
+        return self._waiter
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def _flush(self) -> None:
+        assert self.transport is not None
+        for chunk in self.protocol.data_to_send():
+            if chunk:
+                self.transport.write(chunk)
+            elif self.transport.can_write_eof():
+                self.transport.write_eof()
+
+
+async def _open_socket(url: str, kind: str, token: str, on_message: Any) -> LeanSocket:
+    from websockets.exceptions import InvalidHandshake
+    from websockets.uri import parse_uri
+
+    uri = parse_uri(url)
+    loop = asyncio.get_running_loop()
     for attempt in range(8):
         try:
-            if kind == RELAY:
-                return await connect(url, ping_interval=None, open_timeout=60, max_queue=None)
-            ws = await connect(
-                url,
-                subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
-                ping_interval=None,
-                open_timeout=60,
-                max_queue=None,
+            _, opened = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: LeanSocket(
+                        url, [] if kind == RELAY else ["graphql-transport-ws"], on_message
+                    ),
+                    uri.host,
+                    uri.port,
+                ),
+                60,
             )
+            await asyncio.wait_for(opened.opened, 60)
+            if kind == RELAY:
+                return opened
             init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
-            await ws.send(json.dumps(init))
-            ack = json.loads(await asyncio.wait_for(ws.recv(), 60))
+            answer = opened.expect_message()
+            opened.send_text(json.dumps(init))
+            ack = json.loads(await asyncio.wait_for(answer, 60))
             if ack.get("type") != "connection_ack":
                 raise RuntimeError(f"no connection_ack: {ack}")
             payload = {"query": SUBSCRIPTION}
-            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
-            return ws
-        except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake) as exc:
+            opened.send_text(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+            return opened
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
             # a full accept backlog, or a server too busy to finish the handshake: again
             if attempt == 7:
                 raise
@@ -121,51 +208,54 @@ async def _client_main(url: str, kind: str, count: int, token: str) -> None:
     latencies: list[tuple[int, float]] = []  # (sequence, milliseconds)
     errors: list[str] = []
     first_seen = 0
+    stopping = False
     gate = asyncio.Semaphore(HANDSHAKES_IN_FLIGHT)
 
-    async def open_one() -> Any:
+    def receiver() -> Any:
+        """One socket's message handler: its latency sample, and WARM once all had one."""
+        seen = False
+
+        def on_message(frame: bytes) -> None:
+            nonlocal seen, first_seen
+            received = time.time()
+            message = orjson.loads(frame)
+            if message.get("type") != "next":
+                errors.append(str(message)[:300])
+                return
+            payload = message["payload"]
+            if payload.get("errors"):
+                errors.append(str(payload["errors"])[:300])
+                return
+            event = payload["data"]["agentEvents"]
+            published = dt.datetime.fromisoformat(event["timestamp"]).timestamp()
+            latencies.append((event["sequence"], (received - published) * 1000))
+            if not seen:
+                seen = True
+                first_seen += 1
+                if first_seen == count:
+                    print("WARM", flush=True)
+
+        return on_message
+
+    def lost(closed: asyncio.Future[Exception | None]) -> None:
+        if not stopping:  # a dropped socket is a result, not a crash of the client
+            errors.append(f"closed: {closed.result()!r}"[:300])
+
+    async def open_one() -> LeanSocket:
         async with gate:
-            return await _open_socket(url, kind, token)
+            opened = await _open_socket(url, kind, token, receiver())
+        opened.closed.add_done_callback(lost)
+        return opened
 
     sockets = await asyncio.gather(*(open_one() for _ in range(count)))
     print("SUBSCRIBED", flush=True)
-
-    async def consume(ws: Any) -> None:
-        nonlocal first_seen
-        seen = False
-        try:
-            async for frame in ws:
-                received = time.time()
-                message = orjson.loads(frame)
-                if message.get("type") != "next":
-                    errors.append(str(message)[:300])
-                    continue
-                payload = message["payload"]
-                if payload.get("errors"):
-                    errors.append(str(payload["errors"])[:300])
-                    continue
-                event = payload["data"]["agentEvents"]
-                published = dt.datetime.fromisoformat(event["timestamp"]).timestamp()
-                latencies.append((event["sequence"], (received - published) * 1000))
-                if not seen:
-                    seen = True
-                    first_seen += 1
-                    if first_seen == count:
-                        print("WARM", flush=True)
-        except Exception as exc:  # a dropped socket is a result, not a crash of the client
-            errors.append(repr(exc)[:300])
-
-    consumers = [asyncio.create_task(consume(ws)) for ws in sockets]
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     await reader.readline()  # STOP
-    for ws in sockets:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(ws.close(), 1)
-    for task in consumers:
-        task.cancel()
-    await asyncio.gather(*consumers, return_exceptions=True)
+    stopping = True
+    for opened in sockets:
+        opened.close()
     sys.stdout.write(json.dumps({"latencies": latencies, "errors": errors[:20]}) + "\n")
     sys.stdout.flush()
 
@@ -358,7 +448,7 @@ async def _measure(
     client_processes: int,
     duration: float,
 ) -> None:
-    kind = RELAY if row.server == RELAY else APP
+    kind = RELAY if row.server in RELAYS else APP
     row.rss_before_kb = _rss_kb(pid)
     started = time.monotonic()
     clients = await Clients.start(ws_url, kind, row.subscribers, token, client_processes)
@@ -493,11 +583,11 @@ async def _run(args: argparse.Namespace) -> list[Row]:
             for subscribers in args.subscribers:
                 rate = args.rate or (1.0 if subscribers >= 10_000 else 5.0)
                 topic = ""
-                for name, extra in [(RELAY, {}), *variants]:
+                for name, extra in [(RELAY, {}), (FLOOR, {}), *variants]:
                     row = Row(name, subscribers, rate)
                     rows.append(row)
                     port = _free_port()
-                    if name == RELAY:
+                    if name in RELAYS:
                         if not owner_id:  # the relay needs the topic: register on a first app
                             with _server(
                                 [str(BIN / "consciousness"), "serve", "--port", str(port)],
@@ -510,7 +600,7 @@ async def _run(args: argparse.Namespace) -> list[Row]:
                         topic = owner_agents_topic(uuid.UUID(owner_id))
                         command = [
                             str(BIN / "uvicorn"),
-                            "bench.servers.fanout_relay:app",
+                            RELAYS[name],
                             "--port",
                             str(port),
                             "--log-level",
@@ -645,7 +735,9 @@ def main() -> None:
         _raise_fd_limit()
         url, kind, count = sys.argv[2:5]
         token = os.environ.get("FANOUT_BENCH_TOKEN", "")
-        asyncio.run(_client_main(url, kind, int(count), token))
+        import uvloop  # as the servers' uvicorn: the load generator's own cost kept low
+
+        uvloop.run(_client_main(url, kind, int(count), token))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(

@@ -43,10 +43,13 @@ def _first(by_key: dict[str, Figure], *keys: str) -> tuple[str, float] | None:
 def _fanout_capacity(by_key: dict[str, Figure]) -> tuple[int, float, float, float] | None:
     """(subscribers per process, its p99, KB per subscriber, CPU µs per message): the largest
     measured subscriber count whose app p99 met the target, else the smallest measured."""
-    measured = sorted(
+    measured = sorted(  # the app's rows, "fanout.<n>.p99_ms" (not the floor's or a variant's)
         int(key.split(".")[1])
         for key, figure in by_key.items()
-        if key.startswith("fanout.") and key.endswith(".p99_ms") and figure.value is not None
+        if key.startswith("fanout.")
+        and key.endswith(".p99_ms")
+        and key.count(".") == 2
+        and figure.value is not None
     )
     if not measured:
         return None

@@ -5,6 +5,11 @@ message is turned once into a graphql-transport-ws `next` frame shaped like our
 `agentEvents` result and put on each connected socket's bounded queue, which that socket's
 sender task drains. No GraphQL, no authentication, no per-subscriber execution.
 
+`floor` is the same relay with nothing between it and uvicorn: a raw ASGI app whose Redis
+loop awaits uvicorn's own `send` for every socket in turn, with no framework, no task and no
+queue per socket (a slow socket would hold up the others, so it is a measuring stick, not a
+server). What it costs per frame is what any Python ASGI app on uvicorn pays at least.
+
 Environment: FANOUT_REDIS_URL, FANOUT_CHANNEL (the broker's channel of the topic, carrying
 "<sequence>:<json payload>" as db/pubsub.py publishes it), FANOUT_FIELD (default agentEvents).
 """
@@ -14,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import orjson
 from redis.asyncio import Redis
@@ -36,17 +42,19 @@ def _frame(data: bytes) -> bytes:
     return orjson.dumps({"id": "1", "type": "next", "payload": {"data": {FIELD: event}}})
 
 
-async def _relay(redis: Redis) -> None:
+async def _relay(redis: Redis, deliver: Callable[[bytes], Awaitable[None]]) -> None:
     async with redis.pubsub() as pubsub:
         await pubsub.subscribe(CHANNEL)
         async for message in pubsub.listen():
-            if message["type"] != "message":
-                continue
-            frame = _frame(message["data"])
-            for queue in sockets:
-                if queue.full():  # drop the oldest, as our broker does
-                    queue.get_nowait()
-                queue.put_nowait(frame)
+            if message["type"] == "message":
+                await deliver(_frame(message["data"]))
+
+
+async def _enqueue(frame: bytes) -> None:
+    for queue in sockets:
+        if queue.full():  # drop the oldest, as our broker does
+            queue.get_nowait()
+        queue.put_nowait(frame)
 
 
 async def _send(websocket: WebSocket, queue: asyncio.Queue[bytes]) -> None:
@@ -75,9 +83,9 @@ async def endpoint(websocket: WebSocket) -> None:
 
 
 @contextlib.asynccontextmanager
-async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+async def _relaying(deliver: Callable[[bytes], Awaitable[None]]) -> AsyncIterator[None]:
     redis = Redis.from_url(REDIS_URL)
-    task = asyncio.create_task(_relay(redis))
+    task = asyncio.create_task(_relay(redis, deliver))
     try:
         yield
     finally:
@@ -87,4 +95,38 @@ async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await redis.aclose()
 
 
-app = Starlette(routes=[WebSocketRoute("/ws", endpoint)], lifespan=lifespan)
+app = Starlette(routes=[WebSocketRoute("/ws", endpoint)], lifespan=lambda _app: _relaying(_enqueue))
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+floor_sends: set[Send] = set()
+
+
+async def _send_each(frame: bytes) -> None:
+    message = {"type": "websocket.send", "bytes": frame}
+    for send in list(floor_sends):
+        try:
+            await send(message)
+        except (OSError, RuntimeError):  # gone: its own coroutine sees the disconnect
+            floor_sends.discard(send)
+
+
+async def floor(scope: dict[str, Any], receive: Any, send: Send) -> None:
+    """The raw ASGI relay (see the module's docstring); any HTTP request gets a 404."""
+    if scope["type"] == "lifespan":
+        await receive()  # startup
+        async with _relaying(_send_each):
+            await send({"type": "lifespan.startup.complete"})
+            await receive()  # shutdown
+        await send({"type": "lifespan.shutdown.complete"})
+    elif scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        floor_sends.add(send)
+        try:
+            while (await receive())["type"] != "websocket.disconnect":
+                pass
+        finally:
+            floor_sends.discard(send)
+    else:
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
