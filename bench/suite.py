@@ -65,7 +65,8 @@ JOBS = (
         "1 and 2 uvicorn workers sharing one socket; baseline: the engine alone"),
     Job("fanout", "4. fan-out", "fanout_bench.py", ("--subscribers", "1000", "--duration", "5"),
         45, "websocket subscribers of `agentEvents` on `consciousness serve` against a bare "
-        "Starlette relay of the same Redis channel (1,000 at 5 events/s, 10,000 at 1/s)"),
+        "Starlette relay of the same Redis channel and that relay as raw ASGI, the floor "
+        "(1,000 at 5 events/s, 10,000 at 1/s)"),
     Job("analytics", "5. analytics", "analytics_bench.py", ("--rows", "50000", "--runs", "5"),
         10, "AnalyticsWriter ingestion and a p95-by-agent query over 1,000,000 rows, against "
         "clickhouse-connect on the same embedded chDB"),
