@@ -84,7 +84,9 @@ async def register(info: Info, data: RegisterInput) -> AuthPayload:
             tier=Tier.BASIC,
         )
         await audit_trail.record_in(session, context, AuditAction.REGISTER, user.id)
-    return await _issue(context, user)
+        # Inside the transaction: when the token store fails, no account is left behind
+        # and the username stays free for the retry.
+        return await _issue(context, user)
 
 
 async def check_login_throttle(context: Context, username: str) -> None:

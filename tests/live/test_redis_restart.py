@@ -215,6 +215,14 @@ async def test_redis_restart_fails_subscribers_promptly_and_resume_misses_nothin
         )
         assert seconds < PROMPT_SECONDS
         assert _error(body)["message"] == "rate limiter unavailable", body
+        newcomer = f"newcomer_{uuid.uuid4().hex[:8]}"
+        register_newcomer = (
+            "mutation($name: String!) { register(input: {username: $name, "
+            'email: "n@example.org", password: "correct horse battery"}) { tokenType } }'
+        )
+        seconds, body = await _post(url, register_newcomer, name=newcomer)
+        assert seconds < PROMPT_SECONDS
+        assert _error(body)["message"] == "token store unavailable", body
 
         # A new websocket whose token cannot be checked is closed, not left waiting.
         try:
@@ -231,6 +239,9 @@ async def test_redis_restart_fails_subscribers_promptly_and_resume_misses_nothin
 
         redis_server.start()  # the same port, every key lost
         await _until_redis_serves(url, owner.token)
+        _, body = await _post(url, register_newcomer, name=newcomer)
+        assert "errors" not in body, body  # the name stayed free
+        assert body["data"]["register"]["tokenType"] == "Bearer"
 
         # While the dashboard is away, the agent changes once; then it resubscribes.
         await owner.ok(DEACTIVATE, id=agent_id)
