@@ -93,7 +93,7 @@ class LeanSocket(asyncio.Protocol):
     websockets' sans-I/O protocol (handshake, framing, answering the server's pings) driven
     straight from the transport's callbacks, with no task, queue or future per message: the
     library's asyncio client spent ~100 us of CPU per message, twice the server's, on the
-    same two cores. Messages go to `on_message`, except one awaited with `next_message()`.
+    same two cores. Messages go to `on_message`, except the one `expect_message()` asked for.
     """
 
     def __init__(self, url: str, subprotocols: list[str], on_message: Any) -> None:
