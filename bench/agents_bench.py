@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 import strawberry
-from figures import Figure, add_json_option, write_figures
+from figures import Figure, add_json_option, percentile, write_figures
 from strawberry.asgi import GraphQL
 
 from auth.passwords import hash_password
@@ -174,8 +174,7 @@ class Timings:
         return statistics.median(self.seconds) * 1000
 
     def p95_ms(self) -> float:
-        ordered = sorted(self.seconds)
-        return ordered[max(0, -(-95 * len(ordered) // 100) - 1)] * 1000  # nearest rank
+        return percentile(self.seconds, 0.95) * 1000
 
 
 async def measure(

@@ -47,7 +47,6 @@ import resource
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -61,6 +60,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from figures import percentile
+from processes import cpu_seconds, free_port
 
 SCRIPT = Path(__file__).resolve()
 ROOT = SCRIPT.parent.parent
@@ -169,6 +169,7 @@ async def _open_socket(url: str, kind: str, token: str, on_message: Any) -> Lean
     uri = parse_uri(url)
     loop = asyncio.get_running_loop()
     for attempt in range(8):
+        current: LeanSocket | None = None  # this attempt's socket, once connected
         try:
             _, opened = await asyncio.wait_for(
                 loop.create_connection(
@@ -180,6 +181,7 @@ async def _open_socket(url: str, kind: str, token: str, on_message: Any) -> Lean
                 ),
                 60,
             )
+            current = opened
             await asyncio.wait_for(opened.opened, 60)
             if kind == RELAY:
                 return opened
@@ -193,7 +195,11 @@ async def _open_socket(url: str, kind: str, token: str, on_message: Any) -> Lean
             opened.send_text(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
             return opened
         except (OSError, TimeoutError, InvalidHandshake) as exc:
-            # a full accept backlog, or a server too busy to finish the handshake: again
+            # a full accept backlog, or a server too busy to finish the handshake: again,
+            # on a new socket (this one would deliver to the same receiver too)
+            if current is not None:
+                current.on_message = lambda _frame: None
+                current.close()
             if attempt == 7:
                 raise
             print(f"retrying a connection: {exc!r}", file=sys.stderr, flush=True)
@@ -270,23 +276,11 @@ def _raise_fd_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
@@ -428,7 +422,7 @@ class Clients:
 
     def cpu_seconds(self) -> float:
         """CPU used so far by every client process: they share the server's cores."""
-        return sum(_cpu_seconds(process.pid) for process in self.processes)
+        return sum(cpu_seconds(process.pid) for process in self.processes)
 
     def kill(self) -> None:
         for process in self.processes:
@@ -484,7 +478,7 @@ async def _measure(
         await asyncio.sleep(2.0)  # let the warm-up events drain
         phase = "measuring"
         measured: set[int] = set()
-        cpu_start, t0 = _cpu_seconds(pid), time.monotonic()
+        cpu_start, t0 = cpu_seconds(pid), time.monotonic()
         client_cpu_start = clients.cpu_seconds()
         interval = 1.0 / row.rate
         count = max(1, round(duration * row.rate))
@@ -495,9 +489,9 @@ async def _measure(
             measured.add(await publish())
         await asyncio.sleep(interval)
         elapsed = time.monotonic() - t0
-        row.cpu_percent = round((_cpu_seconds(pid) - cpu_start) / elapsed * 100, 1)
+        row.cpu_percent = round((cpu_seconds(pid) - cpu_start) / elapsed * 100, 1)
         await asyncio.sleep(DRAIN_SECONDS)
-        cpu_used = _cpu_seconds(pid) - cpu_start  # publishing and draining
+        cpu_used = cpu_seconds(pid) - cpu_start  # publishing and draining
         client_cpu_used = clients.cpu_seconds() - client_cpu_start
         row.rss_end_kb = _rss_kb(pid)
         latencies, row.client_errors = await clients.stop()
@@ -586,7 +580,7 @@ async def _run(args: argparse.Namespace) -> list[Row]:
                 for name, extra in [(RELAY, {}), (FLOOR, {}), *variants]:
                     row = Row(name, subscribers, rate)
                     rows.append(row)
-                    port = _free_port()
+                    port = free_port()
                     if name in RELAYS:
                         if not owner_id:  # the relay needs the topic: register on a first app
                             with _server(
@@ -596,7 +590,7 @@ async def _run(args: argparse.Namespace) -> list[Row]:
                                 workdir / "register.log",
                             ):
                                 token, owner_id = _register(f"http://127.0.0.1:{port}")
-                            port = _free_port()
+                            port = free_port()
                         topic = owner_agents_topic(uuid.UUID(owner_id))
                         command = [
                             str(BIN / "uvicorn"),

@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from figures import Figure, add_json_option, percentile, write_figures  # noqa: E402
+from processes import cpu_seconds, free_port  # noqa: E402
 from stack import redis_prefix  # noqa: E402
 
 from db.pubsub import RedisBroker  # noqa: E402
@@ -51,7 +51,6 @@ PASSWORD = "correct horse battery staple"  # a throwaway benchmark user's
 REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { accessToken user { id } } }"""
 SUBSCRIPTION = """subscription { agentEvents {
   sequence kind agentId ownerId status version timestamp } }"""
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 DRAIN_SECONDS = 30.0
 
 
@@ -66,19 +65,6 @@ class Result:
     p50_ms: float
     p99_ms: float
     max_ms: float
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds (fields 14 and 15 of /proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 @contextlib.contextmanager

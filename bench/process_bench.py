@@ -11,8 +11,8 @@ activates an agent, then:
    seconds, while the probe keeps probing.
 
 A `{ __typename }` request does no I/O and almost no work, so its latency minus the idle
-baseline is how long it waited for the event loop: the lag every other client sees. Targets:
-probe p99 under load below 50 ms. Run from the repo root:
+baseline is how long it waited for the event loop: the lag every other client sees. Target:
+lag p99 under load (probe latency minus the idle probe's p50) below 50 ms. Run from the repo root:
 `.venv/bin/python bench/process_bench.py [--duration S] [--concurrency N] [--json PATH]`.
 """
 

@@ -245,7 +245,7 @@ def figures(runs: list[Run], engine: tuple[float, float]) -> list[Figure]:
                 Figure(f"{key}.app_cpu_ms", s, f"worker CPU per request, {where}",
                        None if row.note else app_cpu_ms(row), "ms",
                        "engine alone per call, median", median_ms,
-                       note=f"server CPU {row.server_cpu_pct:.0f}%"),
+                       note=row.note or f"server CPU {row.server_cpu_pct:.0f}%"),
             ]  # fmt: skip
             result += [
                 Figure(f"{key}.{store.lower()}_cpu_ms", s, f"{store} CPU per request, {where}",

@@ -66,11 +66,13 @@ def project(figures: list[Figure]) -> Projection:
     """The projection's markdown lines, its inputs and outputs, or what it is missing."""
     by_key = {figure.key: figure for figure in figures}
     result = Projection()
-    app = _first(by_key, "process.w1.c200.app_cpu_ms", "process.w1.c50.app_cpu_ms")
-    rps = _first(by_key, "process.w1.c200.rps", "process.w1.c50.rps")
-    pg = _first(by_key, "process.w1.c200.postgresql_cpu_ms", "process.w1.c50.postgresql_cpu_ms")
-    redis = _first(by_key, "process.w1.c200.redis_cpu_ms", "process.w1.c50.redis_cpu_ms")
-    scale = _first(by_key, "process.w2.c200.rps", "process.w2.c50.rps")
+    # One concurrency for every `process` input: c=200 when it was measured, else c=50.
+    c = "c200" if _first(by_key, "process.w1.c200.rps") else "c50"
+    app = _first(by_key, f"process.w1.{c}.app_cpu_ms")
+    rps = _first(by_key, f"process.w1.{c}.rps")
+    pg = _first(by_key, f"process.w1.{c}.postgresql_cpu_ms")
+    redis = _first(by_key, f"process.w1.{c}.redis_cpu_ms")
+    scale = _first(by_key, f"process.w2.{c}.rps")
     ingest = _first(by_key, "analytics.ingest_rows_per_s")
     fanout = _fanout_capacity(by_key)
     needed = {"`process` CPU per request (scenario 3)": app and pg and redis and rps,
