@@ -8,6 +8,8 @@ import re
 import time
 import uuid
 
+from limits import RateLimitItem
+
 from auth.passwords import PasswordPolicyError, check_policy, hash_password, verify_password
 from auth.ratelimit import LOGIN_ATTEMPTS_PER_IP, LOGIN_ATTEMPTS_PER_USERNAME
 from auth.tokens import hash_refresh_token, new_refresh_token
@@ -49,16 +51,25 @@ def _validate_registration(data: RegisterInput) -> None:
 
 async def _issue(context: Context, user: UserRow, family_id: str | None = None) -> AuthPayload:
     """A new access token and a new refresh token in `family_id` (a new family by default)."""
-    settings = context.settings
-    access = context.app.access_tokens.issue(user)
+    refresh = await _save_refresh(context, user.id, family_id)
+    return _payload(context, user, refresh)
+
+
+async def _save_refresh(context: Context, user_id: uuid.UUID, family_id: str | None) -> str:
+    """A new refresh token for `user_id`, recorded in the token store."""
     refresh = new_refresh_token()
     await context.stores.tokens.save_refresh(
         hash_refresh_token(refresh),
         RefreshRecord(
-            user_id=str(user.id), family_id=family_id or uuid.uuid4().hex, issued_at=time.time()
+            user_id=str(user_id), family_id=family_id or uuid.uuid4().hex, issued_at=time.time()
         ),
-        settings.refresh_token_ttl_seconds,
+        context.settings.refresh_token_ttl_seconds,
     )
+    return refresh
+
+
+def _payload(context: Context, user: UserRow, refresh: str) -> AuthPayload:
+    access = context.app.access_tokens.issue(user)
     return AuthPayload(
         access_token=access.token,
         refresh_token=refresh,
@@ -74,9 +85,15 @@ async def register(info: Info, data: RegisterInput) -> AuthPayload:
         raise Forbidden("registration is closed on this server")
     _validate_registration(data)
     password_hash = await asyncio.to_thread(hash_password, data.password)
+    # The token store first: when it fails, no account is left behind and the username stays
+    # free (and no database write lock is held across a Redis call). A record left for an
+    # account that then failed to be created names no user: refreshing with it is refused.
+    user_id = uuid.uuid4()
+    refresh = await _save_refresh(context, user_id, None)
     async with context.stores.database.session() as session:
         user = await users.create_user(
             session,
+            user_id=user_id,
             username=data.username,
             email=data.email,
             password_hash=password_hash,
@@ -84,30 +101,31 @@ async def register(info: Info, data: RegisterInput) -> AuthPayload:
             tier=Tier.BASIC,
         )
         await audit_trail.record_in(session, context, AuditAction.REGISTER, user.id)
-        # Inside the transaction: when the token store fails, no account is left behind
-        # and the username stays free for the retry.
-        return await _issue(context, user)
+    return _payload(context, user, refresh)
+
+
+def _login_limits(context: Context, username: str) -> list[tuple[str, str, RateLimitItem]]:
+    """The login throttle's counters: (namespace, key, limit) per username and per address."""
+    return [
+        ("login-user", username, LOGIN_ATTEMPTS_PER_USERNAME),
+        ("login-ip", context.client_ip or "unknown", LOGIN_ATTEMPTS_PER_IP),
+    ]
 
 
 async def check_login_throttle(context: Context, username: str) -> None:
     """RATE_LIMITED after too many wrong passwords for this username or from this address."""
-    limiter = context.app.rate_limiter
-    for namespace, key, limit in (
-        ("login-user", username, LOGIN_ATTEMPTS_PER_USERNAME),
-        ("login-ip", context.client_ip or "unknown", LOGIN_ATTEMPTS_PER_IP),
-    ):
-        decision = await limiter.check(namespace, key, limit)
+    for namespace, key, limit in _login_limits(context, username):
+        decision = await context.app.rate_limiter.check(namespace, key, limit)
         if not decision.allowed:
             raise RateLimited(
-                "too many wrong passwords; try again later",
+                "too many failed sign-ins; try again later",
                 retry_after=decision.retry_after_seconds,
             )
 
 
 async def count_failed_login(context: Context, username: str) -> None:
-    limiter = context.app.rate_limiter
-    await limiter.hit("login-user", username, LOGIN_ATTEMPTS_PER_USERNAME)
-    await limiter.hit("login-ip", context.client_ip or "unknown", LOGIN_ATTEMPTS_PER_IP)
+    for namespace, key, limit in _login_limits(context, username):
+        await context.app.rate_limiter.hit(namespace, key, limit)
 
 
 async def login(info: Info, username: str, password: str) -> AuthPayload:

@@ -22,6 +22,7 @@ async def create_user(
     password_hash: str,
     roles: list[Role],
     tier: Tier,
+    user_id: uuid.UUID | None = None,
 ) -> User:
     """Insert a user; CONFLICT when the username or email is taken (compared case-insensitively)."""
     taken = await session.exec(
@@ -32,6 +33,7 @@ async def create_user(
     if taken.first() is not None:
         raise Conflict("username or email already registered")
     user = User(
+        id=user_id or uuid.uuid4(),
         username=username.lower(),
         email=email.lower(),
         password_hash=password_hash,
