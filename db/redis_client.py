@@ -1,8 +1,8 @@
 """The one way to open a Redis client: a pool that waits for a connection instead of failing.
 
-redis-py's default pool raises MaxConnectionsError as soon as its limit is reached; with
-thousands of websockets checking their tokens, or a burst of requests, that surfaced as
-failed requests. A blocking pool queues the caller for up to POOL_TIMEOUT_SECONDS instead.
+redis-py's default pool raises MaxConnectionsError as soon as its limit is reached; under a
+burst of requests that surfaced as failed requests. A blocking pool queues the caller for up
+to POOL_TIMEOUT_SECONDS instead.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -67,11 +68,7 @@ class Database:
         and failed with "database is locked". This process's SQLite writers queue on a
         lock instead, first come first served. PostgreSQL locks rows and needs none.
         """
-        if self._sqlite_writers is None:
-            async with self.session() as session:
-                yield session
-            return
-        async with self._sqlite_writers, self.session() as session:
+        async with self._sqlite_writers or contextlib.nullcontext(), self.session() as session:
             yield session
 
     async def ping(self) -> float:

@@ -127,9 +127,13 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _owner_scope(principal: Principal) -> uuid.UUID | None:
-    """Whose agents the caller may see: their own, or everyone's (None) with agents:admin."""
-    return None if principal.has(Permission.AGENTS_ADMIN) else uuid.UUID(principal.user_id)
+def _owner_scope(
+    principal: Principal, admin: tuple[Permission, ...] = (Permission.AGENTS_ADMIN,)
+) -> uuid.UUID | None:
+    """Whose agents the caller may see: their own, or everyone's (None) with one of `admin`."""
+    if any(principal.has(permission) for permission in admin):
+        return None
+    return uuid.UUID(principal.user_id)
 
 
 def _public(column: str, value: Any) -> Any:
@@ -157,9 +161,7 @@ async def load_visible_agent(
     admin: tuple[Permission, ...] = (Permission.AGENTS_ADMIN,),
 ) -> AgentRow:
     """The agent if the caller owns it or holds one of `admin`; NOT_FOUND otherwise."""
-    principal = await context.require_principal()
-    is_admin = any(principal.has(permission) for permission in admin)
-    scope = None if is_admin else uuid.UUID(principal.user_id)
+    scope = _owner_scope(await context.require_principal(), admin)
     async with context.stores.database.session() as session:
         agent = await agents.get_agent(session, agent_id, owner_id=scope)
     if agent is None:

@@ -51,7 +51,8 @@ class LiveConnection:
             self._watch.connections.add(self)
             self._arm_expiry()
 
-    async def stop(self) -> None:
+    def stop(self) -> None:
+        """Stop watching (the socket is gone, or is being closed)."""
         self._watch.connections.discard(self)
         if self._expiry is not None:
             self._expiry.cancel()
@@ -63,9 +64,7 @@ class LiveConnection:
 
     def end(self, reason: str) -> None:
         """Close the connection for `reason`, once; the socket's handler then calls stop()."""
-        self._watch.connections.discard(self)
-        if self._expiry is not None:
-            self._expiry.cancel()
+        self.stop()
         if self._ending is None:
             self._ending = asyncio.create_task(self._end(reason), name="websocket-token-ended")
 

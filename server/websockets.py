@@ -88,15 +88,15 @@ class LiveHandler:
     schema: BaseSchema
     view: Any
     members: set[Member]
+    live: LiveConnection  # also the context's `live`: resolvers reach it there
 
     # A mixin placed before strawberry's handler class: super() is that class (typed Any).
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         cast(Any, super()).__init__(*args, **kwargs)
         self.members = set()
-        self.context.live = LiveConnection(
-            self.context, self.close_unauthorized, self._view.token_watch
-        )
+        self.live = LiveConnection(self.context, self.close_unauthorized, self._view.token_watch)
+        self.context.live = self.live
 
     async def handle(self) -> None:
         self._view.connections.add(self)
@@ -104,13 +104,12 @@ class LiveHandler:
             await cast(Any, super()).handle()
         finally:
             self._view.connections.discard(self)
-            assert self.context.live is not None
-            await self.context.live.stop()
+            self.live.stop()
 
     async def handle_connection_init(self, message: Any) -> None:
         await cast(Any, super()).handle_connection_init(message)
-        if cast(Any, self).connection_acknowledged and self.context.live is not None:
-            self.context.live.start()
+        if cast(Any, self).connection_acknowledged:
+            self.live.start()
 
     @property
     def _view(self) -> LiveView:

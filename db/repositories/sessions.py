@@ -84,7 +84,8 @@ async def lock_agent(
     The first statement is an UPDATE of `last_activity`: on PostgreSQL it locks the row (as
     SELECT … FOR UPDATE does) until commit; on SQLite, whose driver starts a transaction
     only at the first write, it takes the database write lock, which serialises writers
-    (the caller holds Database.write_session, so this process's writers queue in order).
+    (the caller holds Database.write_session, so this process's `process` writers queue in
+    order; other writers still wait in SQLite's busy_timeout).
     The read that follows therefore sees the latest committed state, so a read-modify-write
     of `consciousness_state` cannot lose an update.
     """

@@ -16,7 +16,6 @@ from db.stores import Stores
 from db.types import utcnow
 from tests.auth.conftest import SignIn, sign_in
 from tests.support import bearer, graphql
-from tests.support import only_error as only_error  # re-exported: the tests import it here
 
 __all__ = ["SignIn", "sign_in"]
 

@@ -21,9 +21,8 @@ from tests.agents.conftest import (
     MakeCaller,
     count_rows,
     insert_sessions,
-    only_error,
 )
-from tests.support import error_codes, graphql
+from tests.support import error_codes, graphql, only_error
 
 CONFIG = {
     "blocking_threshold": 0.7,

@@ -11,7 +11,8 @@ import pytest
 from db.models import AgentStatus, AgentType, Role
 from db.stores import Stores
 from db.types import utcnow
-from tests.agents.conftest import Caller, MakeCaller, insert_agents, only_error
+from tests.agents.conftest import Caller, MakeCaller, insert_agents
+from tests.support import only_error
 
 LIST = """
 query List($filter: AgentFilter, $order: AgentOrder, $first: Int! = 20, $after: String) {

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from db.stores import Stores
-from tests.agents.conftest import GET, UPDATE, VERSIONS, MakeCaller, only_error, version_count
+from tests.agents.conftest import GET, UPDATE, VERSIONS, MakeCaller, version_count
+from tests.support import only_error
 
 ROLLBACK = """
 mutation($id: UUID!, $version: Int!) {

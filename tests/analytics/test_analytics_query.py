@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from db.models import Role
-from tests.agents.conftest import MakeCaller, only_error
+from tests.agents.conftest import MakeCaller
 from tests.analytics.conftest import (
     ANALYTICS,
     BASE,
@@ -22,6 +22,7 @@ from tests.analytics.conftest import (
     percentile,
     query_vars,
 )
+from tests.support import only_error
 
 ALL_SIX = [
     {"function": "COUNT"},

@@ -15,9 +15,9 @@ import pytest
 
 from db.models import Role
 from db.stores import Stores
-from tests.agents.conftest import MakeCaller, only_error
+from tests.agents.conftest import MakeCaller
 from tests.analytics.conftest import Metrics, make_row, query_vars
-from tests.support import bearer
+from tests.support import bearer, only_error
 
 EXPORT = """
 mutation E($q: AnalyticsQuery!, $f: ExportFormat!) {

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from resolvers.analytics_math import least_squares, relative_change, robust_z_scores
-from tests.agents.conftest import MakeCaller, only_error
+from tests.agents.conftest import MakeCaller
 from tests.analytics.conftest import BASE, Metrics, make_row, percentile
+from tests.support import only_error
 
 SERIES = """
 query S($m: MetricField!, $i: TimeInterval!, $r: TimeRangeInput!, $a: UUID) {

@@ -9,8 +9,9 @@ from sqlmodel import col, select
 
 from db.models import Agent, ConsciousnessSession
 from db.stores import Stores
-from tests.agents.conftest import Caller, MakeCaller, caller, count_rows, only_error
+from tests.agents.conftest import Caller, MakeCaller, caller, count_rows
 from tests.auth.conftest import SignIn, sign_in
+from tests.support import only_error
 
 __all__ = [
     "Caller",
