@@ -1,21 +1,31 @@
 # Every target installs what it needs into .venv first; a fresh clone needs only python3.
 PYTHON ?= python3
+# uv installs exactly what uv.lock names; the bootstrap venv holds only uv, at this version.
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := schema resolvers engine db auth server
 HOST ?= 127.0.0.1
 PORT ?= 8000
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run demo test lint format schema bench fuzz clean assets browser-deps
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet uv==$(UV_VERSION)
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# --locked: refuse to run when pyproject.toml and uv.lock disagree, instead of re-resolving.
+$(STAMP): $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked --extra dev --python $(PYTHON) --quiet
 	touch $(STAMP)
 
 install: $(STAMP)
+
+upgrade: $(UV)  ## move uv.lock to the newest releases pyproject.toml allows, then run the suite
+	$(UV) lock --upgrade --python $(PYTHON)
+	$(MAKE) test
 
 # The npm clients of the conformance tests (graphql-http audits, graphql-ws, Apollo Client).
 CONFORMANCE := tests/conformance/node_modules/.installed
@@ -66,4 +76,4 @@ bench: $(STAMP)  ## every scenario, one table with in-run baselines (bench/LATES
 	$(BIN)/python bench/suite.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache
