@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from db.models import Role, Tier
+from core.enums import Role, Tier
 
 
 class Permission(StrEnum):

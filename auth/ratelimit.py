@@ -26,7 +26,8 @@ from limits.errors import StorageError
 from limits.util import WindowStats
 from redis.asyncio import Redis
 
-from db.models import Tier
+from core.enums import Tier
+from core.settings import Settings
 from db.redis_client import open_redis, unavailable_on_redis_error
 
 TIER_LIMITS: Final[Mapping[Tier, RateLimitItem | None]] = MappingProxyType(
@@ -46,6 +47,7 @@ LOGIN_ATTEMPTS_PER_IP: Final = RateLimitItemPerMinute(20)
 """Failed sign-ins allowed from one client IP in any moving minute, whatever the username."""
 
 TIER_NAMESPACE = "tier"
+COST_NAMESPACE: Final = "query-cost"  # the hourly query-cost budgets (schema/limits.py)
 UNLIMITED_REMAINING = -1
 STORE = "rate limiter"  # named in ServiceUnavailable errors
 
@@ -68,6 +70,23 @@ class RateDecision:
     @property
     def unlimited(self) -> bool:
         return self.limit is None
+
+
+def cost_budgets(settings: Settings) -> dict[Tier | None, int]:
+    """The hourly query-cost budget of each tier (None: anonymous, per IP); 0 is unlimited."""
+    return {
+        Tier.BASIC: settings.query_cost_budget_basic,
+        Tier.ADVANCED: settings.query_cost_budget_advanced,
+        Tier.RESEARCH: settings.query_cost_budget_research,
+        Tier.ENTERPRISE: settings.query_cost_budget_enterprise,
+        None: settings.query_cost_budget_anonymous,
+    }
+
+
+def budget_limit(settings: Settings, tier: Tier | None) -> RateLimitItemPerHour | None:
+    """The hourly cost budget of a tier (None: anonymous callers), None when unlimited."""
+    budget = cost_budgets(settings)[tier]
+    return RateLimitItemPerHour(budget) if budget else None
 
 
 UNLIMITED = RateDecision(

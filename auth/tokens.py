@@ -12,9 +12,10 @@ from typing import Any
 import jwt
 
 from auth.permissions import Principal, permissions_for
-from db.models import Role, Tier, User
+from core.enums import Role, Tier
+from core.errors import Unauthenticated
+from db.models import User
 from db.tokens import AccessCheck, TokenStore
-from schema.errors import Unauthenticated
 
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105  (a claim value, not a secret)
 REFRESH_TOKEN_BYTES = 32

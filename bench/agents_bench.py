@@ -33,13 +33,15 @@ from figures import Figure, add_json_option, percentile, write_figures
 from strawberry.asgi import GraphQL
 
 from auth.passwords import hash_password
-from db.models import Agent, AgentType, ConsciousnessSession, Role, Tier
+from core.enums import AgentType, Role, Tier
+from core.settings import Settings
+from db.models import Agent, ConsciousnessSession
 from db.repositories.users import create_user
 from db.stores import Stores
 from db.types import utcnow
 from server.app import create_app
-from server.settings import Settings
 from server.startup import prepare_stores
+from tests.apps import running
 
 AGENTS = 100
 SESSIONS_PER_AGENT = 20
@@ -233,11 +235,10 @@ async def main(requests: int, json_path: Path | None) -> None:
             query_cost_budget_basic=0,  # unlimited: each request costs 501, a run sends hundreds
         )
         await prepare_stores(settings)
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            stores: Stores = app.state.app_state["current"].stores
+        async with running(create_app(settings)) as app:
+            stores: Stores = app.state.stores
             await seed(stores)
-            transport = httpx.ASGITransport(app=app)
+            transport = httpx.ASGITransport(app=app.asgi)
             baseline_transport = httpx.ASGITransport(
                 app=GraphQL(strawberry.Schema(query=BaselineQuery), graphql_ide=None)
             )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from figures import Figure, number
 
-from server.settings import Settings
+from core.settings import Settings
 
 CLIENTS = 10_000
 EVENTS_PER_SUBSCRIBER_PER_SECOND = 1.0  # as in the 10,000-subscriber fan-out scenario

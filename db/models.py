@@ -4,44 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Column, ForeignKey, Index, UniqueConstraint, Uuid
 from sqlmodel import Field, SQLModel
 
+from core.enums import AgentStatus, Role, Tier
 from db.types import JSONDocument, UTCDateTime, utcnow
-
-
-class Role(StrEnum):
-    USER = "user"
-    DEVELOPER = "developer"
-    RESEARCHER = "researcher"
-    ADMIN = "admin"
-    SUPER_ADMIN = "super_admin"
-
-
-class Tier(StrEnum):
-    BASIC = "basic"
-    ADVANCED = "advanced"
-    ENTERPRISE = "enterprise"
-    RESEARCH = "research"
-
-
-class AgentType(StrEnum):
-    GENERAL = "general"
-    ANALYTICAL = "analytical"
-    CREATIVE = "creative"
-    ETHICAL_ADVISOR = "ethical_advisor"
-    RESEARCH = "research"
-
-
-class AgentStatus(StrEnum):
-    INACTIVE = "inactive"
-    ACTIVE = "active"
-    PAUSED = "paused"
-    ERROR = "error"
-
 
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

@@ -34,17 +34,18 @@ import orjson
 import strawberry
 
 from auth.permissions import Permission, Principal
+from core.enums import AgentStatus, AgentType
+from core.errors import BadUserInput, Conflict, Forbidden, NotFound
 from db.models import Agent as AgentRow
-from db.models import AgentStatus, AgentType
 from db.repositories import agents
 from db.repositories.agents import AgentOrdering, AgentQuery, AgentSortField
 from db.types import utcnow
 from engine.config import EngineConfig
 from engine.errors import ConfigError
 from resolvers.analytics import delete_agent_metrics
+from resolvers.context import Context, Info
 from resolvers.events import AgentEventKind, publish_agent_event
 from resolvers.pagination import build_connection, page_size
-from schema.errors import BadUserInput, Conflict, Forbidden, NotFound
 from schema.types.agents import (
     Agent,
     AgentConnection,
@@ -56,7 +57,6 @@ from schema.types.agents import (
     OrderDirection,
     UpdateAgentInput,
 )
-from server.context import Context, Info
 
 MAX_NAME_CHARS = 100
 MAX_DESCRIPTION_CHARS = 2000

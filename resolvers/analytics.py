@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from auth.permissions import Permission, Principal
+from core.errors import BadUserInput, Forbidden
 from db.analytics import as_utc
 from db.analytics_queries import (
     BUCKET_SECONDS,
@@ -35,7 +36,7 @@ from resolvers.analytics_math import (
     relative_change,
     robust_z_scores,
 )
-from schema.errors import BadUserInput, Forbidden
+from resolvers.context import Context, Info
 from schema.types.analytics import (
     AgentComparison,
     AggregateValue,
@@ -53,7 +54,6 @@ from schema.types.analytics import (
     Trend,
     TrendDirection,
 )
-from server.context import Context, Info
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 
 from auth.permissions import Principal
 from auth.tokens import authenticate
+from core.errors import NotFound, ServiceUnavailable, Unauthenticated
 from db.analytics import METRICS_COLUMNS, ExportJob
 from db.analytics_queries import build_aggregate, build_rows
 from resolvers.analytics import build_query
-from schema.errors import NotFound, ServiceUnavailable, Unauthenticated
+from resolvers.context import AppState, Info, parse_bearer
 from schema.types.analytics import AnalyticsQuery, ExportFormat, ExportPayload
-from server.context import AppState, Info, parse_bearer
 
 EXPORT_PATH = "/exports/"
 FORMATS: dict[ExportFormat, tuple[str, str, str]] = {  # ClickHouse format, media type, suffix

@@ -8,7 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.repositories import audit
 from db.repositories.audit import AuditAction
-from server.context import Context
+from resolvers.context import Context
 
 
 async def record_in(

@@ -13,16 +13,16 @@ from limits import RateLimitItem
 from auth.passwords import PasswordPolicyError, check_policy, hash_password, verify_password
 from auth.ratelimit import LOGIN_ATTEMPTS_PER_IP, LOGIN_ATTEMPTS_PER_USERNAME
 from auth.tokens import hash_refresh_token, new_refresh_token
-from db.models import Role, Tier
+from core.enums import Role, Tier
+from core.errors import BadUserInput, Forbidden, RateLimited, Unauthenticated
 from db.models import User as UserRow
 from db.repositories import users
 from db.repositories.audit import AuditAction
 from db.tokens import RefreshRecord
 from db.types import utcnow
 from resolvers import audit as audit_trail
-from schema.errors import BadUserInput, Forbidden, RateLimited, Unauthenticated
+from resolvers.context import Context, Info
 from schema.types.auth import AuthPayload, RegisterInput, User
-from server.context import Context, Info
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")

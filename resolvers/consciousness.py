@@ -34,12 +34,15 @@ from typing import Any, TypeVar
 import orjson
 
 import engine
+from core.enums import AgentStatus
+from core.errors import BadUserInput, EthicalViolation, NotFound
+from core.settings import Settings
 from db.models import Agent as AgentRow
-from db.models import AgentStatus
 from db.models import ConsciousnessSession as SessionRow
 from db.repositories import sessions
 from db.types import utcnow
 from resolvers.agents import load_visible_agent, mark_agent_error
+from resolvers.context import Context, Info
 from resolvers.metrics import RequestMetrics, emit_metrics, process_usage
 from resolvers.pagination import build_connection, page_size
 from resolvers.responders import (
@@ -48,7 +51,6 @@ from resolvers.responders import (
     ResponderOutcome,
     compose_with_model,
 )
-from schema.errors import BadUserInput, EthicalViolation, NotFound
 from schema.types.consciousness import (
     AnalysisInput,
     ConsciousnessResponse,
@@ -62,9 +64,6 @@ from schema.types.consciousness import (
     ResponderReport,
     SessionRecord,
 )
-from server.context import Context, Info
-from server.settings import Settings
-from server.telemetry import run_engine
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +124,7 @@ async def _evaluate(
 ) -> Result:
     text = _checked_text(info, data)
     config = await engine_config(info, data.agent_id)
-    return await run_engine(evaluate, text, config)
+    return await info.context.app.run_engine(evaluate, text, config)
 
 
 async def self_awareness(info: Info, data: AnalysisInput) -> engine.SelfAwarenessResult:
@@ -181,7 +180,9 @@ async def process(info: Info, data: ProcessInput) -> ConsciousnessResponse:
     outcome = REFLECTIVE_OUTCOME
     config = config_for(settings, agent.configuration)
     if config.responder is not None and options.use_language_model:
-        outcome = await compose_with_model(settings, config.responder, text, config)
+        outcome = await compose_with_model(
+            settings, context.app.language_model, config.responder, text, config
+        )
     request_id = uuid.uuid4()
     try:
         result, row = await _run_and_record(
@@ -225,7 +226,7 @@ async def _run_and_record(
         try:
             config = config_for(context.settings, agent.configuration)
             prior = stored_state(agent)
-            result = await run_engine(
+            result = await context.app.run_engine(
                 engine.process, engine.EngineRequest(text), prior, config, responder
             )
             redacted_context = await asyncio.to_thread(_redact_json, request_context, config)

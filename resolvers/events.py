@@ -13,9 +13,10 @@ import uuid
 from enum import StrEnum
 from typing import Any
 
-from db.models import Agent, AgentStatus
+from core.enums import AgentStatus
+from db.models import Agent
 from db.types import utcnow
-from server.context import Context
+from resolvers.context import Context
 
 log = logging.getLogger(__name__)
 

@@ -11,20 +11,31 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import time
 import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from datetime import UTC, datetime
+
+from starlette.websockets import WebSocket
 
 from auth.permissions import Permission
+from auth.tokens import authenticate
+from core.errors import BadUserInput, Forbidden
 from db.pubsub import Event, Subscription
 from db.types import utcnow
 from resolvers.agents import load_visible_agent
 from resolvers.consciousness import state_topic
+from resolvers.context import Context, Info
 from resolvers.events import AgentEventKind, agent_topic, owner_agents_topic
 from resolvers.loaders import Loaders
-from schema.errors import BadUserInput
-from schema.types.live import AgentEvent, ConsciousnessStateEvent, MetricsEvent, MetricsSummary
-from server.context import Context, Info
+from schema.types.live import (
+    AgentEvent,
+    ConnectionRenewal,
+    ConsciousnessStateEvent,
+    MetricsEvent,
+    MetricsSummary,
+)
 
 MAX_THROTTLE_MS = 60_000
 MAX_WINDOW_SECONDS = 3600
@@ -226,3 +237,32 @@ async def metrics_summary(info: Info, window_seconds: int) -> AsyncGenerator[Met
                 )
         finally:
             fetch.cancel()
+
+
+async def renew_connection_token(info: Info, access_token: str) -> ConnectionRenewal:
+    """Replace this websocket's principal with `access_token`'s, until its expiry.
+
+    Only over a websocket, for the user who opened it, and with the same permissions
+    (a role change ends the old token: reconnect). A refused token changes nothing.
+    """
+    context = info.context
+    connection = context.live
+    if connection is None or not isinstance(context.request, WebSocket):
+        raise BadUserInput(
+            "renewConnectionToken works only over a websocket; over HTTP send the new token "
+            "in the Authorization header",
+            field="accessToken",
+        )
+    current = await context.require_principal()
+    principal = await authenticate(context.app.access_tokens, context.stores.tokens, access_token)
+    if principal.user_id != current.user_id:
+        raise Forbidden("the new token belongs to another user; open a new connection")
+    if principal.permissions != current.permissions:
+        raise Forbidden("the new token carries other permissions; open a new connection")
+    if principal.expires_at < current.expires_at:
+        raise BadUserInput("the new token expires before the current one", field="accessToken")
+    connection.renew(principal, access_token)
+    return ConnectionRenewal(
+        expires_at=datetime.fromtimestamp(principal.expires_at, UTC),
+        expires_in=max(0, int(principal.expires_at - time.time())),
+    )

@@ -13,12 +13,12 @@ from collections import defaultdict
 
 from strawberry.dataloader import DataLoader
 
+from core.errors import ServiceUnavailable
 from db.analytics_queries import NO_REQUESTS, AgentStats, build_agent_stats, statistic
 from db.models import User
 from db.repositories import agents, sessions
 from db.repositories.sessions import SessionSummary
 from db.stores import Stores
-from schema.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 

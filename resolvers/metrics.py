@@ -15,7 +15,7 @@ from typing import Any
 
 import psutil
 
-from server.context import Context
+from resolvers.context import Context
 
 _PROCESS = psutil.Process()
 _PROCESS.cpu_percent(None)  # the first reading is meaningless; prime it at import

@@ -12,12 +12,15 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
 
-from schema.errors import BadUserInput
-from schema.types.pagination import Connection, Edge, PageInfo
+from core.errors import BadUserInput
+
+if TYPE_CHECKING:
+    from schema.types.pagination import Connection
 
 MAX_PAGE_SIZE = 100
 SIGNATURE_BYTES = 12
@@ -58,6 +61,36 @@ def page_size(first: int, field: str = "first") -> int:
     return first
 
 
+@dataclass(frozen=True)
+class Page(Generic[Row]):
+    """One page of a keyset listing: each row with its cursor, and where the page sits.
+
+    schema/types/pagination.py turns it into a Relay connection of GraphQL nodes.
+    """
+
+    edges: list[tuple[str, Row]]  # (cursor, row), in order
+    has_next_page: bool
+    has_previous_page: bool
+    total_count: int
+
+
+def build_page(
+    rows: Sequence[Row],
+    *,
+    first: int,
+    total_count: int,
+    has_previous_page: bool,
+    cursor_of: Callable[[Row], str],
+) -> Page[Row]:
+    """A page from up to `first + 1` rows; the extra row only says a next page exists."""
+    return Page(
+        edges=[(cursor_of(row), row) for row in rows[:first]],
+        has_next_page=len(rows) > first,
+        has_previous_page=has_previous_page,
+        total_count=total_count,
+    )
+
+
 def build_connection(
     rows: Sequence[Row],
     *,
@@ -67,7 +100,12 @@ def build_connection(
     cursor_of: Callable[[Row], str],
     node_of: Callable[[Row], Node],
 ) -> Connection[Node]:
-    """A connection from up to `first + 1` rows; the extra row only says a next page exists."""
+    """A connection from up to `first + 1` rows; the extra row only says a next page exists.
+
+    Being replaced by `build_page` (resolvers return pages, the schema makes connections).
+    """
+    from schema.types.pagination import Connection, Edge, PageInfo
+
     page = rows[:first]
     edges = [Edge(node=node_of(row), cursor=cursor_of(row)) for row in page]
     return Connection(

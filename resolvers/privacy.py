@@ -22,22 +22,23 @@ from strawberry.scalars import JSON
 from auth.passwords import verify_password
 from auth.permissions import Principal
 from auth.ratelimit import (
+    COST_NAMESPACE,
     TIER_LIMITS,
     TIER_NAMESPACE,
+    budget_limit,
 )
+from core.errors import BadUserInput, ServiceUnavailable, Unauthenticated
 from db.analytics import METRICS_COLUMNS
 from db.analytics_queries import MetricsFilter, build_rows
 from db.repositories import privacy, users
 from resolvers.analytics import delete_user_metrics
 from resolvers.auth import check_login_throttle, count_failed_login
 from resolvers.consciousness import state_topic
+from resolvers.context import Context, Info
 from resolvers.events import agent_topic, owner_agents_topic
 from resolvers.live import agent_metrics_topic, user_metrics_topic
-from schema.errors import BadUserInput, ServiceUnavailable, Unauthenticated
-from schema.limits import COST_NAMESPACE, budget_limit
 from schema.types.analytics import ExportFormat, ExportPayload
 from schema.types.privacy import PersonalDataExport
-from server.context import Context, Info
 
 log = logging.getLogger(__name__)
 

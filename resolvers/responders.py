@@ -20,17 +20,15 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-import httpx
-
 import engine
+from core.settings import Settings
 from engine.config import ResponderConfig
-from server.settings import Settings
+from outbound.language_model import ChatCompletions, LanguageModelFailure
 
 log = logging.getLogger(__name__)
 
 REFLECTIVE = "reflective"
 LANGUAGE_MODEL = "language_model"
-MAX_OUTPUT_CHARS = 8000
 REFUSAL = (
     "I drafted an answer but it did not pass my ethics check, so I am not sending it."
     " Please rephrase or narrow the request."
@@ -66,10 +64,6 @@ class FixedResponder:
         return None if analysis.ethics.blocked else self._content
 
 
-class ResponderFailure(Exception):
-    """The service could not give a usable answer; the message says why (no secrets)."""
-
-
 def base_url_allowed(settings: Settings, base_url: str) -> bool:
     """True when `base_url` is one of LLM_ALLOWED_BASE_URLS (trailing slashes ignored)."""
     allowed = {url.rstrip("/") for url in settings.llm_allowed_base_urls}
@@ -77,7 +71,11 @@ def base_url_allowed(settings: Settings, base_url: str) -> bool:
 
 
 async def compose_with_model(
-    settings: Settings, responder: ResponderConfig, text: str, config: engine.EngineConfig
+    settings: Settings,
+    language_model: ChatCompletions,
+    responder: ResponderConfig,
+    text: str,
+    config: engine.EngineConfig,
 ) -> ResponderOutcome:
     """Steps 1-4 of the module docstring, for one input."""
 
@@ -93,8 +91,14 @@ async def compose_with_model(
         return REFLECTIVE_OUTCOME  # no content will be written; the model is not asked
     prompt = engine.redact(text[: config.max_input_chars], verdict.violations)
     try:
-        output = await request_completion(settings, responder, prompt)
-    except ResponderFailure as exc:
+        output = await language_model.complete(
+            responder.base_url,
+            responder.model,
+            responder.temperature,
+            responder.system_prompt,
+            prompt,
+        )
+    except LanguageModelFailure as exc:
         log.warning("language model responder failed: %s", exc)
         return fallback(f"language model unavailable: {exc}")
     checked = await asyncio.to_thread(engine.evaluate_ethics, output, config)
@@ -108,33 +112,3 @@ async def compose_with_model(
             note=f"the language model's output was blocked: {reasons}",
         )
     return ResponderOutcome(content=output, name=LANGUAGE_MODEL, model=responder.model)
-
-
-async def request_completion(settings: Settings, responder: ResponderConfig, prompt: str) -> str:
-    """One chat-completions call; the first choice's message content, stripped and capped."""
-    headers = {"Authorization": f"Bearer {settings.llm_api_key}"} if settings.llm_api_key else {}
-    body = {
-        "model": responder.model,
-        "temperature": responder.temperature,
-        "messages": [
-            {"role": "system", "content": responder.system_prompt},
-            {"role": "user", "content": prompt},
-        ],
-    }
-    url = responder.base_url.rstrip("/") + "/chat/completions"
-    try:
-        async with httpx.AsyncClient(timeout=settings.llm_timeout_seconds) as client:
-            response = await client.post(url, json=body, headers=headers)
-    except httpx.TimeoutException:
-        raise ResponderFailure("timed out") from None
-    except httpx.HTTPError as exc:
-        raise ResponderFailure(f"request failed ({type(exc).__name__})") from None
-    if response.status_code != httpx.codes.OK:
-        raise ResponderFailure(f"HTTP {response.status_code}")
-    try:
-        content = response.json()["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise ResponderFailure("malformed chat-completions answer") from None
-    if not isinstance(content, str) or not content.strip():
-        raise ResponderFailure("empty answer")
-    return content.strip()[:MAX_OUTPUT_CHARS]

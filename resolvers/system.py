@@ -5,8 +5,8 @@ from __future__ import annotations
 import platform
 
 from db.types import utcnow
+from resolvers.context import Info
 from schema.types.system import HealthStatus, StoreHealth, SystemHealth, SystemStatus
-from server.context import Info
 
 
 async def store_health(info: Info) -> list[StoreHealth]:

@@ -8,15 +8,15 @@ from collections.abc import Callable
 from datetime import datetime
 
 from auth.permissions import PRIVILEGED_ROLES, Permission, Principal
-from db.models import Role, Tier
+from core.enums import Role, Tier
+from core.errors import BadUserInput, Forbidden, NotFound
 from db.models import User as UserRow
 from db.repositories import audit, users
 from db.repositories.audit import AuditAction
 from resolvers import audit as audit_trail
+from resolvers.context import Info
 from resolvers.pagination import build_connection, page_size
-from schema.errors import BadUserInput, Forbidden, NotFound
 from schema.types.auth import AuditEntry, AuditEntryConnection, User, UserConnection
-from server.context import Info
 
 USERS_CURSOR = "users"
 AUDIT_CURSOR = "audit"

@@ -44,21 +44,15 @@ from limits import RateLimitItemPerHour
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from db.models import Tier
+from auth.ratelimit import COST_NAMESPACE, cost_budgets
+from core.enums import Tier
+from core.errors import BadUserInput, ErrorCode, RateLimited, ServiceUnavailable, Unauthenticated
+from core.settings import Settings
+from db.allow_list import is_allowed, load_allow_list
 from schema.cost import operation_cost
-from schema.errors import (
-    BadUserInput,
-    ErrorCode,
-    RateLimited,
-    ServiceUnavailable,
-    Unauthenticated,
-)
-from server.persisted import is_allowed, load_allow_list
-from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-COST_NAMESPACE: Final = "query-cost"
 TOKEN_LIMIT_MESSAGE: Final = "Document contains more than"  # noqa: S105  (parser message)
 
 
@@ -83,13 +77,7 @@ class Limits:
             max_aliases=settings.max_query_aliases,
             max_cost=settings.max_query_cost,
             introspection=settings.introspection_enabled,
-            budgets={
-                Tier.BASIC: settings.query_cost_budget_basic,
-                Tier.ADVANCED: settings.query_cost_budget_advanced,
-                Tier.RESEARCH: settings.query_cost_budget_research,
-                Tier.ENTERPRISE: settings.query_cost_budget_enterprise,
-                None: settings.query_cost_budget_anonymous,
-            },
+            budgets=cost_budgets(settings),
         )
 
 
@@ -97,12 +85,6 @@ class Limits:
 def _default_limits() -> Limits:
     """The defaults of Settings, for a schema executed without our context (tools, tests)."""
     return Limits.from_settings(Settings.model_construct())
-
-
-def budget_limit(settings: Settings, tier: Tier | None) -> RateLimitItemPerHour | None:
-    """The hourly cost budget of a tier (None: anonymous callers), None when unlimited."""
-    budget = Limits.from_settings(settings).budgets[tier]
-    return RateLimitItemPerHour(budget) if budget else None
 
 
 def over_limit(message: str, limit: str, maximum: int, actual: int) -> BadUserInput:

@@ -9,9 +9,9 @@ from strawberry.extensions.field_extension import AsyncExtensionResolver
 from strawberry.permission import BasePermission, PermissionExtension
 
 from auth.permissions import Permission
-from db.models import Tier
-from schema.errors import Forbidden, RateLimited
-from server.context import Info
+from core.enums import Tier
+from core.errors import Forbidden, RateLimited
+from resolvers.context import Info
 
 
 class IsAuthenticated(BasePermission):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import strawberry
 from graphql import GraphQLError
@@ -12,10 +12,9 @@ from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
 from resolvers.loaders import Loaders
-from schema.errors import ErrorCodes
 from schema.limits import OperationLimits
+from schema.masking import ErrorCodes
 from schema.roots import agents, analytics, auth, consciousness, live, privacy, system
-from server.telemetry import operation_extensions
 
 PARSER_CACHE_SIZE = 1024
 VALIDATION_CACHE_SIZE = 1024
@@ -70,19 +69,34 @@ class FreshLoaders(SchemaExtension):
         yield
 
 
+OperationExtensions = Callable[[], list[SchemaExtension]]
+
+
+def no_operation_extensions() -> list[SchemaExtension]:
+    """Outside a server (tools, tests of the schema alone) no transport observes operations."""
+    return []
+
+
 class Schema(strawberry.Schema):
+    operation_extensions: OperationExtensions
+    """The transport's per-request extensions; the server installs its own (observe_with)."""
+
+    def observe_with(self, operation_extensions: OperationExtensions) -> None:
+        """Run `operation_extensions()`'s extensions around ours on every operation."""
+        self.operation_extensions = operation_extensions
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         """Client errors are not server faults; ErrorCodes logs the unexpected ones."""
 
     def get_extensions(self, sync: bool = False) -> list[SchemaExtension]:
-        """The request's observability extensions (server/telemetry.py) around ours.
+        """The transport's observability extensions around ours.
 
         They come first so they see each operation's final error codes; outside a request
         of an app there are none, and the tracing one only when tracing is on.
         """
-        return [*operation_extensions(), *super().get_extensions(sync)]
+        return [*self.operation_extensions(), *super().get_extensions(sync)]
 
 
 schema = Schema(
@@ -98,6 +112,7 @@ schema = Schema(
     ],
     config=StrawberryConfig(auto_camel_case=True),
 )
+schema.observe_with(no_operation_extensions)
 
 
 def export_sdl() -> str:

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
+from typing import TypedDict
 
 from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.applications import Starlette
@@ -18,28 +19,36 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from auth.ratelimit import RateLimiter
 from auth.tokens import AccessTokens
+from core.errors import ApiError, http_status
+from core.settings import Settings
+from db.allow_list import load_allow_list
 from db.analytics_writer import AnalyticsWriter
 from db.stores import Stores
 from db.types import utcnow
+from outbound.language_model import ChatCompletions
 from resolvers.analytics_exports import authorize_download, open_export
+from resolvers.context import AppState
 from resolvers.pagination import CursorCodec
-from schema.errors import ApiError, NotFound, Unauthenticated
-from server.context import AppState
+from schema.schema import schema
 from server.dashboard import dashboard_page
 from server.graphql_app import GraphQLApp
 from server.metrics import Metrics, metrics_endpoint
 from server.middleware import RequestIdMiddleware, TelemetryMiddleware
-from server.persisted import load_allow_list
 from server.playground import STATIC_PATH, static_files
 from server.security import BodySizeLimitMiddleware, CsrfMiddleware, SecurityHeadersMiddleware
-from server.settings import Settings
-from server.telemetry import Telemetry
+from server.telemetry import Telemetry, operation_extensions
 from server.tracing import Tracing
 from server.websockets import (
     chain_shutdown_signals,
 )
 
 log = logging.getLogger(__name__)
+
+
+class LifespanState(TypedDict):
+    """What the lifespan hands every request; Starlette copies it into `request.state`."""
+
+    app_state: AppState
 
 
 def package_version() -> str:
@@ -54,13 +63,15 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
 
     `span_exporter` turns tracing on with that exporter whatever TRACING_EXPORTER says (tests).
     """
-    holder: dict[str, AppState] = {}
+    running: AppState | None = None  # for /metrics' store gauges, read outside any request
     tracing = Tracing.from_settings(settings, span_exporter)
-    metrics = Metrics(lambda: _running_stores(holder)) if settings.metrics_enabled else None
+    metrics = Metrics(lambda: _running_stores(running)) if settings.metrics_enabled else None
     telemetry = Telemetry(metrics, tracing)
+    schema.observe_with(operation_extensions)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_app: Starlette) -> AsyncIterator[LifespanState]:
+        nonlocal running
         stores = await Stores.open(
             database_url=settings.resolved_database_url,
             redis_url=settings.redis_url,
@@ -84,7 +95,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
             tracing.instrument_stores(stores)
         secrets = settings.signing_secrets()
         rate_limiter = await RateLimiter.create(settings.redis_url, settings.redis_key_prefix)
-        holder["current"] = AppState(
+        running = app_state = AppState(
             settings=settings,
             stores=stores,
             access_tokens=AccessTokens(
@@ -94,31 +105,35 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
             cursors=CursorCodec(secrets[0]),
             started_at=utcnow(),
             version=package_version(),
+            language_model=ChatCompletions(settings.llm_api_key, settings.llm_timeout_seconds),
+            run_engine=telemetry.run_engine,
         )
         graphql.token_watch.start(stores.tokens, settings.websocket_token_check_seconds)
         # uvicorn closes websockets (1012) before this lifespan's shutdown: say 1001 first.
         restore_signals = chain_shutdown_signals(graphql.close_websockets)
         try:
-            yield
+            yield {"app_state": app_state}
         finally:
             restore_signals()
             await graphql.close_websockets()
             await graphql.token_watch.stop()
             await rate_limiter.close()
+            await app_state.language_model.aclose()
             await stores.close()
-            holder.clear()
+            running = None
             if tracing is not None:  # exports the spans still buffered (blocking: a thread)
                 await asyncio.to_thread(tracing.shutdown)
 
-    graphql = GraphQLApp(holder, graphql_ide="graphiql" if settings.playground_enabled else None)
+    graphql = GraphQLApp(settings, graphql_ide="graphiql" if settings.playground_enabled else None)
     if metrics is not None:
         metrics.watch_websockets(graphql.connections)
 
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    async def ready(_request: Request) -> Response:
-        results = await holder["current"].stores.health()
+    async def ready(request: Request) -> Response:
+        app_state: AppState = request.state.app_state
+        results = await app_state.stores.health()
         failing = [r.name for r in results if not r.ok]
         for result in results:
             if not result.ok:
@@ -136,17 +151,13 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
 
     async def download_export(request: Request) -> Response:
         """GET /exports/{id} with the bearer token of the user who asked for the export."""
-        app_state = holder["current"]
+        app_state: AppState = request.state.app_state
         try:
             job = await authorize_download(
                 app_state, request.path_params["id"], request.headers.get("authorization", "")
             )
-        except Unauthenticated as exc:
-            return JSONResponse({"error": exc.message}, status_code=401)
-        except NotFound as exc:
-            return JSONResponse({"error": exc.message}, status_code=404)
         except ApiError as exc:
-            return JSONResponse({"error": exc.message}, status_code=403)
+            return JSONResponse({"error": exc.message}, status_code=http_status(exc))
         try:
             body = await open_export(app_state, job)
         except Exception:
@@ -191,15 +202,14 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     if metrics is not None:
         routes.append(Route("/metrics", metrics_endpoint(metrics, settings), methods=["GET"]))
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
-    app.state.app_state = holder
     return app
 
 
 def app_from_environment() -> Starlette:
     """The app for uvicorn's `--factory`: settings come from the environment of each worker."""
+    from core.settings import load_settings
     from server.heap import tune_collector
     from server.observability import configure_logging
-    from server.settings import load_settings
 
     settings = load_settings()
     configure_logging(settings.log_level.value, settings.log_format.value)
@@ -208,7 +218,6 @@ def app_from_environment() -> Starlette:
     return app
 
 
-def _running_stores(holder: dict[str, AppState]) -> tuple[Stores, RateLimiter] | None:
+def _running_stores(app: AppState | None) -> tuple[Stores, RateLimiter] | None:
     """The started app's stores and rate limiter, for /metrics; None outside the lifespan."""
-    app = holder.get("current")
     return None if app is None else (app.stores, app.rate_limiter)

@@ -8,7 +8,7 @@ import getpass
 import sys
 from collections.abc import Sequence
 
-from server.settings import ConfigurationError, Settings, load_settings
+from core.settings import ConfigurationError, Settings, load_settings
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
@@ -19,7 +19,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     check_workers(settings, args.workers)
     asyncio.run(prepare_stores(settings))
     if settings.persisted_operations_file is not None:
-        from server.persisted import load_allow_list
+        from db.allow_list import load_allow_list
 
         load_allow_list(settings.persisted_operations_file)  # a bad file: one line, exit 2
     if args.demo:
@@ -108,10 +108,10 @@ def _read_password(args: argparse.Namespace) -> str:
 
 def _create_user(settings: Settings, args: argparse.Namespace) -> None:
     from auth.passwords import PasswordPolicyError, check_policy, hash_password
-    from db.models import Role, Tier
+    from core.enums import Role, Tier
+    from core.errors import ApiError
     from db.repositories.users import create_user
     from db.session import Database
-    from schema.errors import ApiError
     from server.startup import prepare_stores
 
     try:
@@ -158,8 +158,8 @@ def _register_operations(settings: Settings, args: argparse.Namespace) -> None:
 
     from graphql import GraphQLError, parse, validate
 
+    from db.allow_list import register_operations
     from schema.schema import schema
-    from server.persisted import register_operations
 
     target = Path(args.output) if args.output else settings.persisted_operations_file
     if target is None:

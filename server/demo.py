@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from server.settings import ConfigurationError, Environment, Settings
+from core.settings import ConfigurationError, Environment, Settings
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-password"  # noqa: S105  (printed to the user: this is a demo account)
@@ -97,7 +97,7 @@ def check_demo_allowed(settings: Settings) -> None:
 async def ensure_demo_user(settings: Settings) -> bool:
     """Create the demo user (USER role, ENTERPRISE tier) unless it exists; True if created."""
     from auth.passwords import hash_password
-    from db.models import Role, Tier
+    from core.enums import Role, Tier
     from db.repositories.users import create_user, get_user_by_username
     from db.session import Database
 

@@ -30,12 +30,13 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
-from resolvers.connections import TokenWatch
-from resolvers.fanout import FanOutGroups
+from core.errors import ApiError, Unauthenticated
+from core.settings import Settings
+from resolvers.context import AppState, Context
 from resolvers.loaders import Loaders
-from schema.errors import ApiError, Unauthenticated
 from schema.schema import schema
-from server.context import AppState, Context
+from server.fanout import FanOutGroups
+from server.live_connections import TokenWatch
 from server.persisted import PersistedQueryRefused, resolve_request
 from server.playground import graphiql_page
 from server.websockets import LegacyWSHandler, LiveHandler, TextWebSocketAdapter, TransportWSHandler
@@ -64,9 +65,9 @@ class GraphQLApp(GraphQL[Context, None]):
     graphql_ws_handler_class = LegacyWSHandler
     websocket_adapter_class = TextWebSocketAdapter
 
-    def __init__(self, app_state: dict[str, AppState], **kwargs: Any) -> None:
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(schema, **kwargs)
-        self._app_state = app_state
+        self._settings = settings
         self.connections: set[LiveHandler] = set()
         self.fanout = FanOutGroups()
         self.token_watch = TokenWatch()
@@ -74,7 +75,7 @@ class GraphQLApp(GraphQL[Context, None]):
 
     @property
     def grouping_enabled(self) -> bool:
-        return self._app_state["current"].settings.subscription_grouping
+        return self._settings.subscription_grouping
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and self._closing:
@@ -93,8 +94,7 @@ class GraphQLApp(GraphQL[Context, None]):
         """
         self._closing = True
         handlers = list(self.connections)
-        app = self._app_state.get("current")
-        drain = app.settings.websocket_drain_seconds if app is not None else 0.0
+        drain = self._settings.websocket_drain_seconds
         results = await asyncio.gather(
             *(handler.go_away(code, reason, drain) for handler in handlers), return_exceptions=True
         )
@@ -188,7 +188,7 @@ class GraphQLApp(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        app = self._app_state["current"]
+        app: AppState = request.state.app_state
         return Context(
             app=app,
             request=request,

@@ -29,8 +29,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from auth.ratelimit import RateLimiter
+from core.settings import Settings
 from db.stores import Stores
-from server.settings import Settings
 
 OPERATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_OPERATION_NAMES = 200  # distinct operation-name labels kept; later names count as "other"

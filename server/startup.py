@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 
+from core.settings import ConfigurationError, Settings
 from db.analytics_migrations import migrate_analytics
 from db.migrate import upgrade_database
 from db.stores import Stores
-from server.settings import ConfigurationError, Settings
 
 STARTUP_TIMEOUT_SECONDS = 10.0
 

@@ -6,9 +6,9 @@ a context variable for each HTTP request and websocket. From there:
   request; the tracing extension only when tracing is on and the request is sampled), and
   OperationObserver writes each operation's name, type, outcome and user into the record
   and the metrics;
-- resolvers run the engine through `run_engine`, which traces it (a span for the call and
-  one per stage, laid out from the stage durations the engine reports) and feeds the stage
-  histogram.
+- resolvers run the engine through the app's `run_engine` (Telemetry.run_engine), which
+  traces it (a span for the call and one per stage, laid out from the stage durations the
+  engine reports) and feeds the stage histogram.
 """
 
 from __future__ import annotations
@@ -68,6 +68,47 @@ class Telemetry:
 
     metrics: Metrics | None
     tracing: Tracing | None
+
+    async def run_engine(self, work: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run an engine function in a worker thread, traced and timed when this app asks.
+
+        With tracing on: a span `engine.<function>` around the call and, for `process`, one
+        child span per stage, placed end to end from the call's start using the durations the
+        engine measured (the engine itself does no I/O and knows nothing of tracing).
+        """
+        telemetry = self
+
+        def timed() -> tuple[int, R]:
+            started = time.time_ns()
+            return started, work(*args, **kwargs)
+
+        if telemetry.tracing is None or not trace.get_current_span().is_recording():
+            _, result = await asyncio.to_thread(timed)
+        else:
+            tracer = telemetry.tracing.tracer
+            with tracer.start_as_current_span(f"engine.{work.__name__}"):
+                started_ns, result = await asyncio.to_thread(timed)
+                if isinstance(result, EngineResult):
+                    offset = started_ns
+                    for stage in result.reasoning_chain:
+                        end = offset + int(stage.duration_ms * 1_000_000)
+                        span = tracer.start_span(
+                            f"engine.stage.{stage.stage}",
+                            start_time=offset,
+                            attributes={
+                                "engine.stage": stage.stage,
+                                "engine.consumed": stage.consumed,
+                                "engine.produced": stage.produced,
+                                "engine.duration_ms": stage.duration_ms,
+                            },
+                        )
+                        span.end(end_time=end)
+                        offset = end
+        if telemetry.metrics is not None and isinstance(result, EngineResult):
+            histogram = telemetry.metrics.engine_stage_seconds
+            for stage in result.reasoning_chain:
+                histogram.labels(stage.stage).observe(stage.duration_ms / 1000.0)
+        return result
 
 
 _current: ContextVar[tuple[Telemetry, RequestRecord] | None] = ContextVar(
@@ -130,48 +171,3 @@ class OperationObserver(SchemaExtension):
         self._record.add(operation)
         if self._telemetry.metrics is not None:
             self._telemetry.metrics.observe_operation(operation.name, kind, outcome, seconds)
-
-
-async def run_engine(work: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-    """Run an engine function in a worker thread, traced and timed when this app asks.
-
-    With tracing on: a span `engine.<function>` around the call and, for `process`, one
-    child span per stage, placed end to end from the call's start using the durations the
-    engine measured (the engine itself does no I/O and knows nothing of tracing).
-    """
-    current = _current.get()
-    if current is None:
-        return await asyncio.to_thread(work, *args, **kwargs)
-    telemetry = current[0]
-
-    def timed() -> tuple[int, R]:
-        started = time.time_ns()
-        return started, work(*args, **kwargs)
-
-    if telemetry.tracing is None or not trace.get_current_span().is_recording():
-        _, result = await asyncio.to_thread(timed)
-    else:
-        tracer = telemetry.tracing.tracer
-        with tracer.start_as_current_span(f"engine.{work.__name__}"):
-            started_ns, result = await asyncio.to_thread(timed)
-            if isinstance(result, EngineResult):
-                offset = started_ns
-                for stage in result.reasoning_chain:
-                    end = offset + int(stage.duration_ms * 1_000_000)
-                    span = tracer.start_span(
-                        f"engine.stage.{stage.stage}",
-                        start_time=offset,
-                        attributes={
-                            "engine.stage": stage.stage,
-                            "engine.consumed": stage.consumed,
-                            "engine.produced": stage.produced,
-                            "engine.duration_ms": stage.duration_ms,
-                        },
-                    )
-                    span.end(end_time=end)
-                    offset = end
-    if telemetry.metrics is not None and isinstance(result, EngineResult):
-        histogram = telemetry.metrics.engine_stage_seconds
-        for stage in result.reasoning_chain:
-            histogram.labels(stage.stage).observe(stage.duration_ms / 1000.0)
-    return result

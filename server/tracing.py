@@ -37,8 +37,8 @@ from starlette.middleware import Middleware
 from strawberry.extensions import LifecycleStep
 from strawberry.extensions.tracing import OpenTelemetryExtension
 
+from core.settings import Settings, TracingExporter
 from db.stores import Stores
-from server.settings import Settings, TracingExporter
 
 TRACER_NAME = "consciousness"
 _ID_ARGUMENT = re.compile(r"(^id|Id|Ids)$")

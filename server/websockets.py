@@ -2,11 +2,11 @@
 
 What the handlers add to strawberry's:
 - text frames (orjson encodes to bytes; the protocols are JSON over text frames);
-- token watching (resolvers/connections.py) that closes the socket with 4401 when its
+- token watching (server/live_connections.py) that closes the socket with 4401 when its
   token expires or is revoked: on graphql-transport-ws a plain close 4401
   "Unauthorized" (the spec's code for a connection that is not or no longer
   authenticated); on the legacy graphql-ws a `connection_error` message, then close 4401;
-- grouped fan-out (resolvers/fanout.py) of groupable subscriptions when enabled;
+- grouped fan-out (server/fanout.py) of groupable subscriptions when enabled;
 - queries and mutations over the legacy protocol too (as subscriptions-transport-ws ran
   them), so `renewConnectionToken` works on both;
 - `go_away`, which lets queued frames drain and closes with a code (graceful shutdown).
@@ -39,9 +39,9 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 from strawberry.types.execution import PreExecutionError
 from strawberry.utils.aio import aclosing
 
-from resolvers.connections import LiveConnection, TokenWatch
-from resolvers.fanout import FanOutGroups, Member, execute_encoded, group_key
-from server.context import Context
+from resolvers.context import Context
+from server.fanout import FanOutGroups, Member, execute_encoded, group_key
+from server.live_connections import LiveConnection, TokenWatch
 from server.ws_messages import legacy_ws_problem, transport_ws_problem
 
 if TYPE_CHECKING:

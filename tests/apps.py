@@ -4,14 +4,41 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 
 import httpx
 import pytest
 from sqlmodel import SQLModel
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from core.settings import Settings
 from db.stores import Stores
+from resolvers.context import AppState
 from server.app import create_app
-from server.settings import Settings
+
+
+@dataclass(frozen=True)
+class Running:
+    """A started app: `asgi` serves requests with the lifespan's state, as uvicorn would."""
+
+    asgi: ASGIApp
+    state: AppState
+
+
+@asynccontextmanager
+async def running(app: Starlette) -> AsyncIterator[Running]:
+    """Run `app`'s lifespan; requests through `.asgi` see its state (httpx's transport
+    runs no lifespan, so it would not copy the state into each request's scope)."""
+    async with app.router.lifespan_context(app) as state:
+
+        async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "lifespan":
+                scope = {**scope, "state": dict(state)}
+            await app(scope, receive, send)
+
+        yield Running(asgi, state["app_state"])
+
 
 AppClient = Callable[..., AbstractAsyncContextManager[tuple[httpx.AsyncClient, Stores]]]
 
@@ -27,10 +54,9 @@ def app_with(settings: Settings) -> AppClient:
     async def make(
         base_url: str = "http://t", **overrides: object
     ) -> AsyncIterator[tuple[httpx.AsyncClient, Stores]]:
-        app = create_app(settings.model_copy(update=overrides))
-        async with app.router.lifespan_context(app):
-            stores: Stores = app.state.app_state["current"].stores
-            transport = httpx.ASGITransport(app=app)
+        async with running(create_app(settings.model_copy(update=overrides))) as app:
+            stores = app.state.stores
+            transport = httpx.ASGITransport(app=app.asgi)
             try:
                 async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
                     yield client, stores
@@ -38,6 +64,6 @@ def app_with(settings: Settings) -> AppClient:
                 async with stores.database.session() as session:
                     for table in reversed(SQLModel.metadata.sorted_tables):
                         await session.exec(table.delete())
-                await app.state.app_state["current"].rate_limiter.clear()
+                await app.state.rate_limiter.clear()
 
     return make

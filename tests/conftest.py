@@ -22,12 +22,12 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
-from starlette.applications import Starlette
 
+from core.settings import Settings
 from db.stores import Stores
 from server.app import create_app
-from server.settings import Settings
 from server.startup import prepare_stores
+from tests.apps import Running, running
 
 ADMIN_DATABASE_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -117,27 +117,25 @@ def settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 
 @pytest.fixture(scope="session")
-async def app(settings: Settings) -> AsyncIterator[Starlette]:
+async def app(settings: Settings) -> AsyncIterator[Running]:
     """The real app with its real lifespan, once per store column."""
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
+    async with running(create_app(settings)) as application:
         yield application
 
 
 @pytest.fixture
-def stores(app: Starlette) -> Stores:
-    stores: Stores = app.state.app_state["current"].stores
-    return stores
+def stores(app: Running) -> Stores:
+    return app.state.stores
 
 
 @pytest.fixture
-async def client(app: Starlette, stores: Stores) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: Running, stores: Stores) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the app; tables and rate-limit counters are emptied after the test."""
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app.asgi)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
     await empty_tables(stores)
-    await app.state.app_state["current"].rate_limiter.clear()
+    await app.state.rate_limiter.clear()
 
 
 async def empty_tables(stores: Stores) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from server.settings import Settings
+from core.settings import Settings
 
 README = Path(__file__).parent.parent / "README.md"
 ROW = re.compile(r"^\| `([A-Z][A-Z0-9_]+)` \|", re.MULTILINE)

@@ -14,7 +14,7 @@ import sys
 
 import uvicorn
 
-from server.settings import load_settings
+from core.settings import load_settings
 
 
 class Worker(uvicorn.Server):

@@ -14,9 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.models import Agent, AgentStatus, AgentType, AgentVersion, ConsciousnessSession, User
+from core.enums import AgentStatus, AgentType
+from core.errors import Conflict
+from db.models import Agent, AgentVersion, ConsciousnessSession, User
 from db.types import UTCDateTime
-from schema.errors import Conflict
 
 # Agents that never ran sort as if their last activity was the epoch, in both directions.
 NEVER_ACTIVE = datetime(1970, 1, 1, tzinfo=UTC)

@@ -9,9 +9,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.models import Role, Tier, User
+from core.enums import Role, Tier
+from core.errors import Conflict
+from db.models import User
 from db.types import utcnow
-from schema.errors import Conflict
 
 
 async def create_user(

@@ -7,8 +7,9 @@ import uuid
 import strawberry
 
 from auth.permissions import Permission
-from db.models import AgentStatus
+from core.enums import AgentStatus
 from resolvers import agents
+from resolvers.context import Info
 from schema.permissions import requires
 from schema.types.agents import (
     Agent,
@@ -20,7 +21,6 @@ from schema.types.agents import (
     DeleteAgentPayload,
     UpdateAgentInput,
 )
-from server.context import Info
 
 DEFAULT_PAGE_SIZE = 20
 DEFAULT_VERSIONS = 50

@@ -8,6 +8,7 @@ import strawberry
 
 from auth.permissions import Permission
 from resolvers import analytics, analytics_exports
+from resolvers.context import Info
 from schema.permissions import requires
 from schema.types.analytics import (
     AgentComparison,
@@ -21,7 +22,6 @@ from schema.types.analytics import (
     TimeRangeInput,
     TimeSeries,
 )
-from server.context import Info
 
 READ = Permission.ANALYTICS_READ
 

@@ -8,6 +8,7 @@ import strawberry
 
 from auth.permissions import Permission
 from resolvers import auth, users
+from resolvers.context import Info
 from schema.permissions import requires
 from schema.types.auth import (
     AuditEntryConnection,
@@ -18,7 +19,6 @@ from schema.types.auth import (
     User,
     UserConnection,
 )
-from server.context import Info
 
 DEFAULT_PAGE_SIZE = 50
 

@@ -9,6 +9,7 @@ import strawberry
 import engine
 from auth.permissions import Permission
 from resolvers import consciousness
+from resolvers.context import Info
 from schema.permissions import experimental, rate_limited, requires
 from schema.types.consciousness import (
     AnalysisInput,
@@ -21,7 +22,6 @@ from schema.types.consciousness import (
     ProcessInput,
     SelfAwareness,
 )
-from server.context import Info
 
 EVALUATE = Permission.CONSCIOUSNESS_READ
 READ = Permission.CONSCIOUSNESS_READ

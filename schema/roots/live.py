@@ -9,7 +9,8 @@ from typing import Annotated
 import strawberry
 
 from auth.permissions import Permission
-from resolvers import connections, live
+from resolvers import live
+from resolvers.context import Info
 from schema.permissions import requires
 from schema.types.live import (
     AgentEvent,
@@ -18,7 +19,6 @@ from schema.types.live import (
     MetricsEvent,
     MetricsSummary,
 )
-from server.context import Info
 
 Since = Annotated[
     int | None,
@@ -96,4 +96,4 @@ class Mutation:
         extensions=requires(),
     )
     async def renew_connection_token(self, info: Info, access_token: str) -> ConnectionRenewal:
-        return await connections.renew_connection_token(info, access_token)
+        return await live.renew_connection_token(info, access_token)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import strawberry
 
 from resolvers import privacy
+from resolvers.context import Info
 from schema.permissions import requires
 from schema.types.privacy import PersonalDataExport
-from server.context import Info
 
 
 @strawberry.type

@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from resolvers import system
+from resolvers.context import Info
 from schema.types.system import SystemHealth, SystemStatus
-from server.context import Info
 
 
 @strawberry.type

@@ -10,18 +10,18 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from core.enums import AgentStatus as AgentStatusValue
+from core.enums import AgentType as AgentTypeValue
+from core.errors import NotFound
 from db.analytics_queries import AgentStats as AgentStatsRow
 from db.models import Agent as AgentRow
-from db.models import AgentStatus as AgentStatusValue
-from db.models import AgentType as AgentTypeValue
 from db.models import AgentVersion as AgentVersionRow
 from db.repositories.agents import AgentSortField
 from db.repositories.sessions import SessionSummary
+from resolvers.context import Info
 from resolvers.pagination import page_size
-from schema.errors import NotFound
 from schema.types.auth import User
 from schema.types.pagination import Connection
-from server.context import Info
 
 AgentType = strawberry.enum(AgentTypeValue, name="AgentType", description="What an agent is for.")
 AgentStatus = strawberry.enum(

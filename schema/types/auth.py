@@ -9,9 +9,9 @@ import strawberry
 from strawberry.scalars import JSON
 
 from auth.permissions import permissions_for
+from core.enums import Role as RoleValue
+from core.enums import Tier as TierValue
 from db.models import AuditLog as AuditLogRow
-from db.models import Role as RoleValue
-from db.models import Tier as TierValue
 from db.models import User as UserRow
 from schema.types.pagination import Connection
 

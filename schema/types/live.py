@@ -16,6 +16,7 @@ from strawberry.scalars import JSON
 
 from db.pubsub import Event
 from engine.state import AgentState
+from resolvers.context import Info
 from resolvers.events import AgentEventKind as AgentEventKindValue
 from resolvers.pagination import page_size
 from schema.types.agents import (
@@ -24,7 +25,6 @@ from schema.types.agents import (
     ConsciousnessSessionSummary,
 )
 from schema.types.consciousness import ConsciousnessState
-from server.context import Info
 
 AgentEventKind = strawberry.enum(
     AgentEventKindValue, name="AgentEventKind", description="What happened to an agent."

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 import strawberry
 
+from resolvers.pagination import Page
+
 NodeType = TypeVar("NodeType")
+Row = TypeVar("Row")
 
 
 @strawberry.type
@@ -28,3 +32,18 @@ class Connection(Generic[NodeType]):
     edges: list[Edge[NodeType]]
     page_info: PageInfo
     total_count: int = strawberry.field(description="Rows matching the filter, on all pages.")
+
+
+def connection(page: Page[Row], node_of: Callable[[Row], NodeType]) -> Connection[NodeType]:
+    """The Relay connection of a page, each row made into its GraphQL node by `node_of`."""
+    edges = [Edge(node=node_of(row), cursor=cursor) for cursor, row in page.edges]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total_count=page.total_count,
+    )

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from sqlmodel import col, func, select
 
-from db.models import Agent, AgentType, AgentVersion, ConsciousnessSession
+from core.enums import AgentType
+from db.models import Agent, AgentVersion, ConsciousnessSession
 from db.stores import Stores
 from db.types import utcnow
 from tests.auth.conftest import SignIn, sign_in

@@ -10,7 +10,8 @@ import httpx
 import pytest
 from sqlmodel import func, select
 
-from db.models import Agent, AgentVersion, ConsciousnessSession, Role
+from core.enums import Role
+from db.models import Agent, AgentVersion, ConsciousnessSession
 from db.stores import Stores
 from tests.agents.conftest import (
     CREATE,

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from core.errors import NotFound
 from db.pubsub import Subscription
 from db.stores import Stores
 from resolvers.agents import TRANSITIONS, mark_agent_error
 from resolvers.events import agent_topic, owner_agents_topic
-from schema.errors import NotFound
 from tests.agents.conftest import DELETE, UPDATE, VERSIONS, Caller, MakeCaller
 from tests.support import only_error
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from db.models import AgentStatus, AgentType, Role
+from core.enums import AgentStatus, AgentType, Role
 from db.stores import Stores
 from db.types import utcnow
 from tests.agents.conftest import Caller, MakeCaller, insert_agents

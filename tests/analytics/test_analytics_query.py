@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from db.models import Role
+from core.enums import Role
 from tests.agents.conftest import MakeCaller
 from tests.analytics.conftest import (
     ANALYTICS,

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from db.models import Role
+from core.enums import Role
 from db.stores import Stores
 from tests.agents.conftest import MakeCaller
 from tests.analytics.conftest import Metrics, make_row, query_vars

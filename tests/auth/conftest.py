@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from auth.passwords import hash_password
-from db.models import Role, Tier
+from core.enums import Role, Tier
 from db.repositories.users import create_user
 from db.stores import Stores
 from tests.support import PASSWORD, login

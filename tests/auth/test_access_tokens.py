@@ -8,8 +8,9 @@ import jwt
 import pytest
 
 from auth.tokens import AccessTokens, key_id
-from db.models import Role, Tier, User
-from schema.errors import Unauthenticated
+from core.enums import Role, Tier
+from core.errors import Unauthenticated
+from db.models import User
 
 OLD, NEW = "o" * 40, "n" * 40
 

@@ -11,11 +11,13 @@ import jwt
 import pytest
 from sqlmodel import col, func, select
 
-from db.models import AuditLog, Role, User
+from core.enums import Role
+from core.settings import Settings
+from db.models import AuditLog, User
 from db.stores import Stores
 from server.app import create_app
-from server.settings import Settings
 from server.startup import prepare_stores
+from tests.apps import running
 from tests.auth.conftest import SignIn
 from tests.conftest import TEST_JWT_SECRET, make_settings
 from tests.support import (
@@ -193,9 +195,8 @@ async def test_anonymous_me_is_unauthenticated(client: httpx.AsyncClient) -> Non
 async def test_registration_can_be_closed(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, registration_enabled=False)
     await prepare_stores(settings)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+    async with running(create_app(settings)) as app:
+        transport = httpx.ASGITransport(app=app.asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             data = {"username": "closed", "email": "c@example.org", "password": PASSWORD}
             body = await graphql(client, REGISTER, {"input": data})

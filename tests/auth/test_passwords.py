@@ -8,7 +8,8 @@ from passlib.hash import argon2
 from sqlmodel import select
 
 from auth.passwords import PasswordPolicyError, check_policy, hash_password, verify_password
-from db.models import Role, Tier, User
+from core.enums import Role, Tier
+from db.models import User
 from db.repositories.users import create_user
 from db.stores import Stores
 from tests.support import PASSWORD, login

@@ -17,8 +17,8 @@ from auth.ratelimit import (
     UNLIMITED_REMAINING,
     RateLimiter,
 )
-from db.models import Tier
-from schema.errors import ServiceUnavailable
+from core.enums import Tier
+from core.errors import ServiceUnavailable
 
 UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"
 HOUR_SECONDS = 3600

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from db.models import Role
+from core.enums import Role
 from tests.auth.conftest import SignIn
 from tests.support import bearer, error_codes, graphql, register
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from auth.ratelimit import TIER_LIMITS
-from db.models import Role, Tier
+from core.enums import Role, Tier
 from tests.auth.conftest import SignIn
 from tests.support import bearer, error_codes, graphql
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from db.models import Role, Tier
+from core.enums import Role, Tier
 from tests.auth.conftest import SignIn
 from tests.support import bearer, error_codes, graphql
 

@@ -10,7 +10,8 @@ import pytest
 
 import engine
 from auth.ratelimit import TIER_LIMITS
-from db.models import AgentStatus, ConsciousnessSession, Role, Tier
+from core.enums import AgentStatus, Role, Tier
+from db.models import ConsciousnessSession
 from db.stores import Stores
 from tests.consciousness.conftest import (
     PROCESS,
@@ -235,7 +236,7 @@ async def test_process_calls_count_against_the_tier_limit(
     assert limit is not None
     owner = await caller("metered", Role.USER, Tier.BASIC)
     agent_id = await active_agent(owner)
-    limiter = app.state.app_state["current"].rate_limiter
+    limiter = app.state.rate_limiter
     for _ in range(limit.amount - 1):  # the first 99 calls, counted directly to save time
         assert (await limiter.hit_tier(str(owner.user_id), Tier.BASIC)).allowed
     assert "errors" not in await owner.send(PROCESS, input=process_input(agent_id, "call 100"))

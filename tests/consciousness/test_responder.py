@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 import engine
 from db.stores import Stores
+from outbound.language_model import ChatCompletions
 from resolvers import responders
 from tests.conftest import make_settings
 from tests.consciousness.conftest import (
@@ -179,7 +180,10 @@ async def test_timeouts_and_unlisted_urls_fall_back_with_a_note(
     )
     config = engine.EngineConfig.from_mapping(responder_config(url, "slow"))
     assert config.responder is not None
-    slow = await responders.compose_with_model(settings, config.responder, "Hello.", config)
+    language_model = ChatCompletions(settings.llm_api_key, settings.llm_timeout_seconds)
+    slow = await responders.compose_with_model(
+        settings, language_model, config.responder, "Hello.", config
+    )
     assert (slow.content, slow.fell_back, slow.note) == (
         None,
         True,
@@ -188,7 +192,10 @@ async def test_timeouts_and_unlisted_urls_fall_back_with_a_note(
     assert model.requests[-1]["auth"] == f"Bearer {API_KEY}"
     elsewhere = engine.EngineConfig.from_mapping(responder_config("http://10.0.0.1/v1", "echo"))
     assert elsewhere.responder is not None
-    refused = await responders.compose_with_model(settings, elsewhere.responder, "Hello.", config)
+    refused = await responders.compose_with_model(
+        settings, language_model, elsewhere.responder, "Hello.", config
+    )
+    await language_model.aclose()
     assert refused.fell_back is True
     assert "LLM_ALLOWED_BASE_URLS" in (refused.note or "")
 

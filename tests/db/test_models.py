@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlmodel import select
 
-from db.models import Agent, AgentVersion, Role, Tier, User
+from core.enums import Role, Tier
+from core.errors import Conflict
+from db.models import Agent, AgentVersion, User
 from db.repositories.users import create_user, get_user_by_username
 from db.stores import Stores
-from schema.errors import Conflict
 from tests.conftest import empty_tables
 
 

@@ -12,6 +12,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core.errors import ServiceUnavailable
 from db.tokens import (
     SWEEP_MIN_WRITES,
     AccessCheck,
@@ -21,7 +22,6 @@ from db.tokens import (
     TokenStore,
     _ExpiringMap,
 )
-from schema.errors import ServiceUnavailable
 
 LONG_TTL = 60
 SHORT_TTL = 1

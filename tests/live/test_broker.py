@@ -9,8 +9,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from core.errors import ServiceUnavailable
 from db.pubsub import SUBSCRIBER_QUEUE_SIZE, Broker, Event, RedisBroker, Subscription
-from schema.errors import ServiceUnavailable
 
 STEP_SECONDS = 5
 

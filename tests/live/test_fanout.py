@@ -19,10 +19,10 @@ import uvicorn
 from starlette.applications import Starlette
 
 from auth.permissions import Principal
-from db.models import Role, Tier
-from resolvers.fanout import GROUPABLE_MAX_CHARS, group_key, is_groupable
+from core.enums import Role, Tier
+from resolvers.context import Context
 from server.app import create_app
-from server.context import Context
+from server.fanout import GROUPABLE_MAX_CHARS, group_key, is_groupable
 from server.graphql_app import GraphQLApp
 from server.startup import prepare_stores
 from tests.conftest import make_settings

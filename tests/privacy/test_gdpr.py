@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 from sqlmodel import SQLModel
-from starlette.applications import Starlette
 
 from db.analytics_migrations import METRICS_TABLE
 from db.stores import Stores
 from db.tokens import InProcessTokenStore
+from tests.apps import Running
 from tests.support import PASSWORD, bearer, error_codes, graphql, login, register
 
 CREATE = "mutation($i: CreateAgentInput!) { createAgent(input: $i) { id version } }"
@@ -73,9 +73,9 @@ async def metrics_count(stores: Stores, column: str, value: str) -> int:
     return int(rows[0][0])
 
 
-async def kept_entries(app: Starlette, *needles: str) -> list[str]:
+async def kept_entries(app: Running, *needles: str) -> list[str]:
     """Keys and values of the token, broker and rate-limit stores that mention a needle."""
-    state = app.state.app_state["current"]
+    state = app.state
     stores: Stores = state.stores
     found = []
     if isinstance(stores.tokens, InProcessTokenStore):
@@ -154,7 +154,7 @@ async def test_delete_my_account_needs_confirmation_and_the_password(
 
 
 async def test_erasure_leaves_no_row_of_the_user_anywhere(
-    app: Starlette, client: httpx.AsyncClient, stores: Stores
+    app: Running, client: httpx.AsyncClient, stores: Stores
 ) -> None:
     erin = await a_user_with_history(client, "erin_erased")
     keep = await a_user_with_history(client, "kim_kept")

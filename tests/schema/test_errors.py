@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import pytest
 import strawberry
 
-from schema.errors import INTERNAL_MESSAGE, BadUserInput, ErrorCodes, NotFound, RateLimited
+from core.errors import INTERNAL_MESSAGE, BadUserInput, NotFound, RateLimited
+from schema.masking import ErrorCodes
 
 
 @dataclass

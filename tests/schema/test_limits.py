@@ -11,7 +11,7 @@ import httpx
 from graphql import get_introspection_query, parse
 
 from auth.passwords import hash_password
-from db.models import Role, Tier
+from core.enums import Role, Tier
 from db.repositories.users import create_user
 from db.stores import Stores
 from resolvers.analytics import MAX_LIMIT as ANALYTICS_MAX_LIMIT

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from server.app import create_app
+from tests.apps import running
 from tests.conftest import make_settings
 from tests.support import graphql
 
@@ -78,9 +79,8 @@ async def test_broken_json_body_is_a_client_error(client: httpx.AsyncClient) -> 
 
 async def test_ready_names_the_store_that_is_down(tmp_path: object) -> None:
     settings = make_settings(tmp_path, redis_url="redis://127.0.0.1:1/0")  # type: ignore[arg-type]
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+    async with running(create_app(settings)) as app:
+        transport = httpx.ASGITransport(app=app.asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             response = await client.get("/ready")
             body = await graphql(client, "{ systemHealth { status stores { name ok error } } }")

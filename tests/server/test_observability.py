@@ -18,9 +18,10 @@ from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
+from core.settings import ConfigurationError, Settings, load_settings
 from server.app import create_app
 from server.observability import JsonFormatter, TraceContext, redact_secrets
-from server.settings import ConfigurationError, Settings, load_settings
+from tests.apps import running
 from tests.conftest import empty_tables
 from tests.support import LOGIN, PASSWORD, bearer, error_codes, graphql, register
 
@@ -44,14 +45,12 @@ class Traced:
 async def traced(settings: Settings) -> AsyncIterator[Traced]:
     """An app with tracing on, exporting into memory, on the same stores as `app`."""
     exporter = InMemorySpanExporter()
-    application = create_app(settings, span_exporter=exporter)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
+    async with running(create_app(settings, span_exporter=exporter)) as application:
+        transport = httpx.ASGITransport(app=application.asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield Traced(http, exporter, settings)
-        state = application.state.app_state["current"]
-        await empty_tables(state.stores)
-        await state.rate_limiter.clear()
+        await empty_tables(application.state.stores)
+        await application.state.rate_limiter.clear()
 
 
 async def active_agent(client: httpx.AsyncClient, token: str) -> str:
@@ -361,8 +360,8 @@ async def test_an_unsampled_request_records_no_span(settings: Settings) -> None:
     application = create_app(
         settings.model_copy(update={"tracing_sample_ratio": 0.0}), span_exporter=exporter
     )
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
+    async with running(application) as started:
+        transport = httpx.ASGITransport(app=started.asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             body = await graphql(http, "query Health { systemHealth { status } }")
     assert body == {"data": {"systemHealth": {"status": "OK"}}}

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from core.settings import ConfigurationError, load_settings
+from db.allow_list import load_allow_list, register_operations, sha256_hex
 from db.persisted_queries import InProcessPersistedQueryStore, RedisPersistedQueryStore
 from schema.schema import schema
-from server.persisted import load_allow_list, register_operations, sha256_hex
-from server.settings import ConfigurationError, load_settings
 from tests.apps import AppClient
 from tests.conftest import make_settings
 from tests.support import only_error

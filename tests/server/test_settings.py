@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import ConfigurationError, load_settings
+from core.settings import ConfigurationError, load_settings
 
 
 @pytest.fixture(autouse=True)

@@ -1,9 +1,8 @@
-"""The project's exception hierarchy and the one place that maps it to GraphQL error codes."""
+"""The one place that maps our errors to GraphQL `extensions.code` and masks the rest."""
 
 from __future__ import annotations
 
 import logging
-from enum import StrEnum
 from typing import Any
 
 from graphql.error import GraphQLError, GraphQLSyntaxError
@@ -12,75 +11,9 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
+from core.errors import INTERNAL_MESSAGE, ApiError, ErrorCode
+
 log = logging.getLogger(__name__)
-
-INTERNAL_MESSAGE = "Internal server error"
-
-
-class ErrorCode(StrEnum):
-    UNAUTHENTICATED = "UNAUTHENTICATED"
-    FORBIDDEN = "FORBIDDEN"
-    NOT_FOUND = "NOT_FOUND"
-    BAD_USER_INPUT = "BAD_USER_INPUT"
-    CONFLICT = "CONFLICT"
-    ETHICAL_VIOLATION = "ETHICAL_VIOLATION"
-    RATE_LIMITED = "RATE_LIMITED"
-    INTERNAL = "INTERNAL"
-
-
-class ApiError(Exception):
-    """An error whose message is safe to show to the client, with extra extension fields."""
-
-    code = ErrorCode.INTERNAL
-
-    def __init__(self, message: str, **extensions: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.extensions = extensions
-
-
-class Unauthenticated(ApiError):
-    code = ErrorCode.UNAUTHENTICATED
-
-
-class Forbidden(ApiError):
-    code = ErrorCode.FORBIDDEN
-
-
-class NotFound(ApiError):
-    code = ErrorCode.NOT_FOUND
-
-
-class BadUserInput(ApiError):
-    """Bad input; `field` names the argument or input field that is wrong."""
-
-    code = ErrorCode.BAD_USER_INPUT
-
-    def __init__(self, message: str, *, field: str | None = None, **extensions: Any) -> None:
-        if field is not None:
-            extensions["field"] = field
-        super().__init__(message, **extensions)
-
-
-class Conflict(ApiError):
-    code = ErrorCode.CONFLICT
-
-
-class EthicalViolation(ApiError):
-    code = ErrorCode.ETHICAL_VIOLATION
-
-
-class RateLimited(ApiError):
-    code = ErrorCode.RATE_LIMITED
-
-    def __init__(self, message: str, *, retry_after: int, **extensions: Any) -> None:
-        super().__init__(message, retryAfter=retry_after, **extensions)
-
-
-class ServiceUnavailable(ApiError):
-    """A store is down; the client may retry. Mapped to INTERNAL without internal details."""
-
-    code = ErrorCode.INTERNAL
 
 
 def _classify(error: GraphQLError) -> tuple[ErrorCode, str, dict[str, Any]] | None:

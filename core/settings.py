@@ -122,7 +122,7 @@ class Settings(BaseSettings):
     llm_allowed_base_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     llm_timeout_seconds: float = Field(default=20.0, gt=0)
     # Websockets: subscribers of one process with the same operation, variables and
-    # principal share one execution per event (resolvers/fanout.py); how often an open
+    # principal share one execution per event (server/fanout.py); how often an open
     # socket's token is checked for revocation; how long shutdown lets queued frames drain.
     subscription_grouping: bool = True
     websocket_token_check_seconds: float = Field(default=30.0, gt=0, le=3600)

@@ -1,10 +1,16 @@
-"""The per-request GraphQL context: who is asking, and the process-wide stores and settings."""
+"""The per-request context the use cases run in: who is asking, and the process's stores.
+
+server/ builds an `AppState` once per process (in the app's lifespan) and a `Context` per
+HTTP request or websocket; everything below server/ only reads them.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import ParamSpec, Protocol, TypeVar
 
 import strawberry
 from starlette.requests import Request
@@ -14,15 +20,15 @@ from starlette.websockets import WebSocket
 from auth.permissions import Principal
 from auth.ratelimit import RateLimiter
 from auth.tokens import AccessTokens, authenticate
+from core.errors import Unauthenticated
+from core.settings import Settings
 from db.stores import Stores
+from outbound.language_model import ChatCompletions
 from resolvers.loaders import Loaders
 from resolvers.pagination import CursorCodec
-from schema.errors import Unauthenticated
-from server.settings import Settings
 
-if TYPE_CHECKING:
-    from resolvers.connections import LiveConnection
-
+P = ParamSpec("P")
+R = TypeVar("R")
 BEARER_PREFIX = "bearer "
 
 
@@ -33,6 +39,23 @@ def parse_bearer(header: str) -> str | None:
     if not header.lower().startswith(BEARER_PREFIX):
         raise Unauthenticated("the Authorization header must be 'Bearer <access token>'")
     return header[len(BEARER_PREFIX) :].strip() or None
+
+
+class EngineRunner(Protocol):
+    """Runs an engine function off the event loop (the server's also traces and times it)."""
+
+    async def __call__(self, work: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+
+async def run_in_thread(work: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """The plain EngineRunner: a worker thread, nothing observed."""
+    return await asyncio.to_thread(work, *args, **kwargs)
+
+
+class RenewableConnection(Protocol):
+    """An open websocket as the use cases see it: its token can be replaced while it lives."""
+
+    def renew(self, principal: Principal, token: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -46,6 +69,19 @@ class AppState:
     cursors: CursorCodec
     started_at: datetime
     version: str
+    language_model: ChatCompletions
+    run_engine: EngineRunner = run_in_thread
+
+    async def authenticate(self, authorization: str) -> Principal | None:
+        """The caller an `Authorization` value names: None when empty, else verified.
+
+        The one authentication path: HTTP requests, websockets (connection_init's payload)
+        and the export downloads all come through here.
+        """
+        token = parse_bearer(authorization)
+        if token is None:
+            return None
+        return await authenticate(self.access_tokens, self.stores.tokens, token)
 
 
 @dataclass
@@ -56,7 +92,7 @@ class Context:
     request_id: str
     loaders: Loaders
     connection_params: dict[str, object] | None = None
-    live: LiveConnection | None = None  # websockets: the connection's token and its expiry
+    live: RenewableConnection | None = None  # websockets: the connection's token and its expiry
     _principal: Principal | None = field(default=None, init=False, repr=False)
     _authenticated: bool = field(default=False, init=False, repr=False)
 
@@ -77,25 +113,18 @@ class Context:
     def user_agent(self) -> str | None:
         return self.request.headers.get("user-agent")
 
-    def bearer_token(self) -> str | None:
-        """The access token: Authorization header, or connection_init's payload on websockets."""
+    def authorization(self) -> str:
+        """The Authorization value: the header, or connection_init's payload on websockets."""
         if isinstance(self.request, WebSocket):
             params = self.connection_params or {}
             value = params.get("Authorization", params.get("authorization", ""))
-            header = value if isinstance(value, str) else ""
-        else:
-            header = self.request.headers.get("authorization", "")
-        return parse_bearer(header)
+            return value if isinstance(value, str) else ""
+        return self.request.headers.get("authorization", "")
 
     async def principal(self) -> Principal | None:
         """The verified caller, None when anonymous; a bad token is UNAUTHENTICATED."""
         if not self._authenticated:
-            token = self.bearer_token()
-            self._principal = (
-                await authenticate(self.app.access_tokens, self.stores.tokens, token)
-                if token
-                else None
-            )
+            self._principal = await self.app.authenticate(self.authorization())
             self._authenticated = True
         return self._principal
 

@@ -7,8 +7,8 @@ at the token's `exp`; `TokenWatch`, one per process, asks the token store every
 a role or tier change), all of them in a few batched lookups rather than a task and a
 store call per socket. When a token is no longer good the connection calls `close` with
 the reason, which closes the socket with the protocol's code (server/websockets.py).
-`renew_connection_token` replaces the principal with a fresh token's, for the same user,
-and moves the timer.
+The renewConnectionToken mutation (resolvers/live.py) replaces the principal with a fresh
+token's, for the same user, through `renew`, which moves the timer.
 """
 
 from __future__ import annotations
@@ -18,16 +18,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-
-from starlette.websockets import WebSocket
 
 from auth.permissions import Principal
-from auth.tokens import authenticate, revocation
+from auth.tokens import revocation
 from db.tokens import TokenStore
-from schema.errors import BadUserInput, Forbidden
-from schema.types.live import ConnectionRenewal
-from server.context import Context, Info
+from resolvers.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -120,32 +115,3 @@ class TokenWatch:
                 reason = revocation(principal, check)
                 if reason is not None and connection.context.current_principal is principal:
                     connection.end(reason)  # not if renewed meanwhile: the new token decides
-
-
-async def renew_connection_token(info: Info, access_token: str) -> ConnectionRenewal:
-    """Replace this websocket's principal with `access_token`'s, until its expiry.
-
-    Only over a websocket, for the user who opened it, and with the same permissions
-    (a role change ends the old token: reconnect). A refused token changes nothing.
-    """
-    context = info.context
-    connection = context.live
-    if connection is None or not isinstance(context.request, WebSocket):
-        raise BadUserInput(
-            "renewConnectionToken works only over a websocket; over HTTP send the new token "
-            "in the Authorization header",
-            field="accessToken",
-        )
-    current = await context.require_principal()
-    principal = await authenticate(context.app.access_tokens, context.stores.tokens, access_token)
-    if principal.user_id != current.user_id:
-        raise Forbidden("the new token belongs to another user; open a new connection")
-    if principal.permissions != current.permissions:
-        raise Forbidden("the new token carries other permissions; open a new connection")
-    if principal.expires_at < current.expires_at:
-        raise BadUserInput("the new token expires before the current one", field="accessToken")
-    connection.renew(principal, access_token)
-    return ConnectionRenewal(
-        expires_at=datetime.fromtimestamp(principal.expires_at, UTC),
-        expires_in=max(0, int(principal.expires_at - time.time())),
-    )

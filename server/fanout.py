@@ -32,8 +32,8 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.utils.aio import aclosing
 
 from db.pubsub import SUBSCRIBER_QUEUE_SIZE
+from resolvers.context import Context, parse_bearer
 from resolvers.loaders import Loaders
-from server.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ async def execute_encoded(
     operation_name: str | None,
 ) -> AsyncIterator[Item]:
     """Run the subscription once, as `context`'s principal, yielding each result encoded."""
-    token = context.bearer_token() or ""
+    token = parse_bearer(context.authorization()) or ""
     principal = context.current_principal
     own = dataclasses.replace(context, loaders=Loaders.create(context.stores), live=None)
     if principal is not None:
