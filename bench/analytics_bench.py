@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from figures import Figure, add_json_option, write_figures
 
-from db.analytics import METRICS_COLUMNS, AnalyticsStore, MetricsRow, row_values
+from db.analytics import METRICS_COLUMNS, AnalyticsStore, ColumnRow, row_values
 from db.analytics_migrations import migrate_analytics
 from db.analytics_queries import (
     AggregateFunction,
@@ -48,7 +48,7 @@ INGEST_TARGET_ROWS_PER_SECOND = 20_000
 QUERY_TARGET_MS = 200.0
 
 
-def make_rows(count: int) -> list[MetricsRow]:
+def make_rows(count: int) -> list[ColumnRow]:
     start = datetime.now(UTC) - timedelta(hours=1)
     users = [uuid.uuid4() for _ in range(10)]
     agents = [uuid.uuid4() for _ in range(AGENTS)]
@@ -77,7 +77,7 @@ def make_rows(count: int) -> list[MetricsRow]:
     ]
 
 
-async def ingest_writer(store: AnalyticsStore, rows: list[MetricsRow], spool: Path) -> float:
+async def ingest_writer(store: AnalyticsStore, rows: list[ColumnRow], spool: Path) -> float:
     writer = AnalyticsWriter(store, spool, batch_size=BATCH, queue_size=len(rows) + 1)
     writer.start()
     started = time.perf_counter()
@@ -91,7 +91,7 @@ async def ingest_writer(store: AnalyticsStore, rows: list[MetricsRow], spool: Pa
     return len(rows) / elapsed
 
 
-def ingest_direct(store: AnalyticsStore, rows: list[MetricsRow]) -> float:
+def ingest_direct(store: AnalyticsStore, rows: list[ColumnRow]) -> float:
     client = store._client
     started = time.perf_counter()
     for start in range(0, len(rows), BATCH):

@@ -453,8 +453,8 @@ async def _measure(
         version += 1
         payload = {
             "kind": "UPDATED",
-            "agentId": owner_id,
-            "ownerId": owner_id,
+            "agent_id": owner_id,
+            "owner_id": owner_id,
             "status": "ACTIVE",
             "version": version,
             "timestamp": dt.datetime.now(dt.UTC).isoformat(),

@@ -169,8 +169,8 @@ async def run_mode(args: argparse.Namespace, grouping: bool, workdir: Path) -> R
             await asyncio.sleep(max(0.0, started + n / args.rate - time.monotonic()))
             payload = {
                 "kind": "UPDATED",
-                "agentId": str(uuid.uuid4()),
-                "ownerId": user_id,
+                "agent_id": str(uuid.uuid4()),
+                "owner_id": user_id,
                 "status": "ACTIVE",
                 "version": n + 1,
                 "timestamp": datetime.now(UTC).isoformat(),

@@ -9,8 +9,10 @@ so a long download never holds that lock.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import time
+import typing
 import uuid
 from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,46 +23,68 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from core.records import MetricsRow
 from db.analytics_migrations import METRICS_TABLE
 
 EXPORT_CHUNK_BYTES = 64 * 1024
 MAX_LIVE_EXPORTS = 10_000
 
-# The columns of consciousness_metrics, in insert order (see db/analytics_migrations).
-METRICS_COLUMNS = (
-    "timestamp",
-    "request_id",
-    "user_id",
-    "agent_id",
-    "processing_time_ms",
-    "awareness_level",
-    "ethical_score",
-    "confidence",
-    "cognitive_load",
-    "valence",
-    "arousal",
-    "blocked",
-    "error",
-    "violation_categories",
-    "input_chars",
-    "cpu_percent",
-    "memory_mb",
-    "gpu_usage",
-)
-_UUID_COLUMNS = frozenset({"request_id", "user_id", "agent_id"})
-MetricsRow = dict[str, Any]  # one value per METRICS_COLUMNS name
+# ClickHouse type of each Python type of MetricsRow's fields (a field's `clickhouse` metadata
+# overrides it); tests/analytics/test_table.py checks the result against the live table.
+_CLICKHOUSE_TYPES: dict[Any, str] = {
+    datetime: "DateTime64(3, 'UTC')",
+    uuid.UUID: "UUID",
+    float: "Float64",
+    bool: "Bool",
+    int: "UInt32",
+    tuple[str, ...]: "Array(LowCardinality(String))",
+}
 
 
-def row_values(row: MetricsRow) -> list[Any]:
+@dataclass(frozen=True)
+class Column:
+    """One column of consciousness_metrics: the MetricsRow field it stores, its name and type."""
+
+    field: str
+    name: str
+    clickhouse_type: str
+
+
+def _metrics_columns() -> tuple[Column, ...]:
+    hints = typing.get_type_hints(MetricsRow)
+    return tuple(
+        Column(
+            f.name,
+            f.metadata.get("column", f.name),
+            f.metadata.get("clickhouse") or _CLICKHOUSE_TYPES[hints[f.name]],
+        )
+        for f in dataclasses.fields(MetricsRow)
+    )
+
+
+# The columns of consciousness_metrics (db/analytics_migrations), in MetricsRow's field order.
+COLUMNS = _metrics_columns()
+METRICS_COLUMNS = tuple(column.name for column in COLUMNS)
+ColumnRow = dict[str, Any]  # one value per METRICS_COLUMNS name: the insert and spool form
+
+
+def metrics_columns(row: MetricsRow) -> ColumnRow:
+    """The row of the consciousness_metrics table for `row`, keyed by column name."""
+    values = {column.name: getattr(row, column.field) for column in COLUMNS}
+    values["violation_categories"] = list(row.violation_categories)
+    return values
+
+
+def row_values(row: ColumnRow) -> list[Any]:
     """A row as the insert wants it: values in column order, ids as UUID, times as UTC."""
     values = []
-    for column in METRICS_COLUMNS:
-        value = row[column]
-        if column in _UUID_COLUMNS and not isinstance(value, uuid.UUID):
+    for column in COLUMNS:
+        value = row[column.name]
+        if column.clickhouse_type == "UUID" and not isinstance(value, uuid.UUID):
             value = uuid.UUID(str(value))
-        elif column == "timestamp" and isinstance(value, str):
+        elif column.clickhouse_type.startswith("DateTime") and isinstance(value, str):
             value = datetime.fromisoformat(value)
-        elif column == "violation_categories":
+        elif column.clickhouse_type.startswith("Array"):
             value = list(value)
         values.append(value)
     return values
@@ -98,7 +122,7 @@ class AnalyticsStore:
         async with self._lock:
             return await asyncio.to_thread(self._client.command, sql, parameters=parameters)
 
-    async def insert_metrics(self, rows: Sequence[MetricsRow], dedup_token: str) -> None:
+    async def insert_metrics(self, rows: Sequence[ColumnRow], dedup_token: str) -> None:
         """Insert rows as one block; a block with a token already seen is dropped by ClickHouse.
 
         `dedup_token` is what makes a retry idempotent: the table keeps the tokens of its
@@ -112,6 +136,7 @@ class AnalyticsStore:
                 METRICS_TABLE,
                 data,
                 column_names=list(METRICS_COLUMNS),
+                column_type_names=[column.clickhouse_type for column in COLUMNS],
                 settings={"insert_deduplication_token": dedup_token},
             )
 

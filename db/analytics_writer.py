@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from db.analytics import MetricsRow
+from db.analytics import ColumnRow
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ DEFAULT_RETRY_INTERVAL_SECONDS = 2.0
 
 
 class MetricsSink(Protocol):
-    async def insert_metrics(self, rows: list[MetricsRow], dedup_token: str) -> None: ...
+    async def insert_metrics(self, rows: list[ColumnRow], dedup_token: str) -> None: ...
 
 
 @dataclass
@@ -82,7 +82,7 @@ class AnalyticsWriter:
         self._batch_size = batch_size
         self._flush_interval = flush_interval_seconds
         self._retry_interval = retry_interval_seconds
-        self._queue: asyncio.Queue[MetricsRow] = asyncio.Queue(maxsize=queue_size)
+        self._queue: asyncio.Queue[ColumnRow] = asyncio.Queue(maxsize=queue_size)
         self._spool_lock = asyncio.Lock()  # appends and the rename at replay
         self._stats = WriterStats()
         self._task: asyncio.Task[None] | None = None
@@ -95,7 +95,7 @@ class AnalyticsWriter:
 
     # --- the producer side --------------------------------------------------------------
 
-    async def enqueue(self, row: MetricsRow) -> None:
+    async def enqueue(self, row: ColumnRow) -> None:
         """Queue a row; when the queue is full it goes to the spool instead. Never raises."""
         self._stats.enqueued_rows += 1
         try:
@@ -154,7 +154,7 @@ class AnalyticsWriter:
         except Exception:
             log.exception("analytics writer could not flush at shutdown")
 
-    async def _next_row(self, wait_seconds: float) -> MetricsRow | None:
+    async def _next_row(self, wait_seconds: float) -> ColumnRow | None:
         """The next queued row, or None after `wait_seconds` or once closing starts."""
         if not self._queue.empty():
             return self._queue.get_nowait()
@@ -173,7 +173,7 @@ class AnalyticsWriter:
         # A get that completed while being cancelled has taken a row: keep it.
         return getter.result() if getter.done() and not getter.cancelled() else None
 
-    async def _collect_batch(self) -> list[MetricsRow]:
+    async def _collect_batch(self) -> list[ColumnRow]:
         """Up to batch_size rows: wait for the first, then at most one flush interval more."""
         first = await self._next_row(self._retry_interval)
         if first is None:
@@ -192,13 +192,13 @@ class AnalyticsWriter:
             batch.append(row)
         return batch
 
-    def _take_batch(self, limit: int | None = None) -> list[MetricsRow]:
-        rows: list[MetricsRow] = []
+    def _take_batch(self, limit: int | None = None) -> list[ColumnRow]:
+        rows: list[ColumnRow] = []
         while len(rows) < (limit or self._batch_size) and not self._queue.empty():
             rows.append(self._queue.get_nowait())
         return rows
 
-    async def _write(self, batch: list[MetricsRow]) -> None:
+    async def _write(self, batch: list[ColumnRow]) -> None:
         """Insert the batch, or spool it: right away while the spool still holds rows."""
         if not batch:
             return
@@ -229,7 +229,7 @@ class AnalyticsWriter:
             p.exists() and p.stat().st_size > 0 for p in (self.spool_path, self._replay_path)
         )
 
-    async def _spool(self, rows: list[MetricsRow], *, token: str | None) -> None:
+    async def _spool(self, rows: list[ColumnRow], *, token: str | None) -> None:
         """Append rows as one JSON line {"token", "rows"}; a local file write, in a thread."""
         line = orjson.dumps({"token": token, "rows": rows}) + b"\n"
         async with self._spool_lock:
@@ -270,10 +270,10 @@ def _append(path: Path, line: bytes) -> None:
         spool.write(line)
 
 
-def _read_spool(path: Path, chunk_rows: int) -> list[tuple[str, list[MetricsRow]]]:
+def _read_spool(path: Path, chunk_rows: int) -> list[tuple[str, list[ColumnRow]]]:
     """The spool's batches: token-carrying ones as they were, the others in stable chunks."""
-    batches: list[tuple[str, list[MetricsRow]]] = []
-    loose: list[MetricsRow] = []
+    batches: list[tuple[str, list[ColumnRow]]] = []
+    loose: list[ColumnRow] = []
     with path.open("rb") as spool:
         for line in spool:
             if not line.strip():
@@ -291,12 +291,12 @@ def _read_spool(path: Path, chunk_rows: int) -> list[tuple[str, list[MetricsRow]
     return batches
 
 
-def _chunks(rows: list[MetricsRow], size: int) -> Iterator[list[MetricsRow]]:
+def _chunks(rows: list[ColumnRow], size: int) -> Iterator[list[ColumnRow]]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
 
 
-def _content_token(rows: list[MetricsRow]) -> str:
+def _content_token(rows: list[ColumnRow]) -> str:
     """A token that depends only on the rows' request ids: the same chunk, the same token."""
     digest = hashlib.sha256()
     for row in rows:

@@ -28,15 +28,3 @@ async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the database's schema up to `revision` (all migrations by default)."""
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade, revision)
-
-
-def _revise(connection: Connection, message: str) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.revision(config, message=message, autogenerate=True)
-
-
-async def autogenerate_revision(engine: AsyncEngine, message: str) -> None:
-    """Write a new migration with the differences between the models and the database."""
-    async with engine.begin() as connection:
-        await connection.run_sync(_revise, message)

@@ -1,4 +1,4 @@
-"""Use cases of analytics: aggregate queries, time series, comparisons, metric deletion.
+"""Use cases of analytics: validation of a query, aggregate queries, metric deletion.
 
 Scope: a caller sees only rows whose user_id is theirs; analytics:admin sees every row.
 Input is validated here (BAD_USER_INPUT naming the field); SQL comes from
@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,6 @@ from auth.permissions import Permission, Principal
 from core.errors import BadUserInput, Forbidden
 from db.analytics import as_utc
 from db.analytics_queries import (
-    BUCKET_SECONDS,
     AggregateFunction,
     Aggregation,
     Dimension,
@@ -29,31 +29,7 @@ from db.analytics_queries import (
     statistic,
 )
 from db.stores import Stores
-from resolvers.analytics_math import (
-    ANOMALY_THRESHOLD,
-    is_anomaly,
-    least_squares,
-    relative_change,
-    robust_z_scores,
-)
 from resolvers.context import Context, Info
-from schema.types.analytics import (
-    AgentComparison,
-    AggregateValue,
-    AggregationInput,
-    AnalyticsFilter,
-    AnalyticsQuery,
-    AnalyticsResult,
-    AnalyticsRow,
-    FloatRangeInput,
-    PeriodComparison,
-    PeriodSummary,
-    TimeRangeInput,
-    TimeSeries,
-    TimeSeriesPoint,
-    Trend,
-    TrendDirection,
-)
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +41,92 @@ MAX_FILTER_IDS = 100
 MAX_SERIES_POINTS = 10_000
 MAX_COMPARED_AGENTS = 50
 
+# --- requests ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """[start, end), as given: checked by check_range."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    """Inclusive bounds; None is open."""
+
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class FilterRequest:
+    """Which rows a query reads besides its time range."""
+
+    agent_ids: tuple[uuid.UUID, ...] | None = None
+    user_ids: tuple[uuid.UUID, ...] | None = None
+    awareness: FloatRange | None = None
+    ethical_score: FloatRange | None = None
+    processing_time_ms: FloatRange | None = None
+
+
+@dataclass(frozen=True)
+class AggregationRequest:
+    function: AggregateFunction
+    field: MetricField | None = None
+    percentile: float | None = None
+
+
+@dataclass(frozen=True)
+class AnalyticsRequest:
+    """An aggregate query as asked (the AnalyticsQuery input): checked by build_query."""
+
+    range: TimeRange
+    filter: FilterRequest | None = None
+    aggregations: tuple[AggregationRequest, ...] = ()
+    group_by: tuple[Dimension, ...] = ()
+    bucket: TimeBucket | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+# --- results -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupValue:
+    """One aggregation's value in a group; None when the group has no value."""
+
+    function: AggregateFunction
+    field: MetricField | None
+    percentile: float | None
+    value: float | None
+
+
+@dataclass(frozen=True)
+class Group:
+    """One group of an aggregate query: its keys (None when not grouped by) and values."""
+
+    bucket: datetime | None
+    agent_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+    violation_category: str | None
+    count: int
+    values: tuple[GroupValue, ...]
+
+
+@dataclass(frozen=True)
+class GroupPage:
+    rows: tuple[Group, ...]
+    limit: int
+    offset: int
+
+
 # --- validation ----------------------------------------------------------------------------
 
 
-def check_range(value: TimeRangeInput, field: str) -> tuple[datetime, datetime]:
+def check_range(value: TimeRange, field: str) -> tuple[datetime, datetime]:
     """[start, end) with time zones, start before end, at most MAX_RANGE_DAYS long."""
     for name, moment in (("start", value.start), ("end", value.end)):
         if moment.tzinfo is None:
@@ -80,7 +138,7 @@ def check_range(value: TimeRangeInput, field: str) -> tuple[datetime, datetime]:
     return value.start, value.end
 
 
-def _bounds(value: FloatRangeInput | None, field: str) -> tuple[float | None, float | None] | None:
+def _bounds(value: FloatRange | None, field: str) -> tuple[float | None, float | None] | None:
     if value is None:
         return None
     for name, bound in (("min", value.min), ("max", value.max)):
@@ -91,7 +149,7 @@ def _bounds(value: FloatRangeInput | None, field: str) -> tuple[float | None, fl
     return value.min, value.max
 
 
-def _ids(values: list[uuid.UUID] | None, field: str) -> tuple[uuid.UUID, ...] | None:
+def _ids(values: tuple[uuid.UUID, ...] | None, field: str) -> tuple[uuid.UUID, ...] | None:
     if values is None:
         return None
     if not 1 <= len(values) <= MAX_FILTER_IDS:
@@ -113,13 +171,13 @@ def scope_user_ids(
 
 def build_filter(
     principal: Principal,
-    time_range: TimeRangeInput,
-    where: AnalyticsFilter | None,
+    time_range: TimeRange,
+    where: FilterRequest | None,
     field: str = "query",
     agent_ids: tuple[uuid.UUID, ...] | None = None,
 ) -> MetricsFilter:
     start, end = check_range(time_range, f"{field}.range")
-    where = where or AnalyticsFilter()
+    where = where or FilterRequest()
     ranges = {
         metric: bounds
         for metric, bounds in (
@@ -145,7 +203,7 @@ def build_filter(
     )
 
 
-def check_aggregation(value: AggregationInput, field: str) -> Aggregation:
+def check_aggregation(value: AggregationRequest, field: str) -> Aggregation:
     function = AggregateFunction(value.function)
     metric = MetricField(value.field) if value.field is not None else None
     counts_rows = function is AggregateFunction.COUNT
@@ -169,8 +227,10 @@ def check_page(limit: int, offset: int, field: str = "query") -> None:
         raise BadUserInput(f"offset must be between 0 and {MAX_OFFSET}", field=f"{field}.offset")
 
 
-def build_query(principal: Principal, query: AnalyticsQuery, *, raw_allowed: bool) -> MetricsQuery:
-    """The validated MetricsQuery of an AnalyticsQuery input."""
+def build_query(
+    principal: Principal, query: AnalyticsRequest, *, raw_allowed: bool
+) -> MetricsQuery:
+    """The validated MetricsQuery of an AnalyticsRequest."""
     where = build_filter(principal, query.range, query.filter)
     if not raw_allowed and not query.aggregations:
         raise BadUserInput("give at least one aggregation", field="query.aggregations")
@@ -205,7 +265,8 @@ async def aggregate(stores: Stores, query: MetricsQuery) -> list[dict[str, Any]]
     return results
 
 
-async def run_analytics(info: Info, query: AnalyticsQuery) -> AnalyticsResult:
+async def run_analytics(info: Info, query: AnalyticsRequest) -> GroupPage:
+    """The groups of an aggregate query, one page."""
     principal = await info.context.require_principal()
     spec = build_query(principal, query, raw_allowed=False)
     records = await aggregate(info.context.stores, spec)
@@ -215,166 +276,21 @@ async def run_analytics(info: Info, query: AnalyticsQuery) -> AnalyticsResult:
         values = list(record.values())[first_value : first_value + len(spec.aggregations)]
         bucket = record.get("bucket")
         rows.append(
-            AnalyticsRow(
+            Group(
                 bucket=as_utc(bucket) if bucket is not None else None,
                 agent_id=record.get(Dimension.AGENT.value),
                 user_id=record.get(Dimension.USER.value),
                 violation_category=record.get(Dimension.VIOLATION_CATEGORY.value),
                 count=int(record["row_count"]),
-                values=[
-                    AggregateValue(
+                values=tuple(
+                    GroupValue(
                         function=a.function, field=a.field, percentile=a.percentile, value=value
                     )
                     for a, value in zip(spec.aggregations, values, strict=True)
-                ],
+                ),
             )
         )
-    return AnalyticsResult(rows=rows, limit=spec.limit, offset=spec.offset)
-
-
-async def time_series(
-    info: Info,
-    metric: MetricField,
-    interval: TimeBucket,
-    time_range: TimeRangeInput,
-    agent_id: uuid.UUID | None,
-) -> TimeSeries:
-    """AVG of `metric` per bucket, its least-squares trend and its robust-z anomalies."""
-    principal = await info.context.require_principal()
-    where = build_filter(
-        principal, time_range, None, "range", (agent_id,) if agent_id is not None else None
-    )
-    step = BUCKET_SECONDS[TimeBucket(interval)]
-    if (where.end - where.start).total_seconds() / step > MAX_SERIES_POINTS:
-        raise BadUserInput(
-            f"at most {MAX_SERIES_POINTS} points: choose a longer interval or a shorter range",
-            field="interval",
-        )
-    spec = MetricsQuery(
-        where,
-        (Aggregation(AggregateFunction.AVG, MetricField(metric)),),
-        bucket=TimeBucket(interval),
-        limit=MAX_SERIES_POINTS,
-    )
-    records = [r for r in await aggregate(info.context.stores, spec) if r["row_count"]]
-    buckets = [as_utc(r["bucket"]) for r in records]
-    values = [list(r.values())[1] for r in records]
-    present = [(b, v) for b, v in zip(buckets, values, strict=True) if v is not None]
-    scores = dict(zip(present, robust_z_scores([v for _, v in present]), strict=True))
-    points = [
-        TimeSeriesPoint(
-            bucket=b,
-            value=v,
-            count=int(r["row_count"]),
-            robust_z=scores.get((b, v)) if v is not None else None,
-            anomaly=is_anomaly(scores.get((b, v))) if v is not None else False,
-        )
-        for b, v, r in zip(buckets, values, records, strict=True)
-    ]
-    origin = where.start.timestamp()
-    fit = least_squares(
-        [(b.timestamp() - origin) / step for b, _ in present], [v for _, v in present]
-    )
-    trend = (
-        Trend(
-            slope_per_interval=fit.slope,
-            intercept=fit.intercept,
-            direction=TrendDirection(fit.direction),
-        )
-        if fit is not None
-        else None
-    )
-    return TimeSeries(
-        metric=metric,
-        interval=interval,
-        points=points,
-        trend=trend,
-        anomalies=[p for p in points if p.anomaly],
-        anomaly_threshold=ANOMALY_THRESHOLD,
-    )
-
-
-COMPARISON = (
-    Aggregation(AggregateFunction.AVG),
-    Aggregation(AggregateFunction.PERCENTILE, percentile=0.5),
-    Aggregation(AggregateFunction.PERCENTILE, percentile=0.95),
-    Aggregation(AggregateFunction.MIN),
-    Aggregation(AggregateFunction.MAX),
-)
-
-
-def _comparison(metric: MetricField) -> tuple[Aggregation, ...]:
-    return tuple(Aggregation(a.function, metric, a.percentile) for a in COMPARISON)
-
-
-async def compare_agents(
-    info: Info, agent_ids: list[uuid.UUID], metric: MetricField, time_range: TimeRangeInput
-) -> list[AgentComparison]:
-    """Per agent (in the order given): count, mean, exact median and p95, min, max."""
-    principal = await info.context.require_principal()
-    if not 1 <= len(agent_ids) <= MAX_COMPARED_AGENTS:
-        raise BadUserInput(f"give 1 to {MAX_COMPARED_AGENTS} agents", field="agentIds")
-    ids = tuple(dict.fromkeys(agent_ids))
-    where = build_filter(principal, time_range, None, "range", ids)
-    spec = MetricsQuery(
-        where, _comparison(MetricField(metric)), (Dimension.AGENT,), limit=MAX_COMPARED_AGENTS
-    )
-    found = {r["agent_id"]: list(r.values()) for r in await aggregate(info.context.stores, spec)}
-    results = []
-    for agent_id in ids:
-        row = found.get(agent_id)
-        mean, median, p95, low, high, count = row[1:] if row else (None,) * 5 + (0,)
-        results.append(
-            AgentComparison(
-                agent_id=agent_id,
-                count=int(count or 0),
-                mean=mean,
-                median=median,
-                p95=p95,
-                min=low,
-                max=high,
-            )
-        )
-    return results
-
-
-async def _period_mean(
-    stores: Stores,
-    principal: Principal,
-    metric: MetricField,
-    period: TimeRangeInput,
-    field: str,
-    agent_id: uuid.UUID | None,
-) -> PeriodSummary:
-    where = build_filter(principal, period, None, field, (agent_id,) if agent_id else None)
-    spec = MetricsQuery(where, (Aggregation(AggregateFunction.AVG, metric),))
-    (record,) = await aggregate(stores, spec)
-    mean, count = list(record.values())
-    return PeriodSummary(start=where.start, end=where.end, count=int(count), mean=mean)
-
-
-async def compare_periods(
-    info: Info,
-    metric: MetricField,
-    first: TimeRangeInput,
-    second: TimeRangeInput,
-    agent_id: uuid.UUID | None,
-) -> PeriodComparison:
-    """The mean of `metric` in two periods, and its absolute and relative change."""
-    principal = await info.context.require_principal()
-    stores, metric = info.context.stores, MetricField(metric)
-    before = await _period_mean(stores, principal, metric, first, "first", agent_id)
-    after = await _period_mean(stores, principal, metric, second, "second", agent_id)
-    change = (
-        after.mean - before.mean if after.mean is not None and before.mean is not None else None
-    )
-    return PeriodComparison(
-        metric=metric,
-        first=before,
-        second=after,
-        absolute_change=change,
-        relative_change=relative_change(before.mean, after.mean),
-    )
+    return GroupPage(rows=tuple(rows), limit=spec.limit, offset=spec.offset)
 
 
 # --- deletion ------------------------------------------------------------------------------

@@ -11,16 +11,26 @@ row, streamed); with aggregations, the groups of the same page `analytics` retur
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 
 from auth.permissions import Principal
 from auth.tokens import authenticate
 from core.errors import NotFound, ServiceUnavailable, Unauthenticated
 from db.analytics import METRICS_COLUMNS, ExportJob
 from db.analytics_queries import build_aggregate, build_rows
-from resolvers.analytics import build_query
+from resolvers.analytics import AnalyticsRequest, build_query
 from resolvers.context import AppState, Info, parse_bearer
-from schema.types.analytics import AnalyticsQuery, ExportFormat, ExportPayload
+
+
+class ExportFormat(Enum):
+    """The format of an export's bytes (GraphQL enum ExportFormat)."""
+
+    CSV = "csv"
+    JSON = "json"
+    PARQUET = "parquet"
+
 
 EXPORT_PATH = "/exports/"
 FORMATS: dict[ExportFormat, tuple[str, str, str]] = {  # ClickHouse format, media type, suffix
@@ -30,12 +40,32 @@ FORMATS: dict[ExportFormat, tuple[str, str, str]] = {  # ClickHouse format, medi
 }
 
 
+@dataclass(frozen=True)
+class ExportTicket:
+    """A registered export: downloadable at `url` by its owner until `expires_at`."""
+
+    id: str
+    url: str
+    format: ExportFormat
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, job: ExportJob, fmt: ExportFormat) -> ExportTicket:
+        """The ticket of a job just registered in the export registry."""
+        return cls(
+            id=job.id,
+            url=EXPORT_PATH + job.id,
+            format=fmt,
+            expires_at=datetime.fromtimestamp(job.expires_at, UTC),
+        )
+
+
 def csv_header(columns: tuple[str, ...]) -> bytes:
     """The header line CSVWithNames writes: every name double-quoted."""
     return (",".join(f'"{name}"' for name in columns) + "\n").encode()
 
 
-async def export_analytics(info: Info, query: AnalyticsQuery, fmt: ExportFormat) -> ExportPayload:
+async def export_analytics(info: Info, query: AnalyticsRequest, fmt: ExportFormat) -> ExportTicket:
     """Register a download of the query's result for its caller, valid for a few minutes."""
     principal = await info.context.require_principal()
     spec = build_query(principal, query, raw_allowed=True)
@@ -55,12 +85,7 @@ async def export_analytics(info: Info, query: AnalyticsQuery, fmt: ExportFormat)
         )
     except OverflowError:
         raise ServiceUnavailable("too many exports are waiting; try again shortly") from None
-    return ExportPayload(
-        id=job.id,
-        url=EXPORT_PATH + job.id,
-        format=fmt,
-        expires_at=datetime.fromtimestamp(job.expires_at, UTC),
-    )
+    return ExportTicket.of(job, fmt)
 
 
 async def authorize_download(app: AppState, export_id: str, authorization: str) -> ExportJob:

@@ -5,23 +5,32 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 ROBUST_Z_SCALE = 0.6745  # Φ⁻¹(0.75): makes MAD comparable to a standard deviation
 ANOMALY_THRESHOLD = 3.5  # Iglewicz & Hoaglin's recommended cut-off for |modified z|
 FLAT_FRACTION = 0.01  # a fitted change under 1% of the series' mean magnitude is FLAT
 
 
+class TrendDirection(Enum):
+    """The sign of a fitted line's slope, or FLAT when its change is negligible."""
+
+    UP = "up"
+    DOWN = "down"
+    FLAT = "flat"
+
+
 @dataclass(frozen=True)
 class LineFit:
     slope: float
     intercept: float
-    direction: str  # "up", "down" or "flat"
+    direction: TrendDirection
 
 
 def least_squares(xs: Sequence[float], ys: Sequence[float]) -> LineFit | None:
     """The ordinary least-squares line y = slope·x + intercept; None under 2 distinct xs.
 
-    direction: "flat" when |slope·(max x - min x)|, the change the line predicts over the
+    direction: FLAT when |slope·(max x - min x)|, the change the line predicts over the
     series, is under 1% of the mean |y| (or is 0); else the slope's sign.
     """
     if len(xs) < 2 or len(set(xs)) < 2:
@@ -34,9 +43,9 @@ def least_squares(xs: Sequence[float], ys: Sequence[float]) -> LineFit | None:
     level = statistics.fmean(abs(y) for y in ys)
     change = abs(slope * (max(xs) - min(xs)))
     if change == 0 or change < FLAT_FRACTION * level:
-        direction = "flat"
+        direction = TrendDirection.FLAT
     else:
-        direction = "up" if slope > 0 else "down"
+        direction = TrendDirection.UP if slope > 0 else TrendDirection.DOWN
     return LineFit(slope, intercept, direction)
 
 

@@ -7,6 +7,7 @@ import functools
 import re
 import time
 import uuid
+from dataclasses import dataclass
 
 from limits import RateLimitItem
 
@@ -22,12 +23,32 @@ from db.tokens import RefreshRecord
 from db.types import utcnow
 from resolvers import audit as audit_trail
 from resolvers.context import Context, Info
-from schema.types.auth import AuthPayload, RegisterInput, User
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 MAX_EMAIL_LENGTH = 254
 LOGIN_FAILED = "invalid username or password"
+TOKEN_TYPE = "Bearer"  # noqa: S105  (the scheme name)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A new account's name, address and chosen password, as the client sent them."""
+
+    username: str
+    email: str
+    password: str
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    """A signed-in user's new token pair; the schema makes it an AuthPayload."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int  # seconds until the access token expires
+    user: UserRow
+    token_type: str = TOKEN_TYPE
 
 
 @functools.cache
@@ -36,7 +57,7 @@ def _dummy_hash() -> str:
     return hash_password(uuid.uuid4().hex)
 
 
-def _validate_registration(data: RegisterInput) -> None:
+def _validate_registration(data: Registration) -> None:
     if not USERNAME_PATTERN.match(data.username):
         raise BadUserInput(
             "username must be 3 to 64 letters, digits, '_', '.' or '-'", field="username"
@@ -49,10 +70,10 @@ def _validate_registration(data: RegisterInput) -> None:
         raise BadUserInput(str(exc), field="password") from None
 
 
-async def _issue(context: Context, user: UserRow, family_id: str | None = None) -> AuthPayload:
+async def _issue(context: Context, user: UserRow, family_id: str | None = None) -> IssuedTokens:
     """A new access token and a new refresh token in `family_id` (a new family by default)."""
     refresh = await _save_refresh(context, user.id, family_id)
-    return _payload(context, user, refresh)
+    return _tokens(context, user, refresh)
 
 
 async def _save_refresh(context: Context, user_id: uuid.UUID, family_id: str | None) -> str:
@@ -68,18 +89,17 @@ async def _save_refresh(context: Context, user_id: uuid.UUID, family_id: str | N
     return refresh
 
 
-def _payload(context: Context, user: UserRow, refresh: str) -> AuthPayload:
+def _tokens(context: Context, user: UserRow, refresh: str) -> IssuedTokens:
     access = context.app.access_tokens.issue(user)
-    return AuthPayload(
+    return IssuedTokens(
         access_token=access.token,
         refresh_token=refresh,
-        token_type="Bearer",  # noqa: S106  (the scheme name)
         expires_in=access.expires_in,
-        user=User.from_row(user),
+        user=user,
     )
 
 
-async def register(info: Info, data: RegisterInput) -> AuthPayload:
+async def register(info: Info, data: Registration) -> IssuedTokens:
     context = info.context
     if not context.settings.registration_enabled:
         raise Forbidden("registration is closed on this server")
@@ -101,7 +121,7 @@ async def register(info: Info, data: RegisterInput) -> AuthPayload:
             tier=Tier.BASIC,
         )
         await audit_trail.record_in(session, context, AuditAction.REGISTER, user.id)
-    return _payload(context, user, refresh)
+    return _tokens(context, user, refresh)
 
 
 def _login_limits(context: Context, username: str) -> list[tuple[str, str, RateLimitItem]]:
@@ -128,7 +148,7 @@ async def count_failed_login(context: Context, username: str) -> None:
         await context.app.rate_limiter.hit(namespace, key, limit)
 
 
-async def login(info: Info, username: str, password: str) -> AuthPayload:
+async def login(info: Info, username: str, password: str) -> IssuedTokens:
     context = info.context
     username = username.strip().lower()
     await check_login_throttle(context, username)
@@ -156,7 +176,7 @@ async def login(info: Info, username: str, password: str) -> AuthPayload:
     return await _issue(context, user)
 
 
-async def refresh_token(info: Info, refresh_token: str) -> AuthPayload:
+async def refresh_token(info: Info, refresh_token: str) -> IssuedTokens:
     """Rotate: the presented token is spent and a new pair issued in the same family.
 
     A token presented a second time means it was copied: the whole family is revoked, so
@@ -204,10 +224,10 @@ async def logout(info: Info, refresh_token: str) -> bool:
     return True
 
 
-async def me(info: Info) -> User:
+async def me(info: Info) -> UserRow:
     principal = await info.context.require_principal()
     async with info.context.stores.database.session() as session:
         user = await users.get_user(session, uuid.UUID(principal.user_id))
     if user is None or not user.is_active:
         raise Unauthenticated("this account no longer exists or was deactivated")
-    return User.from_row(user)
+    return user

@@ -1,5 +1,7 @@
-"""Use cases of the consciousness engine: `process`, the agent's state and sessions, and the
-evaluation-only queries.
+"""The `process` use case: one input through an agent, its session and new state stored.
+
+The evaluation-only queries are in resolvers/evaluations.py, the state and session reads in
+resolvers/sessions.py; both use the input check and engine configuration defined here.
 
 The engine is pure CPU work; it runs in a worker thread so a long input does not stall
 the event loop for other requests (the GIL still bounds how much runs at once).
@@ -27,47 +29,34 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from datetime import datetime
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
 import engine
 from core.enums import AgentStatus
 from core.errors import BadUserInput, EthicalViolation, NotFound
+from core.events import StateChanged
+from core.records import MetricsRow
 from core.settings import Settings
 from db.models import Agent as AgentRow
 from db.models import ConsciousnessSession as SessionRow
 from db.repositories import sessions
 from db.types import utcnow
-from resolvers.agents import load_visible_agent, mark_agent_error
+from resolvers.agent_versions import mark_agent_error
+from resolvers.agents import load_visible_agent
 from resolvers.context import Context, Info
-from resolvers.metrics import RequestMetrics, emit_metrics, process_usage
-from resolvers.pagination import build_connection, page_size
+from resolvers.metrics import emit_metrics, process_usage
 from resolvers.responders import (
     REFLECTIVE_OUTCOME,
     FixedResponder,
     ResponderOutcome,
     compose_with_model,
 )
-from schema.types.consciousness import (
-    AnalysisInput,
-    ConsciousnessResponse,
-    ConsciousnessSessionConnection,
-    ConsciousnessState,
-    Decision,
-    ProcessingMetrics,
-    ProcessInput,
-    ProcessOptions,
-    ReasoningStep,
-    ResponderReport,
-    SessionRecord,
-)
 
 log = logging.getLogger(__name__)
 
-Result = TypeVar("Result")
 MAX_CONTEXT_BYTES = 4 * 1024
 
 
@@ -76,12 +65,40 @@ def state_topic(agent_id: uuid.UUID) -> str:
     return f"agent:{agent_id}:state"
 
 
-def _checked_text(info: Info, data: AnalysisInput) -> str:
-    """The input text, refused when empty or longer than MAX_INPUT_CHARS."""
-    return _check_length(info.context.settings, data.text, "text")
+@dataclass(frozen=True)
+class ProcessDraft:
+    """One input for `process`, as the client sent it (the fields of GraphQL's ProcessInput)."""
+
+    agent_id: uuid.UUID
+    input: str
+    context: object = None  # a JSON value; checked by `process`
+    use_language_model: bool = True
 
 
-def _check_length(settings: Settings, text: str, field: str) -> str:
+@dataclass(frozen=True)
+class Processed:
+    """What `process` answers: the stored session, the engine's result, who wrote the content."""
+
+    session: SessionRow
+    result: engine.EngineResult
+    responder: ResponderOutcome
+    input_chars: int
+
+    @property
+    def flags(self) -> list[str]:
+        """Why the answer is flagged: the input's violation categories, the responder's note."""
+        flags = []
+        if self.result.ethics.violations:
+            violations = self.result.ethics.violations
+            categories = ", ".join(dict.fromkeys(v.category for v in violations))
+            flags.append(f"input flagged: {categories}")
+        if self.responder.note:
+            flags.append(self.responder.note)
+        return flags
+
+
+def checked_text(settings: Settings, text: str, field: str) -> str:
+    """`text`, refused when empty or longer than MAX_INPUT_CHARS."""
     limit = settings.max_input_chars
     if not text.strip():
         raise BadUserInput(f"{field} must not be empty", field=field)
@@ -110,42 +127,6 @@ def config_for(settings: Settings, configuration: dict[str, Any]) -> engine.Engi
     return engine.EngineConfig.from_mapping(values)
 
 
-async def engine_config(info: Info, agent_id: uuid.UUID | None) -> engine.EngineConfig:
-    """The defaults, or the agent's stored configuration; never above the server's input cap."""
-    configuration: dict[str, Any] = {}
-    if agent_id is not None:
-        agent = await load_visible_agent(info.context, agent_id)
-        configuration = dict(agent.configuration)
-    return config_for(info.context.settings, configuration)
-
-
-async def _evaluate(
-    info: Info, data: AnalysisInput, evaluate: Callable[[str, engine.EngineConfig], Result]
-) -> Result:
-    text = _checked_text(info, data)
-    config = await engine_config(info, data.agent_id)
-    return await info.context.app.run_engine(evaluate, text, config)
-
-
-async def self_awareness(info: Info, data: AnalysisInput) -> engine.SelfAwarenessResult:
-    return await _evaluate(info, data, engine.evaluate_self_awareness)
-
-
-async def ethical_evaluation(info: Info, data: AnalysisInput) -> engine.EthicsResult:
-    return await _evaluate(info, data, engine.evaluate_ethics)
-
-
-async def meta_cognition(info: Info, data: AnalysisInput) -> engine.MetacognitionResult:
-    return await _evaluate(info, data, engine.evaluate_metacognition)
-
-
-async def ethical_attribution(info: Info, data: AnalysisInput) -> engine.AttributionResult:
-    return await _evaluate(info, data, engine.attribute_violations)
-
-
-# --- process -------------------------------------------------------------------------------
-
-
 class _EngineFailed(Exception):
     """The engine raised (its cause); the transaction is rolled back before handling it."""
 
@@ -166,20 +147,19 @@ def stored_state(agent: AgentRow) -> engine.AgentState | None:
     return engine.AgentState.from_dict(data) if data else None
 
 
-async def process(info: Info, data: ProcessInput) -> ConsciousnessResponse:
+async def process(info: Info, data: ProcessDraft) -> Processed:
     """Run one input through the agent (see the module docstring)."""
     context = info.context
     settings = context.settings
     user_id = uuid.UUID((await context.require_principal()).user_id)
-    text = _check_length(settings, data.input, "input")
+    text = checked_text(settings, data.input, "input")
     request_context = _checked_context(data.context)
-    options = data.options or ProcessOptions()
     agent = await load_visible_agent(context, data.agent_id)
     _require_active(agent)
     started = time.perf_counter()
     outcome = REFLECTIVE_OUTCOME
     config = config_for(settings, agent.configuration)
-    if config.responder is not None and options.use_language_model:
+    if config.responder is not None and data.use_language_model:
         outcome = await compose_with_model(
             settings, context.app.language_model, config.responder, text, config
         )
@@ -201,7 +181,7 @@ async def process(info: Info, data: ProcessInput) -> ConsciousnessResponse:
     await _publish_state(context, row)
     if result.blocked:
         raise _violation_error(request_id, result.ethics)
-    return _response(row, result, outcome, len(text))
+    return Processed(session=row, result=result, responder=outcome, input_chars=len(text))
 
 
 async def _run_and_record(
@@ -272,16 +252,6 @@ def _responder_record(outcome: ResponderOutcome) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(outcome).items() if k != "content"}
 
 
-def _report(outcome: ResponderOutcome) -> ResponderReport:
-    return ResponderReport(
-        name=outcome.name,
-        model=outcome.model,
-        fell_back=outcome.fell_back,
-        output_blocked=outcome.output_blocked,
-        note=outcome.note,
-    )
-
-
 def _metrics_of(
     request_id: uuid.UUID,
     user_id: uuid.UUID,
@@ -289,11 +259,11 @@ def _metrics_of(
     input_chars: int,
     elapsed_ms: float,
     result: engine.EngineResult | None,
-) -> RequestMetrics:
+) -> MetricsRow:
     """The metrics row; a failed request (no result) has error=true and the engine's numbers 0."""
     cpu_percent, memory_mb = process_usage()
     ethics = None if result is None else result.ethics
-    return RequestMetrics(
+    return MetricsRow(
         request_id=request_id,
         user_id=user_id,
         agent_id=agent_id,
@@ -316,7 +286,7 @@ def _metrics_of(
     )
 
 
-async def _emit(context: Context, metrics: RequestMetrics) -> None:
+async def _emit(context: Context, metrics: MetricsRow) -> None:
     """emit_metrics, logged rather than raised: the session is already committed."""
     try:
         await emit_metrics(context, metrics)
@@ -327,13 +297,13 @@ async def _emit(context: Context, metrics: RequestMetrics) -> None:
 
 
 async def _publish_state(context: Context, row: SessionRow) -> None:
-    payload = {
-        "agentId": str(row.agent_id),
-        "requestId": str(row.request_id),
-        "blocked": row.blocked,
-        "state": row.consciousness_state,  # the state this session stored
-        "timestamp": row.created_at.isoformat(),
-    }
+    payload = StateChanged(
+        agent_id=row.agent_id,
+        request_id=row.request_id,
+        blocked=row.blocked,
+        state=row.consciousness_state,  # the state this session stored
+        timestamp=row.created_at,
+    ).to_payload()
     try:
         await context.stores.broker.publish(state_topic(row.agent_id), payload)
     except Exception:  # committed already; a lost event must not fail the request
@@ -357,80 +327,4 @@ def _violation_error(request_id: uuid.UUID, ethics: engine.EthicsResult) -> Ethi
             }
             for v in ethics.violations
         ],
-    )
-
-
-def _response(
-    row: SessionRow, result: engine.EngineResult, outcome: ResponderOutcome, input_chars: int
-) -> ConsciousnessResponse:
-    flags = []
-    if result.ethics.violations:
-        categories = ", ".join(dict.fromkeys(v.category for v in result.ethics.violations))
-        flags.append(f"input flagged: {categories}")
-    if outcome.note:
-        flags.append(outcome.note)
-    return ConsciousnessResponse(
-        request_id=row.request_id,
-        content=result.content or "",
-        decision=Decision(result.ethics.decision),
-        flags=flags,
-        consciousness_state=ConsciousnessState.from_state(result.state),
-        processing_metrics=ProcessingMetrics(
-            reasoning_chain=[
-                ReasoningStep(
-                    stage=s.stage,
-                    consumed=s.consumed,
-                    produced=s.produced,
-                    duration_ms=s.duration_ms,
-                )
-                for s in result.reasoning_chain
-            ],
-            awareness_level=result.awareness_level,
-            ethical_alignment=result.ethical_alignment,
-            emotional_state=result.emotion,
-            self_awareness=result.self_awareness,
-            meta_cognition=result.metacognition,
-            input_truncated=result.input_truncated,
-            input_chars=input_chars,
-            engine_time_ms=result.processing_ms,
-            responder=_report(outcome),
-        ),
-        ethical_evaluation=result.ethics,
-        confidence_level=result.self_awareness.confidence,
-        processing_time_ms=row.processing_time_ms,
-    )
-
-
-# --- state and sessions --------------------------------------------------------------------
-
-
-async def consciousness_state(info: Info, agent_id: uuid.UUID) -> ConsciousnessState:
-    agent = await load_visible_agent(info.context, agent_id)
-    return ConsciousnessState.from_state(stored_state(agent))
-
-
-async def consciousness_sessions(
-    info: Info, agent_id: uuid.UUID, first: int, after: str | None
-) -> ConsciousnessSessionConnection:
-    """The agent's sessions, newest first, keyset-paginated on (created_at, id)."""
-    limit = page_size(first)
-    agent = await load_visible_agent(info.context, agent_id)
-    codec = info.context.app.cursors
-    kind = f"sessions:{agent.id}"
-    key: tuple[datetime, uuid.UUID] | None = None
-    if after is not None:
-        try:
-            raw_time, raw_id = codec.decode(kind, after)
-            key = (datetime.fromisoformat(raw_time), uuid.UUID(raw_id))
-        except (TypeError, ValueError):
-            raise BadUserInput("malformed cursor", field="after") from None
-    async with info.context.stores.database.session() as session:
-        rows, total = await sessions.list_sessions(session, agent.id, after=key, limit=limit + 1)
-    return build_connection(
-        rows,
-        first=limit,
-        total_count=total,
-        has_previous_page=after is not None,
-        cursor_of=lambda row: codec.encode(kind, [row.created_at.isoformat(), str(row.id)]),
-        node_of=SessionRecord.from_row,
     )

@@ -1,31 +1,34 @@
-"""Agent events on the broker: the one function that announces a change to an agent.
+"""Broker topics, and the one function that announces a change to an agent.
 
-Every event goes to two topics: `agent:{id}` for whoever follows that agent, and
-`user:{owner_id}:agents` for dashboards that follow all of one user's agents. Events are
-published after the change is committed; a broker failure is logged, not raised, because
-the change itself has happened and the client must hear that it succeeded.
+Every agent event (core.events.AgentChanged) goes to two topics: `agent:{id}` for whoever
+follows that agent, and `user:{owner_id}:agents` for dashboards that follow all of one user's
+agents. Events are published after the change is committed; a broker failure is logged, not
+raised, because the change itself has happened and the client must hear that it succeeded.
+Metrics rows go to `metrics:agent:{id}` and `metrics:user:{id}` (resolvers/metrics.py).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from enum import StrEnum
-from typing import Any
 
 from core.enums import AgentStatus
+from core.events import AgentChanged, AgentEventKind
 from db.models import Agent
 from db.types import utcnow
 from resolvers.context import Context
 
+__all__ = [
+    "AgentEventKind",
+    "agent_changed",
+    "agent_metrics_topic",
+    "agent_topic",
+    "owner_agents_topic",
+    "publish_agent_event",
+    "user_metrics_topic",
+]
+
 log = logging.getLogger(__name__)
-
-
-class AgentEventKind(StrEnum):
-    CREATED = "CREATED"
-    UPDATED = "UPDATED"
-    STATUS_CHANGED = "STATUS_CHANGED"
-    DELETED = "DELETED"
 
 
 def agent_topic(agent_id: uuid.UUID) -> str:
@@ -36,21 +39,29 @@ def owner_agents_topic(owner_id: uuid.UUID) -> str:
     return f"user:{owner_id}:agents"
 
 
-def agent_event(kind: AgentEventKind, agent: Agent) -> dict[str, Any]:
-    """The payload: kind, agent and owner ids, status (GraphQL enum name), version, ISO time."""
-    return {
-        "kind": kind.value,
-        "agentId": str(agent.id),
-        "ownerId": str(agent.owner_id),
-        "status": AgentStatus(agent.status).name,
-        "version": agent.version,
-        "timestamp": utcnow().isoformat(),
-    }
+def agent_metrics_topic(agent_id: uuid.UUID) -> str:
+    return f"metrics:agent:{agent_id}"
+
+
+def user_metrics_topic(user_id: uuid.UUID) -> str:
+    return f"metrics:user:{user_id}"
+
+
+def agent_changed(kind: AgentEventKind, agent: Agent) -> AgentChanged:
+    """The event: kind, agent and owner ids, status, version, and the time it is sent."""
+    return AgentChanged(
+        kind=kind,
+        agent_id=agent.id,
+        owner_id=agent.owner_id,
+        status=AgentStatus(agent.status),
+        version=agent.version,
+        timestamp=utcnow(),
+    )
 
 
 async def publish_agent_event(context: Context, kind: AgentEventKind, agent: Agent) -> None:
     """Publish `kind` for `agent` to its own topic and to its owner's agents topic."""
-    payload = agent_event(kind, agent)
+    payload = agent_changed(kind, agent).to_payload()
     broker = context.stores.broker
     for topic in (agent_topic(agent.id), owner_agents_topic(agent.owner_id)):
         try:

@@ -10,32 +10,39 @@ error (code INTERNAL); the client resubscribes with `since` = the last sequence 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import statistics
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
 
 from starlette.websockets import WebSocket
 
 from auth.permissions import Permission
 from auth.tokens import authenticate
 from core.errors import BadUserInput, Forbidden
-from db.pubsub import Event, Subscription
+from core.events import AgentChanged, AgentEventKind, StateChanged
+from core.payloads import PayloadError
+from core.records import MetricsRow
+from db.pubsub import Subscription
 from db.types import utcnow
 from resolvers.agents import load_visible_agent
 from resolvers.consciousness import state_topic
 from resolvers.context import Context, Info
-from resolvers.events import AgentEventKind, agent_topic, owner_agents_topic
-from resolvers.loaders import Loaders
-from schema.types.live import (
-    AgentEvent,
-    ConnectionRenewal,
-    ConsciousnessStateEvent,
-    MetricsEvent,
-    MetricsSummary,
+from resolvers.events import (
+    agent_metrics_topic,
+    agent_topic,
+    owner_agents_topic,
+    user_metrics_topic,
 )
+from resolvers.loaders import Loaders
+
+log = logging.getLogger(__name__)
 
 MAX_THROTTLE_MS = 60_000
 MAX_WINDOW_SECONDS = 3600
@@ -43,13 +50,71 @@ SUMMARY_INTERVAL_SECONDS = 1.0
 MAX_SUMMARY_EVENTS = 100_000  # per subscription: the window forgets beyond this many
 ADMIN_PERMISSIONS = (Permission.AGENTS_ADMIN, Permission.ANALYTICS_ADMIN)
 
-
-def agent_metrics_topic(agent_id: uuid.UUID) -> str:
-    return f"metrics:agent:{agent_id}"
+Record = TypeVar("Record")
 
 
-def user_metrics_topic(user_id: uuid.UUID) -> str:
-    return f"metrics:user:{user_id}"
+@dataclass(frozen=True, slots=True)
+class Delivered(Generic[Record]):
+    """One broker event as a subscription yields it: its sequence in the topic, its record."""
+
+    sequence: int
+    record: Record
+    coalesced: int = 0  # events this one replaced under throttleMs since the previous one
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsWindow:
+    """One metricsSummary update: the caller's metrics received over the last window."""
+
+    sequence: int
+    last_event_sequence: int
+    window_seconds: int
+    covered_seconds: float
+    count: int
+    error_count: int
+    blocked_count: int
+    mean_processing_time_ms: float | None
+    p50_processing_time_ms: float | None
+    p95_processing_time_ms: float | None
+    p99_processing_time_ms: float | None
+    mean_awareness_level: float | None
+    mean_ethical_score: float | None
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Renewal:
+    """The websocket's new authentication: when the renewed token expires, and in how long."""
+
+    expires_at: datetime
+    expires_in: int
+
+
+class Records(Generic[Record]):
+    """A subscription's events read as typed records; one whose payload does not parse is
+    dropped with a warning (a payload from another version), never ending the subscription."""
+
+    def __init__(
+        self, subscription: Subscription, parse: Callable[[Mapping[str, Any]], Record]
+    ) -> None:
+        self._subscription = subscription
+        self._parse = parse
+
+    def __aiter__(self) -> AsyncIterator[Delivered[Record]]:
+        return self
+
+    async def __anext__(self) -> Delivered[Record]:
+        while True:
+            event = await anext(self._subscription)
+            try:
+                return Delivered(event.sequence, self._parse(event.payload))
+            except PayloadError as exc:
+                log.warning(
+                    "dropped event %d of %s: unreadable payload (%s)",
+                    event.sequence,
+                    event.topic,
+                    exc,
+                )
 
 
 def _fresh_loaders(context: Context) -> None:
@@ -68,7 +133,7 @@ def _check_since(since: int | None) -> None:
 
 async def agent_events(
     info: Info, agent_id: uuid.UUID | None, since: int | None
-) -> AsyncGenerator[AgentEvent, None]:
+) -> AsyncGenerator[Delivered[AgentChanged], None]:
     """One agent's events (ending after DELETED), or all of the caller's agents' events."""
     context = info.context
     principal = await context.require_principal()
@@ -79,28 +144,28 @@ async def agent_events(
     else:
         topic = owner_agents_topic(uuid.UUID(principal.user_id))
     async with context.stores.broker.subscribe(topic, since=since) as subscription:
-        async for event in subscription:
+        async for event in Records(subscription, AgentChanged.from_payload):
             _fresh_loaders(context)
-            yield AgentEvent.from_event(event)
-            if agent_id is not None and event.payload["kind"] == AgentEventKind.DELETED:
+            yield event
+            if agent_id is not None and event.record.kind is AgentEventKind.DELETED:
                 return
 
 
 async def consciousness_state_changed(
     info: Info, agent_id: uuid.UUID, since: int | None
-) -> AsyncGenerator[ConsciousnessStateEvent, None]:
+) -> AsyncGenerator[Delivered[StateChanged], None]:
     context = info.context
     _check_since(since)
     await load_visible_agent(context, agent_id, ADMIN_PERMISSIONS)
     async with context.stores.broker.subscribe(state_topic(agent_id), since=since) as events:
-        async for event in events:
+        async for event in Records(events, StateChanged.from_payload):
             _fresh_loaders(context)
-            yield ConsciousnessStateEvent.from_event(event)
+            yield event
 
 
 async def metrics(
     info: Info, agent_id: uuid.UUID | None, since: int | None, throttle_ms: int | None
-) -> AsyncGenerator[MetricsEvent, None]:
+) -> AsyncGenerator[Delivered[MetricsRow], None]:
     """One agent's metrics rows, or the caller's own; optionally at most one per throttleMs."""
     context = info.context
     principal = await context.require_principal()
@@ -113,42 +178,39 @@ async def metrics(
     else:
         topic = user_metrics_topic(uuid.UUID(principal.user_id))
     async with context.stores.broker.subscribe(topic, since=since) as subscription:
-        if not throttle_ms:
-            async for event in subscription:
-                _fresh_loaders(context)
-                yield MetricsEvent.from_event(event)
-        else:
-            async for event, coalesced in coalesce(subscription, throttle_ms / 1000):
-                _fresh_loaders(context)
-                yield MetricsEvent.from_event(event, coalesced)
+        rows = Records(subscription, MetricsRow.from_payload)
+        updates = coalesce(rows, throttle_ms / 1000) if throttle_ms else rows
+        async for event in updates:
+            _fresh_loaders(context)
+            yield event
 
 
 async def coalesce(
-    subscription: Subscription, interval_seconds: float
-) -> AsyncIterator[tuple[Event, int]]:
+    events: AsyncIterator[Delivered[Record]], interval_seconds: float
+) -> AsyncIterator[Delivered[Record]]:
     """At most one event per interval: the latest, with how many it replaced since the last.
 
     The first event goes out at once; later ones within the interval are held, and the
     newest held one goes out when the interval ends.
     """
     loop = asyncio.get_running_loop()
-    held: Event | None = None
+    held: Delivered[Record] | None = None
     coalesced = 0
     allowed_at = 0.0
-    fetch = asyncio.ensure_future(anext(subscription))
+    fetch = asyncio.ensure_future(anext(events))
     try:
         while True:
             timeout = None if held is None else max(0.0, allowed_at - loop.time())
             done, _ = await asyncio.wait({fetch}, timeout=timeout)
             if fetch in done:
                 event = fetch.result()  # the broker's error, if any, ends the subscription
-                fetch = asyncio.ensure_future(anext(subscription))
+                fetch = asyncio.ensure_future(anext(events))
                 coalesced += held is not None
                 held = event
                 if loop.time() < allowed_at:
                     continue
             assert held is not None
-            yield held, coalesced
+            yield dataclasses.replace(held, coalesced=coalesced)
             held, coalesced = None, 0
             allowed_at = loop.time() + interval_seconds
     finally:
@@ -164,31 +226,39 @@ def percentile(ordered: Sequence[float], fraction: float) -> float:
 
 
 def summarize(
-    rows: Sequence[dict[str, object]], *, window_seconds: int, covered_seconds: float
-) -> dict[str, object]:
-    """The MetricsSummary fields (but sequences and time) of the metrics rows in a window."""
-    times = sorted(float(row["processing_time_ms"]) for row in rows)  # type: ignore[arg-type]
+    rows: Sequence[MetricsRow],
+    *,
+    sequence: int,
+    last_event_sequence: int,
+    window_seconds: int,
+    covered_seconds: float,
+) -> MetricsWindow:
+    """The summary of the metrics rows received in a window (`sequence`: the update's number)."""
+    times = sorted(row.processing_time_ms for row in rows)
     empty = not rows
 
-    def mean(name: str) -> float | None:
-        return None if empty else statistics.fmean(float(r[name]) for r in rows)  # type: ignore[arg-type]
+    def mean(values: list[float]) -> float | None:
+        return None if empty else statistics.fmean(values)
 
-    return {
-        "window_seconds": window_seconds,
-        "covered_seconds": round(min(covered_seconds, window_seconds), 3),
-        "count": len(rows),
-        "error_count": sum(1 for row in rows if row["error"]),
-        "blocked_count": sum(1 for row in rows if row["blocked"]),
-        "mean_processing_time_ms": mean("processing_time_ms"),
-        "p50_processing_time_ms": None if empty else percentile(times, 0.50),
-        "p95_processing_time_ms": None if empty else percentile(times, 0.95),
-        "p99_processing_time_ms": None if empty else percentile(times, 0.99),
-        "mean_awareness_level": mean("awareness_level"),
-        "mean_ethical_score": mean("ethical_score"),
-    }
+    return MetricsWindow(
+        sequence=sequence,
+        last_event_sequence=last_event_sequence,
+        window_seconds=window_seconds,
+        covered_seconds=round(min(covered_seconds, window_seconds), 3),
+        count=len(rows),
+        error_count=sum(1 for row in rows if row.error),
+        blocked_count=sum(1 for row in rows if row.blocked),
+        mean_processing_time_ms=mean([row.processing_time_ms for row in rows]),
+        p50_processing_time_ms=None if empty else percentile(times, 0.50),
+        p95_processing_time_ms=None if empty else percentile(times, 0.95),
+        p99_processing_time_ms=None if empty else percentile(times, 0.99),
+        mean_awareness_level=mean([row.awareness_level for row in rows]),
+        mean_ethical_score=mean([row.ethical_score for row in rows]),
+        timestamp=utcnow(),
+    )
 
 
-async def metrics_summary(info: Info, window_seconds: int) -> AsyncGenerator[MetricsSummary, None]:
+async def metrics_summary(info: Info, window_seconds: int) -> AsyncGenerator[MetricsWindow, None]:
     """Every second, a summary of the caller's metrics received over the last window.
 
     Per connection, from the moment of subscribing: events from before are not counted, so
@@ -201,21 +271,22 @@ async def metrics_summary(info: Info, window_seconds: int) -> AsyncGenerator[Met
             f"windowSeconds must be in 1..{MAX_WINDOW_SECONDS}", field="windowSeconds"
         )
     loop = asyncio.get_running_loop()
-    window: deque[tuple[float, Event]] = deque(maxlen=MAX_SUMMARY_EVENTS)
+    window: deque[tuple[float, MetricsRow]] = deque(maxlen=MAX_SUMMARY_EVENTS)
     topic = user_metrics_topic(uuid.UUID(principal.user_id))
     async with context.stores.broker.subscribe(topic) as subscription:
+        rows = Records(subscription, MetricsRow.from_payload)
         started = loop.time()
         tick_at = started + SUMMARY_INTERVAL_SECONDS
         updates = 0
         last_sequence = 0
-        fetch = asyncio.ensure_future(anext(subscription))
+        fetch = asyncio.ensure_future(anext(rows))
         try:
             while True:
                 done, _ = await asyncio.wait({fetch}, timeout=max(0.0, tick_at - loop.time()))
                 if fetch in done:
                     event = fetch.result()
-                    fetch = asyncio.ensure_future(anext(subscription))
-                    window.append((loop.time(), event))
+                    fetch = asyncio.ensure_future(anext(rows))
+                    window.append((loop.time(), event.record))
                     last_sequence = event.sequence
                     continue
                 now = loop.time()
@@ -224,22 +295,18 @@ async def metrics_summary(info: Info, window_seconds: int) -> AsyncGenerator[Met
                     window.popleft()
                 updates += 1
                 _fresh_loaders(context)
-                fields = summarize(
-                    [event.payload for _, event in window],
-                    window_seconds=window_seconds,
-                    covered_seconds=now - started,
-                )
-                yield MetricsSummary(
+                yield summarize(
+                    [row for _, row in window],
                     sequence=updates,
                     last_event_sequence=last_sequence,
-                    timestamp=utcnow(),
-                    **fields,  # type: ignore[arg-type]
+                    window_seconds=window_seconds,
+                    covered_seconds=now - started,
                 )
         finally:
             fetch.cancel()
 
 
-async def renew_connection_token(info: Info, access_token: str) -> ConnectionRenewal:
+async def renew_connection_token(info: Info, access_token: str) -> Renewal:
     """Replace this websocket's principal with `access_token`'s, until its expiry.
 
     Only over a websocket, for the user who opened it, and with the same permissions
@@ -262,7 +329,7 @@ async def renew_connection_token(info: Info, access_token: str) -> ConnectionRen
     if principal.expires_at < current.expires_at:
         raise BadUserInput("the new token expires before the current one", field="accessToken")
     connection.renew(principal, access_token)
-    return ConnectionRenewal(
+    return Renewal(
         expires_at=datetime.fromtimestamp(principal.expires_at, UTC),
         expires_in=max(0, int(principal.expires_at - time.time())),
     )

@@ -13,19 +13,15 @@ import hashlib
 import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 
 from core.errors import BadUserInput
 
-if TYPE_CHECKING:
-    from schema.types.pagination import Connection
-
 MAX_PAGE_SIZE = 100
 SIGNATURE_BYTES = 12
 Row = TypeVar("Row")
-Node = TypeVar("Node")
 
 
 class CursorCodec:
@@ -87,34 +83,5 @@ def build_page(
         edges=[(cursor_of(row), row) for row in rows[:first]],
         has_next_page=len(rows) > first,
         has_previous_page=has_previous_page,
-        total_count=total_count,
-    )
-
-
-def build_connection(
-    rows: Sequence[Row],
-    *,
-    first: int,
-    total_count: int,
-    has_previous_page: bool,
-    cursor_of: Callable[[Row], str],
-    node_of: Callable[[Row], Node],
-) -> Connection[Node]:
-    """A connection from up to `first + 1` rows; the extra row only says a next page exists.
-
-    Being replaced by `build_page` (resolvers return pages, the schema makes connections).
-    """
-    from schema.types.pagination import Connection, Edge, PageInfo
-
-    page = rows[:first]
-    edges = [Edge(node=node_of(row), cursor=cursor_of(row)) for row in page]
-    return Connection(
-        edges=edges,
-        page_info=PageInfo(
-            has_next_page=len(rows) > first,
-            has_previous_page=has_previous_page,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
         total_count=total_count,
     )

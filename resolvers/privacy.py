@@ -15,9 +15,9 @@ import asyncio
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-from strawberry.scalars import JSON
+from typing import Any
 
 from auth.passwords import verify_password
 from auth.permissions import Principal
@@ -32,18 +32,30 @@ from db.analytics import METRICS_COLUMNS
 from db.analytics_queries import MetricsFilter, build_rows
 from db.repositories import privacy, users
 from resolvers.analytics import delete_user_metrics
+from resolvers.analytics_exports import FORMATS, ExportFormat, ExportTicket
 from resolvers.auth import check_login_throttle, count_failed_login
 from resolvers.consciousness import state_topic
 from resolvers.context import Context, Info
-from resolvers.events import agent_topic, owner_agents_topic
-from resolvers.live import agent_metrics_topic, user_metrics_topic
-from schema.types.analytics import ExportFormat, ExportPayload
-from schema.types.privacy import PersonalDataExport
+from resolvers.events import (
+    agent_metrics_topic,
+    agent_topic,
+    owner_agents_topic,
+    user_metrics_topic,
+)
 
 log = logging.getLogger(__name__)
 
 METRICS_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ACCOUNT_GONE = "this account no longer exists"
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    """Everything held about a user: their rows now, and a download of their metrics."""
+
+    generated_at: datetime
+    data: dict[str, Any]  # rows by table (privacy.collect)
+    metrics: ExportTicket
 
 
 async def _flush_metrics(context: Context) -> None:
@@ -53,7 +65,7 @@ async def _flush_metrics(context: Context) -> None:
         await writer.flush()
 
 
-async def export_my_data(info: Info) -> PersonalDataExport:
+async def export_my_data(info: Info) -> PersonalData:
     """The caller's rows of every table, and a short-lived download of their metrics rows."""
     context = info.context
     principal = await context.require_principal()
@@ -68,27 +80,21 @@ async def export_my_data(info: Info) -> PersonalDataExport:
         MetricsFilter(start=METRICS_EPOCH, end=now + timedelta(minutes=1), user_ids=(user_id,)),
         METRICS_COLUMNS,
     )
+    clickhouse_format, media_type, suffix = FORMATS[ExportFormat.JSON]
     try:
         job = context.stores.analytics.exports.register(
             principal.user_id,
             context.settings.analytics_export_ttl_seconds,
             sql=rows.sql,
             parameters=rows.parameters,
-            fmt="JSONEachRow",
-            media_type="application/x-ndjson",
-            filename="my-consciousness-metrics.jsonl",
+            fmt=clickhouse_format,
+            media_type=media_type,
+            filename=f"my-consciousness-metrics.{suffix}",
         )
     except OverflowError:
         raise ServiceUnavailable("too many exports are waiting; try again shortly") from None
-    return PersonalDataExport(
-        generated_at=now,
-        data=JSON(data),
-        metrics=ExportPayload(
-            id=job.id,
-            url=f"/exports/{job.id}",
-            format=ExportFormat.JSON,
-            expires_at=datetime.fromtimestamp(job.expires_at, UTC),
-        ),
+    return PersonalData(
+        generated_at=now, data=data, metrics=ExportTicket.of(job, ExportFormat.JSON)
     )
 
 

@@ -10,20 +10,20 @@ from datetime import datetime
 from auth.permissions import PRIVILEGED_ROLES, Permission, Principal
 from core.enums import Role, Tier
 from core.errors import BadUserInput, Forbidden, NotFound
+from db.models import AuditLog as AuditLogRow
 from db.models import User as UserRow
 from db.repositories import audit, users
 from db.repositories.audit import AuditAction
 from resolvers import audit as audit_trail
 from resolvers.context import Info
-from resolvers.pagination import build_connection, page_size
-from schema.types.auth import AuditEntry, AuditEntryConnection, User, UserConnection
+from resolvers.pagination import Page, build_page, page_size
 
 USERS_CURSOR = "users"
 AUDIT_CURSOR = "audit"
 ChangeFn = Callable[[Principal, UserRow], dict[str, object]]
 
 
-async def list_users(info: Info, first: int, after: str | None) -> UserConnection:
+async def list_users(info: Info, first: int, after: str | None) -> Page[UserRow]:
     limit = page_size(first)
     codec = info.context.app.cursors
     after_username = str(codec.decode(USERS_CURSOR, after)[0]) if after else None
@@ -31,13 +31,12 @@ async def list_users(info: Info, first: int, after: str | None) -> UserConnectio
         rows, total = await users.list_users(
             session, after_username=after_username, limit=limit + 1
         )
-    return build_connection(
+    return build_page(
         rows,
         first=limit,
         total_count=total,
         has_previous_page=after is not None,
         cursor_of=lambda row: codec.encode(USERS_CURSOR, [row.username]),
-        node_of=User.from_row,
     )
 
 
@@ -46,7 +45,7 @@ async def _change_user(
     user_id: uuid.UUID,
     action: AuditAction,
     change: ChangeFn,
-) -> User:
+) -> UserRow:
     """Load, authorise and change a user in one transaction, audit it, and end its tokens.
 
     The user's existing access tokens are cut off, because they carry the old roles, tier
@@ -66,7 +65,7 @@ async def _change_user(
     await context.stores.tokens.revoke_user_before(
         str(user.id), time.time(), context.settings.access_token_ttl_seconds
     )
-    return User.from_row(user)
+    return user
 
 
 def _require_may_touch(principal: Principal, user: UserRow) -> None:
@@ -75,7 +74,7 @@ def _require_may_touch(principal: Principal, user: UserRow) -> None:
         raise Forbidden("only a super admin may change an admin's account")
 
 
-async def update_user_roles(info: Info, user_id: uuid.UUID, roles: list[Role]) -> User:
+async def update_user_roles(info: Info, user_id: uuid.UUID, roles: list[Role]) -> UserRow:
     wanted = set(roles)
     if not wanted:
         raise BadUserInput("a user needs at least one role", field="roles")
@@ -90,7 +89,7 @@ async def update_user_roles(info: Info, user_id: uuid.UUID, roles: list[Role]) -
     return await _change_user(info, user_id, AuditAction.ROLES_CHANGED, change)
 
 
-async def set_user_tier(info: Info, user_id: uuid.UUID, tier: Tier) -> User:
+async def set_user_tier(info: Info, user_id: uuid.UUID, tier: Tier) -> UserRow:
     def change(principal: Principal, user: UserRow) -> dict[str, object]:
         _require_may_touch(principal, user)
         before, user.tier = user.tier, tier.value
@@ -99,7 +98,7 @@ async def set_user_tier(info: Info, user_id: uuid.UUID, tier: Tier) -> User:
     return await _change_user(info, user_id, AuditAction.TIER_CHANGED, change)
 
 
-async def deactivate_user(info: Info, user_id: uuid.UUID) -> User:
+async def deactivate_user(info: Info, user_id: uuid.UUID) -> UserRow:
     def change(principal: Principal, user: UserRow) -> dict[str, object]:
         if str(user.id) == principal.user_id:
             raise BadUserInput("you cannot deactivate your own account", field="userId")
@@ -116,7 +115,7 @@ async def audit_log(
     action: str | None,
     first: int,
     after: str | None,
-) -> AuditEntryConnection:
+) -> Page[AuditLogRow]:
     limit = page_size(first)
     try:
         wanted_action = AuditAction(action) if action is not None else None
@@ -132,11 +131,10 @@ async def audit_log(
         rows, total = await audit.list_entries(
             session, user_id=user_id, action=wanted_action, after=key, limit=limit + 1
         )
-    return build_connection(
+    return build_page(
         rows,
         first=limit,
         total_count=total,
         has_previous_page=after is not None,
         cursor_of=lambda row: codec.encode(AUDIT_CURSOR, [row.created_at.isoformat(), str(row.id)]),
-        node_of=AuditEntry.from_row,
     )

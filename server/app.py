@@ -32,6 +32,7 @@ from resolvers.pagination import CursorCodec
 from schema.schema import schema
 from server.dashboard import dashboard_page
 from server.graphql_app import GraphQLApp
+from server.landing import landing_endpoint
 from server.metrics import Metrics, metrics_endpoint
 from server.middleware import RequestIdMiddleware, TelemetryMiddleware
 from server.playground import STATIC_PATH, static_files
@@ -190,6 +191,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
             )
         )
     routes = [
+        Route("/", landing_endpoint(settings, package_version()), methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/health", health),

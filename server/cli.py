@@ -7,8 +7,12 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Sequence
+from enum import Enum
+from typing import TypeVar
 
 from core.settings import ConfigurationError, Settings, load_settings
+
+E = TypeVar("E", bound=Enum)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
@@ -22,8 +26,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         from db.allow_list import load_allow_list
 
         load_allow_list(settings.persisted_operations_file)  # a bad file: one line, exit 2
+    url = _local_url(args.host, args.port)
     if args.demo:
-        _start_demo(settings, args)
+        _start_demo(settings, url)
+    else:
+        from server.announce import announce_when_listening
+        from server.landing import urls_block
+
+        announce_when_listening(url, urls_block(url, settings))
     uvicorn.run(
         "server.app:app_from_environment",
         factory=True,
@@ -52,21 +62,31 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     )
 
 
-def _start_demo(settings: Settings, args: argparse.Namespace) -> None:
-    """`serve --demo`: the demo user now, then demo requests once the server answers."""
+def _local_url(host: str, port: int) -> str:
+    """The URL a browser on this machine opens for a server bound to `host`."""
+    host = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def _start_demo(settings: Settings, url: str) -> None:
+    """`serve --demo`: the demo user now; once the server answers, the demo agents, one block
+    with the URLs and the credentials, then demo requests whose log lines are quiet."""
     from server.demo import (
+        DEMO_PASSWORD,
+        DEMO_USERNAME,
         check_demo_allowed,
-        credentials_banner,
         ensure_demo_user,
+        quiet_demo_requests,
         start_demo_thread,
     )
+    from server.landing import urls_block
 
     check_demo_allowed(settings)
     asyncio.run(ensure_demo_user(settings))
-    host = "127.0.0.1" if args.host in {"0.0.0.0", "::", ""} else args.host  # noqa: S104
-    url = f"http://{f'[{host}]' if ':' in host else host}:{args.port}"
-    print(credentials_banner(url), flush=True)
-    start_demo_thread(url, interval_seconds=0.5)
+    quiet_demo_requests()
+    signin = f"Demo sign-in  {DEMO_USERNAME} / {DEMO_PASSWORD}  (on the dashboard)"
+    quiet = "The demo's own requests are not logged (LOG_LEVEL=DEBUG shows them)."
+    start_demo_thread(url, interval_seconds=0.5, banner=urls_block(url, settings, (signin, quiet)))
 
 
 def _seed_demo(settings: Settings, args: argparse.Namespace) -> None:
@@ -97,13 +117,46 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
     print("database schema is up to date")
 
 
+def _has_terminal() -> bool:
+    try:
+        with open("/dev/tty", "rb"):  # where getpass prompts; absent without a terminal
+            return True
+    except OSError:
+        return False
+
+
+NO_TERMINAL = (
+    "error: no terminal to ask for the password: pass it on standard input with "
+    "--password-stdin (e.g. `printf '%s\\n' \"$PASSWORD\" | consciousness create-user ... "
+    "--password-stdin`)"
+)
+
+
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\n")
-    password = getpass.getpass("Password: ")
-    if getpass.getpass("Repeat password: ") != password:
-        raise ConfigurationError("error: the passwords do not match")
+        line = sys.stdin.readline() if sys.stdin is not None else ""
+        if not line:
+            raise ConfigurationError("error: --password-stdin: standard input is empty")
+        return line.rstrip("\n")
+    if not _has_terminal():
+        raise ConfigurationError(NO_TERMINAL)
+    try:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != password:
+            raise ConfigurationError("error: the passwords do not match")
+    except EOFError:
+        raise ConfigurationError(NO_TERMINAL) from None
     return password
+
+
+def _choice(kind: type[E], option: str, text: str) -> E:
+    """A member of `kind` by its GraphQL name (ADMIN) or stored value (admin), any case."""
+    wanted = text.strip().lower().replace("-", "_")
+    for member in kind:
+        if wanted in {member.name.lower(), str(member.value).lower()}:
+            return member
+    choices = ", ".join(member.name for member in kind)
+    raise ConfigurationError(f"error: {option} {text!r} is not one of {choices} (any case)")
 
 
 def _create_user(settings: Settings, args: argparse.Namespace) -> None:
@@ -112,12 +165,9 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> None:
     from core.errors import ApiError
     from db.repositories.users import create_user
     from db.session import Database
-    from server.startup import prepare_stores
+    from server.startup import prepare_database
 
-    try:
-        role, tier = Role(args.role), Tier(args.tier)
-    except ValueError as exc:
-        raise ConfigurationError(f"error: {exc}") from None
+    role, tier = _choice(Role, "--role", args.role), _choice(Tier, "--tier", args.tier)
     password = _read_password(args)
     try:
         check_policy(password, username=args.username)
@@ -125,7 +175,7 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> None:
         raise ConfigurationError(f"error: {exc}") from None
 
     async def run() -> None:
-        await prepare_stores(settings)
+        await prepare_database(settings)  # not analytics: a running server holds chDB
         database = Database(settings.resolved_database_url)
         try:
             async with database.session() as session:
@@ -137,7 +187,7 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> None:
                     roles=[role],
                     tier=tier,
                 )
-            print(f"created user {user.username} ({user.id}) with role {role.value}")
+            print(f"created user {user.username} ({user.id}) with role {role.name}")
         except ApiError as exc:
             raise ConfigurationError(f"error: {exc.message}") from None
         finally:
@@ -207,13 +257,15 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(handler=_migrate)
 
-    create = commands.add_parser("create-user", help="create a user (prompts for the password)")
+    create = commands.add_parser(
+        "create-user", help="create a user (asks for the password, or --password-stdin)"
+    )
     create.add_argument("--username", required=True)
     create.add_argument("--email", required=True)
     create.add_argument(
-        "--role", default="user", help="user, developer, researcher, admin, super_admin"
+        "--role", default="USER", help="USER, DEVELOPER, RESEARCHER, ADMIN or SUPER_ADMIN"
     )
-    create.add_argument("--tier", default="basic", help="basic, advanced, enterprise, research")
+    create.add_argument("--tier", default="BASIC", help="BASIC, ADVANCED, ENTERPRISE or RESEARCH")
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from stdin"
     )

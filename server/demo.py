@@ -12,15 +12,18 @@ and some of those are blocked (`process` answers ETHICAL_VIOLATION and still rec
 from __future__ import annotations
 
 import json
+import logging
 import threading
-import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.settings import ConfigurationError, Environment, Settings
+from server import announce
+from server.announce import Clock
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-password"  # noqa: S105  (printed to the user: this is a demo account)
@@ -29,6 +32,7 @@ HTTP_TIMEOUT_SECONDS = 30.0
 SERVER_START_SECONDS = 120.0  # serve --demo: migrations and stores may take a while
 RUNNING_SERVER_SECONDS = 10.0  # seed-demo: the server should already be up
 PAUSE_EVERY = 25  # every this many requests one agent is paused, and resumed 5 requests later
+REQUEST_ID_PREFIX = "demo-"  # the X-Request-ID of the demo's own requests
 
 DEMO_AGENTS: tuple[tuple[str, str, str], ...] = (
     ("Helpdesk", "GENERAL", "Answers customer questions about accounts and orders."),
@@ -126,6 +130,24 @@ def credentials_banner(url: str) -> str:
     )
 
 
+class DemoRequestFilter(logging.Filter):
+    """Drops the request log lines of the demo's own traffic unless DEBUG is on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        fields = getattr(record, "fields", None)
+        request_id = fields.get("request_id") if isinstance(fields, dict) else None
+        if isinstance(request_id, str) and request_id.startswith(REQUEST_ID_PREFIX):
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+def quiet_demo_requests() -> None:
+    """`serve --demo`: keep the demo's request lines from scrolling its credentials away."""
+    request_log = logging.getLogger("consciousness.request")  # server.middleware's logger
+    if not any(isinstance(f, DemoRequestFilter) for f in request_log.filters):
+        request_log.addFilter(DemoRequestFilter())
+
+
 def _code(result: dict[str, Any]) -> str:
     code: str = result["errors"][0].get("extensions", {}).get("code", "ERROR")
     return code
@@ -137,6 +159,7 @@ class DemoClient:
 
     url: str
     token: str = ""
+    clock: Clock = field(default_factory=lambda: announce.SYSTEM_CLOCK)
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
@@ -144,7 +167,11 @@ class DemoClient:
         self.url = self.url.rstrip("/")
 
     def _post(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-        headers = {"content-type": "application/json", "accept": "application/json"}
+        headers = {
+            "content-type": "application/json",
+            "accept": "application/json",
+            "x-request-id": f"{REQUEST_ID_PREFIX}{uuid.uuid4().hex}",
+        }
         if self.token:
             headers["authorization"] = f"Bearer {self.token}"
         body = json.dumps({"query": query, "variables": variables}).encode()
@@ -180,17 +207,8 @@ class DemoClient:
         self.token = self.call(LOGIN, u=DEMO_USERNAME, p=DEMO_PASSWORD)["login"]["accessToken"]
 
     def wait_until_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:  # noqa: S310
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                raise DemoError(f"{self.url} did not answer /health within {timeout:.0f} s")
-            time.sleep(0.25)
+        if not announce.wait_for_health(self.url, timeout, self.clock):
+            raise DemoError(f"{self.url} did not answer /health within {timeout:.0f} s")
 
 
 def prepare_agents(client: DemoClient) -> list[str]:
@@ -258,7 +276,10 @@ def send_requests(
                 raise
         sent += 1
         if sent % 100 == 0:
-            report(f"demo: {sent} requests sent")
+            report(
+                f"demo: {sent} requests sent; dashboard {client.url}/dashboard, "
+                f"sign in as {DEMO_USERNAME} / {DEMO_PASSWORD}"
+            )
         stop.wait(interval_seconds)
     return sent
 
@@ -271,13 +292,18 @@ def run_demo(
     stop: threading.Event | None = None,
     report: Callable[[str], None] = print,
     ready_timeout_seconds: float = RUNNING_SERVER_SECONDS,
+    clock: Clock | None = None,
+    banner: str | None = None,
 ) -> int:
-    """Wait for the server, prepare the demo agents, then stream requests; returns how many."""
-    client = DemoClient(url)
+    """Wait for the server, prepare the demo agents, then stream requests; returns how many.
+
+    `banner` (default: the credentials line) is reported once the agents are ready.
+    """
+    client = DemoClient(url, clock=clock or announce.SYSTEM_CLOCK)
     client.wait_until_ready(ready_timeout_seconds)
     agent_ids = prepare_agents(client)
     report(f"demo: {len(agent_ids)} agents ready; sending a request every {interval_seconds} s")
-    report(credentials_banner(client.url))
+    report(banner or credentials_banner(client.url))
     return send_requests(
         client,
         agent_ids,
@@ -288,13 +314,20 @@ def run_demo(
     )
 
 
-def start_demo_thread(url: str, interval_seconds: float) -> threading.Thread:
-    """`serve --demo`: stream demo requests to the server being started, in the background."""
+def start_demo_thread(url: str, interval_seconds: float, banner: str) -> threading.Thread:
+    """`serve --demo`: stream demo requests to the server being started, in the background.
+
+    `banner` (the URLs and the credentials) is printed once the demo agents are ready.
+    """
 
     def target() -> None:
         try:
             run_demo(
-                url, interval_seconds=interval_seconds, ready_timeout_seconds=SERVER_START_SECONDS
+                url,
+                interval_seconds=interval_seconds,
+                ready_timeout_seconds=SERVER_START_SECONDS,
+                report=announce.print_flushed,
+                banner=banner,
             )
         except DemoError as exc:
             print(f"demo stopped: {exc}", flush=True)

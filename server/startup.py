@@ -1,6 +1,8 @@
 """Checks run before the server starts: each store reachable, migrations applied.
 
 Each failure becomes one line that names the setting to fix, instead of a traceback.
+`prepare_database` checks the database alone, for commands that need no analytics: the
+embedded chDB store can be opened by one process only, usually the running server.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 from core.settings import ConfigurationError, Settings
 from db.analytics_migrations import migrate_analytics
 from db.migrate import upgrade_database
+from db.session import Database
 from db.stores import Stores
 
 STARTUP_TIMEOUT_SECONDS = 10.0
@@ -37,6 +40,27 @@ def check_workers(settings: Settings, workers: int) -> None:
         )
 
 
+async def prepare_database(settings: Settings) -> None:
+    """Check the database answers and apply its migrations; never opens analytics."""
+    database = Database(settings.resolved_database_url)
+    try:
+        try:
+            await asyncio.wait_for(database.ping(), STARTUP_TIMEOUT_SECONDS)
+        except Exception as exc:
+            raise ConfigurationError(
+                f"configuration error: DATABASE_URL: the database store ({database.backend}) "
+                f"does not answer: {str(exc) or repr(exc)}"
+            ) from None
+        try:
+            await upgrade_database(database.engine)
+        except Exception as exc:
+            raise ConfigurationError(
+                f"configuration error: DATABASE_URL: migrations failed: {exc}"
+            ) from None
+    finally:
+        await database.close()
+
+
 async def prepare_stores(settings: Settings, *, migrate: bool = True) -> None:
     """Open every store, check it answers, apply migrations; ConfigurationError on failure."""
     try:
@@ -50,8 +74,13 @@ async def prepare_stores(settings: Settings, *, migrate: bool = True) -> None:
             STARTUP_TIMEOUT_SECONDS,
         )
     except Exception as exc:
+        hint = (
+            " (the embedded store is open in another process: is the server running? stop it first)"
+            if "Cannot lock file" in str(exc)
+            else ""
+        )
         raise ConfigurationError(
-            f"configuration error: CLICKHOUSE_URL: cannot open the analytics store: {exc}"
+            f"configuration error: CLICKHOUSE_URL: cannot open the analytics store: {exc}{hint}"
         ) from None
     try:
         for health in await stores.health():

@@ -1,4 +1,4 @@
--- One row per processed request (resolvers/metrics.py RequestMetrics). No quantum_coherence:
+-- One row per processed request (core/records.py MetricsRow, checked by test_table). No quantum_coherence:
 -- the engine measures nothing of the kind, so no column pretends it does.
 -- ${retention_days} is ANALYTICS_RETENTION_DAYS; the runner re-applies the TTL when it changes.
 -- non_replicated_deduplication_window lets an insert carry insert_deduplication_token, so a

@@ -8,7 +8,7 @@ import strawberry
 
 from auth.permissions import Permission
 from core.enums import AgentStatus
-from resolvers import agents
+from resolvers import agent_versions, agents
 from resolvers.context import Info
 from schema.permissions import requires
 from schema.types.agents import (
@@ -21,6 +21,7 @@ from schema.types.agents import (
     DeleteAgentPayload,
     UpdateAgentInput,
 )
+from schema.types.pagination import connection
 
 DEFAULT_PAGE_SIZE = 20
 DEFAULT_VERSIONS = 50
@@ -40,14 +41,17 @@ class Query:
         first: int = DEFAULT_PAGE_SIZE,
         after: str | None = None,
     ) -> AgentConnection:
-        return await agents.list_agents(info, filter, order_by, first, after)
+        where = (filter or AgentFilter()).to_query()
+        ordering = (order_by or AgentOrder()).to_ordering()
+        page = await agents.list_agents(info, where, ordering, first, after)
+        return connection(page, Agent.from_row)
 
     @strawberry.field(
         description="One agent; another user's agent is NOT_FOUND.",
         extensions=requires(Permission.AGENTS_READ),
     )
     async def agent(self, info: Info, id: uuid.UUID) -> Agent:
-        return await agents.get_agent(info, id)
+        return Agent.from_row(await agents.get_agent(info, id))
 
     @strawberry.field(
         description="An agent's versions, newest first; beforeVersion pages to older ones.",
@@ -60,7 +64,8 @@ class Query:
         first: int = DEFAULT_VERSIONS,
         before_version: int | None = None,
     ) -> list[AgentVersion]:
-        return await agents.agent_versions(info, id, first, before_version)
+        rows = await agent_versions.agent_versions(info, id, first, before_version)
+        return [AgentVersion.from_row(row) for row in rows]
 
 
 @strawberry.type
@@ -70,7 +75,7 @@ class Mutation:
         extensions=requires(Permission.AGENTS_WRITE),
     )
     async def create_agent(self, info: Info, input: CreateAgentInput) -> Agent:
-        return await agents.create_agent(info, input)
+        return Agent.from_row(await agents.create_agent(info, input.to_draft()))
 
     @strawberry.mutation(
         description="Change an agent if it is still at expectedVersion, else CONFLICT.",
@@ -79,7 +84,8 @@ class Mutation:
     async def update_agent(
         self, info: Info, id: uuid.UUID, input: UpdateAgentInput, expected_version: int
     ) -> Agent:
-        return await agents.update_agent(info, id, input, expected_version)
+        row = await agent_versions.update_agent(info, id, input.to_patch(), expected_version)
+        return Agent.from_row(row)
 
     @strawberry.mutation(
         description="A new version with the name, description, type and configuration of an "
@@ -87,30 +93,30 @@ class Mutation:
         extensions=requires(Permission.AGENTS_WRITE),
     )
     async def rollback_agent(self, info: Info, id: uuid.UUID, version: int) -> Agent:
-        return await agents.rollback_agent(info, id, version)
+        return Agent.from_row(await agent_versions.rollback_agent(info, id, version))
 
     @strawberry.mutation(
         description="INACTIVE or PAUSED → ACTIVE.", extensions=requires(Permission.AGENTS_WRITE)
     )
     async def activate_agent(self, info: Info, id: uuid.UUID) -> Agent:
-        return await agents.set_agent_status(info, id, AgentStatus.ACTIVE)
+        return Agent.from_row(await agent_versions.set_agent_status(info, id, AgentStatus.ACTIVE))
 
     @strawberry.mutation(
         description="ACTIVE → PAUSED.", extensions=requires(Permission.AGENTS_WRITE)
     )
     async def pause_agent(self, info: Info, id: uuid.UUID) -> Agent:
-        return await agents.set_agent_status(info, id, AgentStatus.PAUSED)
+        return Agent.from_row(await agent_versions.set_agent_status(info, id, AgentStatus.PAUSED))
 
     @strawberry.mutation(
         description="ACTIVE, PAUSED or ERROR → INACTIVE (the way out of ERROR).",
         extensions=requires(Permission.AGENTS_WRITE),
     )
     async def deactivate_agent(self, info: Info, id: uuid.UUID) -> Agent:
-        return await agents.set_agent_status(info, id, AgentStatus.INACTIVE)
+        return Agent.from_row(await agent_versions.set_agent_status(info, id, AgentStatus.INACTIVE))
 
     @strawberry.mutation(
         description="Delete an agent with its versions and sessions; needs confirm: true.",
         extensions=requires(Permission.AGENTS_DELETE),
     )
     async def delete_agent(self, info: Info, id: uuid.UUID, confirm: bool) -> DeleteAgentPayload:
-        return await agents.delete_agent(info, id, confirm)
+        return DeleteAgentPayload(id=await agents.delete_agent(info, id, confirm))

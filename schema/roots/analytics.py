@@ -7,7 +7,7 @@ import uuid
 import strawberry
 
 from auth.permissions import Permission
-from resolvers import analytics, analytics_exports
+from resolvers import analytics, analytics_exports, analytics_series
 from resolvers.context import Info
 from schema.permissions import requires
 from schema.types.analytics import (
@@ -33,7 +33,7 @@ class Query:
         extensions=requires(READ),
     )
     async def analytics(self, info: Info, query: AnalyticsQuery) -> AnalyticsResult:
-        return await analytics.run_analytics(info, query)
+        return AnalyticsResult.from_record(await analytics.run_analytics(info, query.to_request()))
 
     @strawberry.field(
         description="AVG of a metric per interval, with its trend and robust-z anomalies; "
@@ -48,7 +48,10 @@ class Query:
         range: TimeRangeInput,
         agent_id: uuid.UUID | None = None,
     ) -> TimeSeries:
-        return await analytics.time_series(info, metric, interval, range, agent_id)
+        series = await analytics_series.time_series(
+            info, metric, interval, range.to_range(), agent_id
+        )
+        return TimeSeries.from_record(series)
 
     @strawberry.field(
         description="A metric's count, mean, median, p95, min and max per agent (1 to 50).",
@@ -61,7 +64,8 @@ class Query:
         metric: MetricField,  # type: ignore[valid-type]
         range: TimeRangeInput,
     ) -> list[AgentComparison]:
-        return await analytics.compare_agents(info, agent_ids, metric, range)
+        rows = await analytics_series.compare_agents(info, agent_ids, metric, range.to_range())
+        return [AgentComparison.from_record(row) for row in rows]
 
     @strawberry.field(
         description="A metric's mean in two periods and its relative change.",
@@ -75,7 +79,10 @@ class Query:
         second: TimeRangeInput,
         agent_id: uuid.UUID | None = None,
     ) -> PeriodComparison:
-        return await analytics.compare_periods(info, metric, first, second, agent_id)
+        change = await analytics_series.compare_periods(
+            info, metric, first.to_range(), second.to_range(), agent_id
+        )
+        return PeriodComparison.from_record(change)
 
 
 @strawberry.type
@@ -86,6 +93,10 @@ class Mutation:
         extensions=requires(Permission.ANALYTICS_EXPORT),
     )
     async def export_analytics(
-        self, info: Info, query: AnalyticsQuery, format: ExportFormat
+        self,
+        info: Info,
+        query: AnalyticsQuery,
+        format: ExportFormat,  # type: ignore[valid-type]
     ) -> ExportPayload:
-        return await analytics_exports.export_analytics(info, query, format)
+        ticket = await analytics_exports.export_analytics(info, query.to_request(), format)
+        return ExportPayload.from_record(ticket)

@@ -11,6 +11,7 @@ from resolvers import auth, users
 from resolvers.context import Info
 from schema.permissions import requires
 from schema.types.auth import (
+    AuditEntry,
     AuditEntryConnection,
     AuthPayload,
     RegisterInput,
@@ -19,6 +20,7 @@ from schema.types.auth import (
     User,
     UserConnection,
 )
+from schema.types.pagination import connection
 
 DEFAULT_PAGE_SIZE = 50
 
@@ -27,7 +29,7 @@ DEFAULT_PAGE_SIZE = 50
 class Query:
     @strawberry.field(description="The signed-in user.", extensions=requires())
     async def me(self, info: Info) -> User:
-        return await auth.me(info)
+        return User.from_row(await auth.me(info))
 
     @strawberry.field(
         description="Every user, by username.", extensions=requires(Permission.USERS_READ)
@@ -35,7 +37,7 @@ class Query:
     async def users(
         self, info: Info, first: int = DEFAULT_PAGE_SIZE, after: str | None = None
     ) -> UserConnection:
-        return await users.list_users(info, first, after)
+        return connection(await users.list_users(info, first, after), User.from_row)
 
     @strawberry.field(
         description="Security events, newest first.", extensions=requires(Permission.AUDIT_READ)
@@ -48,22 +50,24 @@ class Query:
         first: int = DEFAULT_PAGE_SIZE,
         after: str | None = None,
     ) -> AuditEntryConnection:
-        return await users.audit_log(info, user_id, action, first, after)
+        return connection(
+            await users.audit_log(info, user_id, action, first, after), AuditEntry.from_row
+        )
 
 
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Create an account (USER role, BASIC tier) and sign in.")
     async def register(self, info: Info, input: RegisterInput) -> AuthPayload:
-        return await auth.register(info, input)
+        return AuthPayload.from_record(await auth.register(info, input.to_draft()))
 
     @strawberry.mutation(description="Sign in; failed attempts are throttled per user and IP.")
     async def login(self, info: Info, username: str, password: str) -> AuthPayload:
-        return await auth.login(info, username, password)
+        return AuthPayload.from_record(await auth.login(info, username, password))
 
     @strawberry.mutation(description="Spend a refresh token for a new token pair.")
     async def refresh_token(self, info: Info, refresh_token: str) -> AuthPayload:
-        return await auth.refresh_token(info, refresh_token)
+        return AuthPayload.from_record(await auth.refresh_token(info, refresh_token))
 
     @strawberry.mutation(description="Revoke this sign-in's refresh tokens and access token.")
     async def logout(self, info: Info, refresh_token: str) -> bool:
@@ -79,7 +83,7 @@ class Mutation:
         user_id: uuid.UUID,
         roles: list[Role],  # type: ignore[valid-type]
     ) -> User:
-        return await users.update_user_roles(info, user_id, roles)
+        return User.from_row(await users.update_user_roles(info, user_id, roles))
 
     @strawberry.mutation(
         description="Set a user's tier (their rate limit).",
@@ -91,11 +95,11 @@ class Mutation:
         user_id: uuid.UUID,
         tier: Tier,  # type: ignore[valid-type]
     ) -> User:
-        return await users.set_user_tier(info, user_id, tier)
+        return User.from_row(await users.set_user_tier(info, user_id, tier))
 
     @strawberry.mutation(
         description="Deactivate a user: sign-in refused, existing tokens rejected.",
         extensions=requires(Permission.USERS_MANAGE),
     )
     async def deactivate_user(self, info: Info, user_id: uuid.UUID) -> User:
-        return await users.deactivate_user(info, user_id)
+        return User.from_row(await users.deactivate_user(info, user_id))

@@ -8,20 +8,24 @@ import strawberry
 
 import engine
 from auth.permissions import Permission
-from resolvers import consciousness
+from resolvers import consciousness, evaluations, sessions
 from resolvers.context import Info
 from schema.permissions import experimental, rate_limited, requires
 from schema.types.consciousness import (
-    AnalysisInput,
     ConsciousnessResponse,
     ConsciousnessSessionConnection,
     ConsciousnessState,
+    ProcessInput,
+    SessionRecord,
+)
+from schema.types.evaluations import (
+    AnalysisInput,
     EthicalAttribution,
     EthicalEvaluation,
     MetaCognition,
-    ProcessInput,
     SelfAwareness,
 )
+from schema.types.pagination import connection
 
 EVALUATE = Permission.CONSCIOUSNESS_READ
 READ = Permission.CONSCIOUSNESS_READ
@@ -35,7 +39,7 @@ class Query:
         extensions=requires(READ),
     )
     async def consciousness_state(self, info: Info, agent_id: uuid.UUID) -> ConsciousnessState:
-        return await consciousness.consciousness_state(info, agent_id)
+        return ConsciousnessState.from_state(await sessions.consciousness_state(info, agent_id))
 
     @strawberry.field(
         description="An agent's processed requests, newest first, keyset-paginated; first ≤ 100.",
@@ -48,7 +52,8 @@ class Query:
         first: int = DEFAULT_PAGE_SIZE,
         after: str | None = None,
     ) -> ConsciousnessSessionConnection:
-        return await consciousness.consciousness_sessions(info, agent_id, first, after)
+        page = await sessions.consciousness_sessions(info, agent_id, first, after)
+        return connection(page, SessionRecord.from_row)
 
     @strawberry.field(
         description="Confidence, limitations and decision for a text; not stored. Rate-limited.",
@@ -56,7 +61,7 @@ class Query:
         graphql_type=SelfAwareness,
     )
     async def self_awareness(self, info: Info, input: AnalysisInput) -> engine.SelfAwarenessResult:
-        return await consciousness.self_awareness(info, input)
+        return await evaluations.self_awareness(info, input.text, input.agent_id)
 
     @strawberry.field(
         description="Violations and framework scores for a text; not stored. Rate-limited.",
@@ -64,7 +69,7 @@ class Query:
         graphql_type=EthicalEvaluation,
     )
     async def ethical_evaluation(self, info: Info, input: AnalysisInput) -> engine.EthicsResult:
-        return await consciousness.ethical_evaluation(info, input)
+        return await evaluations.ethical_evaluation(info, input.text, input.agent_id)
 
     @strawberry.field(
         description="Experimental (RESEARCH tier or consciousness:experimental): which matched "
@@ -75,7 +80,7 @@ class Query:
     async def ethical_attribution(
         self, info: Info, input: AnalysisInput
     ) -> engine.AttributionResult:
-        return await consciousness.ethical_attribution(info, input)
+        return await evaluations.ethical_attribution(info, input.text, input.agent_id)
 
     @strawberry.field(
         description="Cognitive load, bias markers and reflective passes; not stored. Rate-limited.",
@@ -83,7 +88,7 @@ class Query:
         graphql_type=MetaCognition,
     )
     async def meta_cognition(self, info: Info, input: AnalysisInput) -> engine.MetacognitionResult:
-        return await consciousness.meta_cognition(info, input)
+        return await evaluations.meta_cognition(info, input.text, input.agent_id)
 
 
 @strawberry.type
@@ -95,4 +100,6 @@ class Mutation:
         extensions=rate_limited(Permission.CONSCIOUSNESS_PROCESS),
     )
     async def process(self, info: Info, input: ProcessInput) -> ConsciousnessResponse:
-        return await consciousness.process(info, input)
+        return ConsciousnessResponse.from_record(
+            await consciousness.process(info, input.to_draft())
+        )

@@ -42,7 +42,7 @@ class Subscription:
         since: Since = None,
     ) -> AsyncGenerator[AgentEvent, None]:
         async for event in live.agent_events(info, agent_id, since):
-            yield event
+            yield AgentEvent.from_record(event)
 
     @strawberry.subscription(
         description="Metrics rows as requests are processed: one agent's, or your own without "
@@ -58,7 +58,7 @@ class Subscription:
         throttle_ms: int | None = None,
     ) -> AsyncGenerator[MetricsEvent, None]:
         async for event in live.metrics(info, agent_id, since, throttle_ms):
-            yield event
+            yield MetricsEvent.from_record(event)
 
     @strawberry.subscription(
         description="An agent's consciousness state after each processed input.",
@@ -71,7 +71,7 @@ class Subscription:
         since: Since = None,
     ) -> AsyncGenerator[ConsciousnessStateEvent, None]:
         async for event in live.consciousness_state_changed(info, agent_id, since):
-            yield event
+            yield ConsciousnessStateEvent.from_record(event)
 
     @strawberry.subscription(
         description="Every second: count, errors, processing-time mean and p50/p95/p99, mean "
@@ -83,7 +83,7 @@ class Subscription:
         self, info: Info, window_seconds: int = 60
     ) -> AsyncGenerator[MetricsSummary, None]:
         async for summary in live.metrics_summary(info, window_seconds):
-            yield summary
+            yield MetricsSummary.from_record(summary)
 
 
 @strawberry.type
@@ -96,4 +96,4 @@ class Mutation:
         extensions=requires(),
     )
     async def renew_connection_token(self, info: Info, access_token: str) -> ConnectionRenewal:
-        return await live.renew_connection_token(info, access_token)
+        return ConnectionRenewal.from_record(await live.renew_connection_token(info, access_token))

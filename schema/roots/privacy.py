@@ -17,7 +17,7 @@ class Mutation:
         extensions=requires(),
     )
     async def export_my_data(self, info: Info) -> PersonalDataExport:
-        return await privacy.export_my_data(info)
+        return PersonalDataExport.from_record(await privacy.export_my_data(info))
 
     @strawberry.mutation(
         description="Erase your account for good: your user, agents, versions, sessions, "

@@ -13,8 +13,8 @@ from schema.types.system import SystemHealth, SystemStatus
 class Query:
     @strawberry.field(description="Whether every store answers, with each store's latency.")
     async def system_health(self, info: Info) -> SystemHealth:
-        return await system.system_health(info)
+        return SystemHealth.from_record(await system.system_health(info))
 
     @strawberry.field(description="Version, uptime and the store backends in use.")
     async def system_status(self, info: Info) -> SystemStatus:
-        return await system.system_status(info)
+        return SystemStatus.from_record(await system.system_status(info))

@@ -16,8 +16,10 @@ from core.errors import NotFound
 from db.analytics_queries import AgentStats as AgentStatsRow
 from db.models import Agent as AgentRow
 from db.models import AgentVersion as AgentVersionRow
-from db.repositories.agents import AgentSortField
+from db.repositories.agents import AgentOrdering, AgentQuery, AgentSortField
 from db.repositories.sessions import SessionSummary
+from resolvers.agent_versions import KEEP, AgentPatch
+from resolvers.agents import AgentDraft
 from resolvers.context import Info
 from resolvers.pagination import page_size
 from schema.types.auth import User
@@ -201,6 +203,14 @@ class CreateAgentInput:
         "Omitted or null: all defaults.",
     )
 
+    def to_draft(self) -> AgentDraft:
+        return AgentDraft(
+            name=self.name,
+            agent_type=self.agent_type,
+            description=self.description,
+            configuration=self.configuration,
+        )
+
 
 @strawberry.input(description="Fields to change; an omitted field keeps its value.")
 class UpdateAgentInput:
@@ -208,6 +218,19 @@ class UpdateAgentInput:
     description: str | None = strawberry.UNSET
     agent_type: AgentType | None = strawberry.UNSET  # type: ignore[valid-type]
     configuration: JSON | None = strawberry.UNSET
+
+    def to_patch(self) -> AgentPatch:
+        """The patch of this input; an omitted (UNSET) field becomes KEEP."""
+
+        def given(value: Any) -> Any:
+            return KEEP if value is strawberry.UNSET else value
+
+        return AgentPatch(
+            name=given(self.name),
+            description=given(self.description),
+            agent_type=given(self.agent_type),
+            configuration=given(self.configuration),
+        )
 
 
 @strawberry.input(description="Conditions that listed agents all meet; time bounds are [from, to).")
@@ -227,11 +250,26 @@ class AgentFilter:
     )
     last_activity_before: datetime | None = None
 
+    def to_query(self) -> AgentQuery:
+        return AgentQuery(
+            owner_id=self.owner_id,
+            statuses=self.status,
+            agent_types=self.agent_type,
+            name_contains=self.name_contains,
+            created_after=self.created_after,
+            created_before=self.created_before,
+            last_activity_after=self.last_activity_after,
+            last_activity_before=self.last_activity_before,
+        )
+
 
 @strawberry.input
 class AgentOrder:
     field: AgentOrderField = AgentSortField.CREATED_AT  # type: ignore[valid-type]
     direction: OrderDirection = OrderDirection.DESC
+
+    def to_ordering(self) -> AgentOrdering:
+        return AgentOrdering(self.field, descending=self.direction is OrderDirection.DESC)
 
 
 AgentConnection = Connection[Agent]

@@ -13,6 +13,7 @@ from core.enums import Role as RoleValue
 from core.enums import Tier as TierValue
 from db.models import AuditLog as AuditLogRow
 from db.models import User as UserRow
+from resolvers.auth import IssuedTokens, Registration
 from schema.types.pagination import Connection
 
 Role = strawberry.enum(RoleValue, name="Role", description="What a user may do (RBAC).")
@@ -60,12 +61,25 @@ class AuthPayload:
     expires_in: int = strawberry.field(description="Seconds until the access token expires.")
     user: User
 
+    @classmethod
+    def from_record(cls, record: IssuedTokens) -> AuthPayload:
+        return cls(
+            access_token=record.access_token,
+            refresh_token=record.refresh_token,
+            token_type=record.token_type,
+            expires_in=record.expires_in,
+            user=User.from_row(record.user),
+        )
+
 
 @strawberry.input
 class RegisterInput:
     username: str
     email: str
     password: str
+
+    def to_draft(self) -> Registration:
+        return Registration(username=self.username, email=self.email, password=self.password)
 
 
 @strawberry.type(description="One security-relevant event.")

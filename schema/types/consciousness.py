@@ -1,7 +1,7 @@
-"""The engine's account of an input, as GraphQL types.
+"""The engine's account of an input, the agent's state and its stored sessions, as GraphQL
+types, each built from the record a resolver returns.
 
-Field names match the engine's result dataclasses, so resolvers return those directly.
-Every number's meaning and range is documented in engine/ and repeated in the descriptions.
+The evaluation types they embed are in schema/types/evaluations.py.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from enum import Enum
 from typing import Any
 
 import strawberry
@@ -17,198 +16,18 @@ from strawberry.scalars import JSON
 
 import engine
 from db.models import ConsciousnessSession as SessionRow
-from schema.types.pagination import Connection
-
-
-@strawberry.enum(description="How grave a violation is.")
-class Severity(Enum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-
-@strawberry.enum(description="What the engine did with the input.")
-class Decision(Enum):
-    ANSWERED = "ANSWERED"
-    FLAGGED = "FLAGGED"
-    REFUSED = "REFUSED"
-
-
-@strawberry.input
-class AnalysisInput:
-    text: str = strawberry.field(description="The text to analyse.")
-    agent_id: uuid.UUID | None = strawberry.field(
-        default=None, description="Evaluate with this agent's configuration (yours only)."
-    )
-
-
-@strawberry.type(description="A lexicon term found in the input, with its character span.")
-class EvidenceTerm:
-    term: str
-    start: int
-    end: int
-    valence: float | None = strawberry.field(description="VADER lexicon valence of the term.")
-    emotions: list[str]
-    negated: bool
-
-
-@strawberry.type(description="Scores in [0, 1] for the eight basic emotions (NRC lexicon).")
-class EmotionScores:
-    joy: float
-    trust: float
-    fear: float
-    surprise: float
-    sadness: float
-    disgust: float
-    anger: float
-    anticipation: float
-
-
-@strawberry.type(description="VADER compound score of one sentence, in [-1, 1].")
-class SentenceSentiment:
-    start: int
-    end: int
-    compound: float
-
-
-@strawberry.type
-class EmotionalState:
-    valence: float = strawberry.field(description="[-1, 1]: VADER compound over sentences.")
-    arousal: float = strawberry.field(description="[0, 1]: intensity of the text.")
-    emotions: EmotionScores
-    dominant_emotion: str | None
-    sentences: list[SentenceSentiment]
-    evidence: list[EvidenceTerm]
-    lexicon_coverage: float = strawberry.field(description="[0, 1]: share of words known.")
-
-
-@strawberry.type(description="A rule or detector that matched, with its span in the input.")
-class Violation:
-    rule_id: str
-    category: str = strawberry.field(
-        description="MLCommons hazard code (S1…S14), PII or PROFANITY."
-    )
-    category_name: str
-    severity: Severity
-    start: int
-    end: int
-    matched_text: str
-    explanation: str
-    confidence: float
-
-
-@strawberry.type(description="One ethical framework's score in [0, 1] (1 = no concern).")
-class FrameworkScore:
-    framework: str
-    score: float
-    weight: float
-    rationale: str
-
-
-@strawberry.type
-class EthicalEvaluation:
-    overall_score: float = strawberry.field(description="[0, 1]: weighted framework scores.")
-    frameworks: list[FrameworkScore]
-    violations: list[Violation]
-    blocked: bool
-    block_reasons: list[str]
-    recommendations: list[str]
-    reasoning: list[str]
-
-
-@strawberry.type(description="A matched span and the ethical verdict without it.")
-class SpanAttribution:
-    start: int
-    end: int
-    matched_text: str
-    rule_ids: list[str]
-    score_without: float = strawberry.field(
-        description="[0, 1]: the overall score with this span blanked."
-    )
-    score_change: float = strawberry.field(
-        description="scoreWithout minus the overall score: this span's share of the harm."
-    )
-    blocked_without: bool = strawberry.field(
-        description="Whether the input would still be blocked without this span."
-    )
-
-
-@strawberry.type(
-    description="Experimental: leave-one-out attribution of the ethical verdict to the spans "
-    "that rules and detectors matched (one extra ethics pass per span)."
+from resolvers.consciousness import ProcessDraft, Processed
+from resolvers.responders import ResponderOutcome
+from schema.types.evaluations import (
+    Decision,
+    EmotionalState,
+    EmotionScores,
+    EthicalEvaluation,
+    MetaCognition,
+    SelfAwareness,
+    Severity,
 )
-class EthicalAttribution:
-    ethics: EthicalEvaluation
-    spans: list[SpanAttribution] = strawberry.field(
-        description="The 16 most severe spans at most, largest scoreChange first."
-    )
-    omitted_spans: int = strawberry.field(description="Spans beyond the 16, not attributed.")
-
-
-@strawberry.type(description="A limitation that applied to this input.")
-class Limitation:
-    code: str
-    message: str
-    penalty: float = strawberry.field(description="How much it lowered confidence.")
-
-
-@strawberry.type
-class SelfAwareness:
-    confidence: float = strawberry.field(description="[0, 1]: 1 minus the limitation penalties.")
-    limitations: list[Limitation]
-    decision: Decision
-    reflection: str
-
-
-@strawberry.type(description="A cognitive-distortion pattern found in the input (heuristic).")
-class BiasMarker:
-    distortion: str
-    name: str
-    start: int
-    end: int
-    matched_text: str
-    explanation: str
-    confidence: float
-
-
-@strawberry.type(description="One reflective pass over the previous pass's findings.")
-class ReflectivePass:
-    index: int
-    name: str
-    examined: str
-    changes: list[str]
-    markers_after: int
-
-
-@strawberry.type
-class Readability:
-    words: int
-    sentences: int
-    syllables: int
-    grade_level: float = strawberry.field(description="Flesch-Kincaid grade.")
-    avg_sentence_words: float
-    lexical_density: float
-
-
-@strawberry.type
-class StrategyEvaluation:
-    strategy: str
-    lexicon_coverage: float
-    passes_run: int
-    passes_with_changes: int
-    assessment: str
-
-
-@strawberry.type
-class MetaCognition:
-    cognitive_load: float = strawberry.field(description="[0, 1]: from readability and length.")
-    readability: Readability
-    bias_markers: list[BiasMarker]
-    depth: int = strawberry.field(description="Reflective passes run (1-5).")
-    passes: list[ReflectivePass]
-    weak_conclusions: list[str]
-    strategy: StrategyEvaluation
+from schema.types.pagination import Connection
 
 
 @strawberry.input(description="How to process one input.")
@@ -229,6 +48,14 @@ class ProcessInput:
         description="A JSON object (at most 4 KB) stored with the session; strings redacted.",
     )
     options: ProcessOptions | None = None
+
+    def to_draft(self) -> ProcessDraft:
+        return ProcessDraft(
+            agent_id=self.agent_id,
+            input=self.input,
+            context=self.context,
+            use_language_model=self.options is None or self.options.use_language_model,
+        )
 
 
 @strawberry.type(description="Sessions of the agent that had a violation of one category.")
@@ -309,6 +136,16 @@ class ResponderReport:
     )
     note: str | None
 
+    @classmethod
+    def from_record(cls, outcome: ResponderOutcome) -> ResponderReport:
+        return cls(
+            name=outcome.name,
+            model=outcome.model,
+            fell_back=outcome.fell_back,
+            output_blocked=outcome.output_blocked,
+            note=outcome.note,
+        )
+
 
 @strawberry.type
 class ProcessingMetrics:
@@ -322,6 +159,30 @@ class ProcessingMetrics:
     input_chars: int
     engine_time_ms: float = strawberry.field(description="Wall time of the engine pipeline.")
     responder: ResponderReport
+
+    @classmethod
+    def from_record(cls, record: Processed) -> ProcessingMetrics:
+        result = record.result
+        return cls(
+            reasoning_chain=[
+                ReasoningStep(
+                    stage=s.stage,
+                    consumed=s.consumed,
+                    produced=s.produced,
+                    duration_ms=s.duration_ms,
+                )
+                for s in result.reasoning_chain
+            ],
+            awareness_level=result.awareness_level,
+            ethical_alignment=result.ethical_alignment,
+            emotional_state=result.emotion,
+            self_awareness=result.self_awareness,
+            meta_cognition=result.metacognition,
+            input_truncated=result.input_truncated,
+            input_chars=record.input_chars,
+            engine_time_ms=result.processing_ms,
+            responder=ResponderReport.from_record(record.responder),
+        )
 
 
 @strawberry.type(description="The engine's answer to one input, and its account of it.")
@@ -339,6 +200,21 @@ class ConsciousnessResponse:
     processing_time_ms: float = strawberry.field(
         description="Analysis, responder and state update, up to the store write."
     )
+
+    @classmethod
+    def from_record(cls, record: Processed) -> ConsciousnessResponse:
+        result = record.result
+        return cls(
+            request_id=record.session.request_id,
+            content=result.content or "",
+            decision=Decision(result.ethics.decision),
+            flags=record.flags,
+            consciousness_state=ConsciousnessState.from_state(result.state),
+            processing_metrics=ProcessingMetrics.from_record(record),
+            ethical_evaluation=result.ethics,
+            confidence_level=result.self_awareness.confidence,
+            processing_time_ms=record.session.processing_time_ms,
+        )
 
 
 @strawberry.type(description="Where a stored session's violation matched (spans index the input).")

@@ -7,17 +7,19 @@ kept window); pass the last sequence received as `since` to resume after a recon
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime
-from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 
-from db.pubsub import Event
+from core.events import AgentChanged, StateChanged
+from core.events import AgentEventKind as AgentEventKindValue
+from core.records import MetricsRow
 from engine.state import AgentState
 from resolvers.context import Info
-from resolvers.events import AgentEventKind as AgentEventKindValue
+from resolvers.live import Delivered, MetricsWindow, Renewal
 from resolvers.pagination import page_size
 from schema.types.agents import (
     DEFAULT_RECENT_SESSIONS,
@@ -42,21 +44,23 @@ class AgentEvent:
     timestamp: datetime
 
     @classmethod
-    def from_event(cls, event: Event) -> AgentEvent:
-        payload = event.payload
+    def from_record(cls, event: Delivered[AgentChanged]) -> AgentEvent:
+        change = event.record
         return cls(
             sequence=event.sequence,
-            kind=AgentEventKindValue(payload["kind"]),
-            agent_id=uuid.UUID(payload["agentId"]),
-            owner_id=uuid.UUID(payload["ownerId"]),
-            status=AgentStatus[payload["status"]],
-            version=payload["version"],
-            timestamp=datetime.fromisoformat(payload["timestamp"]),
+            kind=change.kind,
+            agent_id=change.agent_id,
+            owner_id=change.owner_id,
+            status=change.status,
+            version=change.version,
+            timestamp=change.timestamp,
         )
 
 
 @strawberry.type(description="The metrics row of one processed request (see `process`).")
 class MetricsEvent:
+    """core.records.MetricsRow's fields (tests/live/test_records.py checks them), numbered."""
+
     sequence: int
     coalesced: int = strawberry.field(
         description="Events replaced by this one under throttleMs since the previous update."
@@ -81,12 +85,10 @@ class MetricsEvent:
     gpu_percent: float | None
 
     @classmethod
-    def from_event(cls, event: Event, coalesced: int = 0) -> MetricsEvent:
-        row: dict[str, Any] = dict(event.payload)
-        for name in ("request_id", "user_id", "agent_id"):
-            row[name] = uuid.UUID(row[name])
-        row["timestamp"] = datetime.fromisoformat(row["timestamp"])
-        return cls(sequence=event.sequence, coalesced=coalesced, **row)
+    def from_record(cls, event: Delivered[MetricsRow]) -> MetricsEvent:
+        fields = {f.name: getattr(event.record, f.name) for f in dataclasses.fields(MetricsRow)}
+        fields["violation_categories"] = list(event.record.violation_categories)
+        return cls(sequence=event.sequence, coalesced=event.coalesced, **fields)
 
 
 @strawberry.type(description="An agent's consciousness state after a processed input.")
@@ -110,16 +112,16 @@ class ConsciousnessStateEvent:
         return [ConsciousnessSessionSummary.from_summary(row) for row in rows]
 
     @classmethod
-    def from_event(cls, event: Event) -> ConsciousnessStateEvent:
-        payload = event.payload
+    def from_record(cls, event: Delivered[StateChanged]) -> ConsciousnessStateEvent:
+        change = event.record
         return cls(
             sequence=event.sequence,
-            agent_id=uuid.UUID(payload["agentId"]),
-            request_id=uuid.UUID(payload["requestId"]),
-            blocked=payload["blocked"],
-            timestamp=datetime.fromisoformat(payload["timestamp"]),
-            state=ConsciousnessState.from_state(AgentState.from_dict(payload["state"])),
-            raw_state=payload["state"],
+            agent_id=change.agent_id,
+            request_id=change.request_id,
+            blocked=change.blocked,
+            timestamp=change.timestamp,
+            state=ConsciousnessState.from_state(AgentState.from_dict(dict(change.state))),
+            raw_state=JSON(change.state),
         )
 
 
@@ -148,6 +150,10 @@ class MetricsSummary:
     mean_ethical_score: float | None
     timestamp: datetime
 
+    @classmethod
+    def from_record(cls, summary: MetricsWindow) -> MetricsSummary:
+        return cls(**{f.name: getattr(summary, f.name) for f in dataclasses.fields(summary)})
+
 
 @strawberry.type(description="The websocket's new authentication, after renewConnectionToken.")
 class ConnectionRenewal:
@@ -155,3 +161,7 @@ class ConnectionRenewal:
         description="When the renewed token expires; the socket closes then (4401)."
     )
     expires_in: int = strawberry.field(description="Seconds from now until expiresAt.")
+
+    @classmethod
+    def from_record(cls, renewal: Renewal) -> ConnectionRenewal:
+        return cls(expires_at=renewal.expires_at, expires_in=renewal.expires_in)

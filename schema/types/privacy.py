@@ -7,6 +7,7 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
+from resolvers.privacy import PersonalData
 from schema.types.analytics import ExportPayload
 
 
@@ -22,3 +23,11 @@ class PersonalDataExport:
     metrics: ExportPayload = strawberry.field(
         description="Every analytics row of yours (JSON lines), at `url` until `expiresAt`."
     )
+
+    @classmethod
+    def from_record(cls, record: PersonalData) -> PersonalDataExport:
+        return cls(
+            generated_at=record.generated_at,
+            data=JSON(record.data),
+            metrics=ExportPayload.from_record(record.metrics),
+        )

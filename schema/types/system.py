@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 import strawberry
 
+from db import stores as db_stores
+from resolvers import system
+from resolvers.system import HealthReport, ServerStatus
 
-@strawberry.enum(description="Overall health: OK when every store answers, DEGRADED otherwise.")
-class HealthStatus(Enum):
-    OK = "ok"
-    DEGRADED = "degraded"
+HealthStatus = strawberry.enum(
+    system.HealthStatus,
+    name="HealthStatus",
+    description="Overall health: OK when every store answers, DEGRADED otherwise.",
+)
 
 
 @strawberry.type(description="One store's answer to a health check.")
@@ -24,12 +27,31 @@ class StoreHealth:
     latency_ms: float | None = strawberry.field(description="Round trip of a trivial query.")
     error: str | None = strawberry.field(description="The kind of failure, when not ok.")
 
+    @classmethod
+    def from_record(cls, record: db_stores.StoreHealth) -> StoreHealth:
+        """The client's view of a check: never the full failure message (`detail`)."""
+        return cls(
+            name=record.name,
+            backend=record.backend,
+            ok=record.ok,
+            latency_ms=record.latency_ms,
+            error=record.error,
+        )
+
 
 @strawberry.type
 class SystemHealth:
-    status: HealthStatus
+    status: HealthStatus  # type: ignore[valid-type]
     checked_at: datetime
     stores: list[StoreHealth]
+
+    @classmethod
+    def from_record(cls, record: HealthReport) -> SystemHealth:
+        return cls(
+            status=record.status,
+            checked_at=record.checked_at,
+            stores=[StoreHealth.from_record(store) for store in record.stores],
+        )
 
 
 @strawberry.type
@@ -40,8 +62,16 @@ class SystemStatus:
     uptime_seconds: float = strawberry.field(description="Seconds since this process started.")
     python_version: str
 
+    @classmethod
+    def from_record(cls, record: ServerStatus) -> SystemStatus:
+        return cls(
+            version=record.version,
+            environment=record.environment,
+            started_at=record.started_at,
+            uptime_seconds=record.uptime_seconds,
+            python_version=record.python_version,
+        )
+
     @strawberry.field(description="Each store's backend and health (checked only when asked).")
     async def stores(self, info: strawberry.Info) -> list[StoreHealth]:
-        from resolvers.system import store_health  # here: resolvers.system imports this module
-
-        return await store_health(info)
+        return [StoreHealth.from_record(store) for store in await system.store_health(info)]

@@ -12,7 +12,7 @@ import pytest
 from core.errors import NotFound
 from db.pubsub import Subscription
 from db.stores import Stores
-from resolvers.agents import TRANSITIONS, mark_agent_error
+from resolvers.agent_versions import TRANSITIONS, mark_agent_error
 from resolvers.events import agent_topic, owner_agents_topic
 from tests.agents.conftest import DELETE, UPDATE, VERSIONS, Caller, MakeCaller
 from tests.support import only_error
@@ -130,8 +130,8 @@ async def test_every_change_publishes_one_event_to_the_agent_and_owner_topics(
         agent = await alice.create("Loud")
         created = await _next(owner_events)
         assert created["kind"] == "CREATED"
-        assert created["agentId"] == agent["id"]
-        assert created["ownerId"] == str(alice.user_id)
+        assert created["agent_id"] == agent["id"]
+        assert created["owner_id"] == str(alice.user_id)
         assert (created["status"], created["version"]) == ("INACTIVE", 1)
         assert "timestamp" in created
 
@@ -147,7 +147,7 @@ async def test_every_change_publishes_one_event_to_the_agent_and_owner_topics(
             for subscription in (agent_events, owner_events):
                 got = [await _next(subscription) for _ in expected]
                 assert [(e["kind"], e["status"], e["version"]) for e in got] == expected
-                assert {e["agentId"] for e in got} == {agent["id"]}
+                assert {e["agent_id"] for e in got} == {agent["id"]}
 
 
 async def test_refused_changes_publish_nothing(caller: MakeCaller, stores: Stores) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from db.analytics import MetricsRow
+from db.analytics import ColumnRow
 from db.stores import Stores
 from tests.agents.conftest import Caller, MakeCaller, caller
 from tests.auth.conftest import SignIn, sign_in
@@ -42,9 +42,9 @@ def make_row(
     *,
     at: datetime | None = None,
     **values: Any,
-) -> MetricsRow:
+) -> ColumnRow:
     """A row whose numbers are simple, distinct functions of `index`."""
-    row: MetricsRow = {
+    row: ColumnRow = {
         "timestamp": at or BASE + timedelta(minutes=index),
         "request_id": uuid.uuid4(),
         "user_id": user_id,
@@ -75,7 +75,7 @@ class Metrics:
         self.stores = stores
         self.user_ids: set[uuid.UUID] = set()
 
-    async def insert(self, rows: list[MetricsRow]) -> list[MetricsRow]:
+    async def insert(self, rows: list[ColumnRow]) -> list[ColumnRow]:
         self.user_ids.update(row["user_id"] for row in rows)
         await self.stores.analytics.insert_metrics(rows, uuid.uuid4().hex)
         return rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from db.analytics import COLUMNS
 from db.analytics_migrations import (
     METRICS_TABLE,
     apply_retention,
@@ -24,6 +25,14 @@ async def test_the_table_has_the_documented_shape_and_retention(stores: Stores):
     assert "`violation_categories` Array(LowCardinality(String))" in ddl
     assert "`gpu_usage` Nullable(Float32)" in ddl
     assert "quantum" not in ddl
+
+
+async def test_the_table_has_the_columns_of_the_metrics_row(stores: Stores) -> None:
+    """The live table and core.records.MetricsRow (through db.analytics.COLUMNS) agree."""
+    described = await stores.analytics.query_rows(f"DESCRIBE TABLE {METRICS_TABLE}")
+    in_table = [(str(row[0]), str(row[1])) for row in described]
+    from_record = [(column.name, column.clickhouse_type) for column in COLUMNS]
+    assert in_table == from_record
 
 
 async def test_migrations_are_recorded_and_applied_once(stores: Stores):

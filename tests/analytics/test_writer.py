@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from db.analytics import AnalyticsStore, MetricsRow
+from db.analytics import AnalyticsStore, ColumnRow
 from db.analytics_writer import AnalyticsWriter
 from db.stores import Stores
 from tests.analytics.conftest import Metrics, make_row
@@ -26,7 +26,7 @@ class FlakySink:
         self.lose_response = False
         self.calls = 0
 
-    async def insert_metrics(self, rows: list[MetricsRow], dedup_token: str) -> None:
+    async def insert_metrics(self, rows: list[ColumnRow], dedup_token: str) -> None:
         self.calls += 1
         if self.down:
             raise ConnectionError("ClickHouse is unreachable")
@@ -35,13 +35,13 @@ class FlakySink:
             raise TimeoutError("the insert's response was lost")
 
 
-def rows_for(count: int) -> tuple[uuid.UUID, list[MetricsRow]]:
+def rows_for(count: int) -> tuple[uuid.UUID, list[ColumnRow]]:
     user_id = uuid.uuid4()
     agent_id = uuid.uuid4()
     return user_id, [make_row(user_id, agent_id, index) for index in range(count)]
 
 
-async def assert_exactly_once(metrics: Metrics, user_id: uuid.UUID, rows: list[MetricsRow]):
+async def assert_exactly_once(metrics: Metrics, user_id: uuid.UUID, rows: list[ColumnRow]):
     stored = await metrics.request_ids(user_id)
     assert sorted(stored) == sorted(str(row["request_id"]) for row in rows)
 
@@ -173,7 +173,7 @@ async def test_an_interrupted_replay_repeats_the_same_chunks_without_duplicates(
         await writer.enqueue(row)
     original = sink.insert_metrics
 
-    async def fail_after_first_chunk(batch: list[MetricsRow], token: str) -> None:
+    async def fail_after_first_chunk(batch: list[ColumnRow], token: str) -> None:
         if sink.calls >= 1:
             sink.calls += 1
             raise ConnectionError("gone again")

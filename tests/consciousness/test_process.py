@@ -85,7 +85,7 @@ async def test_process_answers_stores_a_redacted_session_and_announces_it(
     assert metric["agent_id"] == agent_id
     assert metric["error"] is False
     assert metric["violation_categories"] == ["PII"]
-    assert state_event["requestId"] == answer["requestId"]
+    assert state_event["request_id"] == answer["requestId"]
     assert state_event["state"]["sessions"] == 1
 
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlmodel import select
 
@@ -12,6 +18,7 @@ from db.session import Database
 from schema.schema import export_sdl
 from server.cli import main
 from tests.conftest import TEST_ANALYTICS_URL
+from tests.servers import embedded_env, serve
 
 
 @pytest.fixture(autouse=True)
@@ -82,8 +89,6 @@ def test_create_user_hashes_the_password(
         finally:
             await database.close()
 
-    import asyncio
-
     user = asyncio.run(load())
     assert user is not None
     assert user.roles == ["super_admin"]
@@ -93,16 +98,101 @@ def test_create_user_hashes_the_password(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--role", "pope"], "'pope' is not a valid Role"),
-        (["--tier", "gold"], "'gold' is not a valid Tier"),
+        (
+            ["--role", "pope"],
+            "--role 'pope' is not one of USER, DEVELOPER, RESEARCHER, ADMIN, SUPER_ADMIN",
+        ),
+        (["--tier", "gold"], "--tier 'gold' is not one of BASIC, ADVANCED, ENTERPRISE, RESEARCH"),
     ],
 )
-def test_create_user_rejects_unknown_role_or_tier(
+def test_create_user_rejects_unknown_role_or_tier_listing_the_choices(
     capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
     code, _, err = _run(["create-user", "--username", "u", "--email", "u@e.org", *argv], capsys)
     assert code == 2
     assert message in err
+
+
+@pytest.mark.parametrize(
+    ("role", "tier", "stored"),
+    [
+        ("ADMIN", "ENTERPRISE", "admin"),
+        ("admin", "research", "admin"),
+        ("Super_Admin", "Basic", "super_admin"),
+    ],
+)
+def test_create_user_accepts_the_graphql_and_the_stored_spelling(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    role: str,
+    tier: str,
+    stored: str,
+) -> None:
+    monkeypatch.setattr("sys.stdin", _Lines("a long enough password\n"))
+    argv = ["create-user", "--username", "boss", "--email", "boss@example.org"]
+    code, _, err = _run([*argv, "--role", role, "--tier", tier, "--password-stdin"], capsys)
+    assert code == 0, err
+    user = asyncio.run(_first_user(tmp_path))
+    assert user is not None
+    assert user.roles == [stored]
+    assert user.tier == tier.lower()
+
+
+@pytest.mark.parametrize("stdin", ["devnull", "closed"])
+def test_create_user_without_a_terminal_says_how_to_pass_the_password(
+    tmp_path: Path, stdin: str
+) -> None:
+    command = [str(Path(sys.executable).parent / "consciousness"), "create-user"]
+    command += ["--username", "u", "--email", "u@example.org"]
+    result = subprocess.run(
+        command,
+        env=embedded_env(tmp_path),
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL if stdin == "devnull" else None,
+        preexec_fn=(lambda: os.close(0)) if stdin == "closed" else None,
+        start_new_session=True,  # no controlling terminal: /dev/tty cannot be opened
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: no terminal to ask for the password")
+    assert "--password-stdin" in result.stderr
+
+
+def test_create_user_works_beside_a_running_server(tmp_path: Path) -> None:
+    """The server holds the embedded chDB store; create-user must not need it."""
+    env = embedded_env(tmp_path)
+    with serve(tmp_path, env) as (url, _process):
+        command = [str(Path(sys.executable).parent / "consciousness"), "create-user"]
+        command += ["--username", "admin", "--email", "admin@example.org", "--role", "ADMIN"]
+        result = subprocess.run(
+            [*command, "--password-stdin"],
+            env=env,
+            cwd=tmp_path,
+            input="a long enough password\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "created user admin" in result.stdout
+        login = """mutation { login(username: "admin", password: "a long enough password")
+          { user { roles } } }"""
+        body = httpx.post(f"{url}/graphql", json={"query": login}, timeout=30).json()
+        assert body["data"]["login"]["user"]["roles"] == ["ADMIN"], body
+        # `serve` printed its URLs once it listened
+        log = tmp_path / "server.log"
+        deadline = time.monotonic() + 10
+        while "Consciousness API is running" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        assert f"{url}/graphql" in log.read_text()
+        assert log.read_text().count("Consciousness API is running") == 1
 
 
 def test_create_user_enforces_password_policy(
@@ -127,3 +217,12 @@ class _Lines:
 
     def readline(self) -> str:
         return next(self._lines, "")
+
+
+async def _first_user(tmp_path: Path) -> User | None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'consciousness.db'}")
+    try:
+        async with database.session() as session:
+            return (await session.exec(select(User))).first()
+    finally:
+        await database.close()

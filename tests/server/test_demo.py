@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,8 +12,17 @@ from typing import Any
 import httpx
 import pytest
 
+from server.announce import Clock
 from server.cli import main
-from server.demo import DEMO_AGENTS, DEMO_PASSWORD, DEMO_PROMPTS, DEMO_USERNAME
+from server.demo import (
+    DEMO_AGENTS,
+    DEMO_PASSWORD,
+    DEMO_PROMPTS,
+    DEMO_USERNAME,
+    REQUEST_ID_PREFIX,
+    RUNNING_SERVER_SECONDS,
+    quiet_demo_requests,
+)
 from tests.live.conftest import JWT_SECRET, _start_server
 
 REQUESTS = len(DEMO_PROMPTS) + 1  # every prompt once, one pause and reactivation on the way
@@ -99,9 +109,41 @@ def test_seed_demo_is_refused_in_production(
 
 
 def test_seed_demo_names_an_unreachable_server(
-    tmp_path: Path, demo_server: tuple[str, Path]
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    demo_server: tuple[str, Path],
 ) -> None:
+    """It waits RUNNING_SERVER_SECONDS of the injected clock, not of the wall clock."""
     _, workdir = demo_server
-    result = _seed("http://127.0.0.1:9", workdir, 1)
-    assert result.returncode == 2
-    assert result.stderr == "error: http://127.0.0.1:9 did not answer /health within 10 s\n"
+    elapsed = [0.0]
+    clock = Clock(now=lambda: elapsed[0], sleep=lambda s: elapsed.__setitem__(0, elapsed[0] + s))
+    monkeypatch.setattr("server.announce.SYSTEM_CLOCK", clock)
+    monkeypatch.setenv("DATA_DIR", str(workdir / "data"))
+    monkeypatch.setenv("JWT_SECRETS", JWT_SECRET)
+    assert main(["seed-demo", "--url", "http://127.0.0.1:9", "--requests", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: http://127.0.0.1:9 did not answer /health within 10 s\n"
+    assert RUNNING_SERVER_SECONDS < elapsed[0] <= RUNNING_SERVER_SECONDS + 1
+
+
+def _request_line(request_id: str) -> logging.LogRecord:
+    record = logging.LogRecord("consciousness.request", logging.INFO, "", 0, "POST", (), None)
+    record.fields = {"request_id": request_id}
+    return record
+
+
+def test_the_demo_quiets_its_own_request_lines_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    request_log = logging.getLogger("consciousness.request")
+    monkeypatch.setattr(request_log, "filters", [])
+    quiet_demo_requests()
+    quiet_demo_requests()  # once only
+    assert len(request_log.filters) == 1
+    level = request_log.level
+    try:
+        request_log.setLevel(logging.INFO)
+        assert not request_log.filter(_request_line(f"{REQUEST_ID_PREFIX}abc"))
+        assert request_log.filter(_request_line("someone-else"))
+        request_log.setLevel(logging.DEBUG)  # LOG_LEVEL=DEBUG shows them again
+        assert request_log.filter(_request_line(f"{REQUEST_ID_PREFIX}abc"))
+    finally:
+        request_log.setLevel(level)

@@ -1,0 +1,49 @@
+"""Reads of an agent's consciousness: its current state and its stored sessions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import engine
+from core.errors import BadUserInput
+from db.models import ConsciousnessSession as SessionRow
+from db.repositories import sessions as stored_sessions
+from resolvers.agents import load_visible_agent
+from resolvers.consciousness import stored_state
+from resolvers.context import Info
+from resolvers.pagination import Page, build_page, page_size
+
+
+async def consciousness_state(info: Info, agent_id: uuid.UUID) -> engine.AgentState | None:
+    """The agent's state; None before its first session."""
+    agent = await load_visible_agent(info.context, agent_id)
+    return stored_state(agent)
+
+
+async def consciousness_sessions(
+    info: Info, agent_id: uuid.UUID, first: int, after: str | None
+) -> Page[SessionRow]:
+    """The agent's sessions, newest first, keyset-paginated on (created_at, id)."""
+    limit = page_size(first)
+    agent = await load_visible_agent(info.context, agent_id)
+    codec = info.context.app.cursors
+    kind = f"sessions:{agent.id}"
+    key: tuple[datetime, uuid.UUID] | None = None
+    if after is not None:
+        try:
+            raw_time, raw_id = codec.decode(kind, after)
+            key = (datetime.fromisoformat(raw_time), uuid.UUID(raw_id))
+        except (TypeError, ValueError):
+            raise BadUserInput("malformed cursor", field="after") from None
+    async with info.context.stores.database.session() as session:
+        rows, total = await stored_sessions.list_sessions(
+            session, agent.id, after=key, limit=limit + 1
+        )
+    return build_page(
+        rows,
+        first=limit,
+        total_count=total,
+        has_previous_page=after is not None,
+        cursor_of=lambda row: codec.encode(kind, [row.created_at.isoformat(), str(row.id)]),
+    )
