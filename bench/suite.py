@@ -11,7 +11,7 @@ Writes bench/results/latest.md and latest.json (scratch, with each script's log)
 (or `--publish`) also copies them to bench/LATEST.md and bench/latest.json, which README links.
 Run from the repo root: `.venv/bin/python bench/suite.py [--quick] [--only NAMES] [--skip NAMES]
 [--publish]`, NAMES comma-separated from: floor, agents, process, fanout, analytics, engine,
-lag, listing, grouping, observability.
+ethics, lag, listing, grouping, observability.
 """
 
 from __future__ import annotations
@@ -72,6 +72,10 @@ JOBS = (
         "clickhouse-connect on the same embedded chDB"),
     Job("engine", "6. engine", "engine_bench.py", ("--rounds", "50"), 10,
         "engine.process on 1 KB and 10 KB inputs against VADER alone"),
+    Job("ethics", "8. ethics guard", "ethics_bench.py", ("--rounds", "50"), 10,
+        "the ethics stage on SimpleSafetyTests and our labelled set (bench/data): the previous "
+        "engine (git archive of its commit), rules only and rules + semantic layer; process() "
+        "speed with the semantic layer against VADER per sentence; model load and memory"),
     Job("lag", "extra: event-loop lag", "process_bench.py", ("--duration", "5"), 10,
         "a `{ __typename }` probe's latency while `process` runs at c=50, embedded stores"),
     Job("listing", "extra: agents(first: 100), in-process", "agents_bench.py",

@@ -1,6 +1,7 @@
 """The Consciousness API's analysis engine: pure, deterministic computation with no I/O.
 
-Entry point: `process(request, agent_state, config)`. Single-stage evaluations:
+Entry point: `process(request, agent_state, config)` (optionally with a semantic
+`guard`, see engine.ethics.semantic, and an agent's `adjustments`). Single-stage evaluations:
 `evaluate_emotion`, `evaluate_ethics`, `evaluate_self_awareness`,
 `evaluate_metacognition`; experimental: `attribute_violations`. Nothing here imports the
 server's packages, reads settings or touches the network; data files are read from the
@@ -14,7 +15,16 @@ from engine.awareness import Limitation, SelfAwarenessResult
 from engine.config import EngineConfig, FrameworkWeights
 from engine.emotion import EmotionResult, EmotionScores, EvidenceTerm, SentenceSentiment
 from engine.errors import ConfigError, DataError, EngineError, StateError
-from engine.ethics import EthicsResult, FrameworkScore, Violation, redact
+from engine.ethics import (
+    EthicsResult,
+    Exemplar,
+    FrameworkScore,
+    PolicyAdjustments,
+    SemanticGuard,
+    Violation,
+    build_guard,
+    redact,
+)
 from engine.metacognition import (
     BiasMarker,
     MetacognitionResult,
@@ -49,15 +59,18 @@ __all__ = [
     "EngineResult",
     "EthicsResult",
     "EvidenceTerm",
+    "Exemplar",
     "FrameworkScore",
     "FrameworkWeights",
     "Limitation",
     "MetacognitionResult",
+    "PolicyAdjustments",
     "Readability",
     "ReflectivePass",
     "ReflectiveResponder",
     "Responder",
     "SelfAwarenessResult",
+    "SemanticGuard",
     "SentenceSentiment",
     "SpanAttribution",
     "StageRecord",
@@ -65,6 +78,7 @@ __all__ = [
     "StrategyEvaluation",
     "Violation",
     "attribute_violations",
+    "build_guard",
     "evaluate_emotion",
     "evaluate_ethics",
     "evaluate_metacognition",

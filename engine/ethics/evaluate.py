@@ -1,17 +1,21 @@
-"""Runs the policy over each segment, scores the findings with the three frameworks, decides."""
+"""Runs rules in context, detectors and the semantic layer over each segment; scores; decides."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from engine.config import EngineConfig
 from engine.emotion import SentenceSentiment
+from engine.ethics.adjustments import NO_ADJUSTMENTS, PolicyAdjustments
+from engine.ethics.context import Framing, read_framing
 from engine.ethics.detectors import DETECTORS
 from engine.ethics.frameworks import SegmentTone, assess_tone, deontological, utilitarian, virtue
 from engine.ethics.profanity import ProfanityScore, score_profanity
 from engine.ethics.rules import POLICY, PROFANITY_DETECTOR, Rule
-from engine.ethics.types import SEVERITIES, EthicsResult, Violation
+from engine.ethics.semantic import SemanticGuard, SemanticMatch
+from engine.ethics.types import SEVERITIES, EthicsResult, Severity, Violation
 from engine.text import Segment, TextView, inside_quotes
 
 _DIGIT = re.compile(r"\d")
@@ -24,19 +28,38 @@ _DETECTOR_RULES = sorted(
 _PATTERN_RULES = tuple(rule for rule in POLICY.rules if rule.pattern is not None)
 _PROFANITY_RULES = tuple(rule for rule in POLICY.rules if rule.detector == PROFANITY_DETECTOR)
 _NEEDS_DIGITS = frozenset({"phone", "payment_card", "iban", "ip_address", "us_ssn", "es_dni"})
+_SEMANTIC_VOID_IN = POLICY.mode_contexts.get("semantic", ())
+# A critical finding refuses the request when its confidence is at least this
+# (a semantic match starts at 0.5; an owner's adjustment can take a rule below it).
+CRITICAL_BLOCK_CONFIDENCE = 0.5
+_MAX_NOTES = 5
 
 
 def assess_ethics(
-    view: TextView, sentences: tuple[SentenceSentiment, ...], config: EngineConfig
+    view: TextView,
+    sentences: tuple[SentenceSentiment, ...],
+    config: EngineConfig,
+    guard: SemanticGuard | None = None,
+    adjustments: PolicyAdjustments = NO_ADJUSTMENTS,
 ) -> EthicsResult:
-    """Evaluate the analysed text against the policy; see `EthicsResult`."""
+    """Evaluate the analysed text against the policy; see `EthicsResult`.
+
+    `guard` is the semantic layer (None: rules and detectors only, and the
+    reasoning says so); `adjustments` are an agent's per-rule factors. The
+    same function evaluates a responder's output: pass the output's view.
+    """
     violations: list[Violation] = []
+    notes: list[str] = []
     tones: list[SegmentTone] = []
     lowercase = view.text.lower()
     candidates = tuple(rule for rule in _PATTERN_RULES if rule.triggered_by(lowercase))
-    for segment, sentiment in zip(view.segments, sentences, strict=True):
-        profanity = score_profanity(segment.text)
-        violations.extend(_scan_segment(segment, candidates, profanity, config))
+    matches = _semantic(view.segments, guard)
+    for segment, sentiment, match in zip(view.segments, sentences, matches, strict=True):
+        profanity = score_profanity(segment.text, POLICY.profanity_ignores)
+        in_segment = _scan_segment(segment, candidates, profanity, config, notes)
+        if match is not None:
+            in_segment.extend(_semantic_finding(segment, match, in_segment, guard, notes))
+        violations.extend(in_segment)
         tones.append(
             assess_tone(
                 segment.text,
@@ -47,7 +70,7 @@ def assess_ethics(
                 config.profanity_threshold,
             )
         )
-    found = tuple(sorted(violations, key=_violation_order))
+    found = tuple(sorted(_adjust(violations, adjustments, notes), key=_violation_order))
     w_u, w_d, w_v = config.framework_weights.normalised()
     frameworks = (
         utilitarian(found, w_u),
@@ -57,9 +80,12 @@ def assess_ethics(
     overall = max(0.0, min(1.0, sum(f.score * f.weight for f in frameworks)))
     reasons = _block_reasons(found, overall, config)
     reasoning = (
-        f"Scanned {len(view.segments)} segment(s) with {len(_PATTERN_RULES)} pattern rules,"
+        f"Scanned {len(view.segments)} segment(s) with {len(_PATTERN_RULES)} pattern rules"
+        f" (each read for its target, a request for means and its context),"
         f" {len(_DETECTOR_RULES)} validated detectors and the profanity classifier.",
+        _describe_semantic(guard, matches),
         _describe_findings(found),
+        *notes[:_MAX_NOTES],
         *(f.rationale for f in frameworks),
         f"Overall = {w_u:.2f}*U + {w_d:.2f}*D + {w_v:.2f}*V = {overall:.3f}.",
         ("Blocked: " + "; ".join(reasons) + ".")
@@ -96,21 +122,50 @@ def redact(text: str, violations: Sequence[Violation]) -> str:
     return "".join(pieces)
 
 
+def semantic_confidence(similarity: float, threshold: float) -> float:
+    """Confidence in [0.5, 1] of a semantic match: 0.5 at the threshold, rising linearly to 1
+    at similarity 1 (an exact paraphrase of the exemplar)."""
+    span = max(1e-9, 1.0 - threshold)
+    return max(0.5, min(1.0, 0.5 + 0.5 * (similarity - threshold) / span))
+
+
+def _semantic(
+    segments: tuple[Segment, ...], guard: SemanticGuard | None
+) -> list[SemanticMatch | None]:
+    if guard is None:
+        return [None] * len(segments)
+    return guard.match([segment.text for segment in segments])
+
+
 def _scan_segment(
     segment: Segment,
     candidates: tuple[Rule, ...],
     profanity: ProfanityScore,
     config: EngineConfig,
+    notes: list[str],
 ) -> list[Violation]:
     found: list[Violation] = []
     text = segment.text
     lowercase = text.lower()
+    framing: Framing | None = None
     for rule in candidates:
         assert rule.pattern is not None
         if not rule.triggered_by(lowercase):
             continue
         for match in rule.pattern.finditer(text):
-            found.append(_violation(rule, segment, match.start(), match.end(), 1.0))
+            framing = framing or read_framing(text, POLICY)
+            context = framing.voids(rule.void_in)
+            if context is not None:
+                cue = framing.contexts[context]
+                notes.append(
+                    f"Not counted: {rule.id} on {match.group()!r}, the sentence reads as"
+                    f" {context} ({text[cue[0] : cue[1]]!r})."
+                )
+                continue
+            severity = rule.severity
+            if framing.means is not None and rule.severity_with_means is not None:
+                severity = rule.severity_with_means
+            found.append(_violation(rule, segment, match.start(), match.end(), 1.0, severity))
     has_digit = _DIGIT.search(text) is not None
     taken: list[tuple[int, int]] = []
     for rule in _DETECTOR_RULES:
@@ -121,12 +176,83 @@ def _scan_segment(
             if any(start < t_end and t_start < end for t_start, t_end in taken):
                 continue
             taken.append((start, end))
-            found.append(_violation(rule, segment, start, end, 1.0))
+            found.append(_violation(rule, segment, start, end, 1.0, rule.severity))
     if profanity.probability >= config.profanity_threshold:
         start, end = _strongest_term_span(text, profanity)
         for rule in _PROFANITY_RULES:
-            found.append(_violation(rule, segment, start, end, profanity.probability))
+            found.append(
+                _violation(rule, segment, start, end, profanity.probability, rule.severity)
+            )
     return found
+
+
+def _semantic_finding(
+    segment: Segment,
+    match: SemanticMatch,
+    found: list[Violation],
+    guard: SemanticGuard | None,
+    notes: list[str],
+) -> list[Violation]:
+    """The semantic layer's finding for one segment, unless a context voids it or a rule of
+    the same category already fired there (then it only corroborates, in the notes)."""
+    assert guard is not None
+    framing = read_framing(segment.text, POLICY)
+    context = framing.voids(_SEMANTIC_VOID_IN)
+    rule_id = f"SEM-{match.category}"
+    if context is not None:
+        notes.append(f"Not counted: {rule_id} (similarity {match.similarity:.2f}), {context}.")
+        return []
+    if any(v.category == match.category for v in found):
+        notes.append(f"{rule_id} (similarity {match.similarity:.2f}) corroborates the rules.")
+        return []
+    category = POLICY.categories[match.category]
+    confidence = semantic_confidence(match.similarity, guard.threshold)
+    benign = (
+        ""
+        if match.benign_exemplar is None
+        else (
+            f"; nearest look-alike {match.benign_exemplar.text!r} at {match.benign_similarity:.2f}"
+        )
+    )
+    return [
+        Violation(
+            rule_id=rule_id,
+            category=match.category,
+            category_name=category.name,
+            severity=category.semantic_severity,
+            start=segment.start,
+            end=segment.end,
+            matched_text=segment.text,
+            explanation=(
+                f"Reads like the {category.name.lower()} exemplar {match.exemplar.text!r}"
+                f" (cosine similarity {match.similarity:.2f}{benign})."
+            ),
+            confidence=confidence,
+            reported=False,
+            redact_as=None,
+            mode="semantic",
+            similarity=match.similarity,
+            exemplar=match.exemplar.text,
+        )
+    ]
+
+
+def _adjust(
+    violations: list[Violation], adjustments: PolicyAdjustments, notes: list[str]
+) -> list[Violation]:
+    if not adjustments.rule_factors:
+        return violations
+    kept = []
+    for violation in violations:
+        factor = adjustments.factor(violation.rule_id)
+        if factor >= 1.0:
+            kept.append(violation)
+            continue
+        label = f" ({adjustments.label})" if adjustments.label else ""
+        notes.append(f"Feedback{label}: {violation.rule_id} weighed x{factor:.2f}.")
+        if factor > 0.0:
+            kept.append(replace(violation, confidence=violation.confidence * factor))
+    return kept
 
 
 def _strongest_term_span(text: str, profanity: ProfanityScore) -> tuple[int, int]:
@@ -138,7 +264,9 @@ def _strongest_term_span(text: str, profanity: ProfanityScore) -> tuple[int, int
     return 0, len(text)
 
 
-def _violation(rule: Rule, segment: Segment, start: int, end: int, confidence: float) -> Violation:
+def _violation(
+    rule: Rule, segment: Segment, start: int, end: int, confidence: float, severity: Severity
+) -> Violation:
     category = POLICY.categories[rule.category]
     explanation = rule.explanation
     if rule.detector == PROFANITY_DETECTOR:
@@ -147,7 +275,7 @@ def _violation(rule: Rule, segment: Segment, start: int, end: int, confidence: f
         rule_id=rule.id,
         category=rule.category,
         category_name=category.name,
-        severity=rule.severity,
+        severity=severity,
         start=segment.start + start,
         end=segment.start + end,
         matched_text=segment.text[start:end],
@@ -155,6 +283,7 @@ def _violation(rule: Rule, segment: Segment, start: int, end: int, confidence: f
         confidence=confidence,
         reported=inside_quotes(segment.text, start),
         redact_as=rule.redact_as,
+        mode=rule.mode,
     )
 
 
@@ -172,9 +301,23 @@ def _block_reasons(
             f" {config.blocking_threshold:.2f}"
         )
     if config.block_on_critical:
-        critical = dict.fromkeys(v.rule_id for v in violations if v.severity == "critical")
+        critical = dict.fromkeys(
+            v.rule_id
+            for v in violations
+            if v.severity == "critical" and v.confidence >= CRITICAL_BLOCK_CONFIDENCE
+        )
         reasons.extend(f"critical rule {rule_id} fired" for rule_id in critical)
     return tuple(reasons)
+
+
+def _describe_semantic(guard: SemanticGuard | None, matches: list[SemanticMatch | None]) -> str:
+    if guard is None:
+        return "Semantic layer not run: no embedding model was passed, so rules only."
+    hits = sum(1 for match in matches if match is not None)
+    return (
+        f"Semantic layer ({guard.embedder.name}, {len(guard.exemplars)} exemplars, threshold"
+        f" {guard.threshold:.2f}, margin {guard.margin:.2f}): {hits} segment(s) matched."
+    )
 
 
 def _describe_findings(violations: tuple[Violation, ...]) -> str:

@@ -108,8 +108,11 @@ _MODEL = _load_model()
 MODEL_NAME: Final = "alt-profanity-check (TF-IDF + 5 sigmoid-calibrated linear SVMs)"
 
 
-def score_profanity(text: str) -> ProfanityScore:
+def score_profanity(text: str, ignore: frozenset[str] = frozenset()) -> ProfanityScore:
     """Probability in [0, 1] that `text` is offensive, as the packaged model computes it.
+
+    Words in `ignore` are left out of the input, as if unknown to the model (the
+    ethics stage passes the policy's `profanity_ignores`, e.g. "kill", "hate").
 
     Steps: lowercase; tokens of 2+ word characters; drop stop words; term
     counts times IDF, L2-normalised; for each of the five calibrated SVMs
@@ -121,7 +124,7 @@ def score_profanity(text: str) -> ProfanityScore:
     for token in _TOKEN.findall(text.lower()):
         if token in counts:
             counts[token] += 1
-        elif token in model.words and token not in model.stop_words:
+        elif token in model.words and token not in model.stop_words and token not in ignore:
             counts[token] = 1
     weights = {word: count * model.words[word][0] for word, count in counts.items()}
     norm = math.sqrt(sum(value * value for value in weights.values())) or 1.0

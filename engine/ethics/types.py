@@ -18,6 +18,10 @@ class Violation:
     or a checksum-validated number, the classifier probability for profanity.
     `reported` is True when the match sits inside quotation marks (reported
     speech), which halves its expected harm in the utilitarian framework.
+    `mode` is what the finding is: "means" (asks how to do harm), "intent"
+    (states the wish to), "mention", "detector" (personal data, profanity) or
+    "semantic" (the embedding layer). A semantic finding also carries the
+    cosine `similarity` to the written `exemplar` it matched.
     """
 
     rule_id: str
@@ -31,6 +35,9 @@ class Violation:
     confidence: float
     reported: bool
     redact_as: str | None
+    mode: str = "mention"
+    similarity: float | None = None
+    exemplar: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

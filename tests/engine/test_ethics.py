@@ -22,6 +22,14 @@ def test_every_rule_fires_on_its_own_example(rule_id: str, example: str) -> None
     assert rule_id in _rule_ids(example)
 
 
+@pytest.mark.parametrize(
+    ("rule_id", "example"),
+    [(rule.id, example) for rule in POLICY.rules for example in rule.counter_examples],
+)
+def test_no_rule_fires_on_its_counter_examples(rule_id: str, example: str) -> None:
+    assert rule_id not in _rule_ids(example)
+
+
 def test_every_hazard_category_has_a_rule_and_stable_code() -> None:
     codes = {f"S{n}" for n in range(1, 15)} | {"PII", "PROFANITY"}
     assert set(POLICY.categories) == codes
@@ -77,8 +85,10 @@ def test_critical_rule_need_not_block_when_configured() -> None:
 def test_blocking_threshold_decides_on_the_overall_score() -> None:
     text = "I want to end my life."
     score = evaluate_ethics(text, CONFIG).overall_score
-    assert not evaluate_ethics(text, EngineConfig(blocking_threshold=score)).blocked
-    assert evaluate_ethics(text, EngineConfig(blocking_threshold=score + 0.01)).blocked
+    at = EngineConfig(blocking_threshold=score, block_on_critical=False)
+    above = EngineConfig(blocking_threshold=score + 0.01, block_on_critical=False)
+    assert not evaluate_ethics(text, at).blocked
+    assert evaluate_ethics(text, above).blocked
 
 
 def test_profanity_comes_from_the_classifier_with_the_offensive_word_as_span() -> None:
