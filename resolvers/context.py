@@ -7,6 +7,7 @@ HTTP request or websocket; everything below server/ only reads them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -132,6 +133,13 @@ class Context:
     def current_principal(self) -> Principal | None:
         """The principal already verified (None before `principal()` ran, or anonymous)."""
         return self._principal
+
+    def fork(self) -> Context:
+        """A context for one more operation of this caller: fresh loaders, no socket of its
+        own, the principal already verified (so it is not verified again)."""
+        own = dataclasses.replace(self, loaders=Loaders.create(self.stores), live=None)
+        own._principal, own._authenticated = self._principal, self._authenticated
+        return own
 
     def authenticate_as(self, principal: Principal, token: str) -> None:
         """Websockets: a renewed token's principal replaces the connection's from now on."""

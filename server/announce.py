@@ -35,10 +35,14 @@ def answers_health(url: str) -> bool:
 def wait_for_health(
     url: str,
     timeout: float,
-    clock: Clock = SYSTEM_CLOCK,
+    clock: Clock | None = None,
     probe: Callable[[str], bool] = answers_health,
 ) -> bool:
-    """Poll `url`/health until it answers 200 (True) or `timeout` seconds pass (False)."""
+    """Poll `url`/health until it answers 200 (True) or `timeout` seconds pass (False).
+
+    Without `clock`, SYSTEM_CLOCK as it is at the call (tests replace it).
+    """
+    clock = clock or SYSTEM_CLOCK
     deadline = clock.now() + timeout
     while not probe(url):
         if clock.now() > deadline:

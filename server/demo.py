@@ -18,12 +18,11 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from core.settings import ConfigurationError, Environment, Settings
 from server import announce
-from server.announce import Clock
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-password"  # noqa: S105  (printed to the user: this is a demo account)
@@ -159,7 +158,6 @@ class DemoClient:
 
     url: str
     token: str = ""
-    clock: Clock = field(default_factory=lambda: announce.SYSTEM_CLOCK)
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
@@ -207,7 +205,7 @@ class DemoClient:
         self.token = self.call(LOGIN, u=DEMO_USERNAME, p=DEMO_PASSWORD)["login"]["accessToken"]
 
     def wait_until_ready(self, timeout: float) -> None:
-        if not announce.wait_for_health(self.url, timeout, self.clock):
+        if not announce.wait_for_health(self.url, timeout):
             raise DemoError(f"{self.url} did not answer /health within {timeout:.0f} s")
 
 
@@ -292,14 +290,13 @@ def run_demo(
     stop: threading.Event | None = None,
     report: Callable[[str], None] = print,
     ready_timeout_seconds: float = RUNNING_SERVER_SECONDS,
-    clock: Clock | None = None,
     banner: str | None = None,
 ) -> int:
     """Wait for the server, prepare the demo agents, then stream requests; returns how many.
 
     `banner` (default: the credentials line) is reported once the agents are ready.
     """
-    client = DemoClient(url, clock=clock or announce.SYSTEM_CLOCK)
+    client = DemoClient(url)
     client.wait_until_ready(ready_timeout_seconds)
     agent_ids = prepare_agents(client)
     report(f"demo: {len(agent_ids)} agents ready; sending a request every {interval_seconds} s")

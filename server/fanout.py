@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import logging
 from collections import deque
@@ -32,8 +31,7 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.utils.aio import aclosing
 
 from db.pubsub import SUBSCRIBER_QUEUE_SIZE
-from resolvers.context import Context, parse_bearer
-from resolvers.loaders import Loaders
+from resolvers.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -207,13 +205,11 @@ async def execute_encoded(
     operation_name: str | None,
 ) -> AsyncIterator[Item]:
     """Run the subscription once, as `context`'s principal, yielding each result encoded."""
-    token = parse_bearer(context.authorization()) or ""
-    principal = context.current_principal
-    own = dataclasses.replace(context, loaders=Loaders.create(context.stores), live=None)
-    if principal is not None:
-        own.authenticate_as(principal, token)
     stream = await schema.subscribe(
-        query, variable_values=variables, context_value=own, operation_name=operation_name
+        query,
+        variable_values=variables,
+        context_value=context.fork(),
+        operation_name=operation_name,
     )
     async with aclosing(stream):
         first = True

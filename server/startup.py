@@ -51,14 +51,18 @@ async def prepare_database(settings: Settings) -> None:
                 f"configuration error: DATABASE_URL: the database store ({database.backend}) "
                 f"does not answer: {str(exc) or repr(exc)}"
             ) from None
-        try:
-            await upgrade_database(database.engine)
-        except Exception as exc:
-            raise ConfigurationError(
-                f"configuration error: DATABASE_URL: migrations failed: {exc}"
-            ) from None
+        await _upgrade(database)
     finally:
         await database.close()
+
+
+async def _upgrade(database: Database) -> None:
+    try:
+        await upgrade_database(database.engine)
+    except Exception as exc:
+        raise ConfigurationError(
+            f"configuration error: DATABASE_URL: migrations failed: {exc}"
+        ) from None
 
 
 async def prepare_stores(settings: Settings, *, migrate: bool = True) -> None:
@@ -90,12 +94,7 @@ async def prepare_stores(settings: Settings, *, migrate: bool = True) -> None:
                     f"store ({health.backend}) does not answer: {health.detail}"
                 )
         if migrate:
-            try:
-                await upgrade_database(stores.database.engine)
-            except Exception as exc:
-                raise ConfigurationError(
-                    f"configuration error: DATABASE_URL: migrations failed: {exc}"
-                ) from None
+            await _upgrade(stores.database)
             try:
                 await migrate_analytics(
                     stores.analytics, retention_days=settings.analytics_retention_days

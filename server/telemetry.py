@@ -76,16 +76,15 @@ class Telemetry:
         child span per stage, placed end to end from the call's start using the durations the
         engine measured (the engine itself does no I/O and knows nothing of tracing).
         """
-        telemetry = self
 
         def timed() -> tuple[int, R]:
             started = time.time_ns()
             return started, work(*args, **kwargs)
 
-        if telemetry.tracing is None or not trace.get_current_span().is_recording():
+        if self.tracing is None or not trace.get_current_span().is_recording():
             _, result = await asyncio.to_thread(timed)
         else:
-            tracer = telemetry.tracing.tracer
+            tracer = self.tracing.tracer
             with tracer.start_as_current_span(f"engine.{work.__name__}"):
                 started_ns, result = await asyncio.to_thread(timed)
                 if isinstance(result, EngineResult):
@@ -104,8 +103,8 @@ class Telemetry:
                         )
                         span.end(end_time=end)
                         offset = end
-        if telemetry.metrics is not None and isinstance(result, EngineResult):
-            histogram = telemetry.metrics.engine_stage_seconds
+        if self.metrics is not None and isinstance(result, EngineResult):
+            histogram = self.metrics.engine_stage_seconds
             for stage in result.reasoning_chain:
                 histogram.labels(stage.stage).observe(stage.duration_ms / 1000.0)
         return result
