@@ -12,7 +12,7 @@ import enum
 import types
 import typing
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Self, TypeVar
 
@@ -37,17 +37,16 @@ class Payload:
         """The record of a `to_payload()` dict; PayloadError when it is not one."""
         if not isinstance(payload, Mapping):
             raise PayloadError(f"a {cls.__name__} payload must be an object")
-        hints = _hints(cls)
         values: dict[str, Any] = {}
-        for f in dataclasses.fields(_dc(cls)):
-            if f.name not in payload:
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                    raise PayloadError(f"a {cls.__name__} payload has no {f.name}")
+        for name, load, required in _field_loaders(cls):
+            if name not in payload:
+                if required:
+                    raise PayloadError(f"a {cls.__name__} payload has no {name}")
                 continue
             try:
-                values[f.name] = _load(hints[f.name], payload[f.name])
+                values[name] = load(payload[name])
             except (KeyError, TypeError, ValueError) as exc:
-                raise PayloadError(f"{cls.__name__}.{f.name}: {exc}") from exc
+                raise PayloadError(f"{cls.__name__}.{name}: {exc}") from exc
         return cls(**values)
 
 
@@ -56,14 +55,30 @@ def _dc(value: object) -> Any:
     return value
 
 
-_HINTS: dict[type, dict[str, Any]] = {}
+Load = Callable[[object], object]
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    """The resolved field types of `cls`, computed once."""
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
+FieldLoaders = tuple[tuple[str, Load, bool], ...]
+_FIELD_LOADERS: dict[type, FieldLoaders] = {}
+
+
+def _field_loaders(cls: type) -> FieldLoaders:
+    """Per field of `cls`, built once: its name, its value's loader, whether it is required.
+
+    The loader is chosen from the type hint once, not per value: from_payload runs per
+    event per subscription.
+    """
+    if cls not in _FIELD_LOADERS:
+        hints = typing.get_type_hints(cls)
+        _FIELD_LOADERS[cls] = tuple(
+            (
+                f.name,
+                _loader(hints[f.name]),
+                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+            )
+            for f in dataclasses.fields(_dc(cls))
+        )
+    return _FIELD_LOADERS[cls]
 
 
 def _dump(value: object) -> object:
@@ -80,42 +95,57 @@ def _dump(value: object) -> object:
     return value
 
 
-def _load(hint: Any, value: object) -> object:
+def _loader(hint: Any) -> Load:
+    """The function turning a payload value into a `hint` (TypeError or ValueError if not one)."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        if value is None:
-            return None
-        (only,) = options
-        return _load(only, value)
+        (only,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        load_only = _loader(only)
+        return lambda value: None if value is None else load_only(value)
     if origin is tuple:
-        item_hint = typing.get_args(hint)[0]
-        if not isinstance(value, list | tuple):
-            raise TypeError(f"expected a list, got {type(value).__name__}")
-        return tuple(_load(item_hint, item) for item in value)
+        load_item = _loader(typing.get_args(hint)[0])
+
+        def load_tuple(value: object) -> object:
+            if not isinstance(value, list | tuple):
+                raise TypeError(f"expected a list, got {type(value).__name__}")
+            return tuple(load_item(item) for item in value)
+
+        return load_tuple
     if (origin is not None and issubclass(origin, Mapping)) or hint is dict:
-        if not isinstance(value, dict):
-            raise TypeError(f"expected an object, got {type(value).__name__}")
-        return value
+        return _load_object
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return hint[_expect(value, str)]
-    if hint is uuid.UUID:
-        return uuid.UUID(_expect(value, str))
-    if hint is datetime:
-        return datetime.fromisoformat(_expect(value, str))
-    if hint is bool:
-        return _expect(value, bool)
-    if hint is int:
-        if isinstance(value, bool):
-            raise TypeError("expected an integer, got a boolean")
-        return _expect(value, int)
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError(f"expected a number, got {type(value).__name__}")
-        return float(value)
-    if hint is str:
-        return _expect(value, str)
+        return lambda value: hint[_expect(value, str)]
+    if hint in _LOADERS:
+        return _LOADERS[hint]
     raise TypeError(f"no payload conversion for {hint!r}")
+
+
+def _load_object(value: object) -> object:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def _load_int(value: object) -> int:
+    if isinstance(value, bool):
+        raise TypeError("expected an integer, got a boolean")
+    return _expect(value, int)
+
+
+def _load_float(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    return float(value)
+
+
+_LOADERS: dict[Any, Load] = {
+    uuid.UUID: lambda value: uuid.UUID(_expect(value, str)),
+    datetime: lambda value: datetime.fromisoformat(_expect(value, str)),
+    bool: lambda value: _expect(value, bool),
+    int: _load_int,
+    float: _load_float,
+    str: lambda value: _expect(value, str),
+}
 
 
 def _expect(value: object, kind: type[T]) -> T:

@@ -14,7 +14,7 @@ import secrets
 import time
 import typing
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +41,23 @@ _CLICKHOUSE_TYPES: dict[Any, str] = {
 }
 
 
+def _as_uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _as_datetime(value: Any) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+# What the insert needs done to a value of each Python type, beyond passing it on: a spooled
+# row (JSON) has ids and times as strings, and a row's categories are a tuple.
+_INSERT_FORMS: dict[Any, Callable[[Any], Any]] = {
+    uuid.UUID: _as_uuid,
+    datetime: _as_datetime,
+    tuple[str, ...]: list,
+}
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of consciousness_metrics: the MetricsRow field it stores, its name and type."""
@@ -48,6 +65,7 @@ class Column:
     field: str
     name: str
     clickhouse_type: str
+    insert_form: Callable[[Any], Any] | None  # the conversion row_values applies, if any
 
 
 def _metrics_columns() -> tuple[Column, ...]:
@@ -57,6 +75,7 @@ def _metrics_columns() -> tuple[Column, ...]:
             f.name,
             f.metadata.get("column", f.name),
             f.metadata.get("clickhouse") or _CLICKHOUSE_TYPES[hints[f.name]],
+            _INSERT_FORMS.get(hints[f.name]),
         )
         for f in dataclasses.fields(MetricsRow)
     )
@@ -70,24 +89,15 @@ ColumnRow = dict[str, Any]  # one value per METRICS_COLUMNS name: the insert and
 
 def metrics_columns(row: MetricsRow) -> ColumnRow:
     """The row of the consciousness_metrics table for `row`, keyed by column name."""
-    values = {column.name: getattr(row, column.field) for column in COLUMNS}
-    values["violation_categories"] = list(row.violation_categories)
-    return values
+    return {column.name: getattr(row, column.field) for column in COLUMNS}
 
 
 def row_values(row: ColumnRow) -> list[Any]:
-    """A row as the insert wants it: values in column order, ids as UUID, times as UTC."""
-    values = []
-    for column in COLUMNS:
-        value = row[column.name]
-        if column.clickhouse_type == "UUID" and not isinstance(value, uuid.UUID):
-            value = uuid.UUID(str(value))
-        elif column.clickhouse_type.startswith("DateTime") and isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        elif column.clickhouse_type.startswith("Array"):
-            value = list(value)
-        values.append(value)
-    return values
+    """A row as the insert wants it: values in column order, ids as UUID, times as datetime."""
+    return [
+        row[column.name] if column.insert_form is None else column.insert_form(row[column.name])
+        for column in COLUMNS
+    ]
 
 
 def as_utc(value: datetime) -> datetime:

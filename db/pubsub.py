@@ -17,30 +17,21 @@ Redis that hangs without closing the connection is caught by a heartbeat (a PING
 HEARTBEAT_SECONDS of silence). If Redis comes back without its data (no persistence), each
 process raises the counters of the topics it remembers back to the last sequence it saw, so
 numbering never goes back and `since` still finds what was published after the restart.
+
+The code is in db/broker_local.py and db/broker_redis.py; the rest of the server imports the
+broker from here, where `Broker` names either.
 """
 
 from __future__ import annotations
 
-from db.broker_local import (
-    HISTORY_PER_TOPIC,
-    SUBSCRIBER_QUEUE_SIZE,
-    Event,
-    InProcessBroker,
-    LocalFanOut,
-    Message,
-    Subscription,
-)
-from db.broker_redis import INTERRUPTED, RedisBroker
+from db.broker_local import SUBSCRIBER_QUEUE_SIZE, Event, InProcessBroker, Subscription
+from db.broker_redis import RedisBroker
 
 __all__ = [
-    "HISTORY_PER_TOPIC",
-    "INTERRUPTED",
     "SUBSCRIBER_QUEUE_SIZE",
     "Broker",
     "Event",
     "InProcessBroker",
-    "LocalFanOut",
-    "Message",
     "RedisBroker",
     "Subscription",
 ]

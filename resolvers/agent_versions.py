@@ -30,6 +30,7 @@ from typing import Any
 
 from core.enums import AgentStatus, AgentType
 from core.errors import BadUserInput, Conflict, NotFound
+from core.events import AgentEventKind
 from db.models import Agent as AgentRow
 from db.models import AgentVersion as AgentVersionRow
 from db.repositories import agents
@@ -46,7 +47,7 @@ from resolvers.agents import (
     validate_configuration,
 )
 from resolvers.context import Context, Info
-from resolvers.events import AgentEventKind, publish_agent_event
+from resolvers.events import publish_agent_event
 from resolvers.pagination import page_size
 
 TRANSITIONS: dict[AgentStatus, frozenset[AgentStatus]] = {

@@ -20,6 +20,7 @@ import orjson
 from auth.permissions import Permission, Principal
 from core.enums import AgentStatus, AgentType
 from core.errors import BadUserInput, Forbidden, NotFound
+from core.events import AgentEventKind
 from db.models import Agent as AgentRow
 from db.repositories import agents
 from db.repositories.agents import AgentOrdering, AgentQuery, AgentSortField
@@ -27,7 +28,7 @@ from engine.config import EngineConfig
 from engine.errors import ConfigError
 from resolvers.analytics import delete_agent_metrics
 from resolvers.context import Context, Info
-from resolvers.events import AgentEventKind, publish_agent_event
+from resolvers.events import publish_agent_event
 from resolvers.pagination import Page, build_page, page_size
 
 MAX_NAME_CHARS = 100

@@ -18,16 +18,6 @@ from db.models import Agent
 from db.types import utcnow
 from resolvers.context import Context
 
-__all__ = [
-    "AgentEventKind",
-    "agent_changed",
-    "agent_metrics_topic",
-    "agent_topic",
-    "owner_agents_topic",
-    "publish_agent_event",
-    "user_metrics_topic",
-]
-
 log = logging.getLogger(__name__)
 
 

@@ -123,8 +123,15 @@ def test_the_payload_spells_ids_times_and_enums_as_strings() -> None:
 def test_a_payload_that_is_not_a_row_raises_payload_error(change: dict[str, Any]) -> None:
     with pytest.raises(PayloadError):
         MetricsRow.from_payload({**ROW.to_payload(), **change})
-    with pytest.raises(PayloadError):
-        MetricsRow.from_payload({k: v for k, v in ROW.to_payload().items() if k != "user_id"})
+
+
+def test_a_payload_without_a_required_field_raises_payload_error() -> None:
+    payload = ROW.to_payload()
+    del payload["gpu_percent"]  # it has a default
+    assert MetricsRow.from_payload(payload) == ROW
+    del payload["user_id"]
+    with pytest.raises(PayloadError, match="has no user_id"):
+        MetricsRow.from_payload(payload)
 
 
 async def test_an_unreadable_payload_is_dropped_with_a_warning(
