@@ -27,7 +27,6 @@ from resolvers.analytics import (
     build_filter,
 )
 from resolvers.analytics_math import (
-    ANOMALY_THRESHOLD,
     LineFit,
     is_anomaly,
     least_squares,
@@ -45,19 +44,20 @@ class SeriesPoint:
     value: float | None
     count: int
     robust_z: float | None
-    anomaly: bool
+
+    @property
+    def anomaly(self) -> bool:
+        return is_anomaly(self.robust_z)
 
 
 @dataclass(frozen=True)
 class Series:
-    """A metric's points per bucket, the least-squares trend (None under 2 points), anomalies."""
+    """A metric's points per bucket and their least-squares trend (None under 2 points)."""
 
     metric: MetricField
     interval: TimeBucket
     points: tuple[SeriesPoint, ...]
     trend: LineFit | None
-    anomalies: tuple[SeriesPoint, ...]
-    anomaly_threshold: float
 
 
 @dataclass(frozen=True)
@@ -126,8 +126,7 @@ async def time_series(
             bucket=b,
             value=v,
             count=int(r["row_count"]),
-            robust_z=scores.get((b, v)) if v is not None else None,
-            anomaly=is_anomaly(scores.get((b, v))) if v is not None else False,
+            robust_z=scores.get((b, v)),  # None for a bucket without a value
         )
         for b, v, r in zip(buckets, values, records, strict=True)
     )
@@ -135,14 +134,7 @@ async def time_series(
     trend = least_squares(
         [(b.timestamp() - origin) / step for b, _ in present], [v for _, v in present]
     )
-    return Series(
-        metric=metric,
-        interval=interval,
-        points=points,
-        trend=trend,
-        anomalies=tuple(p for p in points if p.anomaly),
-        anomaly_threshold=ANOMALY_THRESHOLD,
-    )
+    return Series(metric=metric, interval=interval, points=points, trend=trend)
 
 
 COMPARISON = (

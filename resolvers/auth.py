@@ -42,13 +42,13 @@ class Registration:
 
 @dataclass(frozen=True)
 class IssuedTokens:
-    """A signed-in user's new token pair; the schema makes it an AuthPayload."""
+    """A signed-in user's new token pair (of type TOKEN_TYPE); the schema makes it an
+    AuthPayload."""
 
     access_token: str
     refresh_token: str
     expires_in: int  # seconds until the access token expires
     user: UserRow
-    token_type: str = TOKEN_TYPE
 
 
 @functools.cache

@@ -1,7 +1,8 @@
 """The `process` use case: one input through an agent, its session and new state stored.
 
-The evaluation-only queries are in resolvers/evaluations.py, the state and session reads in
-resolvers/sessions.py; both use the input check and engine configuration defined here.
+The evaluation-only queries (resolvers/evaluations.py) use the input check and engine
+configuration defined here; the state and session reads (resolvers/sessions.py) its
+stored_state.
 
 The engine is pure CPU work; it runs in a worker thread so a long input does not stall
 the event loop for other requests (the GIL still bounds how much runs at once).

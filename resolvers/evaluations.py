@@ -19,42 +19,18 @@ async def engine_config(info: Info, agent_id: uuid.UUID | None) -> engine.Engine
     """The defaults, or the agent's stored configuration; never above the server's input cap."""
     configuration: dict[str, Any] = {}
     if agent_id is not None:
-        agent = await load_visible_agent(info.context, agent_id)
-        configuration = dict(agent.configuration)
+        configuration = (await load_visible_agent(info.context, agent_id)).configuration
     return config_for(info.context.settings, configuration)
 
 
-async def _evaluate(
+async def evaluate(
     info: Info,
     text: str,
     agent_id: uuid.UUID | None,
-    evaluate: Callable[[str, engine.EngineConfig], Result],
+    stage: Callable[[str, engine.EngineConfig], Result],
 ) -> Result:
-    """`evaluate` on the checked text, in a worker thread (see resolvers/consciousness.py)."""
+    """The engine `stage` (e.g. engine.evaluate_ethics) on the checked text, in a worker
+    thread (see resolvers/consciousness.py)."""
     checked = checked_text(info.context.settings, text, "text")
     config = await engine_config(info, agent_id)
-    return await info.context.app.run_engine(evaluate, checked, config)
-
-
-async def self_awareness(
-    info: Info, text: str, agent_id: uuid.UUID | None
-) -> engine.SelfAwarenessResult:
-    return await _evaluate(info, text, agent_id, engine.evaluate_self_awareness)
-
-
-async def ethical_evaluation(
-    info: Info, text: str, agent_id: uuid.UUID | None
-) -> engine.EthicsResult:
-    return await _evaluate(info, text, agent_id, engine.evaluate_ethics)
-
-
-async def meta_cognition(
-    info: Info, text: str, agent_id: uuid.UUID | None
-) -> engine.MetacognitionResult:
-    return await _evaluate(info, text, agent_id, engine.evaluate_metacognition)
-
-
-async def ethical_attribution(
-    info: Info, text: str, agent_id: uuid.UUID | None
-) -> engine.AttributionResult:
-    return await _evaluate(info, text, agent_id, engine.attribute_violations)
+    return await info.context.app.run_engine(stage, checked, config)

@@ -61,7 +61,9 @@ class Query:
         graphql_type=SelfAwareness,
     )
     async def self_awareness(self, info: Info, input: AnalysisInput) -> engine.SelfAwarenessResult:
-        return await evaluations.self_awareness(info, input.text, input.agent_id)
+        return await evaluations.evaluate(
+            info, input.text, input.agent_id, engine.evaluate_self_awareness
+        )
 
     @strawberry.field(
         description="Violations and framework scores for a text; not stored. Rate-limited.",
@@ -69,7 +71,7 @@ class Query:
         graphql_type=EthicalEvaluation,
     )
     async def ethical_evaluation(self, info: Info, input: AnalysisInput) -> engine.EthicsResult:
-        return await evaluations.ethical_evaluation(info, input.text, input.agent_id)
+        return await evaluations.evaluate(info, input.text, input.agent_id, engine.evaluate_ethics)
 
     @strawberry.field(
         description="Experimental (RESEARCH tier or consciousness:experimental): which matched "
@@ -80,7 +82,9 @@ class Query:
     async def ethical_attribution(
         self, info: Info, input: AnalysisInput
     ) -> engine.AttributionResult:
-        return await evaluations.ethical_attribution(info, input.text, input.agent_id)
+        return await evaluations.evaluate(
+            info, input.text, input.agent_id, engine.attribute_violations
+        )
 
     @strawberry.field(
         description="Cognitive load, bias markers and reflective passes; not stored. Rate-limited.",
@@ -88,7 +92,9 @@ class Query:
         graphql_type=MetaCognition,
     )
     async def meta_cognition(self, info: Info, input: AnalysisInput) -> engine.MetacognitionResult:
-        return await evaluations.meta_cognition(info, input.text, input.agent_id)
+        return await evaluations.evaluate(
+            info, input.text, input.agent_id, engine.evaluate_metacognition
+        )
 
 
 @strawberry.type

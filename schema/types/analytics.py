@@ -22,7 +22,7 @@ from resolvers.analytics import (
 )
 from resolvers.analytics_exports import ExportFormat as ExportFormatValue
 from resolvers.analytics_exports import ExportTicket
-from resolvers.analytics_math import LineFit
+from resolvers.analytics_math import ANOMALY_THRESHOLD, LineFit
 from resolvers.analytics_math import TrendDirection as TrendDirectionValue
 from resolvers.analytics_series import (
     AgentSummary,
@@ -259,13 +259,14 @@ class TimeSeries:
 
     @classmethod
     def from_record(cls, series: Series) -> TimeSeries:
+        points = [TimeSeriesPoint.from_record(point) for point in series.points]
         return cls(
             metric=series.metric,
             interval=series.interval,
-            points=[TimeSeriesPoint.from_record(point) for point in series.points],
+            points=points,
             trend=Trend.from_record(series.trend) if series.trend is not None else None,
-            anomalies=[TimeSeriesPoint.from_record(point) for point in series.anomalies],
-            anomaly_threshold=series.anomaly_threshold,
+            anomalies=[point for point in points if point.anomaly],
+            anomaly_threshold=ANOMALY_THRESHOLD,
         )
 
 

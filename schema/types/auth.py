@@ -13,7 +13,7 @@ from core.enums import Role as RoleValue
 from core.enums import Tier as TierValue
 from db.models import AuditLog as AuditLogRow
 from db.models import User as UserRow
-from resolvers.auth import IssuedTokens, Registration
+from resolvers.auth import TOKEN_TYPE, IssuedTokens, Registration
 from schema.types.pagination import Connection
 
 Role = strawberry.enum(RoleValue, name="Role", description="What a user may do (RBAC).")
@@ -66,7 +66,7 @@ class AuthPayload:
         return cls(
             access_token=record.access_token,
             refresh_token=record.refresh_token,
-            token_type=record.token_type,
+            token_type=TOKEN_TYPE,
             expires_in=record.expires_in,
             user=User.from_row(record.user),
         )

@@ -8,7 +8,7 @@ import strawberry
 
 from db import stores as db_stores
 from resolvers import system
-from resolvers.system import HealthReport, ServerStatus
+from resolvers.context import Info
 
 HealthStatus = strawberry.enum(
     system.HealthStatus,
@@ -46,7 +46,7 @@ class SystemHealth:
     stores: list[StoreHealth]
 
     @classmethod
-    def from_record(cls, record: HealthReport) -> SystemHealth:
+    def from_record(cls, record: system.HealthReport) -> SystemHealth:
         return cls(
             status=record.status,
             checked_at=record.checked_at,
@@ -63,7 +63,7 @@ class SystemStatus:
     python_version: str
 
     @classmethod
-    def from_record(cls, record: ServerStatus) -> SystemStatus:
+    def from_record(cls, record: system.ServerStatus) -> SystemStatus:
         return cls(
             version=record.version,
             environment=record.environment,
@@ -73,5 +73,5 @@ class SystemStatus:
         )
 
     @strawberry.field(description="Each store's backend and health (checked only when asked).")
-    async def stores(self, info: strawberry.Info) -> list[StoreHealth]:
+    async def stores(self, info: Info) -> list[StoreHealth]:
         return [StoreHealth.from_record(store) for store in await system.store_health(info)]
