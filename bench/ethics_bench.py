@@ -9,6 +9,7 @@ previous engine (bench/ethics_baseline.py, git archive of its commit), the new r
 (no model passed), and the new rules with the semantic layer. Then the speed of process()
 with and without the semantic layer against VADER per sentence (bench/engine_bench.py's
 texts), and the model's load time and memory, measured in a fresh child process.
+`--calibrate` prints only the sweep behind exemplars.json's threshold and margin instead.
 """
 
 from __future__ import annotations
@@ -186,6 +187,23 @@ def per_category(
     return lines
 
 
+def calibrate(guard: SemanticGuard) -> list[str]:
+    """The semantic layer alone on our set (a prompt matches when any sentence does), by
+    threshold and margin: the sweep exemplars.json's `calibration` reports."""
+    dev = read_rows("ethics_dev.csv")
+    segments = [[s.text for s in split_segments(r["prompt"])] for r in dev]
+    lines = ["| threshold | margin | harmful matched /150 | benign matched /158 |",
+             "| ---: | ---: | ---: | ---: |"]  # fmt: skip
+    for threshold in (0.45, 0.50, 0.55, 0.60):
+        for margin in (0.0, 0.04, 0.08):
+            swept = SemanticGuard(guard.embedder, guard.exemplars, threshold, margin)
+            hit = [any(m is not None for m in swept.match(texts)) for texts in segments]
+            harmful = sum(h for h, r in zip(hit, dev, strict=True) if r["label"] == "unsafe")
+            benign = sum(h for h, r in zip(hit, dev, strict=True) if r["label"] == "safe")
+            lines.append(f"| {threshold:.2f} | {margin:.2f} | {harmful} | {benign} |")
+    return lines
+
+
 def speed(guard: SemanticGuard, rounds: int) -> tuple[list[str], list[Figure]]:
     """process() with and without the semantic layer, against VADER per sentence."""
     lines = ["| input | process() + semantic median ms | p95 | process(), rules only, median ms "
@@ -233,9 +251,13 @@ def load_cost() -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--calibrate", action="store_true", help="print the sweep and stop")
     add_json_option(parser)
     args = parser.parse_args()
     guard = load_guard()
+    if args.calibrate:
+        print("\n".join(calibrate(guard)))
+        return
     tables, figures = evaluate_sets(guard)
     timing, speed_figures = speed(guard, args.rounds)
     seconds, mib = load_cost()

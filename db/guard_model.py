@@ -1,6 +1,8 @@
 """Loads the ethics stage's embedding model (WordLlama, shipped in its wheel) once, offline.
 
-WIRING (for the server): call `load_guard()` once at start-up (lifespan), keep the
+Not wired yet: nothing in the server calls `load_guard()`, so the server's ethics stage
+runs rules and detectors only (only bench/ethics_bench.py and the tests load it). To wire
+it: call `load_guard()` once at start-up (lifespan), keep the
 `engine.ethics.semantic.SemanticGuard` it returns, and pass it to
 `engine.process(..., guard=guard)` and `engine.evaluate_ethics(..., guard=guard)`.
 `load_guard()` reads two files from the installed `wordllama` package: the

@@ -1,11 +1,10 @@
 """The Consciousness API's analysis engine: pure, deterministic computation with no I/O.
 
 Entry point: `process(request, agent_state, config)` (optionally with a semantic
-`guard`, see engine.ethics.semantic, and an agent's `adjustments`). Single-stage evaluations:
-`evaluate_emotion`, `evaluate_ethics`, `evaluate_self_awareness`,
-`evaluate_metacognition`; experimental: `attribute_violations`. Nothing here imports the
-server's packages, reads settings or touches the network; data files are read from the
-package at import.
+`guard`, see engine.ethics.semantic). Single-stage evaluations: `evaluate_ethics`,
+`evaluate_self_awareness`, `evaluate_metacognition`; experimental: `attribute_violations`.
+Nothing here imports the server's packages, reads settings or touches the network; data
+files are read from the package at import.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from engine.ethics import (
     EthicsResult,
     Exemplar,
     FrameworkScore,
-    PolicyAdjustments,
     SemanticGuard,
     Violation,
     build_guard,
@@ -32,7 +30,6 @@ from engine.metacognition import (
     StrategyEvaluation,
 )
 from engine.pipeline import (
-    evaluate_emotion,
     evaluate_ethics,
     evaluate_metacognition,
     evaluate_self_awareness,
@@ -64,7 +61,6 @@ __all__ = [
     "FrameworkWeights",
     "Limitation",
     "MetacognitionResult",
-    "PolicyAdjustments",
     "Readability",
     "ReflectivePass",
     "ReflectiveResponder",
@@ -79,7 +75,6 @@ __all__ = [
     "Violation",
     "attribute_violations",
     "build_guard",
-    "evaluate_emotion",
     "evaluate_ethics",
     "evaluate_metacognition",
     "evaluate_self_awareness",

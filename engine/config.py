@@ -132,22 +132,6 @@ class EngineConfig:
             values[key] = _parse_value(key, value)
         return cls(**values)
 
-    def to_mapping(self) -> dict[str, Any]:
-        """Plain-JSON form accepted back by `from_mapping`."""
-        weights = self.framework_weights
-        mapping: dict[str, Any] = {
-            "framework_weights": {name: getattr(weights, name) for name in FRAMEWORK_NAMES},
-            "blocking_threshold": self.blocking_threshold,
-            "block_on_critical": self.block_on_critical,
-            "profanity_threshold": self.profanity_threshold,
-            "metacognition_depth": self.metacognition_depth,
-            "max_input_chars": self.max_input_chars,
-            "state_half_life_sessions": self.state_half_life_sessions,
-        }
-        if self.responder is not None:
-            mapping["responder"] = {key: getattr(self.responder, key) for key in RESPONDER_KEYS}
-        return mapping
-
 
 def _parse_value(key: str, value: Any) -> Any:
     if key == "framework_weights":

@@ -17,14 +17,7 @@ from engine.awareness import SelfAwarenessResult, assess_self_awareness
 from engine.composite import awareness_level, ethical_alignment
 from engine.config import EngineConfig
 from engine.emotion import EmotionResult, analyse_emotion
-from engine.ethics import (
-    NO_ADJUSTMENTS,
-    EthicsResult,
-    PolicyAdjustments,
-    SemanticGuard,
-    assess_ethics,
-    redact,
-)
+from engine.ethics import EthicsResult, SemanticGuard, assess_ethics, redact
 from engine.metacognition import MetacognitionResult, assess_metacognition
 from engine.responder import Analysis, ReflectiveResponder, Responder
 from engine.state import AgentState, SessionMeasures, update_state
@@ -57,12 +50,11 @@ def process(
     config: EngineConfig,
     responder: Responder = DEFAULT_RESPONDER,
     guard: SemanticGuard | None = None,
-    adjustments: PolicyAdjustments = NO_ADJUSTMENTS,
 ) -> EngineResult:
     """Analyse one input, update the agent's state and compose the response.
 
     `guard` is the ethics stage's semantic layer (loaded once by the caller;
-    None runs rules only) and `adjustments` the agent's per-rule factors.
+    None runs rules only).
     """
     started = time.perf_counter()
     rec = _Recorder()
@@ -81,7 +73,7 @@ def process(
     ethics = rec.run(
         "ethics",
         f"{len(view.segments)} segment(s), sentence valences",
-        lambda: assess_ethics(view, emotion.sentences, config, guard, adjustments),
+        lambda: assess_ethics(view, emotion.sentences, config, guard),
         _describe_ethics,
     )
     meta = rec.run(
@@ -137,47 +129,33 @@ def process(
     )
 
 
-def evaluate_emotion(text: str, config: EngineConfig) -> EmotionResult:
-    """The emotion stage alone."""
-    return analyse_emotion(build_text_view(text, config.max_input_chars))
-
-
 def evaluate_ethics(
-    text: str,
-    config: EngineConfig,
-    guard: SemanticGuard | None = None,
-    adjustments: PolicyAdjustments = NO_ADJUSTMENTS,
+    text: str, config: EngineConfig, guard: SemanticGuard | None = None
 ) -> EthicsResult:
     """The ethics stage alone (it needs the per-sentence VADER valences).
 
     Works the same on a user's input and on a responder's output text.
     """
     view = build_text_view(text, config.max_input_chars)
-    return assess_ethics(view, analyse_emotion(view).sentences, config, guard, adjustments)
+    return assess_ethics(view, analyse_emotion(view).sentences, config, guard)
 
 
-def evaluate_self_awareness(
-    text: str, config: EngineConfig, guard: SemanticGuard | None = None
-) -> SelfAwarenessResult:
+def evaluate_self_awareness(text: str, config: EngineConfig) -> SelfAwarenessResult:
     """Self-awareness for `text` (runs the emotion and ethics stages it depends on)."""
-    view, emotion, ethics = _front_stages(text, config, guard)
+    view, emotion, ethics = _front_stages(text, config)
     return assess_self_awareness(view, emotion, ethics, config)
 
 
-def evaluate_metacognition(
-    text: str, config: EngineConfig, guard: SemanticGuard | None = None
-) -> MetacognitionResult:
+def evaluate_metacognition(text: str, config: EngineConfig) -> MetacognitionResult:
     """Meta-cognition for `text` (runs the emotion and ethics stages it cross-checks)."""
-    view, emotion, ethics = _front_stages(text, config, guard)
+    view, emotion, ethics = _front_stages(text, config)
     return assess_metacognition(view, emotion, ethics, config)
 
 
-def _front_stages(
-    text: str, config: EngineConfig, guard: SemanticGuard | None
-) -> tuple[TextView, EmotionResult, EthicsResult]:
+def _front_stages(text: str, config: EngineConfig) -> tuple[TextView, EmotionResult, EthicsResult]:
     view = build_text_view(text, config.max_input_chars)
     emotion = analyse_emotion(view)
-    return view, emotion, assess_ethics(view, emotion.sentences, config, guard)
+    return view, emotion, assess_ethics(view, emotion.sentences, config)
 
 
 def _session_measures(

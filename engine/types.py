@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from engine.awareness import SelfAwarenessResult
 from engine.emotion import EmotionResult
@@ -57,8 +57,3 @@ class EngineResult:
     state: AgentState
     reasoning_chain: tuple[StageRecord, ...]
     processing_ms: float
-
-    def without_timings(self) -> EngineResult:
-        """This result with every duration set to 0, for equality checks."""
-        chain = tuple(replace(step, duration_ms=0.0) for step in self.reasoning_chain)
-        return replace(self, reasoning_chain=chain, processing_ms=0.0)

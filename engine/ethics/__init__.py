@@ -13,7 +13,6 @@ caller passes in.
 
 from __future__ import annotations
 
-from engine.ethics.adjustments import NO_ADJUSTMENTS, PolicyAdjustments
 from engine.ethics.evaluate import assess_ethics, redact
 from engine.ethics.rules import POLICY, Category, Policy, Rule
 from engine.ethics.semantic import Embedder, Exemplar, SemanticGuard, build_guard
@@ -27,7 +26,6 @@ from engine.ethics.types import (
 )
 
 __all__ = [
-    "NO_ADJUSTMENTS",
     "POLICY",
     "SEVERITIES",
     "Category",
@@ -37,7 +35,6 @@ __all__ = [
     "Exemplar",
     "FrameworkScore",
     "Policy",
-    "PolicyAdjustments",
     "Rule",
     "SemanticGuard",
     "Severity",

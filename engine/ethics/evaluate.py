@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import replace
 
 from engine.config import EngineConfig
 from engine.emotion import SentenceSentiment
-from engine.ethics.adjustments import NO_ADJUSTMENTS, PolicyAdjustments
 from engine.ethics.context import Framing, read_framing
 from engine.ethics.detectors import DETECTORS
 from engine.ethics.frameworks import SegmentTone, assess_tone, deontological, utilitarian, virtue
@@ -29,9 +27,6 @@ _PATTERN_RULES = tuple(rule for rule in POLICY.rules if rule.pattern is not None
 _PROFANITY_RULES = tuple(rule for rule in POLICY.rules if rule.detector == PROFANITY_DETECTOR)
 _NEEDS_DIGITS = frozenset({"phone", "payment_card", "iban", "ip_address", "us_ssn", "es_dni"})
 _SEMANTIC_VOID_IN = POLICY.mode_contexts.get("semantic", ())
-# A critical finding refuses the request when its confidence is at least this
-# (a semantic match starts at 0.5; an owner's adjustment can take a rule below it).
-CRITICAL_BLOCK_CONFIDENCE = 0.5
 _MAX_NOTES = 5
 
 
@@ -40,13 +35,12 @@ def assess_ethics(
     sentences: tuple[SentenceSentiment, ...],
     config: EngineConfig,
     guard: SemanticGuard | None = None,
-    adjustments: PolicyAdjustments = NO_ADJUSTMENTS,
 ) -> EthicsResult:
     """Evaluate the analysed text against the policy; see `EthicsResult`.
 
     `guard` is the semantic layer (None: rules and detectors only, and the
-    reasoning says so); `adjustments` are an agent's per-rule factors. The
-    same function evaluates a responder's output: pass the output's view.
+    reasoning says so). The same function evaluates a responder's output:
+    pass the output's view.
     """
     violations: list[Violation] = []
     notes: list[str] = []
@@ -70,7 +64,7 @@ def assess_ethics(
                 config.profanity_threshold,
             )
         )
-    found = tuple(sorted(_adjust(violations, adjustments, notes), key=_violation_order))
+    found = tuple(sorted(violations, key=_violation_order))
     w_u, w_d, w_v = config.framework_weights.normalised()
     frameworks = (
         utilitarian(found, w_u),
@@ -237,24 +231,6 @@ def _semantic_finding(
     ]
 
 
-def _adjust(
-    violations: list[Violation], adjustments: PolicyAdjustments, notes: list[str]
-) -> list[Violation]:
-    if not adjustments.rule_factors:
-        return violations
-    kept = []
-    for violation in violations:
-        factor = adjustments.factor(violation.rule_id)
-        if factor >= 1.0:
-            kept.append(violation)
-            continue
-        label = f" ({adjustments.label})" if adjustments.label else ""
-        notes.append(f"Feedback{label}: {violation.rule_id} weighed x{factor:.2f}.")
-        if factor > 0.0:
-            kept.append(replace(violation, confidence=violation.confidence * factor))
-    return kept
-
-
 def _strongest_term_span(text: str, profanity: ProfanityScore) -> tuple[int, int]:
     """Span of the word that raised the classifier's score most, else the whole segment."""
     for word, _ in profanity.terms:
@@ -301,11 +277,7 @@ def _block_reasons(
             f" {config.blocking_threshold:.2f}"
         )
     if config.block_on_critical:
-        critical = dict.fromkeys(
-            v.rule_id
-            for v in violations
-            if v.severity == "critical" and v.confidence >= CRITICAL_BLOCK_CONFIDENCE
-        )
+        critical = dict.fromkeys(v.rule_id for v in violations if v.severity == "critical")
         reasons.extend(f"critical rule {rule_id} fired" for rule_id in critical)
     return tuple(reasons)
 

@@ -21,7 +21,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from profanity_check import profanity_check as _packaged
 
@@ -105,7 +105,6 @@ def _check_model_shape(vectorizer: Any, model: Any) -> None:
 
 
 _MODEL = _load_model()
-MODEL_NAME: Final = "alt-profanity-check (TF-IDF + 5 sigmoid-calibrated linear SVMs)"
 
 
 def score_profanity(text: str, ignore: frozenset[str] = frozenset()) -> ProfanityScore:

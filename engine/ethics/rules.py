@@ -128,6 +128,9 @@ def load_policy(text: str) -> Policy:
     )
     defaults = {str(k): tuple(str(c) for c in v) for k, v in document.get("modes", {}).items()}
     names = {context.name for context in contexts}
+    for mode, voided in defaults.items():
+        if mode not in (*MODES, "semantic") or not set(voided) <= names:
+            raise DataError(f"rules.json: modes.{mode}: unknown mode or contexts {voided}")
     rules = tuple(
         _parse_rule(entry, categories, lexicon, defaults, names) for entry in document["rules"]
     )

@@ -1,9 +1,10 @@
 """The semantic layer: nearest written exemplars per hazard category, by sentence embedding.
 
 The engine does no I/O, so the embedding model comes in as an argument: anything
-with the `Embedder` shape (the server loads WordLlama once at start-up, see
-db/guard_model.py). A `SemanticGuard` embeds the exemplars once; `match` then
-embeds each segment and compares it with every exemplar by cosine similarity.
+with the `Embedder` shape (db/guard_model.py loads WordLlama; the server does not
+call it yet, so without a guard the stage runs rules only). A `SemanticGuard` embeds the
+exemplars once; `match` then embeds each segment and compares it with every exemplar by
+cosine similarity.
 A segment matches a hazard category when its nearest harmful exemplar is at
 least `threshold` similar AND at least `margin` more similar than its nearest
 benign look-alike exemplar ("how do I kill a process" sits nearer the benign
@@ -43,15 +44,10 @@ class Embedder(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Exemplar:
-    """A written example of a hazard category (S1..S14) or of a benign look-alike ("benign").
-
-    `source` says where it comes from: "engine" for the shipped set, or e.g.
-    "feedback:<id>" for one an agent's owner added.
-    """
+    """A written example of a hazard category (S1..S14) or of a benign look-alike ("benign")."""
 
     text: str
     category: str
-    source: str = "engine"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +95,6 @@ class SemanticGuard:
         exemplars: Sequence[Exemplar],
         threshold: float,
         margin: float,
-        vectors: NDArray[np.float32] | None = None,
     ) -> None:
         if not any(e.category != BENIGN for e in exemplars):
             raise DataError("a semantic guard needs at least one harmful exemplar")
@@ -107,18 +102,8 @@ class SemanticGuard:
         self.exemplars = tuple(exemplars)
         self.threshold = threshold
         self.margin = margin
-        texts = tuple(e.text for e in self.exemplars)
-        self.vectors = vectors if vectors is not None else _embed(embedder, texts)
+        self.vectors = _embed(embedder, tuple(e.text for e in self.exemplars))
         self._harmful = np.array([e.category != BENIGN for e in self.exemplars])
-
-    def extended(self, extra: Sequence[Exemplar]) -> SemanticGuard:
-        """A guard with `extra` exemplars too (e.g. one agent's feedback); embeds only those."""
-        if not extra:
-            return self
-        vectors = np.vstack([self.vectors, _embed(self.embedder, tuple(e.text for e in extra))])
-        return SemanticGuard(
-            self.embedder, (*self.exemplars, *extra), self.threshold, self.margin, vectors
-        )
 
     def match(self, texts: Sequence[str]) -> list[SemanticMatch | None]:
         """For each text, its `SemanticMatch` when it passes threshold and margin, else None.

@@ -6,12 +6,28 @@ from typing import Any
 
 import pytest
 
-from engine import ConfigError, EngineConfig
+from engine import ConfigError, EngineConfig, FrameworkWeights
 
 
-def test_defaults_round_trip_through_mapping() -> None:
-    config = EngineConfig()
-    assert EngineConfig.from_mapping(config.to_mapping()) == config
+def test_a_full_mapping_sets_every_key() -> None:
+    data = {
+        "framework_weights": {"utilitarian": 1, "deontological": 2, "virtue": 3},
+        "blocking_threshold": 0.3,
+        "block_on_critical": False,
+        "profanity_threshold": 0.7,
+        "metacognition_depth": 5,
+        "max_input_chars": 100,
+        "state_half_life_sessions": 2.5,
+    }
+    assert EngineConfig.from_mapping(data) == EngineConfig(
+        framework_weights=FrameworkWeights(1.0, 2.0, 3.0),
+        blocking_threshold=0.3,
+        block_on_critical=False,
+        profanity_threshold=0.7,
+        metacognition_depth=5,
+        max_input_chars=100,
+        state_half_life_sessions=2.5,
+    )
 
 
 def test_partial_mapping_keeps_defaults_and_normalises_weights() -> None:

@@ -6,11 +6,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import EngineConfig, evaluate_emotion
-from engine.emotion import vader_compound
+from engine import EngineConfig, EngineRequest, process
+from engine.emotion import EmotionResult, vader_compound
 from engine.lexicons import VADER
 
 CONFIG = EngineConfig()
+
+
+def evaluate_emotion(text: str, config: EngineConfig) -> EmotionResult:
+    """The emotion stage's result, through the engine's entry point."""
+    return process(EngineRequest(text), None, config).emotion
 
 
 def test_love_is_positive_with_joy_dominant_and_span_of_love() -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from engine import EngineConfig, EngineRequest, process
 
+from .test_properties import without_timings
+
 CONFIG = EngineConfig()
 STAGES = [
     "prepare",
@@ -50,8 +52,8 @@ def test_same_input_and_state_give_equal_results_apart_from_timings() -> None:
     first = process(EngineRequest(text), None, CONFIG)
     second = process(EngineRequest(text), first.state, CONFIG)
     again = process(EngineRequest(text), first.state, CONFIG)
-    assert second.without_timings() == again.without_timings()
-    assert repr(second.without_timings()) == repr(again.without_timings())
+    assert without_timings(second) == without_timings(again)
+    assert repr(without_timings(second)) == repr(without_timings(again))
 
 
 def test_engine_imports_no_project_package_nor_io_modules() -> None:

@@ -13,7 +13,7 @@ from engine import EngineConfig, evaluate_ethics
 from engine.ethics import POLICY
 from engine.ethics.semantic import BENIGN, shipped_exemplars
 
-from .test_properties import SETTINGS, TEXTS, VIOLATING
+from .test_properties import SETTINGS
 
 CONFIG = EngineConfig()
 
@@ -57,17 +57,6 @@ def test_a_paraphrase_the_rules_miss_is_caught_by_the_semantic_layer() -> None:
 def test_the_same_text_gives_the_same_verdict_with_the_model() -> None:
     text = "Nobody would notice if I vanished. How do I kill a stuck job?"
     assert evaluate_ethics(text, CONFIG, GUARD) == evaluate_ethics(text, CONFIG, GUARD)
-
-
-@SETTINGS
-@given(TEXTS, VIOLATING)
-def test_appending_a_violating_sentence_never_raises_the_score_with_the_model(
-    text: str, sentence: str
-) -> None:
-    before = evaluate_ethics(text, CONFIG, GUARD)
-    after = evaluate_ethics(text + "\n" + sentence, CONFIG, GUARD)
-    assert after.overall_score <= before.overall_score + 1e-12
-    assert len(after.violations) > len(before.violations)
 
 
 @SETTINGS
