@@ -76,5 +76,10 @@ fuzz: $(STAMP)  ## a longer schemathesis run than the one in `make test`
 bench: $(STAMP)  ## every scenario, one table with in-run baselines (bench/LATEST.md); not in `make test`
 	$(BIN)/python bench/suite.py $(BENCH_ARGS)
 
+# OP: typename, me, agents or process; PROFILE_ARGS: e.g. --servers --concurrency 20.
+OP ?= typename
+profile: $(STAMP)  ## where one operation's server time goes, by package (bench/profile_operation.py)
+	$(BIN)/python bench/profile_operation.py $(OP) $(PROFILE_ARGS)
+
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

@@ -1,9 +1,10 @@
 """Abuse limits every operation passes before it runs: size, tokens, depth, aliases, cost.
 
+schema/pipeline.py applies them:
 - tokens: graphql-core's parser stops after MAX_QUERY_TOKENS tokens (a parse option, so
   the parser cache keys on it);
 - depth and aliases: a validation rule (`limit_rules`) whose classes are made once per
-  distinct pair of limits, so strawberry's validation cache keys on them too and a cached
+  distinct pair of limits, so the validation cache keys on them too and a cached
   verdict can never let an over-limit document through;
 - introspection: graphql-core's NoSchemaIntrospectionCustomRule when INTROSPECTION_ENABLED
   is false (`__typename` stays allowed);
@@ -21,13 +22,10 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from graphql import (
-    ExecutionResult as GraphQLExecutionResult,
-)
 from graphql import (
     FieldNode,
     FragmentDefinitionNode,
@@ -41,8 +39,7 @@ from graphql import (
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from limits import RateLimitItemPerHour
-from strawberry.extensions import SchemaExtension
-from strawberry.types.graphql import OperationType
+from strawberry.types.execution import ExecutionContext
 
 from auth.ratelimit import COST_NAMESPACE, cost_budgets
 from core.enums import Tier
@@ -54,6 +51,7 @@ from schema.cost import operation_cost
 log = logging.getLogger(__name__)
 
 TOKEN_LIMIT_MESSAGE: Final = "Document contains more than"  # noqa: S105  (parser message)
+MAX_CACHED_LIMITS: Final = 64
 
 
 @dataclass(frozen=True)
@@ -202,124 +200,99 @@ def limit_rules(max_depth: int, max_aliases: int, introspection: bool) -> tuple[
     return rules
 
 
-# --- the extension -------------------------------------------------------------------
+# --- the checks before execution -----------------------------------------------------
+
+_limits_by_settings: dict[int, tuple[Settings, Limits]] = {}
 
 
-class OperationLimits(SchemaExtension):
-    """Apply the server's limits (from the request context's settings) to every operation."""
+def limits_of(request_context: object) -> Limits:
+    """The limits of the server whose context this is (made once per Settings object)."""
+    settings = getattr(request_context, "settings", None)
+    if not isinstance(settings, Settings):
+        return _default_limits()
+    cached = _limits_by_settings.get(id(settings))
+    if cached is None or cached[0] is not settings:
+        if len(_limits_by_settings) >= MAX_CACHED_LIMITS:
+            _limits_by_settings.clear()  # many apps in one process (tests): start afresh
+        cached = _limits_by_settings[id(settings)] = (settings, Limits.from_settings(settings))
+    return cached[1]
 
-    _operation_limits: Limits
 
-    def _settings(self) -> Settings | None:
-        settings = getattr(self.execution_context.context, "settings", None)
-        return settings if isinstance(settings, Settings) else None
-
-    def _limits(self) -> Limits:
-        settings = self._settings()
-        return _default_limits() if settings is None else Limits.from_settings(settings)
-
-    def on_operation(self) -> Iterator[None]:
-        context = self.execution_context
-        limits = self._operation_limits = self._limits()
-        context.parse_options["max_tokens"] = limits.max_tokens
-        context.validation_rules = context.validation_rules + limit_rules(
-            limits.max_depth, limits.max_aliases, limits.introspection
+async def refusal(context: ExecutionContext, limits: Limits) -> BadUserInput | RateLimited | None:
+    """Why this operation must not execute (size, allow-list, cost, budget), or None."""
+    query = context.query or ""
+    size = len(query.encode())
+    if size > limits.max_bytes:
+        return over_limit(
+            f"the query is {size} bytes; at most {limits.max_bytes} are allowed (MAX_QUERY_BYTES)",
+            "MAX_QUERY_BYTES",
+            limits.max_bytes,
+            size,
         )
-        yield
-        result = context.result
-        if result is not None and result.errors:
-            result.errors = [_name_token_limit(error, limits) for error in result.errors]
-
-    async def on_execute(self) -> AsyncIterator[None]:
-        context = self.execution_context
-        refusal = await self._refusal()
-        if refusal is not None:
-            if context.operation_type is OperationType.SUBSCRIPTION:
-                raise refusal  # strawberry reports on_execute errors of subscriptions
-            error = GraphQLError(refusal.message, original_error=refusal)
-            context.result = GraphQLExecutionResult(data=None, errors=[error])
-        yield
-
-    async def _refusal(self) -> BadUserInput | RateLimited | None:
-        context = self.execution_context
-        limits = self._operation_limits  # set by on_operation, which wraps on_execute
-        query = context.query or ""
-        size = len(query.encode())
-        if size > limits.max_bytes:
-            return over_limit(
-                f"the query is {size} bytes; at most {limits.max_bytes} are allowed "
-                "(MAX_QUERY_BYTES)",
-                "MAX_QUERY_BYTES",
-                limits.max_bytes,
-                size,
-            )
-        settings = self._settings()
-        if (
-            settings is not None
-            and settings.persisted_operations_only
-            and settings.persisted_operations_file is not None
-            and not is_allowed(load_allow_list(settings.persisted_operations_file), query)
-        ):
-            return BadUserInput(
-                "this server runs only registered operations; this one is not registered "
-                "(PERSISTED_OPERATIONS_ONLY)",
-                limit="PERSISTED_OPERATIONS_ONLY",
-            )
-        assert context.graphql_document is not None
-        cost = operation_cost(
-            context.schema._schema,
-            context.graphql_document,
-            context.operation_name,
-            context.variables,
+    settings = getattr(context.context, "settings", None)
+    if (
+        isinstance(settings, Settings)
+        and settings.persisted_operations_only
+        and settings.persisted_operations_file is not None
+        and not is_allowed(load_allow_list(settings.persisted_operations_file), query)
+    ):
+        return BadUserInput(
+            "this server runs only registered operations; this one is not registered "
+            "(PERSISTED_OPERATIONS_ONLY)",
+            limit="PERSISTED_OPERATIONS_ONLY",
         )
-        if cost > limits.max_cost:
-            return over_limit(
-                f"the operation costs {cost}; at most {limits.max_cost} is allowed per request "
-                "(MAX_QUERY_COST); ask for smaller pages (first/limit)",
-                "MAX_QUERY_COST",
-                limits.max_cost,
-                cost,
-            )
-        return await self._spend(limits, cost)
-
-    async def _spend(self, limits: Limits, cost: int) -> RateLimited | None:
-        """Count `cost` against the caller's hourly budget (their tier's, or their IP's)."""
-        request_context = self.execution_context.context
-        app = getattr(request_context, "app", None)
-        if app is None or cost <= 0:
-            return None
-        try:
-            principal = await request_context.principal()
-        except Unauthenticated:
-            principal = None  # a bad token is refused by the fields that need one
-        tier = principal.tier if principal is not None else None
-        budget = limits.budgets[tier]
-        if budget == 0:
-            return None
-        key = principal.user_id if principal is not None else f"ip:{request_context.client_ip}"
-        try:
-            decision = await app.rate_limiter.spend(
-                COST_NAMESPACE, key, RateLimitItemPerHour(budget), cost
-            )
-        except ServiceUnavailable:
-            # Fail open: with the rate limiter's Redis down the budget cannot be counted, and
-            # refusing everything (systemHealth too) would turn a Redis outage into a total
-            # one. The per-request maximum still applies; the tier limits fail closed.
-            log.warning("query cost budget not counted: the rate limiter is unavailable")
-            return None
-        if decision.allowed:
-            return None
-        who = f"the {tier.value} tier" if tier is not None else "anonymous clients"
-        return RateLimited(
-            f"query cost budget spent: {who} may spend {budget} per hour and this operation "
-            f"costs {cost} (QUERY_COST_BUDGET_{(tier.value if tier else 'anonymous').upper()})",
-            retry_after=decision.retry_after_seconds,
-            limit=f"QUERY_COST_BUDGET_{(tier.value if tier else 'anonymous').upper()}",
-            cost=cost,
+    assert context.graphql_document is not None
+    cost = operation_cost(
+        context.schema._schema, context.graphql_document, context.operation_name, context.variables
+    )
+    if cost > limits.max_cost:
+        return over_limit(
+            f"the operation costs {cost}; at most {limits.max_cost} is allowed per request "
+            "(MAX_QUERY_COST); ask for smaller pages (first/limit)",
+            "MAX_QUERY_COST",
+            limits.max_cost,
+            cost,
         )
+    return await _spend(context.context, limits, cost)
 
 
-def _name_token_limit(error: GraphQLError, limits: Limits) -> GraphQLError:
+async def _spend(request_context: Any, limits: Limits, cost: int) -> RateLimited | None:
+    """Count `cost` against the caller's hourly budget (their tier's, or their IP's)."""
+    app = getattr(request_context, "app", None)
+    if app is None or cost <= 0:
+        return None
+    try:
+        principal = await request_context.principal()
+    except Unauthenticated:
+        principal = None  # a bad token is refused by the fields that need one
+    tier = principal.tier if principal is not None else None
+    budget = limits.budgets[tier]
+    if budget == 0:
+        return None
+    key = principal.user_id if principal is not None else f"ip:{request_context.client_ip}"
+    try:
+        decision = await app.rate_limiter.spend(
+            COST_NAMESPACE, key, RateLimitItemPerHour(budget), cost
+        )
+    except ServiceUnavailable:
+        # Fail open: with the rate limiter's Redis down the budget cannot be counted, and
+        # refusing everything (systemHealth too) would turn a Redis outage into a total
+        # one. The per-request maximum still applies; the tier limits fail closed.
+        log.warning("query cost budget not counted: the rate limiter is unavailable")
+        return None
+    if decision.allowed:
+        return None
+    who = f"the {tier.value} tier" if tier is not None else "anonymous clients"
+    return RateLimited(
+        f"query cost budget spent: {who} may spend {budget} per hour and this operation "
+        f"costs {cost} (QUERY_COST_BUDGET_{(tier.value if tier else 'anonymous').upper()})",
+        retry_after=decision.retry_after_seconds,
+        limit=f"QUERY_COST_BUDGET_{(tier.value if tier else 'anonymous').upper()}",
+        cost=cost,
+    )
+
+
+def name_token_limit(error: GraphQLError, limits: Limits) -> GraphQLError:
     """Restate graphql-core's "Document contains more than N tokens" as our limit error."""
     if TOKEN_LIMIT_MESSAGE not in error.message:
         return error

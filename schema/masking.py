@@ -43,6 +43,12 @@ class ErrorCodes(MaskErrors):
     error carries too, so an operator can find the log line a client reports.
     """
 
+    def _process_result(self, result: object) -> None:
+        """As MaskErrors', without its runtime-checked Protocol (costly on every operation)."""
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         return [self._process_error(error) for error in errors]
 

@@ -34,10 +34,9 @@ from server.dashboard import dashboard_page
 from server.graphql_app import GraphQLApp
 from server.landing import landing_endpoint
 from server.metrics import Metrics, metrics_endpoint
-from server.middleware import RequestIdMiddleware, TelemetryMiddleware
+from server.middleware import EdgeMiddleware
 from server.playground import STATIC_PATH, static_files
-from server.security import BodySizeLimitMiddleware, CsrfMiddleware, SecurityHeadersMiddleware
-from server.telemetry import Telemetry, operation_extensions
+from server.telemetry import RequestObserver, Telemetry
 from server.tracing import Tracing
 from server.websockets import (
     chain_shutdown_signals,
@@ -68,7 +67,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     tracing = Tracing.from_settings(settings, span_exporter)
     metrics = Metrics(lambda: _running_stores(running)) if settings.metrics_enabled else None
     telemetry = Telemetry(metrics, tracing)
-    schema.observe_with(operation_extensions)
+    schema.observe_with(RequestObserver())
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[LifespanState]:
@@ -170,14 +169,14 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         )
 
     middleware = [
-        Middleware(RequestIdMiddleware),
-        Middleware(TelemetryMiddleware, telemetry=telemetry),
-        # HTTP hardening (server/security.py): headers on every response, including refusals.
-        Middleware(SecurityHeadersMiddleware, hsts_max_age_seconds=settings.hsts_max_age_seconds),
-        Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
+        Middleware(
+            EdgeMiddleware,
+            telemetry=telemetry,
+            max_body_bytes=settings.max_body_bytes,
+            hsts_max_age_seconds=settings.hsts_max_age_seconds,
+            csrf_path="/graphql" if settings.csrf_prevention else None,
+        )
     ]
-    if settings.csrf_prevention:
-        middleware.append(Middleware(CsrfMiddleware, path="/graphql"))
     if tracing is not None:  # outermost, so the request's log line carries its trace id
         middleware.insert(0, tracing.asgi_middleware())
     if settings.cors_origins:

@@ -68,6 +68,7 @@ class Metrics:
             registry=self.registry,
         )
         self._names: set[str] = set()
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self.registry.register(StoresCollector(stores))
 
     def watch_websockets(self, connections: Collection[object]) -> None:
@@ -88,8 +89,15 @@ class Metrics:
 
     def observe_operation(self, name: str | None, kind: str, outcome: str, seconds: float) -> None:
         label = self.operation_label(name)
-        self.operations.labels(label, kind, outcome).inc()
-        self.operation_seconds.labels(label, outcome).observe(seconds)
+        key = (label, kind, outcome)
+        children = self._children.get(key)
+        if children is None:  # labels() hashes and locks: look each series up once
+            children = self._children[key] = (
+                self.operations.labels(label, kind, outcome),
+                self.operation_seconds.labels(label, outcome),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -103,6 +103,12 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     handler.addFilter(TraceContext())
     root.addHandler(handler)
     root.setLevel(level)
+    # No format here shows the caller's file, thread or process: don't collect them for
+    # every record (the logging HOWTO's "Optimization"); the request line is on every request.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # Our request line replaces uvicorn's access log, which would print query strings.
     logging.getLogger("uvicorn.access").setLevel(max(logging.getLevelName(level), logging.WARNING))

@@ -2,10 +2,9 @@
 
 server.middleware.TelemetryMiddleware puts the app's Telemetry and a fresh RequestRecord in
 a context variable for each HTTP request and websocket. From there:
-- the schema asks `operation_extensions()` for the extensions to run (none outside a
-  request; the tracing extension only when tracing is on and the request is sampled), and
-  OperationObserver writes each operation's name, type, outcome and user into the record
-  and the metrics;
+- the schema's observer (RequestObserver) adds the tracing extension when tracing is on
+  and the request is sampled, and writes each operation's name, type, outcome and user into
+  the record and the metrics;
 - resolvers run the engine through the app's `run_engine` (Telemetry.run_engine), which
   traces it (a span for the call and one per stage, laid out from the stage durations the
   engine reports) and feeds the stage histogram.
@@ -15,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 from opentelemetry import trace
 from strawberry.extensions import SchemaExtension
+from strawberry.types.execution import ExecutionContext
 
 from engine import EngineResult
 from server.metrics import Metrics
@@ -125,33 +125,22 @@ def end_request(token: Any) -> None:
     _current.reset(token)
 
 
-def operation_extensions() -> list[SchemaExtension]:
-    """The observability extensions for this operation, outermost first."""
-    current = _current.get()
-    if current is None:
-        return []
-    telemetry, record = current
-    extensions: list[SchemaExtension] = [OperationObserver(telemetry, record)]
-    if telemetry.tracing is not None and (tracing := telemetry.tracing.extension()) is not None:
-        extensions.append(tracing)
-    return extensions
+class RequestObserver:
+    """The schema's observer (schema/pipeline.py) in a server: feeds the current request's
+    record and the metrics, and adds the tracing extension to sampled requests."""
 
+    def extensions(self) -> list[SchemaExtension]:
+        current = _current.get()
+        if current is None or current[0].tracing is None:
+            return []
+        tracing = current[0].tracing.extension()
+        return [] if tracing is None else [tracing]
 
-class OperationObserver(SchemaExtension):
-    """Records each operation's name, type, outcome, duration and caller.
-
-    It must run outside the error-code extension, so the outcome is the final code.
-    """
-
-    def __init__(self, telemetry: Telemetry, record: RequestRecord) -> None:
-        self._telemetry = telemetry
-        self._record = record
-
-    def on_operation(self) -> Iterator[None]:
-        started = time.perf_counter()
-        yield
-        seconds = time.perf_counter() - started
-        context = self.execution_context
+    def observe(self, context: ExecutionContext, seconds: float) -> None:
+        current = _current.get()
+        if current is None:
+            return
+        telemetry, record = current
         try:
             kind = context.operation_type.value
         except Exception:  # no document: it did not parse, or no operation matched
@@ -162,11 +151,10 @@ class OperationObserver(SchemaExtension):
         if errors:
             code = (errors[0].extensions or {}).get("code")
             outcome = code if isinstance(code, str) else "ERROR"
-        request_context = context.context
-        principal = getattr(request_context, "current_principal", None)  # our Context only
+        principal = getattr(context.context, "current_principal", None)  # our Context only
         if principal is not None:
-            self._record.user_id = principal.user_id
+            record.user_id = principal.user_id
         operation = OperationRecord(context.operation_name, kind, outcome, seconds)
-        self._record.add(operation)
-        if self._telemetry.metrics is not None:
-            self._telemetry.metrics.observe_operation(operation.name, kind, outcome, seconds)
+        record.add(operation)
+        if telemetry.metrics is not None:
+            telemetry.metrics.observe_operation(operation.name, kind, outcome, seconds)

@@ -287,15 +287,12 @@ async def test_subscriptions_pass_the_same_limits(tmp_path: Path) -> None:
 
 
 async def test_the_parse_and_validation_caches_still_hit(client: httpx.AsyncClient) -> None:
-    from strawberry.extensions.parser_cache import _get_parse_cache
-    from strawberry.extensions.validation_cache import _get_validate_cache
-
-    from schema.schema import PARSER_CACHE_SIZE, VALIDATION_CACHE_SIZE
+    from schema.pipeline import _cached_parse, _cached_validation
 
     query = "{ systemHealth { status checkedAt } }"
     await graphql(client, query)
-    parsed = _get_parse_cache(PARSER_CACHE_SIZE).cache_info().hits
-    validated = _get_validate_cache(VALIDATION_CACHE_SIZE).cache_info().hits
+    parsed = _cached_parse.cache_info().hits
+    validated = _cached_validation.cache_info().hits
     assert "errors" not in await graphql(client, query)
-    assert _get_parse_cache(PARSER_CACHE_SIZE).cache_info().hits == parsed + 1
-    assert _get_validate_cache(VALIDATION_CACHE_SIZE).cache_info().hits == validated + 1
+    assert _cached_parse.cache_info().hits == parsed + 1
+    assert _cached_validation.cache_info().hits == validated + 1

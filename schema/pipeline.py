@@ -1,0 +1,103 @@
+"""The one schema extension every operation runs through: limits, caches, error codes, loaders.
+
+Strawberry wraps each extension's hooks in context managers on every operation, so five
+small extensions cost more than the work they do (`make profile OP=typename`). This one
+calls each concern's plain functions in a fixed order instead:
+- operation: the server's limits for the parser and validator; afterwards errors get their
+  codes (schema/masking.py), the token-limit error is restated as our limit, and the
+  schema's observer (the server's telemetry) sees the final outcome;
+- parse and validate: through process-wide LRU caches keyed on the query text, the token
+  limit and the validation rules (schema/limits.py makes those rule classes once per set
+  of limits, so a cached verdict stays specific to them);
+- execute: the refusals of schema/limits.py (size, allow-list, cost, budget); and on a
+  websocket, whose context outlives one operation, fresh DataLoaders.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Protocol
+
+from graphql import DocumentNode, GraphQLError, parse
+from graphql import ExecutionResult as GraphQLExecutionResult
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
+from strawberry.types.execution import ExecutionContext
+from strawberry.types.graphql import OperationType
+
+from resolvers.loaders import Loaders
+from schema.limits import Limits, limit_rules, limits_of, name_token_limit, refusal
+from schema.masking import ErrorCodes
+
+CACHE_SIZE = 1024  # distinct documents (and verdicts) kept; clients reuse a handful each
+
+_cached_parse: functools._lru_cache_wrapper[DocumentNode] = functools.lru_cache(CACHE_SIZE)(parse)
+_cached_validation: functools._lru_cache_wrapper[list[GraphQLError]] = functools.lru_cache(
+    CACHE_SIZE
+)(validate_document)
+
+
+class OperationObserver(Protocol):
+    """What a transport watches operations with: extra extensions, and each final outcome."""
+
+    def extensions(self) -> list[SchemaExtension]:
+        """Extensions to run outside ours for this operation (tracing), often none."""
+
+    def observe(self, context: ExecutionContext, seconds: float) -> None:
+        """One operation ended with these (final, coded) errors after `seconds`."""
+
+
+class OperationPipeline(ErrorCodes):
+    """Our one extension (see the module docstring); ErrorCodes masks as MaskErrors does."""
+
+    _limits: Limits
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        context = self.execution_context
+        limits = self._limits = limits_of(context.context)
+        context.parse_options["max_tokens"] = limits.max_tokens
+        context.validation_rules = context.validation_rules + limit_rules(
+            limits.max_depth, limits.max_aliases, limits.introspection
+        )
+        yield from super().on_operation()  # codes and masks the errors
+        result = context.result
+        if result is not None and result.errors:
+            result.errors = [name_token_limit(error, limits) for error in result.errors]
+        observer: OperationObserver | None = getattr(context.schema, "observer", None)
+        if observer is not None:
+            observer.observe(context, time.perf_counter() - started)
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        try:
+            context.graphql_document = _cached_parse(context.query, **context.parse_options)
+        except GraphQLError:
+            # Raised here, outside the operation, a syntax error would reach the client
+            # without a code: strawberry parses again and reports it where we code it.
+            context.graphql_document = None
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        context.pre_execution_errors = _cached_validation(
+            context.schema._schema, context.graphql_document, context.validation_rules
+        )
+        yield
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        refused = await refusal(context, self._limits)
+        if refused is not None:
+            if context.operation_type is OperationType.SUBSCRIPTION:
+                raise refused  # strawberry reports on_execute errors of subscriptions
+            error = GraphQLError(refused.message, original_error=refused)
+            context.result = GraphQLExecutionResult(data=None, errors=[error])
+        request_context = context.context
+        if getattr(request_context, "live", None) is not None:
+            # A websocket's context lives as long as the socket: without new loaders, a
+            # query sent later on it would read what an earlier one cached.
+            request_context.loaders = Loaders.create(request_context.stores)
+        yield
