@@ -9,8 +9,10 @@ import strawberry
 from auth.permissions import Permission
 from resolvers import auth, users
 from resolvers.context import Info
+from resolvers.selection import selects
 from schema.permissions import requires
 from schema.types.auth import (
+    ACCOUNT_ROW_FIELDS,
     AuditEntry,
     AuditEntryConnection,
     AuthPayload,
@@ -29,6 +31,8 @@ DEFAULT_PAGE_SIZE = 50
 class Query:
     @strawberry.field(description="The signed-in user.", extensions=requires())
     async def me(self, info: Info) -> User:
+        if not any(selects(info.selected_fields, name) for name in ACCOUNT_ROW_FIELDS):
+            return User.from_claims(await info.context.require_principal())  # no database read
         return User.from_row(await auth.me(info))
 
     @strawberry.field(

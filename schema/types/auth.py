@@ -8,7 +8,7 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from auth.permissions import permissions_for
+from auth.permissions import Principal, permissions_for
 from core.enums import Role as RoleValue
 from core.enums import Tier as TierValue
 from db.models import AuditLog as AuditLogRow
@@ -25,17 +25,39 @@ Tier = strawberry.enum(
 )
 
 
+ACCOUNT_ROW_FIELDS = ("email", "isActive", "createdAt", "lastLoginAt")
+"""User fields only the account's row answers; an access token's claims answer the rest."""
+
+
 @strawberry.type(description="A user account. Password hashes are never exposed.")
 class User:
     id: uuid.UUID
     username: str
-    email: str
     roles: list[Role]  # type: ignore[valid-type]
     tier: Tier  # type: ignore[valid-type]
-    is_active: bool
-    created_at: datetime
-    last_login_at: datetime | None
     permissions: list[str] = strawberry.field(description="Granted by the roles held.")
+    row: strawberry.Private[UserRow | None] = None
+
+    @strawberry.field
+    def email(self) -> str:
+        return self._row().email
+
+    @strawberry.field
+    def is_active(self) -> bool:
+        return self._row().is_active
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self._row().created_at
+
+    @strawberry.field
+    def last_login_at(self) -> datetime | None:
+        return self._row().last_login_at
+
+    def _row(self) -> UserRow:
+        if self.row is None:  # from_claims: for selections without ACCOUNT_ROW_FIELDS
+            raise RuntimeError("a user built from token claims was asked for its account row")
+        return self.row
 
     @classmethod
     def from_row(cls, row: UserRow) -> User:
@@ -43,13 +65,23 @@ class User:
         return cls(
             id=row.id,
             username=row.username,
-            email=row.email,
             roles=roles,
             tier=TierValue(row.tier),
-            is_active=row.is_active,
-            created_at=row.created_at,
-            last_login_at=row.last_login_at,
             permissions=sorted(permission.value for permission in permissions_for(roles)),
+            row=row,
+        )
+
+    @classmethod
+    def from_claims(cls, principal: Principal) -> User:
+        """The signed-in user as their token states it: current while the token is valid,
+        since a role or tier change revokes the user's earlier tokens and usernames never
+        change."""
+        return cls(
+            id=uuid.UUID(principal.user_id),
+            username=principal.username,
+            roles=list(principal.roles),
+            tier=principal.tier,
+            permissions=sorted(permission.value for permission in principal.permissions),
         )
 
 

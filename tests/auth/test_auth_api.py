@@ -202,3 +202,34 @@ async def test_registration_can_be_closed(tmp_path: Path) -> None:
             body = await graphql(client, REGISTER, {"input": data})
     assert error_codes(body) == ["FORBIDDEN"]
     assert "registration is closed" in body["errors"][0]["message"]  # type: ignore[index]
+
+
+async def test_me_answers_from_the_token_unless_the_account_row_is_asked_for(
+    client: httpx.AsyncClient, stores: Stores
+) -> None:
+    from sqlalchemy import event
+
+    payload = await register(client, "Ada")
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    engine = stores.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        claims_only = "{ me { __typename id username roles tier permissions } }"
+        body = await graphql(client, claims_only, headers=bearer(payload["accessToken"]))
+        assert body["data"]["me"]["username"] == "ada"  # type: ignore[index]
+        assert statements == []
+        with_row = """{ me { id ...Account } }
+            fragment Account on User { ... on User { email isActive createdAt lastLoginAt } }"""
+        body = await graphql(client, with_row, headers=bearer(payload["accessToken"]))
+        me = body["data"]["me"]  # type: ignore[index]
+        assert me["email"] == "ada@example.org"
+        assert me["isActive"] is True
+        assert me["createdAt"]
+        assert "lastLoginAt" in me
+        assert len(statements) == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
