@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import jwt
 
 from auth.permissions import Principal, permissions_for
+from core.clock import SYSTEM_CLOCK, Clock
 from core.enums import Role, Tier
 from core.errors import Unauthenticated
 from db.models import User
@@ -46,19 +46,27 @@ class AccessTokens:
     """Signs with the newest secret; verifies with any configured one, chosen by `kid`.
 
     `iat` is a float (RFC 7519 NumericDate allows fractions) so a revocation cutoff taken
-    at time t rejects exactly the tokens issued before t.
+    at time t rejects exactly the tokens issued before t. `iat` and `exp` are read on
+    `clock`, not by pyjwt on the system's, so a test can move past a token's expiry.
     """
 
-    def __init__(self, secrets_newest_first: list[str], algorithm: str, ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        secrets_newest_first: list[str],
+        algorithm: str,
+        ttl_seconds: int,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         if not secrets_newest_first:
             raise ValueError("at least one signing secret is needed")
         self._keys = {key_id(secret): secret for secret in secrets_newest_first}
         self._current_kid = key_id(secrets_newest_first[0])
         self._algorithm = algorithm
+        self._clock = clock
         self.ttl_seconds = ttl_seconds
 
     def issue(self, user: User) -> IssuedAccessToken:
-        now = time.time()
+        now = self._clock.time()
         jti = uuid.uuid4().hex
         roles = [Role(role) for role in user.roles]
         claims = {
@@ -91,12 +99,16 @@ class AccessTokens:
                 token,
                 secret,
                 algorithms=[self._algorithm],
-                options={"require": ["sub", "exp", "iat", "jti"]},
+                options={
+                    "require": ["sub", "exp", "iat", "jti"],
+                    "verify_exp": False,  # _check_times, on our clock
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
             )
-        except jwt.ExpiredSignatureError:
-            raise Unauthenticated("access token expired") from None
         except jwt.PyJWTError:
             raise Unauthenticated("invalid access token") from None
+        self._check_times(claims)
         if claims.get("typ") != ACCESS_TOKEN_TYPE:
             raise Unauthenticated("not an access token")
         try:
@@ -113,6 +125,18 @@ class AccessTokens:
             )
         except (KeyError, TypeError, ValueError):
             raise Unauthenticated("invalid access token") from None
+
+    def _check_times(self, claims: dict[str, Any]) -> None:
+        """pyjwt's checks of `exp`, `iat` and `nbf` (whole seconds, no leeway), on our clock."""
+        try:
+            exp, iat, nbf = (int(claims.get(name, 0)) for name in ("exp", "iat", "nbf"))
+        except (TypeError, ValueError, OverflowError):
+            raise Unauthenticated("invalid access token") from None
+        now = self._clock.time()
+        if exp <= now:
+            raise Unauthenticated("access token expired")
+        if iat > now or nbf > now:
+            raise Unauthenticated("invalid access token: not valid yet")
 
 
 async def authenticate(tokens: AccessTokens, store: TokenStore, token: str) -> Principal:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -82,7 +81,9 @@ async def _save_refresh(context: Context, user_id: uuid.UUID, family_id: str | N
     await context.stores.tokens.save_refresh(
         hash_refresh_token(refresh),
         RefreshRecord(
-            user_id=str(user_id), family_id=family_id or uuid.uuid4().hex, issued_at=time.time()
+            user_id=str(user_id),
+            family_id=family_id or uuid.uuid4().hex,
+            issued_at=context.app.clock.time(),
         ),
         context.settings.refresh_token_ttl_seconds,
     )
@@ -218,7 +219,7 @@ async def logout(info: Info, refresh_token: str) -> bool:
     await store.revoke_family(use.record.family_id, ttl)
     principal = await context.principal()
     if principal is not None:
-        remaining = max(1, int(principal.expires_at - time.time()) + 1)
+        remaining = max(1, int(principal.expires_at - context.app.clock.time()) + 1)
         await store.revoke_jti(principal.jti, remaining)
     await audit_trail.record(context, AuditAction.LOGOUT, uuid.UUID(use.record.user_id))
     return True

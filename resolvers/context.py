@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket
 from auth.permissions import Principal
 from auth.ratelimit import RateLimiter
 from auth.tokens import AccessTokens, authenticate
+from core.clock import SYSTEM_CLOCK, Clock
 from core.errors import Unauthenticated
 from core.settings import Settings
 from db.stores import Stores
@@ -61,7 +62,10 @@ class RenewableConnection(Protocol):
 
 @dataclass(frozen=True)
 class AppState:
-    """What lives as long as the process: settings, stores, token signer, rate limiter."""
+    """What lives as long as the process: settings, stores, token signer, rate limiter.
+
+    `clock` is the one the access tokens are issued and checked on (tests move it).
+    """
 
     settings: Settings
     stores: Stores
@@ -72,6 +76,7 @@ class AppState:
     version: str
     language_model: ChatCompletions
     run_engine: EngineRunner = run_in_thread
+    clock: Clock = SYSTEM_CLOCK
 
     async def authenticate(self, authorization: str) -> Principal | None:
         """The caller an `Authorization` value names: None when empty, else verified.

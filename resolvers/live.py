@@ -13,7 +13,6 @@ import asyncio
 import dataclasses
 import logging
 import statistics
-import time
 import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
@@ -331,5 +330,5 @@ async def renew_connection_token(info: Info, access_token: str) -> Renewal:
     connection.renew(principal, access_token)
     return Renewal(
         expires_at=datetime.fromtimestamp(principal.expires_at, UTC),
-        expires_in=max(0, int(principal.expires_at - time.time())),
+        expires_in=max(0, int(principal.expires_at - context.app.clock.time())),
     )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -165,7 +164,7 @@ async def delete_my_account(info: Info, confirm: bool, password: str) -> bool:
     tokens = context.stores.tokens
     await tokens.forget_user(str(user_id))
     access_ttl = context.settings.access_token_ttl_seconds
-    await tokens.revoke_user_before(str(user_id), time.time(), access_ttl)
+    await tokens.revoke_user_before(str(user_id), context.app.clock.time(), access_ttl)
     await tokens.revoke_jti(principal.jti, access_ttl)
     await _forget_counts(context, principal)
     await _forget_events(context, user_id, agent_ids)

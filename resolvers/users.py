@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -63,7 +62,7 @@ async def _change_user(
             session, context, action, user.id, {"by": principal.user_id, **details}
         )
     await context.stores.tokens.revoke_user_before(
-        str(user.id), time.time(), context.settings.access_token_ttl_seconds
+        str(user.id), context.app.clock.time(), context.settings.access_token_ttl_seconds
     )
     return user
 

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from core.clock import SYSTEM_CLOCK, Clock
 
 LISTEN_TIMEOUT_SECONDS = 120.0  # migrations and stores may take a while at first start
 POLL_SECONDS = 0.25
-
-
-@dataclass(frozen=True)
-class Clock:
-    """Monotonic time and sleeping; tests pass one whose `sleep` only advances `now`."""
-
-    now: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-
-
-SYSTEM_CLOCK = Clock()
 
 
 def answers_health(url: str) -> bool:
@@ -43,9 +32,9 @@ def wait_for_health(
     Without `clock`, SYSTEM_CLOCK as it is at the call (tests replace it).
     """
     clock = clock or SYSTEM_CLOCK
-    deadline = clock.now() + timeout
+    deadline = clock.monotonic() + timeout
     while not probe(url):
-        if clock.now() > deadline:
+        if clock.monotonic() > deadline:
             return False
         clock.sleep(POLL_SECONDS)
     return True

@@ -19,6 +19,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from auth.ratelimit import RateLimiter
 from auth.tokens import AccessTokens
+from core.clock import SYSTEM_CLOCK, Clock
 from core.errors import ApiError, http_status
 from core.settings import Settings
 from db.allow_list import load_allow_list
@@ -58,10 +59,16 @@ def package_version() -> str:
         return "0.0.0+unknown"
 
 
-def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None) -> Starlette:
+def create_app(
+    settings: Settings,
+    *,
+    span_exporter: SpanExporter | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Starlette:
     """Build the ASGI app; stores open in the lifespan, so creating the app does no I/O.
 
     `span_exporter` turns tracing on with that exporter whatever TRACING_EXPORTER says (tests).
+    `clock` is what access tokens are issued, checked and expired on (tests move their own).
     """
     running: AppState | None = None  # for /metrics' store gauges, read outside any request
     tracing = Tracing.from_settings(settings, span_exporter)
@@ -99,7 +106,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
             settings=settings,
             stores=stores,
             access_tokens=AccessTokens(
-                secrets, settings.jwt_algorithm, settings.access_token_ttl_seconds
+                secrets, settings.jwt_algorithm, settings.access_token_ttl_seconds, clock
             ),
             rate_limiter=rate_limiter,
             cursors=CursorCodec(secrets[0]),
@@ -107,6 +114,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
             version=package_version(),
             language_model=ChatCompletions(settings.llm_api_key, settings.llm_timeout_seconds),
             run_engine=telemetry.run_engine,
+            clock=clock,
         )
         graphql.token_watch.start(stores.tokens, settings.websocket_token_check_seconds)
         # uvicorn closes websockets (1012) before this lifespan's shutdown: say 1001 first.

@@ -2,25 +2,27 @@
 
 A websocket authenticates once, in connection_init; its access token expires or is revoked
 while the socket stays open. `LiveConnection` keeps the connection's principal and a timer
-at the token's `exp`; `TokenWatch`, one per process, asks the token store every
-`check_seconds` whether any watched connection's token was revoked (logout, deactivation,
-a role or tier change), all of them in a few batched lookups rather than a task and a
-store call per socket. When a token is no longer good the connection calls `close` with
-the reason, which closes the socket with the protocol's code (server/websockets.py).
-The renewConnectionToken mutation (resolvers/live.py) replaces the principal with a fresh
-token's, for the same user, through `renew`, which moves the timer.
+at the token's `exp`, on the app's clock (the one the token was checked on); `TokenWatch`,
+one per process, asks the token store every `check_seconds` whether any watched
+connection's token was revoked (logout, deactivation, a role or tier change), all of them
+in a few batched lookups rather than a task and a store call per socket. When a token is
+no longer good the connection calls `close` with the reason, which closes the socket with
+the protocol's code (server/websockets.py). The renewConnectionToken mutation
+(resolvers/live.py) replaces the principal with a fresh token's, for the same user,
+through `renew`, which moves the timer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
 from auth.permissions import Principal
 from auth.tokens import revocation
+from core.clock import Timer
 from db.tokens import TokenStore
 from resolvers.context import Context
 
@@ -37,7 +39,7 @@ class LiveConnection:
         self.context = context
         self._close = close
         self._watch = watch
-        self._expiry: asyncio.TimerHandle | None = None
+        self._expiry: Timer | None = None
         self._ending: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -68,9 +70,8 @@ class LiveConnection:
         assert principal is not None
         if self._expiry is not None:
             self._expiry.cancel()
-        remaining = max(0.0, principal.expires_at - time.time())
-        self._expiry = asyncio.get_running_loop().call_later(
-            remaining, self.end, "access token expired"
+        self._expiry = self.context.app.clock.call_at(
+            principal.expires_at, functools.partial(self.end, "access token expired")
         )
 
     async def _end(self, reason: str) -> None:

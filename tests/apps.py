@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
 import pytest
+import uvicorn
 from sqlmodel import SQLModel
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -16,6 +19,8 @@ from core.settings import Settings
 from db.stores import Stores
 from resolvers.context import AppState
 from server.app import create_app
+from tests.servers import free_port
+from tests.support import wait_until
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,27 @@ async def running(app: Starlette) -> AsyncIterator[Running]:
             await app(scope, receive, send)
 
         yield Running(asgi, state["app_state"])
+
+
+@asynccontextmanager
+async def serving(app: Starlette) -> AsyncIterator[tuple[str, Running]]:
+    """uvicorn serving `app` in this event loop on a free port, and the started app.
+
+    Real sockets and protocols, while the test can reach the app's state (and its clock).
+    """
+    async with running(app) as started:
+        port = free_port()
+        config = uvicorn.Config(started.asgi, port=port, log_level="warning", lifespan="off")
+        server = uvicorn.Server(config)
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        task = asyncio.create_task(server.serve())
+        await wait_until(lambda: server.started or task.done(), "uvicorn listens")
+        assert not task.done(), task
+        try:
+            yield f"http://127.0.0.1:{port}", started
+        finally:
+            server.should_exit = True
+            await task
 
 
 AppClient = Callable[..., AbstractAsyncContextManager[tuple[httpx.AsyncClient, Stores]]]

@@ -2,9 +2,79 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
+
+POLL_SECONDS = 0.01
+
+
+async def wait_until(
+    condition: Callable[[], bool | Awaitable[bool]], what: str, within: float = 5.0
+) -> None:
+    """Poll `condition` until it holds; fail saying `what` did not happen `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        held = condition()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {within} s: {what}")
+        await asyncio.sleep(POLL_SECONDS)
+
+
+@dataclass(eq=False)
+class FakeTimer:
+    when: float
+    callback: Callable[[], object]
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class FakeClock:
+    """A core.clock.Clock that moves only by `advance` (or `sleep`), firing the timers due.
+
+    Wall time starts at the current whole second, so tokens look ordinary and `exp - iat`
+    is exactly their lifetime; timers run inside `advance`, in the order they fall due.
+    """
+
+    def __init__(self) -> None:
+        self._time = float(int(time.time()))
+        self._monotonic = 0.0
+        self._timers: list[FakeTimer] = []
+
+    def time(self) -> float:
+        return self._time
+
+    def monotonic(self) -> float:
+        return self._monotonic
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> FakeTimer:
+        timer = FakeTimer(when, callback)
+        self._timers.append(timer)
+        return timer
+
+    def advance(self, seconds: float) -> None:
+        self._time += seconds
+        self._monotonic += seconds
+        due = sorted((t for t in self._timers if t.when <= self._time), key=lambda t: t.when)
+        self._timers = [t for t in self._timers if t.when > self._time and not t.cancelled]
+        for timer in due:
+            if not timer.cancelled:
+                timer.callback()
 
 
 async def graphql(

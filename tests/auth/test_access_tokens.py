@@ -11,6 +11,7 @@ from auth.tokens import AccessTokens, key_id
 from core.enums import Role, Tier
 from core.errors import Unauthenticated
 from db.models import User
+from tests.support import FakeClock
 
 OLD, NEW = "o" * 40, "n" * 40
 
@@ -65,6 +66,38 @@ def test_only_the_configured_algorithm_is_accepted() -> None:
     other_alg = jwt.encode(claims, NEW * 2, algorithm="HS512", headers={"kid": key_id(NEW)})
     with pytest.raises(Unauthenticated):
         tokens.verify(other_alg)
+
+
+def test_a_token_expires_at_its_exp_on_the_clock_it_was_issued_on() -> None:
+    clock = FakeClock()  # at a whole second: exp is exactly 900 s later
+    tokens = AccessTokens([NEW], "HS256", 900, clock)
+    token = tokens.issue(_user()).token
+    clock.advance(899.5)
+    assert tokens.verify(token).username == "kim"
+    clock.advance(0.5)
+    with pytest.raises(Unauthenticated, match="expired"):
+        tokens.verify(token)
+
+
+@pytest.mark.parametrize(
+    ("changed", "message"),
+    [
+        ({"iat": 5}, "not valid yet"),
+        ({"nbf": 5}, "not valid yet"),
+        ({"exp": "later"}, "invalid access token"),
+        ({"iat": float("inf")}, "invalid access token"),
+    ],
+)
+def test_times_that_are_not_yet_or_not_numbers_are_refused(
+    changed: dict[str, object], message: str
+) -> None:
+    clock = FakeClock()
+    tokens = AccessTokens([NEW], "HS256", 900, clock)
+    claims = jwt.decode(tokens.issue(_user()).token, NEW, algorithms=["HS256"])
+    shifted = {k: claims["iat"] + v if isinstance(v, int) else v for k, v in changed.items()}
+    forged = jwt.encode({**claims, **shifted}, NEW, algorithm="HS256", headers={"kid": key_id(NEW)})
+    with pytest.raises(Unauthenticated, match=message):
+        tokens.verify(forged)
 
 
 def test_key_ids_do_not_reveal_the_secret() -> None:

@@ -1,33 +1,39 @@
 """A websocket's token over its lifetime: expiry and revocation close it, renewal extends it.
 
-Against real servers with 5-second access tokens and a revocation check every half second,
-on both store columns and both protocols.
+Real websockets against uvicorn serving the app in this process, on both store columns and
+both protocols. The app runs on a FakeClock: a test moves it past a token's `exp` instead of
+waiting for it, and the expiry timer fires then. Revocations are found by the real
+TokenWatch, checking every CHECK_SECONDS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from auth.passwords import hash_password
+from core.enums import Role, Tier
+from core.settings import Settings
+from db.repositories.users import create_user
+from resolvers.context import AppState
+from server.app import create_app
+from tests.apps import serving
+from tests.conftest import empty_tables
 from tests.live.client import STEP_SECONDS, Socket, User
-from tests.live.conftest import _start_server
-from tests.support import PASSWORD
+from tests.support import PASSWORD, FakeClock, wait_until
 
-TTL_SECONDS = 5
+TTL_SECONDS = 300
+CHECK_SECONDS = 0.05
 PROTOCOLS = ["graphql-transport-ws", "graphql-ws"]
 AGENT_EVENTS = "subscription { agentEvents { sequence kind agentId } }"
 RENEW = (
@@ -45,50 +51,36 @@ DEACTIVATE = "mutation($id: UUID!) { deactivateUser(userId: $id) { id } }"
 @dataclass
 class Server:
     url: str
-    workdir: Path
-    env: dict[str, str]
+    state: AppState
+    clock: FakeClock
 
 
-@pytest.fixture(scope="module", params=["embedded", "redis"])
-def short_token(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    """A server whose access tokens live 5 s and whose sockets check revocation every 0.5 s."""
-    env = {"ACCESS_TOKEN_TTL_SECONDS": str(TTL_SECONDS), "WEBSOCKET_TOKEN_CHECK_SECONDS": "0.5"}
-    if request.param == "redis":
-        env["REDIS_URL"] = request.getfixturevalue("redis_url")
-        env["REDIS_KEY_PREFIX"] = f"shorttoken:{uuid.uuid4().hex[:8]}:"
-    workdir = tmp_path_factory.mktemp("short-token")
-    process, url = _start_server(workdir, env)
-    try:
-        yield Server(url, workdir, env)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+@pytest.fixture(scope="module")
+async def server(settings: Settings) -> AsyncIterator[Server]:
+    """The app of the column on a FakeClock, its sockets' revocations checked every 50 ms."""
+    clock = FakeClock()
+    overrides = {"access_token_ttl_seconds": TTL_SECONDS}
+    overrides |= {"websocket_token_check_seconds": CHECK_SECONDS}
+    app = create_app(settings.model_copy(update=overrides), clock=clock)
+    async with serving(app) as (url, started):
+        try:
+            yield Server(url, started.state, clock)
+        finally:
+            await empty_tables(started.state.stores)
+            await started.state.rate_limiter.clear()
 
 
-@pytest.fixture
-def short_token_server(short_token: Server) -> str:
-    return short_token.url
-
-
-def _create_admin(server: Server) -> str:
-    """An admin made with `consciousness create-user` on the server's database."""
+async def _create_admin(server: Server) -> str:
     name = f"admin{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, **server.env, "DATA_DIR": str(server.workdir / "data")}
-    env["CLICKHOUSE_URL"] = f"chdb://{server.workdir / 'cli-analytics'}"  # the server locks its own
-    env.pop("DATABASE_URL", None)
-    command = [str(Path(sys.executable).parent / "consciousness"), "create-user"]
-    command += ["--username", name, "--email", f"{name}@example.org", "--role", "admin"]
-    done = subprocess.run(
-        [*command, "--password-stdin"],
-        input=PASSWORD.encode(),
-        cwd=server.workdir,
-        env=env,
-        check=False,
-        capture_output=True,
-    )
-    assert done.returncode == 0, done.stderr.decode()
+    async with server.state.stores.database.session() as session:
+        await create_user(
+            session,
+            username=name,
+            email=f"{name}@example.org",
+            password_hash=hash_password(PASSWORD),
+            roles=[Role.ADMIN],
+            tier=Tier.BASIC,
+        )
     return name
 
 
@@ -117,14 +109,18 @@ async def _login(url: str, username: str) -> dict[str, str]:
     return tokens
 
 
-async def _until_closed(socket: Socket, within: float) -> tuple[list[dict[str, Any]], int | None]:
-    """Messages received until the server closes the socket, and the close code."""
+def _expires_at(token: str) -> float:
+    return float(jwt.decode(token, options={"verify_signature": False})["exp"])
+
+
+async def _until_closed(socket: Socket) -> tuple[list[dict[str, Any]], int | None]:
+    """Messages received until the server closes the socket, and the close code (None when
+    it is still open after STEP_SECONDS)."""
     messages = []
-    deadline = time.monotonic() + within
     try:
-        while True:
-            raw = await asyncio.wait_for(socket.ws.recv(), max(0.01, deadline - time.monotonic()))
-            messages.append(json.loads(raw))
+        async with asyncio.timeout(STEP_SECONDS):
+            while True:
+                messages.append(json.loads(await socket.ws.recv()))
     except ConnectionClosed:
         return messages, socket.ws.close_code
     except TimeoutError:
@@ -147,16 +143,15 @@ def _codes(result: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-async def test_the_socket_closes_when_its_token_expires(
-    short_token_server: str, protocol: str
-) -> None:
-    user, _, _ = await _register(short_token_server)
-    socket = await Socket.open(short_token_server, user.token, protocol)
+async def test_the_socket_closes_when_its_token_expires(server: Server, protocol: str) -> None:
+    user, _, username = await _register(server.url)
+    socket = await Socket.open(server.url, user.token, protocol)
     await socket.subscribe("events", AGENT_EVENTS)
-    started = time.monotonic()
-    messages, code = await _until_closed(socket, TTL_SECONDS + 3)
+    server.clock.advance(_expires_at(user.token) - server.clock.time() - 0.5)
+    assert await _me(socket) == username  # half a second before exp: still open
+    server.clock.advance(1)
+    messages, code = await _until_closed(socket)
     assert code == 4401
-    assert time.monotonic() - started >= TTL_SECONDS - 2  # exp is whole seconds
     if protocol == "graphql-ws":
         errors = [m for m in messages if m["type"] == "connection_error"]
         assert errors
@@ -166,25 +161,25 @@ async def test_the_socket_closes_when_its_token_expires(
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-async def test_renewal_before_expiry_keeps_the_socket_open(
-    short_token_server: str, protocol: str
-) -> None:
-    registered = time.time()
-    user, _, username = await _register(short_token_server)
-    socket = await Socket.open(short_token_server, user.token, protocol)
+async def test_renewal_before_expiry_keeps_the_socket_open(server: Server, protocol: str) -> None:
+    user, _, username = await _register(server.url)
+    first_expiry = _expires_at(user.token)
+    socket = await Socket.open(server.url, user.token, protocol)
     try:
         await socket.subscribe("events", AGENT_EVENTS)
-        await asyncio.sleep(TTL_SECONDS / 2)  # the new token's exp (whole seconds) is later
-        fresh = await _login(short_token_server, username)
+        server.clock.advance(TTL_SECONDS / 2)
+        fresh = await _login(server.url, username)
         renewed = (await _renew(socket, fresh["accessToken"]))["data"]["renewConnectionToken"]
         expires_at = datetime.fromisoformat(renewed["expiresAt"]).timestamp()
-        assert expires_at >= registered + TTL_SECONDS + 1
-        await asyncio.sleep(max(0.0, registered + TTL_SECONDS + 0.5 - time.time()))
-        agent_id = await User(short_token_server, fresh["accessToken"], user.id).create_agent()
+        assert expires_at == _expires_at(fresh["accessToken"]) >= first_expiry + TTL_SECONDS / 2
+        assert renewed["expiresIn"] == int(expires_at - server.clock.time())
+        server.clock.advance(first_expiry - server.clock.time() + 1)
+        agent_id = await User(server.url, fresh["accessToken"], user.id).create_agent()
         _, event = await socket.next_with_id()  # open past the first token's expiry
         assert event["data"]["agentEvents"]["agentId"] == agent_id
         assert await _me(socket) == username
-        _, code = await _until_closed(socket, expires_at - time.time() + 2)  # the new expiry
+        server.clock.advance(expires_at - server.clock.time() + 1)  # past the new expiry
+        _, code = await _until_closed(socket)
         assert code == 4401
     finally:
         await socket.close()
@@ -192,42 +187,39 @@ async def test_renewal_before_expiry_keeps_the_socket_open(
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_renewal_refuses_bad_tokens_and_changes_nothing(
-    short_token_server: str, protocol: str
+    server: Server, protocol: str
 ) -> None:
-    user, _, username = await _register(short_token_server)
-    other, _, _ = await _register(short_token_server)
-    socket = await Socket.open(short_token_server, user.token, protocol)
+    user, _, username = await _register(server.url)
+    other, _, _ = await _register(server.url)
+    socket = await Socket.open(server.url, user.token, protocol)
     try:
         assert _codes(await _renew(socket, "not-a-token")) == ["UNAUTHENTICATED"]
         assert _codes(await _renew(socket, user.token + "x")) == ["UNAUTHENTICATED"]
         assert _codes(await _renew(socket, other.token)) == ["FORBIDDEN"]
         assert await _me(socket) == username
-        _, code = await _until_closed(socket, TTL_SECONDS + 3)  # still the first token's exp
+        server.clock.advance(_expires_at(user.token) - server.clock.time() + 1)
+        _, code = await _until_closed(socket)  # still the first token's expiry
         assert code == 4401
     finally:
         await socket.close()
 
 
-async def test_renewal_over_http_is_refused(short_token_server: str) -> None:
-    user, _, _ = await _register(short_token_server)
-    body = await _post(short_token_server, RENEW, user.token, t=user.token)
+async def test_renewal_over_http_is_refused(server: Server) -> None:
+    user, _, _ = await _register(server.url)
+    body = await _post(server.url, RENEW, user.token, t=user.token)
     assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
     assert "websocket" in body["errors"][0]["message"]
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-async def test_logout_of_the_token_closes_the_socket(
-    short_token_server: str, protocol: str
-) -> None:
-    user, refresh, _ = await _register(short_token_server)
-    socket = await Socket.open(short_token_server, user.token, protocol)
+async def test_logout_of_the_token_closes_the_socket(server: Server, protocol: str) -> None:
+    user, refresh, _ = await _register(server.url)
+    socket = await Socket.open(server.url, user.token, protocol)
     await socket.subscribe("events", AGENT_EVENTS)
-    body = await _post(short_token_server, LOGOUT, user.token, r=refresh)
+    body = await _post(server.url, LOGOUT, user.token, r=refresh)
     assert body["data"] == {"logout": True}
-    started = time.monotonic()
-    messages, code = await _until_closed(socket, 2)
+    messages, code = await _until_closed(socket)
     assert code == 4401
-    assert time.monotonic() - started < 2
     reason = (
         next(m for m in messages if m["type"] == "connection_error")["payload"]["message"]
         if protocol == "graphql-ws"
@@ -236,9 +228,11 @@ async def test_logout_of_the_token_closes_the_socket(
     assert "revoked" in (reason or "")
 
 
-async def test_a_revocation_closes_only_the_sockets_of_that_token(short_token: Server) -> None:
+async def test_a_revocation_closes_only_the_sockets_of_that_token(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """One process checks every socket's token together: only the revoked one ends."""
-    url = short_token.url
+    url = server.url
     user, refresh, username = await _register(url)
     second = await _login(url, username)  # the same user, another token
     other, _, other_name = await _register(url)
@@ -249,23 +243,32 @@ async def test_a_revocation_closes_only_the_sockets_of_that_token(short_token: S
     ]
     body = await _post(url, LOGOUT, user.token, r=refresh)
     assert body["data"] == {"logout": True}
-    _, code = await _until_closed(revoked, 2)
+    _, code = await _until_closed(revoked)
     assert code == 4401
-    await asyncio.sleep(1.5)  # three more checks
+    tokens = server.state.stores.tokens
+    checks = tokens.access_checks
+    done = []
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        result = await checks(*args, **kwargs)
+        done.append(result)
+        return result
+
+    monkeypatch.setattr(tokens, "access_checks", counted)
+    await wait_until(lambda: len(done) >= 3, "the watch checks the tokens three more times")
     assert [await _me(socket) for socket in kept] == [username, other_name]
     for socket in kept:
         await socket.close()
 
 
-async def test_deactivating_the_user_closes_the_socket(short_token: Server) -> None:
-    url = short_token.url
-    admin_name = _create_admin(short_token)  # first: it takes longer than a token lives
-    user, _, _ = await _register(url)
-    admin = await _login(url, admin_name)
-    socket = await Socket.open(url, user.token, "graphql-transport-ws")
+async def test_deactivating_the_user_closes_the_socket(server: Server) -> None:
+    admin_name = await _create_admin(server)
+    user, _, _ = await _register(server.url)
+    admin = await _login(server.url, admin_name)
+    socket = await Socket.open(server.url, user.token, "graphql-transport-ws")
     await socket.subscribe("events", AGENT_EVENTS)
-    body = await _post(url, DEACTIVATE, admin["accessToken"], id=user.id)
+    body = await _post(server.url, DEACTIVATE, admin["accessToken"], id=user.id)
     assert "errors" not in body, body
-    _, code = await _until_closed(socket, 2)
+    _, code = await _until_closed(socket)
     assert code == 4401
     assert "no longer valid" in (socket.ws.close_reason or "")

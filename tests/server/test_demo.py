@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from server.announce import Clock
 from server.cli import main
 from server.demo import (
     DEMO_AGENTS,
@@ -24,6 +23,7 @@ from server.demo import (
     quiet_demo_requests,
 )
 from tests.live.conftest import JWT_SECRET, _start_server
+from tests.support import FakeClock
 
 REQUESTS = len(DEMO_PROMPTS) + 1  # every prompt once, one pause and reactivation on the way
 
@@ -115,15 +115,14 @@ def test_seed_demo_names_an_unreachable_server(
 ) -> None:
     """It waits RUNNING_SERVER_SECONDS of the injected clock, not of the wall clock."""
     _, workdir = demo_server
-    elapsed = [0.0]
-    clock = Clock(now=lambda: elapsed[0], sleep=lambda s: elapsed.__setitem__(0, elapsed[0] + s))
+    clock = FakeClock()
     monkeypatch.setattr("server.announce.SYSTEM_CLOCK", clock)
     monkeypatch.setenv("DATA_DIR", str(workdir / "data"))
     monkeypatch.setenv("JWT_SECRETS", JWT_SECRET)
     assert main(["seed-demo", "--url", "http://127.0.0.1:9", "--requests", "1"]) == 2
     err = capsys.readouterr().err
     assert err == "error: http://127.0.0.1:9 did not answer /health within 10 s\n"
-    assert RUNNING_SERVER_SECONDS < elapsed[0] <= RUNNING_SERVER_SECONDS + 1
+    assert RUNNING_SERVER_SECONDS < clock.monotonic() <= RUNNING_SERVER_SECONDS + 1
 
 
 def _request_line(request_id: str) -> logging.LogRecord:

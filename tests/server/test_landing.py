@@ -7,11 +7,12 @@ from pathlib import Path
 
 import httpx
 
-from server.announce import Clock, wait_for_health
+from server.announce import wait_for_health
 from server.app import create_app
 from server.landing import urls_block
 from server.security import CONTENT_SECURITY_POLICY
 from tests.conftest import make_settings
+from tests.support import FakeClock
 
 
 async def _get_root(tmp_path: Path, **overrides: object) -> httpx.Response:
@@ -52,34 +53,21 @@ def test_the_start_banner_lists_each_url(tmp_path: Path) -> None:
     assert block.splitlines()[0] == block.splitlines()[-1] == "=" * len(block.splitlines()[0])
 
 
-class FakeClock:
-    """Time moves only when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.time = 1000.0
-
-    def clock(self) -> Clock:
-        return Clock(now=lambda: self.time, sleep=self._sleep)
-
-    def _sleep(self, seconds: float) -> None:
-        self.time += seconds
-
-
 def test_waiting_for_health_gives_up_after_the_timeout() -> None:
-    fake = FakeClock()
+    clock = FakeClock()
     probes: list[str] = []
 
     def refused(url: str) -> bool:
         probes.append(url)
         return False
 
-    assert wait_for_health("http://x", 10.0, fake.clock(), probe=refused) is False
-    assert 10.0 < fake.time - 1000.0 <= 10.5
+    assert wait_for_health("http://x", 10.0, clock, probe=refused) is False
+    assert 10.0 < clock.monotonic() <= 10.5
     assert len(probes) > 1
 
 
 def test_waiting_for_health_stops_when_it_answers() -> None:
-    fake = FakeClock()
+    clock = FakeClock()
     answers = iter([False, False, True])
-    assert wait_for_health("http://x", 10.0, fake.clock(), probe=lambda _url: next(answers))
-    assert fake.time - 1000.0 == 0.5
+    assert wait_for_health("http://x", 10.0, clock, probe=lambda _url: next(answers))
+    assert clock.monotonic() == 0.5
