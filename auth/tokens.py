@@ -19,6 +19,7 @@ from db.tokens import AccessCheck, TokenStore
 
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105  (a claim value, not a secret)
 REFRESH_TOKEN_BYTES = 32
+VERIFIED_CACHE_SIZE = 4096  # tokens whose principal is kept: a few hundred bytes each
 
 
 def key_id(secret: str) -> str:
@@ -63,6 +64,7 @@ class AccessTokens:
         self._current_kid = key_id(secrets_newest_first[0])
         self._algorithm = algorithm
         self._clock = clock
+        self._verified: dict[str, Principal] = {}
         self.ttl_seconds = ttl_seconds
 
     def issue(self, user: User) -> IssuedAccessToken:
@@ -89,7 +91,25 @@ class AccessTokens:
         return IssuedAccessToken(token=token, jti=jti, expires_in=self.ttl_seconds)
 
     def verify(self, token: str) -> Principal:
-        """The principal of a valid token; UNAUTHENTICATED for any other token."""
+        """The principal of a valid token; UNAUTHENTICATED for any other token.
+
+        A token is checked (signature, claims) once; its principal is then kept until the
+        token expires, so a client sending it on every request costs a dict lookup, not a
+        JWT decode. Only valid tokens are kept, at most VERIFIED_CACHE_SIZE of them (the
+        oldest go first); revocation is the token store's, asked on every request.
+        """
+        cached = self._verified.get(token)
+        if cached is not None:
+            if cached.expires_at > self._clock.time():
+                return cached
+            del self._verified[token]
+        principal = self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = principal
+        return principal
+
+    def _verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
             secret = self._keys.get(header.get("kid", ""))

@@ -17,6 +17,7 @@ import orjson
 from redis.asyncio import Redis
 
 from db.redis_client import unavailable_on_redis_error
+from db.revocation_mirror import RevocationMirror, cutoff_message, jti_message
 
 SWEEP_MIN_WRITES = 1024
 """The in-process store sweeps expired entries after at least this many writes."""
@@ -139,6 +140,9 @@ class InProcessTokenStore:
         # Each user's refresh-token hashes, so erasing an account finds them (forget_user).
         self._user_refresh: dict[str, set[str]] = {}
 
+    def start(self) -> None:
+        """Nothing to follow: this process holds every revocation itself."""
+
     async def save_refresh(
         self, token_hash: str, record: RefreshRecord, ttl_seconds: float
     ) -> None:
@@ -243,7 +247,9 @@ return {record, 0}
 """
 
 # KEYS[1] the user's cutoff; ARGV[1] the new cutoff (kept as sent, no Lua float rounding),
-# ARGV[2] the TTL in ms. A later existing cutoff and a longer remaining TTL both win.
+# ARGV[2] the TTL in ms, ARGV[3] the revocations channel, ARGV[4] the user id. A later
+# existing cutoff and a longer remaining TTL both win; the result is published as
+# db/revocation_mirror.py's cutoff_message.
 _REVOKE_USER_BEFORE_LUA = """
 local current = redis.call('GET', KEYS[1])
 local value = ARGV[1]
@@ -256,6 +262,7 @@ if left > ttl then
     ttl = left
 end
 redis.call('SET', KEYS[1], value, 'PX', ttl)
+redis.call('PUBLISH', ARGV[3], 'cutoff ' .. ARGV[4] .. ' ' .. value .. ' ' .. ttl)
 return 1
 """
 
@@ -263,7 +270,9 @@ return 1
 class RedisTokenStore:
     """Tokens and revocations in Redis under `{key_prefix}tokens:`, shared by all processes.
 
-    Uses the process's Redis client and does not close it: its owner does.
+    Uses the process's Redis client and does not close it: its owner does. Once `start`ed,
+    revocations are answered from this process's mirror of them while it is current
+    (db/revocation_mirror.py), and asked of Redis otherwise.
     """
 
     backend = "redis"
@@ -271,8 +280,14 @@ class RedisTokenStore:
     def __init__(self, redis: Redis, key_prefix: str) -> None:
         self._redis = redis
         self._prefix = f"{key_prefix}tokens:"
+        self._channel = f"{self._prefix}revocations"
         self._use_refresh = redis.register_script(_USE_REFRESH_LUA)
         self._revoke_user_before = redis.register_script(_REVOKE_USER_BEFORE_LUA)
+        self.mirror = RevocationMirror(redis, self._prefix, self._channel)
+
+    def start(self) -> None:
+        """Follow revocations in this process (a task on the running loop)."""
+        self.mirror.start()
 
     def _key(self, kind: str, ident: str) -> str:
         return f"{self._prefix}{kind}:{ident}"
@@ -323,8 +338,14 @@ class RedisTokenStore:
             return bool(await self._redis.exists(self._key("family-revoked", family_id)))
 
     async def revoke_jti(self, jti: str, ttl_seconds: float) -> None:
+        ttl = _ttl_ms(ttl_seconds)
+        message = jti_message(jti, ttl)
         with unavailable_on_redis_error(STORE):
-            await self._redis.set(self._key("jti-revoked", jti), b"1", px=_ttl_ms(ttl_seconds))
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(self._key("jti-revoked", jti), b"1", px=ttl)
+                pipe.publish(self._channel, message)
+                await pipe.execute()
+        self.mirror.apply(message)  # this process's next request must see it
 
     async def revoke_user_before(self, user_id: str, timestamp: float, ttl_seconds: float) -> None:
         """Invalidate the user's tokens issued at or before `timestamp` (Unix seconds).
@@ -334,15 +355,19 @@ class RedisTokenStore:
         with unavailable_on_redis_error(STORE):
             await self._revoke_user_before(
                 keys=[self._key("user-cutoff", user_id)],
-                args=[repr(float(timestamp)), _ttl_ms(ttl_seconds)],
+                args=[repr(float(timestamp)), _ttl_ms(ttl_seconds), self._channel, user_id],
             )
+        self.mirror.apply(cutoff_message(user_id, repr(float(timestamp)), _ttl_ms(ttl_seconds)))
 
     async def access_check(self, jti: str, user_id: str) -> AccessCheck:
         """Both lookups in one MGET: this runs on every authenticated request."""
         return (await self.access_checks([(jti, user_id)]))[0]
 
     async def access_checks(self, tokens: Sequence[tuple[str, str]]) -> list[AccessCheck]:
-        """`access_check` of each (jti, user id), in order, all in one MGET."""
+        """`access_check` of each (jti, user id), in order: from the mirror while it is
+        current, else all in one MGET."""
+        if self.mirror.current:
+            return [AccessCheck(*self.mirror.lookup(jti, user_id)) for jti, user_id in tokens]
         keys: list[str] = []
         for jti, user_id in tokens:
             keys += (self._key("jti-revoked", jti), self._key("user-cutoff", user_id))
@@ -361,7 +386,8 @@ class RedisTokenStore:
         return (time.perf_counter() - started) * 1000
 
     async def close(self) -> None:
-        """Nothing to release: the shared Redis client is closed by its owner."""
+        """Stop following revocations; the shared Redis client is closed by its owner."""
+        await self.mirror.stop()
 
 
 TokenStore = InProcessTokenStore | RedisTokenStore

@@ -98,6 +98,7 @@ def create_app(
             flush_interval_seconds=settings.analytics_flush_interval_seconds,
         )
         stores.metrics_writer.start()  # stores.close() flushes it
+        stores.tokens.start()  # revocations followed in process (stores.close() stops it)
         if tracing is not None:
             tracing.instrument_stores(stores)
         secrets = settings.signing_secrets()

@@ -103,3 +103,29 @@ def test_times_that_are_not_yet_or_not_numbers_are_refused(
 def test_key_ids_do_not_reveal_the_secret() -> None:
     assert NEW not in key_id(NEW)
     assert key_id(NEW) != key_id(OLD)
+
+
+def test_a_token_is_decoded_once_and_refused_once_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FakeClock()
+    tokens = AccessTokens([NEW], "HS256", 900, clock)
+    issued = tokens.issue(_user())
+    decoded: list[str] = []
+    real_decode = jwt.decode
+
+    def counting_decode(token: str, *args: object, **kwargs: object) -> object:
+        decoded.append(token)
+        return real_decode(token, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    first = tokens.verify(issued.token)
+    assert tokens.verify(issued.token) == first
+    assert decoded == [issued.token]
+    clock.advance(899)
+    assert tokens.verify(issued.token) == first
+    clock.advance(1)
+    with pytest.raises(Unauthenticated, match="expired"):
+        tokens.verify(issued.token)
+    with pytest.raises(Unauthenticated, match="invalid"):
+        tokens.verify(issued.token[:-2] + "xx")  # a forged signature is never served cached
