@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     keep_alive_timeout_seconds: int = Field(default=5, gt=0, le=300)
     # Persisted operations (server/persisted.py): Apollo APQ, and an optional allow-list.
     persisted_queries_enabled: bool = True
-    persisted_query_cache_size: int = Field(default=10_000, gt=0)  # in-process entries
+    persisted_query_cache_bytes: int = Field(default=16 * 1024 * 1024, gt=0)  # APQ text, LRU
     persisted_query_ttl_seconds: int = Field(default=24 * 3600, gt=0)
     persisted_operations_file: Path | None = None  # JSON {sha256 hex: document}
     persisted_operations_only: bool = False

@@ -60,7 +60,7 @@ class Stores:
         clickhouse_url: str,
         redis_key_prefix: str,
         db_pool_size: int = 10,
-        persisted_query_cache_size: int = 10_000,
+        persisted_query_cache_bytes: int = 16 * 1024 * 1024,
         persisted_query_ttl_seconds: float = 86_400,
     ) -> Stores:
         database = Database(database_url, pool_size=db_pool_size)
@@ -72,10 +72,12 @@ class Stores:
             RedisTokenStore(redis, redis_key_prefix) if redis is not None else InProcessTokenStore()
         )
         persisted_queries: PersistedQueryStore = (
-            RedisPersistedQueryStore(redis, redis_key_prefix, persisted_query_ttl_seconds)
+            RedisPersistedQueryStore(
+                redis, redis_key_prefix, persisted_query_cache_bytes, persisted_query_ttl_seconds
+            )
             if redis is not None
             else InProcessPersistedQueryStore(
-                persisted_query_cache_size, persisted_query_ttl_seconds
+                persisted_query_cache_bytes, persisted_query_ttl_seconds
             )
         )
         analytics = await AnalyticsStore.open(clickhouse_url)

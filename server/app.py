@@ -85,7 +85,7 @@ def create_app(
             clickhouse_url=settings.resolved_clickhouse_url,
             redis_key_prefix=settings.redis_key_prefix,
             db_pool_size=settings.db_pool_size,
-            persisted_query_cache_size=settings.persisted_query_cache_size,
+            persisted_query_cache_bytes=settings.persisted_query_cache_bytes,
             persisted_query_ttl_seconds=settings.persisted_query_ttl_seconds,
         )
         if settings.persisted_operations_file is not None:

@@ -154,9 +154,15 @@ class GraphQLApp(GraphQL[Context, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         """Fill the document in from APQ or the allow-list first (server/persisted.py)."""
+        async def signed_in() -> bool:
+            try:
+                return await context.principal() is not None
+            except ApiError:  # a bad token, or the token store down: not registering
+                return False
+
         try:
             request_data = await resolve_request(
-                context.settings, context.stores.persisted_queries, request_data
+                context.settings, context.stores.persisted_queries, request_data, signed_in
             )
         except PersistedQueryRefused as refused:
             return refused.result(context.request_id)

@@ -8,7 +8,8 @@ APQ (https://www.apollographql.com/docs/apollo-server/performance/apq): a client
   `extensions.code = PERSISTED_QUERY_NOT_FOUND` (HTTP 200), which tells Apollo clients to
   send the hash again with the query text;
 - hash and text: the text's sha256 must equal the hash (else BAD_USER_INPUT, nothing
-  stored); the document is stored (db/persisted_queries.py) and runs.
+  stored); the document runs, and is stored (db/persisted_queries.py) when the caller is
+  signed in: anonymous clients cannot grow the server's memory with documents.
 
 With PERSISTED_OPERATIONS_ONLY the server runs only the operations of the allow-list
 (PERSISTED_OPERATIONS_FILE: a JSON object of sha256 hex → document, read once at start):
@@ -22,7 +23,7 @@ Every document is at most MAX_QUERY_BYTES, checked here before anything is parse
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from graphql import GraphQLError
@@ -101,10 +102,15 @@ def _not_registered() -> PersistedQueryRefused:
 
 
 async def resolve_request(
-    settings: Settings, store: PersistedQueryStore, request: GraphQLRequestData
+    settings: Settings,
+    store: PersistedQueryStore,
+    request: GraphQLRequestData,
+    signed_in: Callable[[], Awaitable[bool]],
 ) -> GraphQLRequestData:
     """The request with its document filled in from APQ or the allow-list.
 
+    A document sent with its hash is stored only when `signed_in()` (the caller's token
+    is valid): anyone may run it, but an anonymous client cannot fill the server's memory.
     Raises PersistedQueryRefused when it must not run (see the module docstring).
     """
     query = request.query
@@ -134,7 +140,8 @@ async def resolve_request(
     if not settings.persisted_queries_enabled:
         raise PersistedQueryRefused(PERSISTED_QUERY_NOT_SUPPORTED, "PersistedQueryNotSupported")
     if query is not None:
-        await store.put(digest, query)
+        if await signed_in():
+            await store.put(digest, query)
         return request
     document = await store.get(digest)
     if document is None:

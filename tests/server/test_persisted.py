@@ -16,10 +16,11 @@ from redis.asyncio import Redis
 from core.settings import ConfigurationError, load_settings
 from db.allow_list import load_allow_list, register_operations, sha256_hex
 from db.persisted_queries import InProcessPersistedQueryStore, RedisPersistedQueryStore
+from db.stores import Stores
 from schema.schema import schema
 from tests.apps import AppClient
 from tests.conftest import make_settings
-from tests.support import only_error
+from tests.support import bearer, only_error, register
 
 HEALTH = "query Health { systemHealth { status } }"
 HEALTH_DATA = {"systemHealth": {"status": "OK"}}
@@ -48,7 +49,13 @@ async def get(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
 # --- APQ ------------------------------------------------------------------------------
 
 
+async def signed_in(client: httpx.AsyncClient, username: str) -> None:
+    """The client sends a new user's access token from now on."""
+    client.headers.update(bearer((await register(client, username))["accessToken"]))
+
+
 async def test_apq_miss_then_register_then_hit_over_post(client: httpx.AsyncClient) -> None:
+    await signed_in(client, "apqpost")
     document = HEALTH + " # post"
     digest = sha256_hex(document)
     miss = only_error(await post(client, extensions=apq(digest)))
@@ -56,17 +63,37 @@ async def test_apq_miss_then_register_then_hit_over_post(client: httpx.AsyncClie
     assert miss["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
     registered = await post(client, query=document, extensions=apq(digest))
     assert registered == {"data": HEALTH_DATA}
+    del client.headers["authorization"]  # a stored document serves anyone
     hit = await post(client, extensions=apq(digest), operationName="Health")
     assert hit == {"data": HEALTH_DATA}
 
 
 async def test_apq_over_get(client: httpx.AsyncClient) -> None:
+    await signed_in(client, "apqget")
     document = HEALTH + " # get"
     digest = sha256_hex(document)
     miss = only_error(await get(client, extensions=apq(digest)))
     assert miss["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
     assert await get(client, query=document, extensions=apq(digest)) == {"data": HEALTH_DATA}
     assert await get(client, extensions=apq(digest)) == {"data": HEALTH_DATA}
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer not-a-token"])
+async def test_anonymous_callers_run_documents_without_storing_them(
+    client: httpx.AsyncClient, stores: Stores, authorization: str | None
+) -> None:
+    """A flood of large anonymous registrations costs the server nothing it keeps."""
+    headers = {"authorization": authorization} if authorization else {}
+    before = await stores.persisted_queries.bytes_used()
+    for index in range(50):
+        document = f"{HEALTH} # {index:03d} " + "x" * 90_000
+        digest = sha256_hex(document)
+        body = await client.post(
+            "/graphql", json={"query": document, "extensions": apq(digest)}, headers=headers
+        )
+        assert body.status_code == 200
+        assert await stores.persisted_queries.get(digest) is None
+    assert await stores.persisted_queries.bytes_used() == before
 
 
 async def test_a_hash_that_does_not_match_the_query_is_refused_and_not_stored(
@@ -125,33 +152,51 @@ async def test_too_large_a_document_is_not_stored(app_with: AppClient) -> None:
 # --- the stores -----------------------------------------------------------------------
 
 
-async def test_the_in_process_store_is_bounded_and_expires() -> None:
-    store = InProcessPersistedQueryStore(max_entries=2, ttl_seconds=60)
-    await store.put("a", "A")
-    await store.put("b", "B")
-    assert await store.get("a") == "A"  # now the most recently used
-    await store.put("c", "C")
-    assert len(store) == 2
+async def test_the_in_process_store_is_bounded_in_bytes_and_expires() -> None:
+    store = InProcessPersistedQueryStore(max_bytes=10, ttl_seconds=60)
+    await store.put("a", "AAAA")
+    await store.put("b", "BBBB")
+    assert await store.get("a") == "AAAA"  # now the most recently used
+    await store.put("c", "CCCC")
+    assert await store.bytes_used() == 8
     assert await store.get("b") is None  # the least recently used went
-    assert await store.get("a") == "A"
-    short = InProcessPersistedQueryStore(max_entries=2, ttl_seconds=0.01)
+    assert await store.get("a") == "AAAA"
+    await store.put("a", "A" * 10)  # replacing counts the new size only
+    assert await store.bytes_used() == 10
+    assert len(store) == 1
+    await store.put("huge", "H" * 11)  # larger than the whole budget: not kept
+    assert await store.get("huge") is None
+    assert await store.get("a") == "A" * 10
+    short = InProcessPersistedQueryStore(max_bytes=10, ttl_seconds=0.01)
     await short.put("a", "A")
     await asyncio.sleep(0.02)
     assert await short.get("a") is None
 
 
-async def test_the_redis_store_shares_documents_with_a_ttl(redis_url: str) -> None:
+async def test_the_redis_store_is_shared_and_bounded_in_bytes(redis_url: str) -> None:
     redis = Redis.from_url(redis_url)
     prefix = f"test:apq:{time.time_ns()}:"
     try:
-        store = RedisPersistedQueryStore(redis, prefix, ttl_seconds=30)
-        other_process = RedisPersistedQueryStore(redis, prefix, ttl_seconds=30)
-        await store.put("d" * 64, HEALTH)
-        assert await other_process.get("d" * 64) == HEALTH
-        assert 0 < await redis.pttl(f"{prefix}apq:{'d' * 64}") <= 30_000
+        store = RedisPersistedQueryStore(redis, prefix, max_bytes=10, ttl_seconds=30)
+        other_process = RedisPersistedQueryStore(redis, prefix, max_bytes=10, ttl_seconds=30)
+        await store.put("a" * 64, "AAAA")
+        await store.put("b" * 64, "BBBB")
+        assert await other_process.get("a" * 64) == "AAAA"  # shared, and now the newest
+        await other_process.put("c" * 64, "CCCC")
+        assert await store.get("b" * 64) is None  # the least recently used went
+        assert await store.bytes_used() == 8
+        await store.put("c" * 64, "C" * 10)
+        assert await store.bytes_used() == 10
+        assert await store.get("a" * 64) is None
+        await store.put("h" * 64, "H" * 11)
+        assert await store.get("h" * 64) is None
         assert await store.get("e" * 64) is None
+        short = RedisPersistedQueryStore(redis, prefix, max_bytes=10, ttl_seconds=0.001)
+        await asyncio.sleep(0.01)
+        assert await short.get("c" * 64) is None  # unused for longer than its TTL
     finally:
-        await redis.delete(f"{prefix}apq:{'d' * 64}")
+        async for key in redis.scan_iter(match=f"{prefix}*"):
+            await redis.delete(key)
         await redis.aclose()
 
 
