@@ -10,7 +10,13 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem
 
-from auth.passwords import PasswordPolicyError, check_policy, hash_password, verify_password
+from auth.passwords import (
+    MAX_PASSWORD_LENGTH,
+    PasswordPolicyError,
+    check_policy,
+    hash_password,
+    verify_password,
+)
 from auth.ratelimit import LOGIN_ATTEMPTS_PER_IP, LOGIN_ATTEMPTS_PER_USERNAME
 from auth.tokens import hash_refresh_token, new_refresh_token
 from core.enums import Role, Tier
@@ -151,6 +157,10 @@ async def count_failed_login(context: Context, username: str) -> None:
 
 async def login(info: Info, username: str, password: str) -> IssuedTokens:
     context = info.context
+    if len(password) > MAX_PASSWORD_LENGTH:  # no account has one; Argon2 is not asked
+        raise BadUserInput(
+            f"password must be at most {MAX_PASSWORD_LENGTH} characters", field="password"
+        )
     username = username.strip().lower()
     await check_login_throttle(context, username)
     async with context.stores.database.session() as session:

@@ -233,3 +233,19 @@ async def test_me_answers_from_the_token_unless_the_account_row_is_asked_for(
         assert len(statements) == 1
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+@pytest.mark.parametrize("length", [257, 5000, 100_000])
+async def test_an_overlong_password_at_login_is_bad_input(
+    client: httpx.AsyncClient, length: int
+) -> None:
+    await register(client, f"long{length}")
+    body = await graphql(
+        client,
+        "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { accessToken } }",
+        {"u": f"long{length}", "p": "x" * length},
+    )
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    error = body["errors"][0]  # type: ignore[index]
+    assert error["extensions"]["field"] == "password"
+    assert "at most 256" in error["message"]
