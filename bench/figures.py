@@ -37,16 +37,21 @@ class Figure:
     target_value: float | None = None
     note: str = ""
     ratio: float | None = None  # value / baseline_value unless given (a median of ratios)
-    met: bool | None = field(default=None, init=False)  # value against the target
+    ratio_target: float | None = None  # the ratio must reach at least this (a same-run target)
+    met: bool | None = field(default=None, init=False)  # value (or ratio) against the target
 
     def __post_init__(self) -> None:
         if self.ratio is None and self.value is not None and self.baseline_value:
             self.ratio = self.value / self.baseline_value
         if self.value is not None and self.target_value is not None:
             self.met = COMPARISONS[self.target_op](self.value, self.target_value)
+        elif self.ratio is not None and self.ratio_target is not None:
+            self.met = self.ratio >= self.ratio_target
 
     def target(self) -> str:
-        """The target as text, e.g. "< 200 ms", or "" when the figure has none."""
+        """The target as text, e.g. "< 200 ms" or "ratio >= 0.8x", or "" when none."""
+        if self.ratio_target is not None:
+            return f"ratio >= {self.ratio_target:g}x"
         if self.target_value is None:
             return ""
         return f"{self.target_op} {number(self.target_value)} {self.unit}"

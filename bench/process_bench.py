@@ -7,12 +7,14 @@ DATA_DIR, JWT_SECRETS of 48 random bytes) on a free port, creates an ENTERPRISE 
 activates an agent, then:
 
 1. baseline: a probe sends `{ __typename }` every 20 ms for a few seconds on the idle server;
+   then `process` alone at 5 requests/s (the demo's prompts, open loop): its p99 should stay
+   within 3x its p50 (nothing stalls a lone request);
 2. load: a separate driver process keeps 50 `process` requests in flight for DURATION
    seconds, while the probe keeps probing.
 
 A `{ __typename }` request does no I/O and almost no work, so its latency minus the idle
 baseline is how long it waited for the event loop: the lag every other client sees. Target:
-lag p99 under load (probe latency minus the idle probe's p50) below 50 ms. Run from the repo root:
+lag p99 under load (probe latency minus the idle probe's p50) below 20 ms. Run from the repo root:
 `.venv/bin/python bench/process_bench.py [--duration S] [--concurrency N] [--json PATH]`.
 """
 
@@ -40,7 +42,8 @@ from stack import create_agents, create_bench_user, sign_in
 PROBE = {"query": "{ __typename }"}
 PROBE_INTERVAL_SECONDS = 0.02
 BASELINE_SECONDS = 3.0
-LAG_TARGET_MS = 50.0
+LAG_TARGET_MS = 20.0
+STEADY_RATE = 5.0  # requests/s of the quiet phase: its p99 should stay within 3x its p50
 PROCESS = """mutation($input: ProcessInput!) {
   process(input: $input) { requestId consciousnessState { sessions } }
 }"""
@@ -82,6 +85,39 @@ async def probe(base: str, seconds: float) -> list[float]:
             response.raise_for_status()
             latencies.append((time.perf_counter() - started) * 1000)
             await asyncio.sleep(PROBE_INTERVAL_SECONDS)
+    return latencies
+
+
+async def steady(base: str, token: str, agent_id: str, rate: float, seconds: float) -> list[float]:
+    """`process` latencies in ms at a fixed `rate` (open loop: each call starts on schedule
+    whether or not the previous one answered), with the demo's prompts in turn."""
+    from server.demo import DEMO_PROMPTS
+
+    latencies: list[float] = []
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, timeout=60, headers=headers) as client:
+
+        async def call(n: int) -> None:
+            variables = {
+                "input": {"agentId": agent_id, "input": DEMO_PROMPTS[n % len(DEMO_PROMPTS)]}
+            }
+            started = time.perf_counter()
+            response = await client.post(
+                "/graphql", json={"query": PROCESS, "variables": variables}
+            )
+            errors = response.json().get("errors") or []
+            codes = {error.get("extensions", {}).get("code") for error in errors}
+            if response.status_code != 200 or codes - {"ETHICAL_VIOLATION"}:
+                # The demo's prompts include harmful ones: a refusal is their normal answer.
+                raise RuntimeError(f"process failed at steady rate: {response.text[:300]}")
+            latencies.append((time.perf_counter() - started) * 1000)
+
+        start = time.perf_counter()
+        calls = []
+        for n in range(int(rate * seconds)):
+            await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
+            calls.append(asyncio.create_task(call(n)))
+        await asyncio.gather(*calls)
     return latencies
 
 
@@ -148,6 +184,12 @@ def row(name: str, lags: list[float], baseline_p50: float, load: dict[str, Any] 
 
 async def measure(base: str, token: str, agent_id: str, args: argparse.Namespace) -> list[Figure]:
     baseline = await probe(base, BASELINE_SECONDS)
+    quiet = await steady(base, token, agent_id, STEADY_RATE, args.steady_seconds)
+    quiet_p50, quiet_p99 = percentile(quiet, 0.5), percentile(quiet, 0.99)
+    print(
+        f"\n`process` at {STEADY_RATE:g} req/s for {args.steady_seconds:g} s (demo prompts): "
+        f"p50 {quiet_p50:.1f} ms, p99 {quiet_p99:.1f} ms, p99/p50 {quiet_p99 / quiet_p50:.2f}"
+    )
     driver = await asyncio.create_subprocess_exec(
         sys.executable,
         __file__,
@@ -191,6 +233,10 @@ async def measure(base: str, token: str, agent_id: str, args: argparse.Namespace
                note=f"probe latency - idle probe p50 ({base_p50:.1f} ms){errors}"),
         Figure("lag.process_rps", scenario, f"{load_name}: process req/s", rate, "req/s",
                note=f"p99 {percentile(load['latencies'], 0.99):.0f} ms{errors}"),
+        Figure("tail.p99_ms", scenario, f"process p99 at {STEADY_RATE:g} req/s, demo prompts",
+               quiet_p99, "ms", "p50 of the same calls", quiet_p50,
+               ratio_target=None, target_op="≤", target_value=3 * quiet_p50,
+               note=f"{len(quiet)} calls; target: p99 ≤ 3x p50"),
     ]  # fmt: skip
 
 
@@ -198,6 +244,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--steady-seconds", type=float, default=30.0, help="the 5 req/s phase")
     parser.add_argument("--drive", nargs=5, metavar=("BASE", "TOKEN", "AGENT", "S", "N"))
     add_json_option(parser)
     args = parser.parse_args()

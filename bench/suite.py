@@ -76,7 +76,8 @@ JOBS = (
         "the ethics stage on SimpleSafetyTests and our labelled set (bench/data): the previous "
         "engine (git archive of its commit), rules only and rules + semantic layer; process() "
         "speed with the semantic layer against VADER per sentence; model load and memory"),
-    Job("lag", "extra: event-loop lag", "process_bench.py", ("--duration", "5"), 10,
+    Job("lag", "extra: event-loop lag", "process_bench.py",
+        ("--duration", "5", "--steady-seconds", "10"), 10,
         "a `{ __typename }` probe's latency while `process` runs at c=50, embedded stores"),
     Job("listing", "extra: agents(first: 100), in-process", "agents_bench.py",
         ("--requests", "50"), 10, "agents(first: 100) through httpx.ASGITransport, one at a "
