@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from db.persisted_queries import InProcessPersistedQueryStore, RedisPersistedQue
 from schema.schema import schema
 from tests.apps import AppClient
 from tests.conftest import make_settings
-from tests.support import only_error
+from tests.support import only_error, wait_until
 
 HEALTH = "query Health { systemHealth { status } }"
 HEALTH_DATA = {"systemHealth": {"status": "OK"}}
@@ -136,8 +135,11 @@ async def test_the_in_process_store_is_bounded_and_expires() -> None:
     assert await store.get("a") == "A"
     short = InProcessPersistedQueryStore(max_entries=2, ttl_seconds=0.01)
     await short.put("a", "A")
-    await asyncio.sleep(0.02)
-    assert await short.get("a") is None
+
+    async def expired() -> bool:
+        return await short.get("a") is None
+
+    await wait_until(expired, "the 10 ms entry expires", 1)
 
 
 async def test_the_redis_store_shares_documents_with_a_ttl(redis_url: str) -> None:
