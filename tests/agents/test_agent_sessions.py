@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import statistics
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +15,7 @@ from db.stores import Stores
 from tests.agents.conftest import Caller, MakeCaller, insert_agents, insert_sessions
 from tests.analytics.conftest import Metrics, make_row, metrics, percentile
 from tests.consciousness.conftest import PROCESS, active_agent, process_input
+from tests.support import wait_until
 
 __all__ = ["metrics"]
 
@@ -76,13 +75,13 @@ async def test_processed_requests_reach_the_stats_after_the_writer_flushes(
     agent_id = await active_agent(alice, "Talker")
     for text in ("Hello there.", "How are you today?"):
         await alice.ok(PROCESS, input=process_input(agent_id, text))
-    deadline = time.monotonic() + WRITER_FLUSH_DEADLINE_SECONDS
-    while True:
-        stats = (await alice.ok(AGENT_WITH_SESSIONS, id=agent_id))["agent"]["stats"]
-        if stats["requestCount"] == 2 or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.1)
-    assert stats["requestCount"] == 2
+    stats: dict[str, Any] = {}
+
+    async def both_counted() -> bool:
+        stats.update((await alice.ok(AGENT_WITH_SESSIONS, id=agent_id))["agent"]["stats"])
+        return bool(stats["requestCount"] == 2)
+
+    await wait_until(both_counted, "both requests reach the stats", WRITER_FLUSH_DEADLINE_SECONDS)
     assert 0 <= stats["meanAwareness"] <= 1
 
 

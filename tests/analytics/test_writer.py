@@ -12,6 +12,7 @@ from db.analytics import AnalyticsStore, ColumnRow
 from db.analytics_writer import AnalyticsWriter
 from db.stores import Stores
 from tests.analytics.conftest import Metrics, make_row
+from tests.support import wait_until
 
 
 class FlakySink:
@@ -79,10 +80,7 @@ async def test_a_short_interval_flushes_a_partial_batch(
     try:
         for row in rows:
             await writer.enqueue(row)
-        for _ in range(100):
-            if writer.stats().inserted_rows == 3:
-                break
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: writer.stats().inserted_rows == 3, "the interval flushes")
         await assert_exactly_once(metrics, user_id, rows)
     finally:
         await writer.close()
@@ -106,23 +104,17 @@ async def test_unreachable_store_spools_rows_and_replays_each_exactly_once(
     try:
         for row in rows[:30]:
             await writer.enqueue(row)
-        for _ in range(200):
-            if writer.stats().spooled_rows == 30:
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: writer.stats().spooled_rows == 30, "30 rows are spooled")
         stats = writer.stats()
-        assert stats.spooled_rows == 30
         assert stats.insert_failures >= 1
         assert stats.spool_pending
         assert await metrics.request_ids(user_id) == []
         for row in rows[30:]:  # still down: these go to the spool too
             await writer.enqueue(row)
         sink.down = False
-        for _ in range(300):
-            if writer.stats().replayed_rows == 50:
-                break
-            await asyncio.sleep(0.02)
-        assert writer.stats().replayed_rows == 50  # by the timed retry, not close()'s flush
+        await wait_until(  # by the timed retry, not close()'s flush
+            lambda: writer.stats().replayed_rows == 50, "the retry replays all 50 rows"
+        )
     finally:
         await writer.close()
     await assert_exactly_once(metrics, user_id, rows)
@@ -199,7 +191,7 @@ async def test_shutdown_flushes_rows_still_waiting_for_their_interval(
     writer.start()
     for row in rows:
         await writer.enqueue(row)
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: writer.stats().queue_depth == 0, "the writer takes the rows")
     assert await metrics.request_ids(user_id) == []  # still collecting its batch
     await asyncio.wait_for(writer.close(), 10)
     await assert_exactly_once(metrics, user_id, rows)

@@ -22,6 +22,7 @@ from db.tokens import (
     TokenStore,
     _ExpiringMap,
 )
+from tests.support import wait_until
 
 LONG_TTL = 60
 SHORT_TTL = 1
@@ -159,7 +160,10 @@ async def test_every_entry_expires_after_its_ttl(store: TokenStore) -> None:
     assert before.jti_revoked
     assert before.user_cutoff is not None
 
-    await asyncio.sleep(SHORT_TTL + 0.15)
+    async def short_ones_expired() -> bool:  # the last written with SHORT_TTL
+        return await store.access_check("j-short", "u-short") == AccessCheck(False, None)
+
+    await wait_until(short_ones_expired, "the short-lived entries expire", SHORT_TTL + 5)
 
     assert await store.use_refresh("short", LONG_TTL) is None
     assert await store.use_refresh("spent", LONG_TTL) is None
@@ -259,7 +263,8 @@ async def test_in_process_map_sweeps_expired_entries_so_memory_stays_bounded() -
     expiring = SWEEP_MIN_WRITES - 10
     for n in range(expiring):
         entries.set(f"gone-{n}", n, 0.001)
-    await asyncio.sleep(0.01)
+    last = f"gone-{expiring - 1}"
+    await wait_until(lambda: entries.get(last) is None, "the last 1 ms entry expires")
     for n in range(10):  # the write that reaches SWEEP_MIN_WRITES sweeps the expired ones
         entries.set(f"live-{n}", n, LONG_TTL)
     assert len(entries) == 10

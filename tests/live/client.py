@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.support import PASSWORD
 
 STEP_SECONDS = 10
+PROBE_WAIT_SECONDS = 0.2  # how long a probe may take to arrive before the next is sent
 REGISTER = """mutation($i: RegisterInput!) {
   register(input: $i) { accessToken user { id } } }"""
 CREATE = """mutation($i: CreateAgentInput!) { createAgent(input: $i) { id } }"""
@@ -136,3 +140,41 @@ class Socket:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+Subscriptions = dict[Socket, set[str]]  # the subscription ids of each socket
+
+
+async def until_live(probe: Callable[[], Awaitable[object]], subscriptions: Subscriptions) -> int:
+    """Send probe events until each subscription has delivered one; returns how many went.
+
+    No protocol acknowledges a subscription: an event that arrives is the proof it is live.
+    Each probe must add one event to the fresh topic of every subscription, so the k-th
+    arrives as `sequence` k. Every socket is read up to the last probe before returning.
+    """
+    last = {(socket, id): 0 for socket, ids in subscriptions.items() for id in ids}
+    probes = 0
+    try:
+        async with asyncio.timeout(STEP_SECONDS):
+            while not all(last.values()):
+                await probe()
+                probes += 1
+                for socket in subscriptions:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(PROBE_WAIT_SECONDS):
+                            await _read_up_to(socket, last, probes)
+            for socket in subscriptions:
+                await _read_up_to(socket, last, probes)
+    except TimeoutError:
+        pytest.fail(f"subscriptions not live after {probes} probes: {last}")
+    return probes
+
+
+async def _read_up_to(socket: Socket, last: dict[tuple[Socket, str], int], sequence: int) -> None:
+    """Read `socket` until each of its subscriptions in `last` has delivered `sequence`."""
+    while any(seen < sequence for (s, _), seen in last.items() if s is socket):
+        id, result = await socket.next_with_id()
+        assert (socket, id) in last, result
+        assert not result.get("errors"), result
+        (event,) = result["data"].values()
+        last[(socket, id)] = event["sequence"]

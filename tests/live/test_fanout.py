@@ -15,8 +15,6 @@ from types import SimpleNamespace
 from typing import cast
 
 import pytest
-import uvicorn
-from starlette.applications import Starlette
 
 from auth.permissions import Principal
 from core.enums import Role, Tier
@@ -25,9 +23,10 @@ from server.app import create_app
 from server.fanout import GROUPABLE_MAX_CHARS, group_key, is_groupable
 from server.graphql_app import GraphQLApp
 from server.startup import prepare_stores
+from tests.apps import serving
 from tests.conftest import make_settings
-from tests.live.client import Socket, register
-from tests.servers import free_port
+from tests.live.client import Socket, register, until_live
+from tests.support import wait_until
 
 AGENT_EVENTS = "subscription { agentEvents { sequence kind agentId ownerId } }"
 ONE_AGENT = """subscription($agentId: UUID) {
@@ -81,7 +80,8 @@ async def test_grouped_subscribers_each_get_every_event_and_only_their_own(
     try:
         for socket in sockets:
             await socket.subscribe("events", AGENT_EVENTS)
-        await asyncio.sleep(1)  # no protocol acknowledges a subscription; let them start
+        await until_live(lambda: owner.create_agent("probe"), {s: {"events"} for s in mine})
+        await until_live(lambda: stranger.create_agent("probe"), {theirs: {"events"}})
         first = await owner.create_agent("one")
         second = await owner.create_agent("two")
         their_agent = await stranger.create_agent("theirs")
@@ -94,9 +94,9 @@ async def test_grouped_subscribers_each_get_every_event_and_only_their_own(
         assert all(frame["payload"] == frames[0]["payload"] for frame in frames)
         assert frames[0]["payload"]["data"]["agentEvents"]["agentId"] == first
         assert (await theirs.data("agentEvents"))["agentId"] == their_agent
-        for socket in mine:  # the stranger's event reached the stranger only
-            with pytest.raises(TimeoutError):
-                await asyncio.wait_for(socket.ws.recv(), 0.5)
+        after = await owner.create_agent("after")
+        for socket in mine:  # the stranger's event, published before, reached the stranger only
+            assert (await socket.data("agentEvents"))["agentId"] == after
     finally:
         for socket in sockets:
             await socket.close()
@@ -110,13 +110,13 @@ async def test_each_event_resolves_with_fresh_loaders(server_url: str, query: st
     socket = await Socket.open(server_url, owner.token, "graphql-transport-ws")
     try:
         await socket.subscribe("state", query, agentId=agent_id)
-        await asyncio.sleep(1)
+        probes = await until_live(lambda: owner.process(agent_id), {socket: {"state"}})
         counts = []
         for _ in range(3):
             await owner.process(agent_id)
             event = await socket.data("consciousnessStateChanged")
             counts.append(len(event["recentSessions"]))
-        assert counts == [1, 2, 3]  # a cached loader would answer 1, 1, 1
+        assert counts == [probes + 1, probes + 2, probes + 3]  # a cached loader: all alike
     finally:
         await socket.close()
 
@@ -149,20 +149,10 @@ async def _in_process_server(
     """uvicorn serving create_app in this event loop, and the app's GraphQL view."""
     settings = make_settings(tmp_path, subscription_grouping=grouping)
     await prepare_stores(settings)
-    app: Starlette = create_app(settings)
+    app = create_app(settings)
     view = next(r.app for r in app.routes if isinstance(getattr(r, "app", None), GraphQLApp))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-        assert not task.done()
-    try:
-        yield f"http://127.0.0.1:{port}", view
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(app) as (url, _):
+        yield url, view
 
 
 async def test_one_execution_per_event_for_a_group(tmp_path: Path) -> None:
@@ -181,10 +171,10 @@ async def test_one_execution_per_event_for_a_group(tmp_path: Path) -> None:
             await socket.subscribe("1", ONE_AGENT)
         await narrower.subscribe("1", ONE_AGENT, agentId=agent_id)
         await other_user.subscribe("1", ONE_AGENT)
-        for _ in range(50):
-            if sum(len(g.members) for g in view.fanout.groups.values()) == 5:
-                break
-            await asyncio.sleep(0.05)
+        await wait_until(
+            lambda: sum(len(g.members) for g in view.fanout.groups.values()) == 5,
+            "the five subscriptions joined their groups",
+        )
         sizes = sorted(len(group.members) for group in view.fanout.groups.values())
         assert sizes == [1, 1, 3]  # by variables and by user
         await owner.activate(agent_id)
@@ -194,11 +184,8 @@ async def test_one_execution_per_event_for_a_group(tmp_path: Path) -> None:
         assert shared.executions == 1
         for socket in sockets:
             await socket.close()
-        for _ in range(50):
-            if not view.fanout.groups:
-                break
-            await asyncio.sleep(0.05)
-        assert view.fanout.groups == {}  # the last member out stops the group
+        # the last member out stops the group
+        await wait_until(lambda: view.fanout.groups == {}, "every group stopped")
 
 
 async def test_grouping_can_be_switched_off(tmp_path: Path) -> None:
@@ -207,7 +194,7 @@ async def test_grouping_can_be_switched_off(tmp_path: Path) -> None:
         sockets = [await Socket.open(url, owner.token, "graphql-transport-ws") for _ in range(2)]
         for socket in sockets:
             await socket.subscribe("1", AGENT_EVENTS)
-        await asyncio.sleep(1)
+        await until_live(lambda: owner.create_agent("probe"), {s: {"1"} for s in sockets})
         agent_id = await owner.create_agent()
         for socket in sockets:
             assert (await socket.data("agentEvents"))["agentId"] == agent_id

@@ -31,6 +31,7 @@ from tests.conftest import unavailable
 from tests.live.client import STEP_SECONDS, Socket, User, register
 from tests.live.conftest import _start_server
 from tests.servers import free_port
+from tests.support import wait_until
 
 AGENT_EVENTS = """subscription($agentId: UUID, $since: Int) {
   agentEvents(agentId: $agentId, since: $since) { sequence kind agentId status }
@@ -156,13 +157,12 @@ async def _next_error(socket: Socket, seconds: float) -> dict[str, Any]:
 
 async def _until_redis_serves(url: str, token: str) -> None:
     """Wait until an authenticated request works again (the pool reconnects on demand)."""
-    deadline = time.monotonic() + STEP_SECONDS
-    while True:
+
+    async def serves() -> bool:
         _, body = await _post(url, ME, token)
-        if "errors" not in body:
-            return
-        assert time.monotonic() < deadline, body
-        await asyncio.sleep(0.1)
+        return "errors" not in body
+
+    await wait_until(serves, "an authenticated request works again", STEP_SECONDS)
 
 
 async def test_redis_restart_fails_subscribers_promptly_and_resume_misses_nothing(

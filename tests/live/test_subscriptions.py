@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from tests.live.client import Socket, register
+from tests.live.client import Socket, register, until_live
 
 AGENT_EVENTS = """subscription($agentId: UUID, $since: Int) {
   agentEvents(agentId: $agentId, since: $since) { sequence kind agentId ownerId status version }
@@ -128,19 +126,22 @@ async def test_metrics_state_and_summary_follow_processed_requests(server_url: s
         await socket.subscribe("mine", METRICS)
         await socket.subscribe("agent", METRICS, agentId=agent_id)
         await socket.subscribe("state", STATE, agentId=agent_id)
-        await asyncio.sleep(0.5)  # no protocol acknowledges a subscription; let them start
+        subscribed = {socket: {"mine", "agent", "state"}}
+        probes = await until_live(lambda: owner.process(agent_id), subscribed)
         await owner.process(agent_id)
         results = await socket.data_by_id(3)
+        sequence = probes + 1
         for key in ("mine", "agent"):
             row = results[key]["metrics"]
-            assert (row["sequence"], row["agentId"], row["userId"]) == (1, agent_id, owner.id)
+            assert (row["sequence"], row["agentId"]) == (sequence, agent_id)
+            assert row["userId"] == owner.id
             assert row["coalesced"] == 0
             assert row["processingTimeMs"] > 0
         state = results["state"]["consciousnessStateChanged"]
         assert (state["sequence"], state["agentId"], state["state"]["sessions"]) == (
-            1,
+            sequence,
             agent_id,
-            1,
+            sequence,
         )
     finally:
         await socket.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.servers import embedded_env, serve
-from tests.support import PASSWORD
+from tests.support import PASSWORD, wait_until
 
 CALLS = 12  # each ~0.2 s of engine work on one agent, serialised by its row lock
 TEXT = ("I wonder whether the garden will grow; I feel calm, if a little worried. " * 300)[:20_000]
@@ -79,14 +78,15 @@ async def test_sigterm_finishes_in_flight_requests_and_keeps_every_metrics_row(
             process.send_signal(signal.SIGTERM)
             finished_before_sigterm = len(done)
             async with httpx.AsyncClient(base_url=url, timeout=5) as newcomer:
-                deadline = time.monotonic() + 10
-                while True:  # soon no longer accepting
+
+                async def refused() -> bool:
                     try:
                         await newcomer.get("/health")
                     except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError):
-                        break  # refused, or queued before the listener closed and then dropped
-                    assert time.monotonic() < deadline, "still accepting after SIGTERM"
-                    await asyncio.sleep(0.05)
+                        return True  # refused, or queued before the listener closed, dropped
+                    return False
+
+                await wait_until(refused, "no longer accepting after SIGTERM", 10)
             await asyncio.gather(*calls)  # every in-flight call still gets its answer
 
         assert finished_before_sigterm < CALLS, "no request was in flight at SIGTERM"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
@@ -10,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.live.client import Socket, register
 from tests.servers import embedded_env, serve
+from tests.support import wait_until
 
 EVENTS = "subscription { agentEvents { kind } }"
 NONE = {"websockets_active": 0, "graphql_subscriptions_active": 0, "broker_subscriptions_active": 0}
@@ -28,6 +28,10 @@ async def gauges(url: str) -> dict[str, float]:
     }
 
 
+async def _gauges_are(url: str, expected: dict[str, float]) -> bool:
+    return await gauges(url) == expected
+
+
 async def test_open_websockets_and_subscriptions_are_counted(tmp_path: Path) -> None:
     with serve(tmp_path, embedded_env(tmp_path), ready_path="/ready") as (url, _process):
         user = await register(url)
@@ -43,10 +47,8 @@ async def test_open_websockets_and_subscriptions_are_counted(tmp_path: Path) -> 
             "graphql_subscriptions_active": 2,
             "broker_subscriptions_active": 1,  # one topic: the two share it
         }
-        for _ in range(100):  # the in-process broker counts a subscriber once it listens
-            if await gauges(url) == live:
-                break
-            await asyncio.sleep(0.05)
+        # the in-process broker counts a subscriber once it listens
+        await wait_until(lambda: _gauges_are(url, live), f"the gauges read {live}")
         await user.create_agent()  # each subscription sees it: both are live
         for socket in sockets:
             assert (await socket.next())["data"]["agentEvents"]["kind"] == "CREATED"
@@ -54,8 +56,4 @@ async def test_open_websockets_and_subscriptions_are_counted(tmp_path: Path) -> 
 
         for socket in sockets:
             await socket.ws.close()
-        for _ in range(50):  # the server notices the closes
-            if await gauges(url) == NONE:
-                break
-            await asyncio.sleep(0.1)
-        assert await gauges(url) == NONE
+        await wait_until(lambda: _gauges_are(url, NONE), "the server notices the closes")

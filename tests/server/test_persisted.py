@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from db.stores import Stores
 from schema.schema import schema
 from tests.apps import AppClient
 from tests.conftest import make_settings
-from tests.support import bearer, only_error, register
+from tests.support import bearer, only_error, register, wait_until
 
 HEALTH = "query Health { systemHealth { status } }"
 HEALTH_DATA = {"systemHealth": {"status": "OK"}}
@@ -169,8 +168,11 @@ async def test_the_in_process_store_is_bounded_in_bytes_and_expires() -> None:
     assert await store.get("a") == "A" * 10
     short = InProcessPersistedQueryStore(max_bytes=10, ttl_seconds=0.01)
     await short.put("a", "A")
-    await asyncio.sleep(0.02)
-    assert await short.get("a") is None
+
+    async def expired() -> bool:
+        return await short.get("a") is None
+
+    await wait_until(expired, "the 10 ms entry expires", 1)
 
 
 async def test_the_redis_store_is_shared_and_bounded_in_bytes(redis_url: str) -> None:
@@ -192,8 +194,11 @@ async def test_the_redis_store_is_shared_and_bounded_in_bytes(redis_url: str) ->
         assert await store.get("h" * 64) is None
         assert await store.get("e" * 64) is None
         short = RedisPersistedQueryStore(redis, prefix, max_bytes=10, ttl_seconds=0.001)
-        await asyncio.sleep(0.01)
-        assert await short.get("c" * 64) is None  # unused for longer than its TTL
+
+        async def expired() -> bool:  # unused for longer than its 1 ms TTL
+            return await short.get("c" * 64) is None
+
+        await wait_until(expired, "the 1 ms entry expires", 1)
     finally:
         async for key in redis.scan_iter(match=f"{prefix}*"):
             await redis.delete(key)
