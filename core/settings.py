@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     max_input_chars: int = Field(default=20_000, gt=0)
     db_pool_size: int = Field(default=10, gt=0)
     registration_enabled: bool = True
+    registrations_per_ip_per_hour: int = Field(default=20, ge=0)  # 0: no limit
     playground_enabled: bool = True
     dashboard_enabled: bool = True  # the live dashboard page at /dashboard
     analytics_retention_days: int = Field(default=90, ge=1, le=3650)  # table TTL

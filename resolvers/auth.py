@@ -8,7 +8,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from limits import RateLimitItem
+from limits import RateLimitItem, RateLimitItemPerHour
 
 from auth.passwords import (
     MAX_PASSWORD_LENGTH,
@@ -111,6 +111,7 @@ async def register(info: Info, data: Registration) -> IssuedTokens:
     if not context.settings.registration_enabled:
         raise Forbidden("registration is closed on this server")
     _validate_registration(data)
+    await _count_registration(context)
     password_hash = await asyncio.to_thread(hash_password, data.password)
     # The token store first: when it fails, no account is left behind and the username stays
     # free (and no database write lock is held across a Redis call). A record left for an
@@ -129,6 +130,27 @@ async def register(info: Info, data: Registration) -> IssuedTokens:
         )
         await audit_trail.record_in(session, context, AuditAction.REGISTER, user.id)
     return _tokens(context, user, refresh)
+
+
+async def _count_registration(context: Context) -> None:
+    """RATE_LIMITED after REGISTRATIONS_PER_IP_PER_HOUR attempts from one address.
+
+    Every attempt counts, taken names included: `register` must say when a name is taken
+    (it signs the new user in at once, with no e-mail round trip to hide it behind), so
+    this limit is what bounds probing for names, as well as mass account creation.
+    """
+    per_hour = context.settings.registrations_per_ip_per_hour
+    if per_hour == 0:
+        return
+    decision = await context.app.rate_limiter.hit(
+        "register-ip", context.client_ip or "unknown", RateLimitItemPerHour(per_hour)
+    )
+    if not decision.allowed:
+        raise RateLimited(
+            f"too many registrations from this address; at most {per_hour} an hour "
+            "(REGISTRATIONS_PER_IP_PER_HOUR)",
+            retry_after=decision.retry_after_seconds,
+        )
 
 
 def _login_limits(context: Context, username: str) -> list[tuple[str, str, RateLimitItem]]:

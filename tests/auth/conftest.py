@@ -12,6 +12,7 @@ from auth.passwords import hash_password
 from core.enums import Role, Tier
 from db.repositories.users import create_user
 from db.stores import Stores
+from tests.apps import app_with as app_with
 from tests.support import PASSWORD, login
 
 SignIn = Callable[..., Awaitable[dict[str, Any]]]

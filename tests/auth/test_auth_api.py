@@ -17,7 +17,7 @@ from db.models import AuditLog, User
 from db.stores import Stores
 from server.app import create_app
 from server.startup import prepare_stores
-from tests.apps import running
+from tests.apps import AppClient, running
 from tests.auth.conftest import SignIn
 from tests.conftest import TEST_JWT_SECRET, make_settings
 from tests.support import (
@@ -249,3 +249,19 @@ async def test_an_overlong_password_at_login_is_bad_input(
     error = body["errors"][0]  # type: ignore[index]
     assert error["extensions"]["field"] == "password"
     assert "at most 256" in error["message"]
+
+
+def _registration(username: str) -> dict[str, str]:
+    return {"username": username, "email": f"{username}@example.org", "password": PASSWORD}
+
+
+async def test_registrations_are_limited_per_address(app_with: AppClient) -> None:
+    async with app_with(registrations_per_ip_per_hour=3) as (client, _stores):
+        for n in range(3):
+            await register(client, f"crowd{n}")
+        taken = await graphql(client, REGISTER, {"input": _registration("crowd0")})
+        assert error_codes(taken) == ["RATE_LIMITED"]  # the limit answers before the name
+        body = await graphql(client, REGISTER, {"input": _registration("crowd9")})
+        assert error_codes(body) == ["RATE_LIMITED"]
+        assert "REGISTRATIONS_PER_IP_PER_HOUR" in body["errors"][0]["message"]  # type: ignore[index]
+        assert body["errors"][0]["extensions"]["retryAfter"] >= 1  # type: ignore[index]
