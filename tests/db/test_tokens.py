@@ -14,14 +14,13 @@ from redis.exceptions import RedisError
 
 from core.errors import ServiceUnavailable
 from db.tokens import (
-    SWEEP_MIN_WRITES,
     AccessCheck,
     InProcessTokenStore,
     RedisTokenStore,
     RefreshRecord,
     TokenStore,
-    _ExpiringMap,
 )
+from db.tokens_local import SWEEP_MIN_WRITES, _ExpiringMap
 from tests.support import wait_until
 
 LONG_TTL = 60
