@@ -83,6 +83,8 @@ class InProcessTokenStore:
         self._user_cutoffs: _ExpiringMap[float] = _ExpiringMap()
         # Each user's refresh-token hashes, so erasing an account finds them (forget_user).
         self._user_refresh: dict[str, set[str]] = {}
+        # Each family's access tokens (jti -> Unix expiry), revoked with the family.
+        self._family_access: dict[str, dict[str, float]] = {}
 
     def start(self) -> None:
         """Nothing to follow: this process holds every revocation itself."""
@@ -118,8 +120,21 @@ class InProcessTokenStore:
         self._used.set(token_hash, True, ttl_seconds, expires_at=expires_at)
         return RefreshUse(record, first_use=True)
 
+    async def remember_access(self, family_id: str, jti: str, expires_at: float) -> None:
+        """Note an access token issued in `family_id`, to revoke it with the family."""
+        now = time.time()
+        issued = self._family_access.get(family_id, {})
+        live = {known: until for known, until in issued.items() if until > now}
+        live[jti] = expires_at
+        self._family_access[family_id] = live
+
     async def revoke_family(self, family_id: str, ttl_seconds: float) -> None:
+        """No refresh token of the family works any more, nor any access token issued in it."""
         self._revoked_families.set(family_id, True, ttl_seconds)
+        now = time.time()
+        for jti, expires_at in self._family_access.pop(family_id, {}).items():
+            if expires_at > now:
+                self._revoked_jtis.set(jti, True, expires_at - now)
 
     async def is_family_revoked(self, family_id: str) -> bool:
         return self._revoked_families.get(family_id) is not None
@@ -168,3 +183,4 @@ class InProcessTokenStore:
         ):
             entries.clear()
         self._user_refresh.clear()
+        self._family_access.clear()

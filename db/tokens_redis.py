@@ -120,11 +120,30 @@ class RedisTokenStore:
         raw, first = result
         return RefreshUse(RefreshRecord(**orjson.loads(raw)), first_use=first == 1)
 
+    async def remember_access(self, family_id: str, jti: str, expires_at: float) -> None:
+        """Note an access token issued in `family_id` (a hash jti -> expiry that lives as
+        long as its newest token), to revoke it with the family."""
+        key = self._key("family-access", family_id)
+        with unavailable_on_redis_error(STORE):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hset(key, jti, repr(expires_at))
+                pipe.expireat(key, int(expires_at) + 1)
+                await pipe.execute()
+
     async def revoke_family(self, family_id: str, ttl_seconds: float) -> None:
+        """No refresh token of the family works any more, nor any access token issued in it."""
+        access_key = self._key("family-access", family_id)
         with unavailable_on_redis_error(STORE):
             await self._redis.set(
                 self._key("family-revoked", family_id), b"1", px=ttl_ms(ttl_seconds)
             )
+            issued = await self._redis.hgetall(access_key)
+            now = time.time()
+            for jti, expires_at in issued.items():
+                left = float(expires_at) - now
+                if left > 0:
+                    await self.revoke_jti(jti.decode() if isinstance(jti, bytes) else jti, left)
+            await self._redis.delete(access_key)
 
     async def is_family_revoked(self, family_id: str) -> bool:
         with unavailable_on_redis_error(STORE):

@@ -77,27 +77,30 @@ def _validate_registration(data: Registration) -> None:
 
 async def _issue(context: Context, user: UserRow, family_id: str | None = None) -> IssuedTokens:
     """A new access token and a new refresh token in `family_id` (a new family by default)."""
+    family_id = family_id or uuid.uuid4().hex
     refresh = await _save_refresh(context, user.id, family_id)
-    return _tokens(context, user, refresh)
+    return await _tokens(context, user, refresh, family_id)
 
 
-async def _save_refresh(context: Context, user_id: uuid.UUID, family_id: str | None) -> str:
+async def _save_refresh(context: Context, user_id: uuid.UUID, family_id: str) -> str:
     """A new refresh token for `user_id`, recorded in the token store."""
     refresh = new_refresh_token()
     await context.stores.tokens.save_refresh(
         hash_refresh_token(refresh),
         RefreshRecord(
-            user_id=str(user_id),
-            family_id=family_id or uuid.uuid4().hex,
-            issued_at=context.app.clock.time(),
+            user_id=str(user_id), family_id=family_id, issued_at=context.app.clock.time()
         ),
         context.settings.refresh_token_ttl_seconds,
     )
     return refresh
 
 
-def _tokens(context: Context, user: UserRow, refresh: str) -> IssuedTokens:
+async def _tokens(context: Context, user: UserRow, refresh: str, family_id: str) -> IssuedTokens:
+    """The access token, remembered in the refresh token's family: detecting the reuse of
+    a refresh token revokes what the family was issued, not only its refresh tokens."""
     access = context.app.access_tokens.issue(user)
+    expires_at = context.app.clock.time() + access.expires_in
+    await context.stores.tokens.remember_access(family_id, access.jti, expires_at)
     return IssuedTokens(
         access_token=access.token,
         refresh_token=refresh,
@@ -117,7 +120,8 @@ async def register(info: Info, data: Registration) -> IssuedTokens:
     # free (and no database write lock is held across a Redis call). A record left for an
     # account that then failed to be created names no user: refreshing with it is refused.
     user_id = uuid.uuid4()
-    refresh = await _save_refresh(context, user_id, None)
+    family_id = uuid.uuid4().hex
+    refresh = await _save_refresh(context, user_id, family_id)
     async with context.stores.database.session() as session:
         user = await users.create_user(
             session,
@@ -129,7 +133,7 @@ async def register(info: Info, data: Registration) -> IssuedTokens:
             tier=Tier.BASIC,
         )
         await audit_trail.record_in(session, context, AuditAction.REGISTER, user.id)
-    return _tokens(context, user, refresh)
+    return await _tokens(context, user, refresh, family_id)
 
 
 async def _count_registration(context: Context) -> None:
@@ -212,8 +216,9 @@ async def login(info: Info, username: str, password: str) -> IssuedTokens:
 async def refresh_token(info: Info, refresh_token: str) -> IssuedTokens:
     """Rotate: the presented token is spent and a new pair issued in the same family.
 
-    A token presented a second time means it was copied: the whole family is revoked, so
-    both the thief and the victim must sign in again.
+    A token presented a second time means it was copied: the whole family is revoked (its
+    refresh tokens and the access tokens issued with them), so both the thief and the
+    victim must sign in again.
     """
     context = info.context
     store = context.stores.tokens
@@ -241,15 +246,19 @@ async def refresh_token(info: Info, refresh_token: str) -> IssuedTokens:
 
 
 async def logout(info: Info, refresh_token: str) -> bool:
-    """Revoke the refresh token's family and, when one is sent, the current access token."""
+    """Revoke the refresh token's family (with the access tokens issued in it) and, when one
+    is sent, the current access token."""
     context = info.context
     store = context.stores.tokens
     ttl = context.settings.refresh_token_ttl_seconds
     use = await store.use_refresh(hash_refresh_token(refresh_token), ttl)
     if use is None:
         raise Unauthenticated("invalid or expired refresh token")
+    try:
+        principal = await context.principal()
+    except Unauthenticated:
+        principal = None  # an access token already dead: nothing more to revoke
     await store.revoke_family(use.record.family_id, ttl)
-    principal = await context.principal()
     if principal is not None:
         remaining = max(1, int(principal.expires_at - context.app.clock.time()) + 1)
         await store.revoke_jti(principal.jti, remaining)

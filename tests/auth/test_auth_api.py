@@ -122,6 +122,13 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(
     after_theft = await graphql(client, REFRESH, {"token": rotated})
     assert error_codes(after_theft) == ["UNAUTHENTICATED"]
     assert await _count(stores, AuditLog, action="refresh_reuse_detected") == 1
+    # So do the access tokens the family was issued, the thief's included.
+    for access in (first["accessToken"], second["refreshToken"]["accessToken"]):  # type: ignore[index]
+        answer = await graphql(client, ME, headers=bearer(access))
+        assert error_codes(answer) == ["UNAUTHENTICATED"]
+        assert "revoked" in answer["errors"][0]["message"]  # type: ignore[index]
+    other = await login(client, "rotator")  # another sign-in of the same user is unaffected
+    assert "errors" not in await graphql(client, ME, headers=bearer(other["accessToken"]))
 
 
 async def test_logout_revokes_refresh_and_access_tokens(client: httpx.AsyncClient) -> None:
