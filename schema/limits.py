@@ -8,6 +8,8 @@ schema/pipeline.py applies them:
   verdict can never let an over-limit document through;
 - introspection: graphql-core's NoSchemaIntrospectionCustomRule when INTROSPECTION_ENABLED
   is false (`__typename` stays allowed);
+- text and nesting of every value (schema/input_checks.py): in variables before execution,
+  in the document as a validation rule;
 - size, the allow-list (over websockets; HTTP refuses earlier, in server/persisted.py),
   cost (schema/cost.py) and the hourly cost budget: checked when execution is about to
   start, with the request's variables. A refused query or mutation never executes: its
@@ -48,6 +50,7 @@ from core.errors import BadUserInput, ErrorCode, RateLimited, ServiceUnavailable
 from core.settings import Settings
 from db.allow_list import is_allowed, load_allow_list
 from schema.cost import operation_cost
+from schema.input_checks import InputLiteralsRule, variables_refusal
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +198,7 @@ def limit_rules(max_depth: int, max_aliases: int, introspection: bool) -> tuple[
         def _report(self, error: BadUserInput, node: OperationDefinitionNode) -> None:
             self.report_error(GraphQLError(error.message, node, original_error=error))
 
-    rules: tuple[type[Any], ...] = (OperationLimitsRule,)
+    rules: tuple[type[Any], ...] = (OperationLimitsRule, InputLiteralsRule)
     if not introspection:
         rules += (NoSchemaIntrospectionCustomRule,)
     return rules
@@ -220,7 +223,9 @@ def limits_of(request_context: object) -> Limits:
 
 
 async def refusal(context: ExecutionContext, limits: Limits) -> BadUserInput | RateLimited | None:
-    """Why this operation must not execute (size, allow-list, cost, budget), or None."""
+    """Why this operation must not execute (size, values, allow-list, cost, budget), or None."""
+    if (bad_value := variables_refusal(context.variables)) is not None:
+        return bad_value
     query = context.query or ""
     size = len(query.encode())
     if size > limits.max_bytes:
