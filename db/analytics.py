@@ -24,7 +24,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from core.records import MetricsRow
-from db.analytics_migrations import METRICS_TABLE
+from db.analytics_migrations import AGENT_STATS_TABLE, METRICS_TABLE
 
 EXPORT_CHUNK_BYTES = 64 * 1024
 MAX_LIVE_EXPORTS = 10_000
@@ -153,13 +153,18 @@ class AnalyticsStore:
     async def delete_metrics(
         self, *, agent_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None
     ) -> None:
-        """Lightweight DELETE of an agent's or a user's rows (GDPR, agent deletion)."""
+        """Lightweight DELETE of an agent's or a user's rows (GDPR, agent deletion).
+
+        Their rows of agent_daily_stats go too: it is keyed by agent and user, so what is
+        left there adds up the metrics rows that are left.
+        """
         if (agent_id is None) == (user_id is None):
             raise ValueError("give exactly one of agent_id and user_id")
         column, value = ("agent_id", agent_id) if agent_id is not None else ("user_id", user_id)
-        # `column` is one of two literals above; the id is a query parameter.
-        sql = f"DELETE FROM {METRICS_TABLE} WHERE {column} = {{id:UUID}}"  # noqa: S608
-        await self.command(sql, {"id": value})
+        for table in (METRICS_TABLE, AGENT_STATS_TABLE):
+            # `table` and `column` are literals above; the id is a query parameter.
+            sql = f"DELETE FROM {table} WHERE {column} = {{id:UUID}}"  # noqa: S608
+            await self.command(sql, {"id": value})
 
     async def stream_raw(
         self, sql: str, parameters: dict[str, Any], fmt: str
