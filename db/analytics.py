@@ -1,14 +1,17 @@
 """The analytics store: ClickHouse through clickhouse-connect, embedded chDB by default.
 
 clickhouse-connect's client is synchronous (and chDB has no async client), so every call
-runs in a worker thread, on purpose, to keep the event loop free. Calls on the shared
-client are serialised by a lock; an export stream gets a client (and thread) of its own
-so a long download never holds that lock.
+runs in a worker thread, on purpose, to keep the event loop free. Embedded chDB is one
+session per process, so calls on its shared client are serialised by a lock; a ClickHouse
+server's client is a pool of HTTP connections without a session, and its calls run side by
+side. An export stream gets a client (and thread) of its own, so a long download never
+holds that lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import secrets
 import time
@@ -16,6 +19,7 @@ import typing
 import uuid
 from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -112,13 +116,19 @@ class AnalyticsStore:
         self._client = client
         self._url = url
         self.backend = backend
-        self._lock = asyncio.Lock()
+        # One call at a time on chDB's one session; none for a server (module docstring).
+        self._lock: AbstractAsyncContextManager[object] = (
+            asyncio.Lock() if backend == "chdb" else contextlib.nullcontext()
+        )
         self.exports = ExportRegistry()
 
     @classmethod
     async def open(cls, url: str) -> AnalyticsStore:
         backend = "chdb" if url.startswith("chdb:") else "clickhouse"
-        client = await asyncio.to_thread(clickhouse_connect.get_client, dsn=url)
+        # No session for a server: a session takes one query at a time, and calls on this
+        # client run side by side.
+        options: dict[str, Any] = {} if backend == "chdb" else {"autogenerate_session_id": False}
+        client = await asyncio.to_thread(clickhouse_connect.get_client, dsn=url, **options)
         return cls(client, backend, url)
 
     async def query_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[Any]:
