@@ -208,6 +208,8 @@ async def _page_stats(
 ) -> dict[uuid.UUID, AgentStats | ServiceUnavailable]:
     """Each agent's stats, or while the analytics store is down the error its field reports
     (the rest of the page is still served)."""
+    if not agent_ids:
+        return {}
     try:
         found = await fetch_agent_stats(context.stores, agent_ids)
     except ServiceUnavailable as exc:

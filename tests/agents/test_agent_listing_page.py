@@ -76,6 +76,16 @@ async def test_owners_and_stats_come_with_the_page_not_from_dataloaders(
     assert [stats["requestCount"] for stats in single] == [0, 1, 2, 3]
 
 
+async def test_an_empty_page_asks_no_store_for_owners_or_stats(
+    caller: MakeCaller, stores: Stores
+) -> None:
+    alice = await caller("alice")
+    query = "{ agents { edges { node { owner { username } stats { requestCount } } } } }"
+    data, queries = await _queries(alice, stores, query)
+    assert data == {"agents": {"edges": []}}
+    assert queries == (1, 0)  # the page only
+
+
 async def test_an_unreachable_analytics_store_nulls_only_the_listed_stats(
     caller: MakeCaller, stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
