@@ -79,9 +79,10 @@ JOBS = (
     Job("lag", "extra: event-loop lag", "process_bench.py",
         ("--duration", "5", "--steady-seconds", "10"), 10,
         "a `{ __typename }` probe's latency while `process` runs at c=50, embedded stores"),
-    Job("listing", "extra: agents(first: 100), in-process", "agents_bench.py",
-        ("--requests", "50"), 10, "agents(first: 100) through httpx.ASGITransport, one at a "
-        "time, against bare strawberry returning the same shape"),
+    Job("listing", "extra: agents listing, in-process", "agents_bench.py",
+        ("--requests", "50"), 10, "agents(first: 20) and (first: 100) with owner and stats "
+        "through httpx.ASGITransport, one at a time, at 1,000 and 1,000,000 metrics rows, "
+        "against bare strawberry returning the same shape"),
     Job("grouping", "extra: grouped fan-out", "fanout_grouping_bench.py",
         ("--subscribers", "100", "--seconds", "3"), 15,
         "500 subscribers of one operation, grouped against ungrouped"),

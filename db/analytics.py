@@ -1,14 +1,17 @@
 """The analytics store: ClickHouse through clickhouse-connect, embedded chDB by default.
 
 clickhouse-connect's client is synchronous (and chDB has no async client), so every call
-runs in a worker thread, on purpose, to keep the event loop free. Calls on the shared
-client are serialised by a lock; an export stream gets a client (and thread) of its own
-so a long download never holds that lock.
+runs in a worker thread, on purpose, to keep the event loop free. Embedded chDB is one
+session per process, so calls on its shared client are serialised by a lock; a ClickHouse
+server's client is a pool of HTTP connections without a session, and its calls run side by
+side. An export stream gets a client (and thread) of its own, so a long download never
+holds that lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import secrets
 import time
@@ -16,6 +19,7 @@ import typing
 import uuid
 from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +28,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from core.records import MetricsRow
-from db.analytics_migrations import METRICS_TABLE
+from db.analytics_migrations import AGENT_STATS_TABLE, METRICS_TABLE
 
 EXPORT_CHUNK_BYTES = 64 * 1024
 MAX_LIVE_EXPORTS = 10_000
@@ -112,13 +116,19 @@ class AnalyticsStore:
         self._client = client
         self._url = url
         self.backend = backend
-        self._lock = asyncio.Lock()
+        # One call at a time on chDB's one session; none for a server (module docstring).
+        self._lock: AbstractAsyncContextManager[object] = (
+            asyncio.Lock() if backend == "chdb" else contextlib.nullcontext()
+        )
         self.exports = ExportRegistry()
 
     @classmethod
     async def open(cls, url: str) -> AnalyticsStore:
         backend = "chdb" if url.startswith("chdb:") else "clickhouse"
-        client = await asyncio.to_thread(clickhouse_connect.get_client, dsn=url)
+        # No session for a server: a session takes one query at a time, and calls on this
+        # client run side by side.
+        options: dict[str, Any] = {} if backend == "chdb" else {"autogenerate_session_id": False}
+        client = await asyncio.to_thread(clickhouse_connect.get_client, dsn=url, **options)
         return cls(client, backend, url)
 
     async def query_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[Any]:
@@ -153,13 +163,18 @@ class AnalyticsStore:
     async def delete_metrics(
         self, *, agent_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None
     ) -> None:
-        """Lightweight DELETE of an agent's or a user's rows (GDPR, agent deletion)."""
+        """Lightweight DELETE of an agent's or a user's rows (GDPR, agent deletion).
+
+        Their rows of agent_daily_stats go too: it is keyed by agent and user, so what is
+        left there adds up the metrics rows that are left.
+        """
         if (agent_id is None) == (user_id is None):
             raise ValueError("give exactly one of agent_id and user_id")
         column, value = ("agent_id", agent_id) if agent_id is not None else ("user_id", user_id)
-        # `column` is one of two literals above; the id is a query parameter.
-        sql = f"DELETE FROM {METRICS_TABLE} WHERE {column} = {{id:UUID}}"  # noqa: S608
-        await self.command(sql, {"id": value})
+        for table in (METRICS_TABLE, AGENT_STATS_TABLE):
+            # `table` and `column` are literals above; the id is a query parameter.
+            sql = f"DELETE FROM {table} WHERE {column} = {{id:UUID}}"  # noqa: S608
+            await self.command(sql, {"id": value})
 
     async def stream_raw(
         self, sql: str, parameters: dict[str, Any], fmt: str

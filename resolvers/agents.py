@@ -19,9 +19,11 @@ import orjson
 
 from auth.permissions import Permission, Principal
 from core.enums import AgentStatus, AgentType
-from core.errors import BadUserInput, Forbidden, NotFound
+from core.errors import BadUserInput, Forbidden, NotFound, ServiceUnavailable
 from core.events import AgentEventKind
+from db.analytics_queries import NO_REQUESTS, AgentStats
 from db.models import Agent as AgentRow
+from db.models import User as UserRow
 from db.repositories import agents
 from db.repositories.agents import AgentOrdering, AgentQuery, AgentSortField
 from engine.config import EngineConfig
@@ -29,7 +31,9 @@ from engine.errors import ConfigError
 from resolvers.analytics import delete_agent_metrics
 from resolvers.context import Context, Info
 from resolvers.events import publish_agent_event
+from resolvers.loaders import fetch_agent_stats
 from resolvers.pagination import Page, build_page, page_size
+from resolvers.selection import selects
 
 MAX_NAME_CHARS = 100
 MAX_DESCRIPTION_CHARS = 2000
@@ -188,26 +192,65 @@ def _scoped_query(principal: Principal, where: AgentQuery) -> AgentQuery:
     )
 
 
+@dataclass(frozen=True)
+class ListedAgent:
+    """An agent of a listing's page, with what the page fetched beside it for the fields the
+    query selects (None when it does not select them): the owner, and the stats or the
+    error that stands in their place."""
+
+    row: AgentRow
+    owner: UserRow | None = None
+    stats: AgentStats | ServiceUnavailable | None = None
+
+
+async def _page_stats(
+    context: Context, agent_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, AgentStats | ServiceUnavailable]:
+    """Each agent's stats, or while the analytics store is down the error its field reports
+    (the rest of the page is still served)."""
+    if not agent_ids:
+        return {}
+    try:
+        found = await fetch_agent_stats(context.stores, agent_ids)
+    except ServiceUnavailable as exc:
+        return {agent_id: ServiceUnavailable(exc.message) for agent_id in agent_ids}
+    return {agent_id: found.get(agent_id, NO_REQUESTS) for agent_id in agent_ids}
+
+
 async def list_agents(
     info: Info, where: AgentQuery, ordering: AgentOrdering, first: int, after: str | None
-) -> Page[AgentRow]:
-    """One page of the agents the caller may see that match `where`, keyset-paginated."""
+) -> Page[ListedAgent]:
+    """One page of the agents the caller may see that match `where`, keyset-paginated.
+
+    What the query selects of the page's owners and stats comes with the page, one query
+    each, and the total only when totalCount is selected.
+    """
     limit = page_size(first)
     kind = _cursor_kind(ordering)
     key = _decode_after(info, kind, ordering, after)
     query = _scoped_query(await info.context.require_principal(), where)
+    selected = info.selected_fields
+    total: int | None = None
+    owners: dict[uuid.UUID, UserRow] = {}
     async with info.context.stores.database.session() as session:
-        rows, total = await agents.list_agents(session, query, ordering, after=key, limit=limit + 1)
+        rows = await agents.list_agents(session, query, ordering, after=key, limit=limit + 1)
+        if selects(selected, "totalCount"):
+            total = await agents.count_agents(session, query)
+        if selects(selected, "edges.node.owner"):
+            owners = await agents.users_by_id(session, [row.owner_id for row in rows[:limit]])
+    stats: dict[uuid.UUID, AgentStats | ServiceUnavailable] = {}
+    if selects(selected, "edges.node.stats"):
+        stats = await _page_stats(info.context, [row.id for row in rows[:limit]])
     codec = info.context.app.cursors
 
-    def cursor_of(row: AgentRow) -> str:
-        value = ordering.sort_value(row)
+    def cursor_of(listed: ListedAgent) -> str:
+        value = ordering.sort_value(listed.row)
         return codec.encode(
-            kind, [value if isinstance(value, str) else value.isoformat(), str(row.id)]
+            kind, [value if isinstance(value, str) else value.isoformat(), str(listed.row.id)]
         )
 
     return build_page(
-        rows,
+        [ListedAgent(row, owners.get(row.owner_id), stats.get(row.id)) for row in rows],
         first=limit,
         total_count=total,
         has_previous_page=after is not None,

@@ -10,6 +10,7 @@ import functools
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 
 from strawberry.dataloader import DataLoader
 
@@ -32,13 +33,15 @@ async def load_users(stores: Stores, keys: list[uuid.UUID]) -> list[User | None]
     return [found.get(key) for key in keys]
 
 
-async def load_agent_stats(stores: Stores, keys: list[uuid.UUID]) -> list[AgentStats]:
-    """Agent statistics from the analytics store, one ClickHouse query for the whole batch.
+async def fetch_agent_stats(
+    stores: Stores, agent_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, AgentStats]:
+    """Agent statistics from the analytics store, one ClickHouse query for all of `agent_ids`.
 
-    An agent without metrics rows has count 0. They are as fresh as the metrics writer's
-    last flush (ANALYTICS_FLUSH_INTERVAL_SECONDS).
+    An agent without metrics rows is absent (its stats are NO_REQUESTS). They are as fresh
+    as the metrics writer's last flush (ANALYTICS_FLUSH_INTERVAL_SECONDS).
     """
-    query = build_agent_stats(keys)
+    query = build_agent_stats(list(agent_ids))
     try:
         rows = await stores.analytics.query_rows(query.sql, query.parameters)
     except Exception as exc:
@@ -46,10 +49,15 @@ async def load_agent_stats(stores: Stores, keys: list[uuid.UUID]) -> list[AgentS
         raise ServiceUnavailable(
             "agent statistics are unavailable: the analytics store is down"
         ) from None
-    found = {
+    return {
         agent_id: AgentStats(int(count), statistic(awareness), statistic(ethical), statistic(p95))
         for agent_id, count, awareness, ethical, p95 in rows
     }
+
+
+async def load_agent_stats(stores: Stores, keys: list[uuid.UUID]) -> list[AgentStats]:
+    """Agent statistics for single agents' stats fields (a listing fetches its page's)."""
+    found = await fetch_agent_stats(stores, keys)
     return [found.get(key, NO_REQUESTS) for key in keys]
 
 

@@ -67,14 +67,14 @@ class Page(Generic[Row]):
     edges: list[tuple[str, Row]]  # (cursor, row), in order
     has_next_page: bool
     has_previous_page: bool
-    total_count: int
+    total_count: int | None  # None when the query does not select totalCount
 
 
 def build_page(
     rows: Sequence[Row],
     *,
     first: int,
-    total_count: int,
+    total_count: int | None,
     has_previous_page: bool,
     cursor_of: Callable[[Row], str],
 ) -> Page[Row]:

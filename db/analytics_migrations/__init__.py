@@ -2,8 +2,8 @@
 
 `NNNN_name.sql` holds one statement; `${retention_days}` in it is replaced by the
 validated integer ANALYTICS_RETENTION_DAYS. Applied versions are rows of the
-`schema_migrations` table in ClickHouse. The table TTL follows the setting: when it
-differs from the one the table was created with, `apply_retention` modifies it.
+`schema_migrations` table in ClickHouse. The tables' TTLs follow the setting: when one
+differs from the one its table was created with, `apply_retention` modifies it.
 """
 
 from __future__ import annotations
@@ -16,8 +16,14 @@ from typing import Protocol
 
 MIGRATIONS_DIR = Path(__file__).parent
 METRICS_TABLE = "consciousness_metrics"
+AGENT_STATS_TABLE = "agent_daily_stats"
+# The TTL of each table that keeps ANALYTICS_RETENTION_DAYS ({days}), as its migration
+# writes it: a day of agent stats goes once the newest of its metrics rows has gone.
+RETENTION_TTLS = {
+    METRICS_TABLE: "toDateTime(timestamp) + toIntervalDay({days})",
+    AGENT_STATS_TABLE: "day + toIntervalDay({days} + 1)",
+}
 _FILE_NAME = re.compile(r"^(\d{4})_(\w+)\.sql$")
-_TTL = re.compile(r"TTL toDateTime\(timestamp\) \+ toIntervalDay\((\d+)\)")
 
 CREATE_SCHEMA_MIGRATIONS = """
 CREATE TABLE IF NOT EXISTS schema_migrations
@@ -90,23 +96,22 @@ async def migrate_analytics(
     return done
 
 
-async def retention_days_of_table(store: CommandRunner) -> int | None:
-    """The TTL in days the metrics table has now, None without one."""
+async def retention_days_of_table(store: CommandRunner, table: str = METRICS_TABLE) -> int | None:
+    """The TTL in days `table` has now, None without one."""
     rows = await store.query_rows(
         "SELECT create_table_query FROM system.tables "
         "WHERE database = currentDatabase() AND name = {table:String}",
-        {"table": METRICS_TABLE},
+        {"table": table},
     )
-    match = _TTL.search(str(rows[0][0])) if rows else None
+    ttl = re.escape(f"TTL {RETENTION_TTLS[table]}").replace(re.escape("{days}"), r"(\d+)")
+    match = re.search(ttl, str(rows[0][0])) if rows else None
     return int(match.group(1)) if match else None
 
 
 async def apply_retention(store: CommandRunner, retention_days: int) -> None:
-    """Make the table TTL `retention_days` days when it is anything else."""
+    """Make each table's TTL `retention_days` days when it is anything else."""
     days = _validated_days(retention_days)
-    if await retention_days_of_table(store) == days:
-        return
-    # `days` is a validated int, and DDL cannot take query parameters in a TTL.
-    await store.command(
-        f"ALTER TABLE {METRICS_TABLE} MODIFY TTL toDateTime(timestamp) + toIntervalDay({days})"
-    )
+    for table, ttl in RETENTION_TTLS.items():
+        if await retention_days_of_table(store, table) != days:
+            # `days` is a validated int, and DDL cannot take query parameters in a TTL.
+            await store.command(f"ALTER TABLE {table} MODIFY TTL {ttl.format(days=days)}")

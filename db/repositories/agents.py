@@ -107,12 +107,10 @@ async def list_agents(
     *,
     after: tuple[str | datetime, uuid.UUID] | None,
     limit: int,
-) -> tuple[list[Agent], int]:
-    """One page of agents in `ordering` (keyset on sort value, then id) and the total count."""
-    conditions = _conditions(query)
-    total = (await session.exec(select(func.count()).select_from(Agent).where(*conditions))).one()
+) -> list[Agent]:
+    """One page of agents in `ordering` (keyset on sort value, then id)."""
     key = _sort_expression(ordering.field)
-    statement = select(Agent).where(*conditions)
+    statement = select(Agent).where(*_conditions(query))
     if after is not None:
         value, agent_id = after
         if ordering.descending:
@@ -125,7 +123,13 @@ async def list_agents(
     else:
         statement = statement.order_by(key.asc(), col(Agent.id).asc())
     rows = await session.exec(statement.limit(limit))
-    return list(rows.all()), total
+    return list(rows.all())
+
+
+async def count_agents(session: AsyncSession, query: AgentQuery) -> int:
+    """How many agents match `query`, on all pages."""
+    statement = select(func.count()).select_from(Agent).where(*_conditions(query))
+    return (await session.exec(statement)).one()
 
 
 async def get_agent(

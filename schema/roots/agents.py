@@ -44,7 +44,7 @@ class Query:
         where = (filter or AgentFilter()).to_query()
         ordering = (order_by or AgentOrder()).to_ordering()
         page = await agents.list_agents(info, where, ordering, first, after)
-        return connection(page, Agent.from_row)
+        return connection(page, Agent.from_listed)
 
     @strawberry.field(
         description="One agent; another user's agent is NOT_FOUND.",

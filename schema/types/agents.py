@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -12,14 +13,15 @@ from strawberry.scalars import JSON
 
 from core.enums import AgentStatus as AgentStatusValue
 from core.enums import AgentType as AgentTypeValue
-from core.errors import NotFound
+from core.errors import NotFound, ServiceUnavailable
 from db.analytics_queries import AgentStats as AgentStatsRow
 from db.models import Agent as AgentRow
 from db.models import AgentVersion as AgentVersionRow
+from db.models import User as UserRow
 from db.repositories.agents import AgentOrdering, AgentQuery, AgentSortField
 from db.repositories.sessions import SessionSummary
 from resolvers.agent_versions import KEEP, AgentPatch
-from resolvers.agents import AgentDraft
+from resolvers.agents import AgentDraft, ListedAgent
 from resolvers.context import Info
 from resolvers.pagination import page_size
 from schema.types.auth import User
@@ -111,9 +113,22 @@ class Agent:
     last_activity: datetime | None
     version: int = strawberry.field(description="Bumped by every change; see agentVersions.")
     owner_id: strawberry.Private[uuid.UUID]
+    # What a listing fetched with its page (resolvers/agents.ListedAgent); None elsewhere,
+    # where owner and stats come from DataLoaders.
+    listed_owner: strawberry.Private[UserRow | None] = None
+    listed_stats: strawberry.Private[AgentStatsRow | ServiceUnavailable | None] = None
 
     @classmethod
-    def from_row(cls, row: AgentRow) -> Agent:
+    def from_listed(cls, listed: ListedAgent) -> Agent:
+        return cls.from_row(listed.row, owner=listed.owner, stats=listed.stats)
+
+    @classmethod
+    def from_row(
+        cls,
+        row: AgentRow,
+        owner: UserRow | None = None,
+        stats: AgentStatsRow | ServiceUnavailable | None = None,
+    ) -> Agent:
         return cls(
             id=row.id,
             name=row.name,
@@ -127,20 +142,37 @@ class Agent:
             last_activity=row.last_activity,
             version=row.version,
             owner_id=row.owner_id,
+            listed_owner=owner,
+            listed_stats=stats,
         )
 
-    @strawberry.field
-    async def owner(self, info: Info) -> User:
+    # owner and stats are plain (synchronous) fields when a listing fetched them with its
+    # page, and awaitables of a DataLoader otherwise: graphql-core awaits what is awaitable.
+    @strawberry.field(graphql_type=User)
+    def owner(self, info: Info) -> User | Awaitable[User]:
+        if self.listed_owner is not None:
+            return User.from_row(self.listed_owner)
+        return self._load_owner(info)
+
+    async def _load_owner(self, info: Info) -> User:
         user = await info.context.loaders.users.load(self.owner_id)
         if user is None:
             raise NotFound("the agent's owner no longer exists")
         return User.from_row(user)
 
     @strawberry.field(
+        graphql_type=AgentStats | None,
         description="Statistics over this agent's requests; null (with an error) while the "
-        "analytics store is unreachable. Fresh as of the metrics writer's last flush."
+        "analytics store is unreachable. Fresh as of the metrics writer's last flush.",
     )
-    async def stats(self, info: Info) -> AgentStats | None:
+    def stats(self, info: Info) -> AgentStats | Awaitable[AgentStats]:
+        if isinstance(self.listed_stats, ServiceUnavailable):
+            raise self.listed_stats
+        if self.listed_stats is not None:
+            return AgentStats.from_stats(self.listed_stats)
+        return self._load_stats(info)
+
+    async def _load_stats(self, info: Info) -> AgentStats:
         return AgentStats.from_stats(await info.context.loaders.agent_stats.load(self.id))
 
     @strawberry.field(description="The newest sessions, newest first (first: 1 to 100).")

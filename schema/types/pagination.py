@@ -31,7 +31,13 @@ class Edge(Generic[NodeType]):
 class Connection(Generic[NodeType]):
     edges: list[Edge[NodeType]]
     page_info: PageInfo
-    total_count: int = strawberry.field(description="Rows matching the filter, on all pages.")
+    counted: strawberry.Private[int | None]  # None: the query does not select totalCount
+
+    @strawberry.field(description="Rows matching the filter, on all pages.")
+    def total_count(self) -> int:
+        if self.counted is None:
+            raise RuntimeError("totalCount is selected but was not counted")
+        return self.counted
 
 
 def connection(page: Page[Row], node_of: Callable[[Row], NodeType]) -> Connection[NodeType]:
@@ -45,5 +51,5 @@ def connection(page: Page[Row], node_of: Callable[[Row], NodeType]) -> Connectio
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
-        total_count=page.total_count,
+        counted=page.total_count,
     )

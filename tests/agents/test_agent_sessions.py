@@ -171,9 +171,9 @@ async def test_listing_agents_with_owner_stats_and_sessions_costs_a_constant_num
     assert len(data["agents"]["edges"]) == 100
     with_hundred = await _nested_queries(alice, stores)
 
-    # Database: count + page, then one query each for owners and recent sessions;
-    # analytics: one query for every agent's stats.
-    assert with_five == with_hundred == (4, 1)
+    # Database: the page, then one query each for owners and recent sessions (no count:
+    # totalCount is not selected); analytics: one query for every agent's stats.
+    assert with_five == with_hundred == (3, 1)
 
 
 async def test_an_unreachable_analytics_store_nulls_only_the_stats(

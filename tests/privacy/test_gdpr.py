@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
-from db.analytics_migrations import METRICS_TABLE
+from db.analytics_migrations import AGENT_STATS_TABLE, METRICS_TABLE
 from db.stores import Stores
 from db.tokens import InProcessTokenStore
 from tests.apps import Running
@@ -197,3 +197,24 @@ async def test_erasure_leaves_no_row_of_the_user_anywhere(
     assert uuid.UUID((await register(client, erin["username"]))["user"]["id"]) != uuid.UUID(
         erin["id"]
     )
+
+
+async def test_erasure_leaves_no_agent_stats_of_the_user_or_their_agents(
+    client: httpx.AsyncClient, stores: Stores
+) -> None:
+    """agent_daily_stats adds up the metrics rows: erasing those erases their sums too."""
+    erin = await a_user_with_history(client, "erin_summed")
+    if stores.metrics_writer is not None:
+        await stores.metrics_writer.flush()
+
+    async def stats_rows() -> int:
+        rows = await stores.analytics.query_rows(
+            f"SELECT count() FROM {AGENT_STATS_TABLE} WHERE user_id = {{u:UUID}} "
+            "OR agent_id = {a:UUID}",
+            {"u": erin["id"], "a": erin["agent"]},
+        )
+        return int(rows[0][0])
+
+    assert await stats_rows() == 1
+    await ok(client, DELETE, erin["token"], confirm=True, password=PASSWORD)
+    assert await stats_rows() == 0
