@@ -32,6 +32,8 @@ STALE_AFTER_SECONDS = 15.0
 RETRY_SECONDS = 1.0
 SCAN_COUNT = 1000
 SWEEP_SECONDS = 30.0
+STOP_SECONDS = 2.0
+READ_SECONDS = 0.1  # how long one read waits: bounds how long stopping takes
 
 
 def jti_message(jti: str, ttl_ms: int) -> bytes:
@@ -54,6 +56,7 @@ class RevocationMirror:
         self._loaded = False
         self._heard_at = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._swept = 0.0
 
     @property
@@ -92,20 +95,33 @@ class RevocationMirror:
             self._task = asyncio.create_task(self._run(), name="revocation-mirror")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop following: the reader sees the flag within READ_SECONDS and closes.
+
+        Not by cancelling it: redis-py's get_message(timeout) can swallow a cancellation
+        that meets its own timeout, after which the read hung for a minute; and neither
+        closing the subscription (it waits for the reader's lock) nor its connection ends
+        a pending read sooner.
+        """
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        try:
+            await asyncio.wait_for(asyncio.shield(task), STOP_SECONDS)
+        except TimeoutError:
+            task.cancel()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self._follow()
             except (RedisError, OSError) as exc:
+                if self._stopping:
+                    return
                 log.warning("revocation mirror lost Redis (%s); asking Redis meanwhile", exc)
             self._loaded = False
-            await asyncio.sleep(RETRY_SECONDS)
+            if not self._stopping:
+                await asyncio.sleep(RETRY_SECONDS)
 
     async def _follow(self) -> None:
         pubsub = self._redis.pubsub()
@@ -114,8 +130,8 @@ class RevocationMirror:
             await self._load()
             self._loaded, self._heard_at = True, time.monotonic()
             pinged = time.monotonic()
-            while True:
-                message = await pubsub.get_message(timeout=1.0)
+            while not self._stopping:
+                message = await pubsub.get_message(timeout=READ_SECONDS)
                 now = time.monotonic()
                 if message is not None:
                     self._heard_at = now
