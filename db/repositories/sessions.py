@@ -13,13 +13,14 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, update
+from sqlalchemy import and_, bindparam, func, insert, or_, update
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
 from core.enums import AgentStatus
 from db.models import Agent, ConsciousnessSession
+from db.types import JSONDocument, UTCDateTime
 from engine import EngineResult, EthicsResult
 
 
@@ -88,23 +89,50 @@ class StoredState:
     state_version: int
 
 
+# `process` runs these on every call, so they are built once, with bind parameters:
+# building one per call (coercing every value into the statement) cost more than running it.
+_AGENTS = SQLModel.metadata.tables[str(Agent.__tablename__)]
 _SESSIONS = SQLModel.metadata.tables[str(ConsciousnessSession.__tablename__)]
 _STATE_COLUMNS = (
-    col(Agent.status),
-    col(Agent.configuration),
-    col(Agent.consciousness_state),
-    col(Agent.state_version),
+    _AGENTS.c.status,
+    _AGENTS.c.configuration,
+    _AGENTS.c.consciousness_state,
+    _AGENTS.c.state_version,
 )
+_READ_STATE = select(*_STATE_COLUMNS).where(_AGENTS.c.id == bindparam("agent_id"))
+_READ_OWN_STATE = _READ_STATE.where(_AGENTS.c.owner_id == bindparam("owner_id"))
+_LOCK_STATE = (
+    update(_AGENTS)
+    .where(_AGENTS.c.id == bindparam("agent_id"))
+    .values(last_activity=bindparam("touched_at", type_=UTCDateTime()))
+    .returning(*_STATE_COLUMNS)
+)
+_STORE_STATE = (
+    update(_AGENTS)
+    .where(
+        _AGENTS.c.id == bindparam("agent_id"),
+        _AGENTS.c.state_version == bindparam("expected_version"),
+        _AGENTS.c.status == AgentStatus.ACTIVE.value,
+    )
+    .values(
+        consciousness_state=bindparam("new_state", type_=JSONDocument),
+        state_version=_AGENTS.c.state_version + 1,
+        last_activity=bindparam("activity_at", type_=UTCDateTime()),
+    )
+)
+_INSERT_SESSION = insert(_SESSIONS)
 
 
 async def read_state(
     session: AsyncSession, agent_id: uuid.UUID, *, owner_id: uuid.UUID | None
 ) -> StoredState | None:
     """The agent's StoredState if it exists and (unless `owner_id` is None) is `owner_id`'s."""
-    statement = select(*_STATE_COLUMNS).where(col(Agent.id) == agent_id)
-    if owner_id is not None:
-        statement = statement.where(col(Agent.owner_id) == owner_id)
-    row = (await session.exec(statement)).first()
+    if owner_id is None:
+        result = await session.exec(_READ_STATE, params={"agent_id": agent_id})
+    else:
+        params = {"agent_id": agent_id, "owner_id": owner_id}
+        result = await session.exec(_READ_OWN_STATE, params=params)
+    row = result.first()
     return None if row is None else StoredState(*row)
 
 
@@ -118,13 +146,8 @@ async def lock_state(
     the database write lock. What it returns is the latest committed state, so a
     `store_session` that follows in this transaction cannot find it changed.
     """
-    statement = (
-        update(Agent)
-        .where(col(Agent.id) == agent_id)
-        .values(last_activity=touched_at)
-        .returning(*_STATE_COLUMNS)
-    )
-    row = (await session.exec(statement)).first()
+    params = {"agent_id": agent_id, "touched_at": touched_at}
+    row = (await session.exec(_LOCK_STATE, params=params)).first()
     return None if row is None else StoredState(*row)
 
 
@@ -138,24 +161,16 @@ async def store_session(
     exactly one matches the row; then one INSERT. Neither `version` nor `updated_at`
     changes: they track configuration, not activity.
     """
-    updated = await session.exec(
-        update(Agent)
-        .where(
-            col(Agent.id) == row.agent_id,
-            col(Agent.state_version) == expected_state_version,
-            col(Agent.status) == AgentStatus.ACTIVE.value,
-        )
-        .values(
-            consciousness_state=row.consciousness_state,
-            state_version=col(Agent.state_version) + 1,
-            last_activity=row.created_at,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if updated.rowcount != 1:
+    params = {
+        "agent_id": row.agent_id,
+        "expected_version": expected_state_version,
+        "new_state": row.consciousness_state,
+        "activity_at": row.created_at,
+    }
+    if (await session.exec(_STORE_STATE, params=params)).rowcount != 1:
         return False
     values = {column.name: getattr(row, column.name) for column in _SESSIONS.columns}
-    await session.exec(insert(_SESSIONS).values(values))
+    await session.exec(_INSERT_SESSION, params=values)
     return True
 
 
