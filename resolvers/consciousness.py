@@ -265,8 +265,9 @@ async def _record(
     microseconds; the text is not analysed again) and written. Users expect a `process`
     call to succeed whatever else runs on the agent (the state is the server's bookkeeping:
     a CONFLICT would be nothing a client could resolve) and to finish in bounded time. The
-    lock gives both, held for a refold and two statements; a second optimistic try does
-    neither: with 20 calls in flight on one agent it lost the race again almost every time.
+    lock gives both, held for a refold, three statements and the commit; a second
+    optimistic try gives neither: with 20 calls in flight on one agent it lost the race
+    again almost every time, costing a transaction each time.
     """
     async with context.stores.database.write_session() as session:
         row = run.session_row(result, redacted_context)
