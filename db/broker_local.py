@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict, defaultdict, deque
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,6 +167,10 @@ class InProcessBroker:
         history.append(event)
         self.local.deliver(event)
         return sequence
+
+    async def publish_many(self, events: Sequence[tuple[str, Message]]) -> list[int]:
+        """`publish` each (topic, message) in order; their sequences."""
+        return [await self.publish(topic, message) for topic, message in events]
 
     @contextlib.asynccontextmanager
     async def subscribe(self, topic: str, since: int | None = None) -> AsyncIterator[Subscription]:

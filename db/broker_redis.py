@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -21,7 +21,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from core.errors import ServiceUnavailable
 from db.broker_local import HISTORY_PER_TOPIC, Event, LocalFanOut, Message, Subscription
@@ -125,15 +125,15 @@ class RedisBroker:
     def _topic_of(self, channel: str) -> str:
         return channel.removeprefix(f"{self._prefix}events:{{").removesuffix("}:live")
 
+    def _publish_arguments(self, topic: str, message: Message) -> tuple[list[str], list[Any]]:
+        """The publish script's keys and arguments for `message` on `topic`."""
+        keys = [self._key(topic, "seq"), self._key(topic, "stream"), self._channel(topic)]
+        args = [orjson.dumps(message), self._history_size, HISTORY_TTL_SECONDS]
+        return keys, [*args, self._known.get(topic, 0)]
+
     async def publish(self, topic: str, message: Message) -> int:
         """Publish `message`; returns its sequence. ServiceUnavailable when Redis fails."""
-        keys = [self._key(topic, "seq"), self._key(topic, "stream"), self._channel(topic)]
-        args: list[bytes | int] = [
-            orjson.dumps(message),
-            self._history_size,
-            HISTORY_TTL_SECONDS,
-            self._known.get(topic, 0),
-        ]
+        keys, args = self._publish_arguments(topic, message)
         try:
             sequence = await self._publish_script(keys=keys, args=args)
         except (RedisError, OSError) as exc:
@@ -141,6 +141,30 @@ class RedisBroker:
             raise ServiceUnavailable("the event broker is unavailable; try again") from exc
         self._remember(topic, int(sequence))
         return int(sequence)
+
+    async def publish_many(self, events: Sequence[tuple[str, Message]]) -> list[int]:
+        """`publish` each (topic, message) in order, in one round trip; their sequences."""
+        try:
+            try:
+                sequences = await self._publish_pipeline(events)
+            except NoScriptError:  # Redis lost its scripts (restart, SCRIPT FLUSH): none ran
+                self._publish_script.sha = await self._redis.script_load(_PUBLISH_SCRIPT)
+                sequences = await self._publish_pipeline(events)
+        except (RedisError, OSError) as exc:
+            log.warning("could not publish %d events: %s", len(events), exc)
+            raise ServiceUnavailable("the event broker is unavailable; try again") from exc
+        for (topic, _), sequence in zip(events, sequences, strict=True):
+            self._remember(topic, sequence)
+        return sequences
+
+    async def _publish_pipeline(self, events: Sequence[tuple[str, Message]]) -> list[int]:
+        """EVALSHA of the publish script per event, pipelined (a Script in a pipeline would
+        first ask SCRIPT EXISTS: a second round trip)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for topic, message in events:
+                keys, args = self._publish_arguments(topic, message)
+                pipe.evalsha(self._publish_script.sha, len(keys), *keys, *args)
+            return [int(sequence) for sequence in await pipe.execute()]
 
     def _remember(self, topic: str, sequence: int) -> None:
         if sequence > self._known.get(topic, 0):

@@ -70,6 +70,8 @@ class Agent(SQLModel, table=True):
     agent_type: str = Field(max_length=32)
     configuration: dict[str, Any] = _json(default=dict)
     consciousness_state: dict[str, Any] = _json(default=dict)
+    # Bumped by every write of consciousness_state: `process` writes only if it is unchanged.
+    state_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     status: str = Field(default=AgentStatus.INACTIVE.value, max_length=16, index=True)
     version: int = Field(default=1)
     created_at: datetime = _created_at()

@@ -17,6 +17,7 @@ from db.persisted_queries import (
     PersistedQueryStore,
     RedisPersistedQueryStore,
 )
+from db.publisher import Publisher
 from db.pubsub import Broker, InProcessBroker, RedisBroker
 from db.redis_client import open_redis
 from db.session import Database
@@ -50,6 +51,11 @@ class Stores:
     # The metrics writer: set and started by the app's lifespan (not by startup checks).
     metrics_writer: AnalyticsWriter | None = None
     _health: tuple[float, list[StoreHealth]] | None = field(default=None, repr=False)
+    # Events published after the request (db/publisher.py), through `broker`.
+    publisher: Publisher = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.publisher = Publisher(self.broker)
 
     @classmethod
     async def open(
@@ -109,6 +115,7 @@ class Stores:
 
     async def close(self) -> None:
         """Close every store, each even if another fails to close."""
+        await self.publisher.close()  # publishes what is queued before the broker closes
         if self.metrics_writer is not None:
             try:
                 await self.metrics_writer.close()  # flushes into analytics before it closes

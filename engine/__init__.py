@@ -1,8 +1,10 @@
 """The Consciousness API's analysis engine: pure, deterministic computation with no I/O.
 
 Entry point: `process(request, agent_state, config)` (optionally with a semantic
-`guard`, see engine.ethics.semantic). Single-stage evaluations: `evaluate_ethics`,
-`evaluate_self_awareness`, `evaluate_metacognition`; experimental: `attribute_violations`.
+`guard`, see engine.ethics.semantic); `rebase` refolds its result on another prior state.
+Single-stage evaluations: `evaluate_ethics`, `evaluate_self_awareness`,
+`evaluate_metacognition`; `redact_personal_data` (the detectors alone); experimental:
+`attribute_violations`.
 Nothing here imports the server's packages, reads settings or touches the network; data
 files are read from the package at import.
 """
@@ -22,6 +24,7 @@ from engine.ethics import (
     Violation,
     build_guard,
     redact,
+    redact_personal_data,
 )
 from engine.metacognition import (
     BiasMarker,
@@ -34,6 +37,7 @@ from engine.pipeline import (
     evaluate_metacognition,
     evaluate_self_awareness,
     process,
+    rebase,
 )
 from engine.readability import Readability
 from engine.responder import Analysis, ReflectiveResponder, Responder
@@ -79,5 +83,7 @@ __all__ = [
     "evaluate_metacognition",
     "evaluate_self_awareness",
     "process",
+    "rebase",
     "redact",
+    "redact_personal_data",
 ]

@@ -9,6 +9,7 @@ chain. Apart from the durations, the result is a deterministic function of
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -88,23 +89,7 @@ def process(
         lambda: assess_self_awareness(view, emotion, ethics, config),
         _describe_awareness,
     )
-    prior_rate = 0.0 if agent_state is None else agent_state.violation_rate
-    level, alignment = rec.run(
-        "composite",
-        f"confidence, coverage, {meta.depth} pass(es), ethical score, prior violation rate",
-        lambda: (
-            awareness_level(aware.confidence, emotion.lexicon_coverage, meta.depth),
-            ethical_alignment(ethics.overall_score, prior_rate),
-        ),
-        lambda pair: f"awareness level {pair[0]:.3f}, ethical alignment {pair[1]:.3f}",
-    )
-    session = _session_measures(emotion, ethics, aware, meta, level, alignment)
-    state = rec.run(
-        "state",
-        "new agent" if agent_state is None else f"state after {agent_state.sessions} session(s)",
-        lambda: update_state(agent_state, session, config.state_half_life_sessions),
-        lambda s: f"state after {s.sessions} session(s), violation rate {s.violation_rate:.3f}",
-    )
+    level, alignment, state = _fold(rec, emotion, ethics, aware, meta, agent_state, config)
     analysis = Analysis(view, emotion, ethics, aware, meta)
     content = rec.run(
         "respond",
@@ -126,6 +111,41 @@ def process(
         state=state,
         reasoning_chain=tuple(rec.records),
         processing_ms=(time.perf_counter() - started) * 1000.0,
+    )
+
+
+def rebase(
+    result: EngineResult, agent_state: AgentState | None, config: EngineConfig
+) -> EngineResult:
+    """What `process` returns for the same request and `config` on another prior state.
+
+    Only the composite and state stages read the prior state, so only they run again (in
+    microseconds) and replace their records in the reasoning chain and their time in
+    `processing_ms`. For a caller whose stored state moved on while the engine ran.
+    """
+    rec = _Recorder()
+    level, alignment, state = _fold(
+        rec,
+        result.emotion,
+        result.ethics,
+        result.self_awareness,
+        result.metacognition,
+        agent_state,
+        config,
+    )
+    chain = result.reasoning_chain
+    first = [step.stage for step in chain].index(rec.records[0].stage)
+    end = first + len(rec.records)
+    replaced_ms = sum(step.duration_ms for step in chain[first:end])
+    return dataclasses.replace(
+        result,
+        awareness_level=level,
+        ethical_alignment=alignment,
+        state=state,
+        reasoning_chain=(*chain[:first], *rec.records, *chain[end:]),
+        processing_ms=result.processing_ms
+        - replaced_ms
+        + sum(step.duration_ms for step in rec.records),
     )
 
 
@@ -156,6 +176,36 @@ def _front_stages(text: str, config: EngineConfig) -> tuple[TextView, EmotionRes
     view = build_text_view(text, config.max_input_chars)
     emotion = analyse_emotion(view)
     return view, emotion, assess_ethics(view, emotion.sentences, config)
+
+
+def _fold(
+    rec: _Recorder,
+    emotion: EmotionResult,
+    ethics: EthicsResult,
+    aware: SelfAwarenessResult,
+    meta: MetacognitionResult,
+    agent_state: AgentState | None,
+    config: EngineConfig,
+) -> tuple[float, float, AgentState]:
+    """The stages that read the prior state, in order: composites, then the new state."""
+    prior_rate = 0.0 if agent_state is None else agent_state.violation_rate
+    level, alignment = rec.run(
+        "composite",
+        f"confidence, coverage, {meta.depth} pass(es), ethical score, prior violation rate",
+        lambda: (
+            awareness_level(aware.confidence, emotion.lexicon_coverage, meta.depth),
+            ethical_alignment(ethics.overall_score, prior_rate),
+        ),
+        lambda pair: f"awareness level {pair[0]:.3f}, ethical alignment {pair[1]:.3f}",
+    )
+    session = _session_measures(emotion, ethics, aware, meta, level, alignment)
+    state = rec.run(
+        "state",
+        "new agent" if agent_state is None else f"state after {agent_state.sessions} session(s)",
+        lambda: update_state(agent_state, session, config.state_half_life_sessions),
+        lambda s: f"state after {s.sessions} session(s), violation rate {s.violation_rate:.3f}",
+    )
+    return level, alignment, state
 
 
 def _session_measures(

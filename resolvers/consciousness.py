@@ -4,30 +4,30 @@ The evaluation-only queries (resolvers/evaluations.py) use the input check and e
 configuration defined here; the state and session reads (resolvers/sessions.py) its
 stored_state.
 
-The engine is pure CPU work; it runs in a worker thread so a long input does not stall
-the event loop for other requests (the GIL still bounds how much runs at once).
+`process`, in order:
+1. validate (BAD_USER_INPUT, nothing written); read the agent once: its status,
+   configuration, state and state version (another user's agent is NOT_FOUND); check it is
+   ACTIVE and parse its configuration;
+2. with a language-model responder, compose its content first (resolvers/responders.py);
+3. outside any transaction or lock, run the engine on the state read (a worker thread, so a
+   long input does not stall the event loop) and redact personal data from the request
+   context (the ethics stage's detectors alone: engine.redact_personal_data);
+4. one short transaction: the new state, written only if the state is still the one read,
+   and the session (`_record`, which says what happens when it is not);
+5. queue the metrics row and the new state's event, published after the response
+   (resolvers/metrics.py); answer, or raise ETHICAL_VIOLATION for a blocked input (its
+   refused session and state are stored all the same).
+An engine failure puts the agent in ERROR and surfaces as a masked INTERNAL error.
 
-`process`, in order: validate (BAD_USER_INPUT, nothing written); load the agent (another
-user's is NOT_FOUND); with a language-model responder, compose its content first (see
-resolvers/responders.py; outside any transaction, as it may take seconds); then, in ONE
-transaction: lock the agent row (db.repositories.sessions.lock_agent), check it is ACTIVE,
-run the engine on the stored state, store the session (input redacted by the engine) and the
-new state. After commit: emit the metrics row, publish the new state on `agent:{id}:state`,
-and answer, or raise ETHICAL_VIOLATION for a blocked input (its refused session and state
-are stored all the same). An engine failure rolls back, puts the agent in ERROR and
-surfaces as a masked INTERNAL error.
-
-Trade-off: the engine runs while the row lock is held, so one agent's `process` calls run
-one at a time (on SQLite every writer waits, as SQLite has one write lock) for the engine's
-few milliseconds; in exchange no state update can be lost, with no retry loop. The state
-update bumps neither `version` nor `updated_at`: those track configuration changes.
+The configuration is the one read in step 1: a change committed while the engine runs
+applies from the next request, as if this one had run before it. A status change does not
+wait: the write requires the agent to be ACTIVE still.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -37,16 +37,15 @@ import orjson
 
 import engine
 from core.enums import AgentStatus
-from core.errors import BadUserInput, EthicalViolation, NotFound
+from core.errors import BadUserInput, EthicalViolation
 from core.events import StateChanged
 from core.records import MetricsRow
 from core.settings import Settings
-from db.models import Agent as AgentRow
 from db.models import ConsciousnessSession as SessionRow
 from db.repositories import sessions
 from db.types import utcnow
 from resolvers.agent_versions import mark_agent_error
-from resolvers.agents import load_visible_agent
+from resolvers.agents import agent_not_found, owner_scope
 from resolvers.context import Context, Info
 from resolvers.metrics import emit_metrics, process_usage
 from resolvers.responders import (
@@ -55,8 +54,6 @@ from resolvers.responders import (
     ResponderOutcome,
     compose_with_model,
 )
-
-log = logging.getLogger(__name__)
 
 MAX_CONTEXT_BYTES = 4 * 1024
 
@@ -129,122 +126,180 @@ def config_for(settings: Settings, configuration: dict[str, Any]) -> engine.Engi
 
 
 class _EngineFailed(Exception):
-    """The engine raised (its cause); the transaction is rolled back before handling it."""
+    """The engine raised (its cause); handled once nothing of the request is written."""
 
 
-def _require_active(agent: AgentRow) -> None:
-    status = AgentStatus(agent.status)
+def _require_active(
+    agent_id: uuid.UUID, stored: sessions.StoredState | None
+) -> sessions.StoredState:
+    """`stored`, if there is an agent and it is ACTIVE: NOT_FOUND or BAD_USER_INPUT if not."""
+    if stored is None:
+        raise agent_not_found(agent_id)
+    status = AgentStatus(stored.status)
     if status is not AgentStatus.ACTIVE:
         raise BadUserInput(
             f"the agent is {status.name}; only an ACTIVE agent processes input",
             field="agentId",
             currentStatus=status.name,
         )
+    return stored
 
 
-def stored_state(agent: AgentRow) -> engine.AgentState | None:
-    """The agent's state, None before its first session; StateError when corrupt."""
-    data = agent.consciousness_state
+def stored_state(data: dict[str, Any]) -> engine.AgentState | None:
+    """An agent's stored state, None before its first session; StateError when corrupt."""
     return engine.AgentState.from_dict(data) if data else None
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One validated `process` call: what its session row is built from."""
+
+    request_id: uuid.UUID
+    agent_id: uuid.UUID
+    user_id: uuid.UUID
+    text: str
+    config: engine.EngineConfig
+    outcome: ResponderOutcome
+    started: float
+
+    def session_row(self, result: engine.EngineResult, context: dict[str, Any]) -> SessionRow:
+        """The session to store for `result`, `context` already redacted."""
+        return SessionRow(
+            request_id=self.request_id,
+            agent_id=self.agent_id,
+            user_id=self.user_id,
+            input_text=result.redacted_text,
+            response_text=result.content,
+            context=context,
+            consciousness_state=result.state.to_dict(),
+            processing_metrics=sessions.stored_metrics(
+                result, _responder_record(self.outcome), len(self.text)
+            ),
+            ethical_evaluation=sessions.stored_evaluation(result.ethics),
+            awareness_level=result.awareness_level,
+            ethical_score=result.ethics.overall_score,
+            confidence=result.self_awareness.confidence,
+            processing_time_ms=(time.perf_counter() - self.started) * 1000.0,
+            blocked=result.blocked,
+        )
 
 
 async def process(info: Info, data: ProcessDraft) -> Processed:
     """Run one input through the agent (see the module docstring)."""
     context = info.context
     settings = context.settings
-    user_id = uuid.UUID((await context.require_principal()).user_id)
+    principal = await context.require_principal()
     text = checked_text(settings, data.input, "input")
     request_context = _checked_context(data.context)
-    agent = await load_visible_agent(context, data.agent_id)
-    _require_active(agent)
+    async with context.stores.database.session() as session:
+        read = await sessions.read_state(session, data.agent_id, owner_id=owner_scope(principal))
+    stored = _require_active(data.agent_id, read)
     started = time.perf_counter()
+    config = config_for(settings, stored.configuration)
     outcome = REFLECTIVE_OUTCOME
-    config = config_for(settings, agent.configuration)
     if config.responder is not None and data.use_language_model:
         outcome = await compose_with_model(
             settings, context.app.language_model, config.responder, text, config
         )
-    request_id = uuid.uuid4()
+    user_id = uuid.UUID(principal.user_id)
+    run = _Run(uuid.uuid4(), data.agent_id, user_id, text, config, outcome, started)
     try:
-        result, row = await _run_and_record(
-            context, agent.id, user_id, request_id, text, request_context, outcome, started
-        )
+        result, row = await _run_and_record(context, run, stored, request_context)
     except _EngineFailed as failure:
         cause = failure.__cause__ or failure
-        await mark_agent_error(context, agent.id, f"engine failed: {type(cause).__name__}")
+        await mark_agent_error(context, run.agent_id, f"engine failed: {type(cause).__name__}")
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-        await _emit(
-            context, _metrics_of(request_id, user_id, agent.id, len(text), elapsed_ms, None)
-        )
+        await emit_metrics(context, _metrics_of(run, elapsed_ms, None))
         raise cause from None
-    metrics = _metrics_of(request_id, user_id, agent.id, len(text), row.processing_time_ms, result)
-    await _emit(context, metrics)
-    await _publish_state(context, row)
+    await emit_metrics(
+        context,
+        _metrics_of(run, row.processing_time_ms, result),
+        [(state_topic(run.agent_id), _state_changed(row).to_payload())],
+    )
     if result.blocked:
-        raise _violation_error(request_id, result.ethics)
+        raise _violation_error(run.request_id, result.ethics)
     return Processed(session=row, result=result, responder=outcome, input_chars=len(text))
 
 
 async def _run_and_record(
-    context: Context,
-    agent_id: uuid.UUID,
-    user_id: uuid.UUID,
-    request_id: uuid.UUID,
-    text: str,
-    request_context: dict[str, Any],
-    outcome: ResponderOutcome,
-    started: float,
+    context: Context, run: _Run, stored: sessions.StoredState, request_context: dict[str, Any]
 ) -> tuple[engine.EngineResult, SessionRow]:
-    """Lock the agent, run the engine on its current state, store state and session."""
+    """Run the engine on the state read, outside any lock, then `_record` what it produced."""
     responder: engine.Responder = (
-        engine.ReflectiveResponder() if outcome.content is None else FixedResponder(outcome.content)
+        engine.ReflectiveResponder()
+        if run.outcome.content is None
+        else FixedResponder(run.outcome.content)
     )
-    async with context.stores.database.write_session() as session:
-        agent = await sessions.lock_agent(session, agent_id, utcnow())
-        if agent is None:
-            raise NotFound("no such agent", id=str(agent_id))
-        _require_active(agent)
-        try:
-            config = config_for(context.settings, agent.configuration)
-            prior = stored_state(agent)
-            result = await context.app.run_engine(
-                engine.process, engine.EngineRequest(text), prior, config, responder
-            )
-            redacted_context = await asyncio.to_thread(_redact_json, request_context, config)
-        except Exception as exc:
-            raise _EngineFailed from exc
-        state = result.state.to_dict()
-        row = SessionRow(
-            request_id=request_id,
-            agent_id=agent_id,
-            user_id=user_id,
-            input_text=result.redacted_text,
-            response_text=result.content,
-            context=redacted_context,
-            consciousness_state=state,
-            processing_metrics=sessions.stored_metrics(
-                result, _responder_record(outcome), len(text)
-            ),
-            ethical_evaluation=sessions.stored_evaluation(result.ethics),
-            awareness_level=result.awareness_level,
-            ethical_score=result.ethics.overall_score,
-            confidence=result.self_awareness.confidence,
-            processing_time_ms=(time.perf_counter() - started) * 1000.0,
-            blocked=result.blocked,
+    try:
+        result = await context.app.run_engine(
+            engine.process,
+            engine.EngineRequest(run.text),
+            stored_state(stored.state),
+            run.config,
+            responder,
         )
-        await sessions.record_session(session, agent, state, row)
+        # A worker thread too: up to MAX_CONTEXT_BYTES of detectors can take milliseconds.
+        redacted = (
+            await asyncio.to_thread(_redact_json, request_context, run.config.max_input_chars)
+            if request_context
+            else {}
+        )
+    except Exception as exc:
+        raise _EngineFailed from exc
+    return await _record(context, run, stored.state_version, result, redacted)
+
+
+async def _record(
+    context: Context,
+    run: _Run,
+    state_version: int,
+    result: engine.EngineResult,
+    redacted_context: dict[str, Any],
+) -> tuple[engine.EngineResult, SessionRow]:
+    """Store the session and the state it leads to, losing no concurrent update.
+
+    Another `process` on the agent may have committed since our read: the compare-and-set
+    then changes nothing, and the same transaction retries once under the row lock
+    (sessions.lock_state), which cannot lose: only the engine's composite and state stages
+    read the prior state, so the result is refolded on the locked state (engine.rebase,
+    microseconds; the text is not analysed again) and written. Users expect a `process`
+    call to succeed whatever else runs on the agent (the state is the server's bookkeeping:
+    a CONFLICT would be nothing a client could resolve) and to finish in bounded time. The
+    lock gives both, held for a refold, three statements and the commit; a second
+    optimistic try gives neither: with 20 calls in flight on one agent it lost the race
+    again almost every time, costing a transaction each time.
+    """
+    async with context.stores.database.write_session() as session:
+        row = run.session_row(result, redacted_context)
+        if await sessions.store_session(session, state_version, row):
+            return result, row
+        locked = await sessions.lock_state(session, run.agent_id, utcnow())
+        stored = _require_active(run.agent_id, locked)
+        result = _refold(run, result, stored)
+        row = run.session_row(result, redacted_context)
+        written = await sessions.store_session(session, stored.state_version, row)
+        assert written, "the agent's row is locked and ACTIVE"
     return result, row
 
 
-def _redact_json(value: Any, config: engine.EngineConfig) -> Any:
-    """`value` with personal data in every string replaced by placeholders (engine.redact)."""
+def _refold(
+    run: _Run, result: engine.EngineResult, stored: sessions.StoredState
+) -> engine.EngineResult:
+    """`result` on the `stored` state; a corrupt stored state is an engine failure."""
+    try:
+        return engine.rebase(result, stored_state(stored.state), run.config)
+    except Exception as exc:
+        raise _EngineFailed from exc
+
+
+def _redact_json(value: Any, max_chars: int) -> Any:
+    """`value` with personal data in every string replaced by placeholders."""
     if isinstance(value, str):
-        kept = value[: config.max_input_chars]
-        return engine.redact(kept, engine.evaluate_ethics(kept, config).violations)
+        return engine.redact_personal_data(value, max_chars)
     if isinstance(value, dict):
-        return {key: _redact_json(item, config) for key, item in value.items()}
+        return {key: _redact_json(item, max_chars) for key, item in value.items()}
     if isinstance(value, list):
-        return [_redact_json(item, config) for item in value]
+        return [_redact_json(item, max_chars) for item in value]
     return value
 
 
@@ -253,21 +308,14 @@ def _responder_record(outcome: ResponderOutcome) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(outcome).items() if k != "content"}
 
 
-def _metrics_of(
-    request_id: uuid.UUID,
-    user_id: uuid.UUID,
-    agent_id: uuid.UUID,
-    input_chars: int,
-    elapsed_ms: float,
-    result: engine.EngineResult | None,
-) -> MetricsRow:
+def _metrics_of(run: _Run, elapsed_ms: float, result: engine.EngineResult | None) -> MetricsRow:
     """The metrics row; a failed request (no result) has error=true and the engine's numbers 0."""
     cpu_percent, memory_mb = process_usage()
     ethics = None if result is None else result.ethics
     return MetricsRow(
-        request_id=request_id,
-        user_id=user_id,
-        agent_id=agent_id,
+        request_id=run.request_id,
+        user_id=run.user_id,
+        agent_id=run.agent_id,
         timestamp=utcnow(),
         processing_time_ms=elapsed_ms,
         awareness_level=0.0 if result is None else result.awareness_level,
@@ -281,36 +329,20 @@ def _metrics_of(
         violation_categories=(
             () if ethics is None else tuple(dict.fromkeys(v.category for v in ethics.violations))
         ),
-        input_chars=input_chars,
+        input_chars=len(run.text),
         cpu_percent=cpu_percent,
         memory_mb=memory_mb,
     )
 
 
-async def _emit(context: Context, metrics: MetricsRow) -> None:
-    """emit_metrics, logged rather than raised: the session is already committed."""
-    try:
-        await emit_metrics(context, metrics)
-    except Exception:
-        log.exception(
-            "could not emit metrics of %s (request %s)", metrics.request_id, context.request_id
-        )
-
-
-async def _publish_state(context: Context, row: SessionRow) -> None:
-    payload = StateChanged(
+def _state_changed(row: SessionRow) -> StateChanged:
+    return StateChanged(
         agent_id=row.agent_id,
         request_id=row.request_id,
         blocked=row.blocked,
         state=row.consciousness_state,  # the state this session stored
         timestamp=row.created_at,
-    ).to_payload()
-    try:
-        await context.stores.broker.publish(state_topic(row.agent_id), payload)
-    except Exception:  # committed already; a lost event must not fail the request
-        log.exception(
-            "could not publish the state of %s (request %s)", row.agent_id, context.request_id
-        )
+    )
 
 
 def _violation_error(request_id: uuid.UUID, ethics: engine.EthicsResult) -> EthicalViolation:

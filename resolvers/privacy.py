@@ -132,10 +132,11 @@ async def _forget_counts(context: Context, principal: Principal) -> None:
 
 async def _forget_events(context: Context, user_id: uuid.UUID, agent_ids: list[uuid.UUID]) -> None:
     """The broker's kept events of the user's topics and their agents' (best effort: they
-    also expire with the broker's history TTL)."""
+    also expire with the broker's history TTL), once this process's queued ones are out."""
     topics = [owner_agents_topic(user_id), user_metrics_topic(user_id)]
     for agent_id in agent_ids:
         topics += [agent_topic(agent_id), state_topic(agent_id), agent_metrics_topic(agent_id)]
+    await context.stores.publisher.flush()
     try:
         await context.stores.broker.forget(topics)
     except ServiceUnavailable:

@@ -18,7 +18,7 @@ from resolvers.pagination import Page, build_page, page_size
 async def consciousness_state(info: Info, agent_id: uuid.UUID) -> engine.AgentState | None:
     """The agent's state; None before its first session."""
     agent = await load_visible_agent(info.context, agent_id)
-    return stored_state(agent)
+    return stored_state(agent.consciousness_state)
 
 
 async def consciousness_sessions(

@@ -1,4 +1,4 @@
-"""Consciousness sessions: the locked state update of `process`, keyset pages, summaries.
+"""Consciousness sessions: the state update of `process`, keyset pages, summaries.
 
 The recent-sessions summary takes many agents at once (for the DataLoaders) and runs as one
 statement, using window functions that SQLite (3.25+) and PostgreSQL both have. Agent
@@ -13,12 +13,14 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, update
-from sqlmodel import col, select
+from sqlalchemy import and_, bindparam, func, insert, or_, update
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
+from core.enums import AgentStatus
 from db.models import Agent, ConsciousnessSession
+from db.types import JSONDocument, UTCDateTime
 from engine import EngineResult, EthicsResult
 
 
@@ -76,47 +78,100 @@ async def recent_by_agent(
     return found
 
 
-async def lock_agent(
+@dataclass(frozen=True)
+class StoredState:
+    """What `process` reads of an agent: its status and configuration, its consciousness
+    state and that state's version (the compare-and-set key of `store_session`)."""
+
+    status: str
+    configuration: dict[str, Any]
+    state: dict[str, Any]
+    state_version: int
+
+
+# `process` runs these on every call, so they are built once, with bind parameters:
+# building one per call (coercing every value into the statement) cost more than running it.
+_AGENTS = SQLModel.metadata.tables[str(Agent.__tablename__)]
+_SESSIONS = SQLModel.metadata.tables[str(ConsciousnessSession.__tablename__)]
+_STATE_COLUMNS = (
+    _AGENTS.c.status,
+    _AGENTS.c.configuration,
+    _AGENTS.c.consciousness_state,
+    _AGENTS.c.state_version,
+)
+_READ_STATE = select(*_STATE_COLUMNS).where(_AGENTS.c.id == bindparam("agent_id"))
+_READ_OWN_STATE = _READ_STATE.where(_AGENTS.c.owner_id == bindparam("owner_id"))
+_LOCK_STATE = (
+    update(_AGENTS)
+    .where(_AGENTS.c.id == bindparam("agent_id"))
+    .values(last_activity=bindparam("touched_at", type_=UTCDateTime()))
+    .returning(*_STATE_COLUMNS)
+)
+_STORE_STATE = (
+    update(_AGENTS)
+    .where(
+        _AGENTS.c.id == bindparam("agent_id"),
+        _AGENTS.c.state_version == bindparam("expected_version"),
+        _AGENTS.c.status == AgentStatus.ACTIVE.value,
+    )
+    .values(
+        consciousness_state=bindparam("new_state", type_=JSONDocument),
+        state_version=_AGENTS.c.state_version + 1,
+        last_activity=bindparam("activity_at", type_=UTCDateTime()),
+    )
+)
+_INSERT_SESSION = insert(_SESSIONS)
+
+
+async def read_state(
+    session: AsyncSession, agent_id: uuid.UUID, *, owner_id: uuid.UUID | None
+) -> StoredState | None:
+    """The agent's StoredState if it exists and (unless `owner_id` is None) is `owner_id`'s."""
+    if owner_id is None:
+        result = await session.exec(_READ_STATE, params={"agent_id": agent_id})
+    else:
+        params = {"agent_id": agent_id, "owner_id": owner_id}
+        result = await session.exec(_READ_OWN_STATE, params=params)
+    row = result.first()
+    return None if row is None else StoredState(*row)
+
+
+async def lock_state(
     session: AsyncSession, agent_id: uuid.UUID, touched_at: datetime
-) -> Agent | None:
+) -> StoredState | None:
     """Take the agent's write lock for this transaction and read it; None if it is gone.
 
-    The first statement is an UPDATE of `last_activity`: on PostgreSQL it locks the row (as
-    SELECT … FOR UPDATE does) until commit; on SQLite, whose driver starts a transaction
-    only at the first write, it takes the database write lock, which serialises writers
-    (the caller holds Database.write_session, so this process's `process` writers queue in
-    order; other writers still wait in SQLite's busy_timeout).
-    The read that follows therefore sees the latest committed state, so a read-modify-write
-    of `consciousness_state` cannot lose an update.
+    One `UPDATE … RETURNING` of `last_activity`: on PostgreSQL it locks the row until
+    commit; on SQLite, whose driver starts a transaction only at the first write, it takes
+    the database write lock. What it returns is the latest committed state, so a
+    `store_session` that follows in this transaction cannot find it changed.
     """
-    touched = await session.exec(
-        update(Agent)
-        .where(col(Agent.id) == agent_id)
-        .values(last_activity=touched_at)
-        .execution_options(synchronize_session=False)
-    )
-    if touched.rowcount == 0:
-        return None
-    query = select(Agent).where(col(Agent.id) == agent_id).with_for_update()
-    agent = (await session.exec(query.execution_options(populate_existing=True))).first()
-    return agent
+    params = {"agent_id": agent_id, "touched_at": touched_at}
+    row = (await session.exec(_LOCK_STATE, params=params)).first()
+    return None if row is None else StoredState(*row)
 
 
-async def record_session(
-    session: AsyncSession, agent: Agent, state: dict[str, Any], row: ConsciousnessSession
-) -> None:
-    """Store the agent's new state and the session row (in the caller's transaction).
+async def store_session(
+    session: AsyncSession, expected_state_version: int, row: ConsciousnessSession
+) -> bool:
+    """Write the session's state to its agent and insert the session, if the agent is still
+    ACTIVE with its state at `expected_state_version`; False (nothing written) otherwise.
 
-    Neither `version` nor `updated_at` changes: they track configuration, not activity.
+    One `UPDATE … WHERE state_version = ?`, so of two writers that read the same state
+    exactly one matches the row; then one INSERT. Neither `version` nor `updated_at`
+    changes: they track configuration, not activity.
     """
-    await session.exec(
-        update(Agent)
-        .where(col(Agent.id) == agent.id)
-        .values(consciousness_state=state, last_activity=row.created_at)
-        .execution_options(synchronize_session=False)
-    )
-    session.add(row)
-    await session.flush()
+    params = {
+        "agent_id": row.agent_id,
+        "expected_version": expected_state_version,
+        "new_state": row.consciousness_state,
+        "activity_at": row.created_at,
+    }
+    if (await session.exec(_STORE_STATE, params=params)).rowcount != 1:
+        return False
+    values = {column.name: getattr(row, column.name) for column in _SESSIONS.columns}
+    await session.exec(_INSERT_SESSION, params=values)
+    return True
 
 
 async def list_sessions(

@@ -13,7 +13,7 @@ caller passes in.
 
 from __future__ import annotations
 
-from engine.ethics.evaluate import assess_ethics, redact
+from engine.ethics.evaluate import assess_ethics, redact, redact_personal_data
 from engine.ethics.rules import POLICY, Category, Policy, Rule
 from engine.ethics.semantic import Embedder, Exemplar, SemanticGuard, build_guard
 from engine.ethics.types import (
@@ -42,4 +42,5 @@ __all__ = [
     "assess_ethics",
     "build_guard",
     "redact",
+    "redact_personal_data",
 ]

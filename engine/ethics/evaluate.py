@@ -14,7 +14,7 @@ from engine.ethics.profanity import ProfanityScore, score_profanity
 from engine.ethics.rules import POLICY, PROFANITY_DETECTOR, Rule
 from engine.ethics.semantic import SemanticGuard, SemanticMatch
 from engine.ethics.types import SEVERITIES, EthicsResult, Severity, Violation
-from engine.text import Segment, TextView, inside_quotes
+from engine.text import Segment, TextView, inside_quotes, split_segments
 
 _DIGIT = re.compile(r"\d")
 # Detectors run most specific first; a later detector's span that overlaps an
@@ -116,6 +116,17 @@ def redact(text: str, violations: Sequence[Violation]) -> str:
     return "".join(pieces)
 
 
+def redact_personal_data(text: str, max_chars: int) -> str:
+    """`text` cut to `max_chars`, its personal data replaced as `redact` does.
+
+    The ethics stage's own detectors on the same segments, without its rules, classifier and
+    scores: equal to redacting with `assess_ethics`'s violations, for a fraction of the work,
+    for text that is stored but not judged (a request's context).
+    """
+    kept = text[:max_chars]
+    return redact(kept, [v for segment in split_segments(kept) for v in _personal_data(segment)])
+
+
 def semantic_confidence(similarity: float, threshold: float) -> float:
     """Confidence in [0.5, 1] of a semantic match: 0.5 at the threshold, rising linearly to 1
     at similarity 1 (an exact paraphrase of the exemplar)."""
@@ -160,7 +171,21 @@ def _scan_segment(
             if framing.means is not None and rule.severity_with_means is not None:
                 severity = rule.severity_with_means
             found.append(_violation(rule, segment, match.start(), match.end(), 1.0, severity))
+    found.extend(_personal_data(segment))
+    if profanity.probability >= config.profanity_threshold:
+        start, end = _strongest_term_span(text, profanity)
+        for rule in _PROFANITY_RULES:
+            found.append(
+                _violation(rule, segment, start, end, profanity.probability, rule.severity)
+            )
+    return found
+
+
+def _personal_data(segment: Segment) -> list[Violation]:
+    """The validated personal-data detectors' findings in one segment."""
+    text = segment.text
     has_digit = _DIGIT.search(text) is not None
+    found: list[Violation] = []
     taken: list[tuple[int, int]] = []
     for rule in _DETECTOR_RULES:
         assert rule.detector is not None
@@ -171,12 +196,6 @@ def _scan_segment(
                 continue
             taken.append((start, end))
             found.append(_violation(rule, segment, start, end, 1.0, rule.severity))
-    if profanity.probability >= config.profanity_threshold:
-        start, end = _strongest_term_span(text, profanity)
-        for rule in _PROFANITY_RULES:
-            found.append(
-                _violation(rule, segment, start, end, profanity.probability, rule.severity)
-            )
     return found
 
 

@@ -190,26 +190,6 @@ async def test_same_input_and_prior_state_give_the_same_content_and_state(
     assert answers[first][1]["consciousnessState"]["sessions"] == 2
 
 
-async def test_concurrent_calls_on_one_agent_lose_no_state_update(
-    caller: MakeCaller, stores: Stores
-) -> None:
-    owner = await caller("crowd", Role.USER, Tier.ENTERPRISE)
-    agent_id = await active_agent(owner)
-    calls = 8
-    bodies = await asyncio.gather(
-        *(
-            owner.send(PROCESS, input=process_input(agent_id, f"Message number {n} is here."))
-            for n in range(calls)
-        )
-    )
-    assert all("errors" not in body for body in bodies), bodies
-    agent = await stored_agent(stores, agent_id)
-    assert agent.consciousness_state["sessions"] == calls
-    assert await count_rows(stores, ConsciousnessSession, agent_id) == calls
-    seen = sorted(body["data"]["process"]["consciousnessState"]["sessions"] for body in bodies)
-    assert seen == list(range(1, calls + 1))
-
-
 async def test_engine_failure_puts_the_agent_in_error_and_is_masked(
     caller: MakeCaller, stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:

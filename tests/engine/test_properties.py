@@ -15,6 +15,9 @@ from engine import (
     FrameworkWeights,
     evaluate_ethics,
     process,
+    rebase,
+    redact,
+    redact_personal_data,
 )
 from engine.state import smoothing_factor
 
@@ -134,6 +137,42 @@ def test_same_input_state_and_config_give_the_same_result(text: str, depth: int)
     second = without_timings(process(EngineRequest(text), state, config))
     assert first == second
     assert repr(first) == repr(second)
+
+
+@SETTINGS
+@given(TEXTS, st.sampled_from([None, "I love it.", "My card is 4111 1111 1111 1111."]))
+def test_rebasing_on_another_state_equals_processing_on_it(text: str, other: str | None) -> None:
+    config = EngineConfig(state_half_life_sessions=3)
+    first = process(EngineRequest("I am going to kill you."), None, config).state
+    moved = None if other is None else process(EngineRequest(other), first, config).state
+    rebased = rebase(process(EngineRequest(text), first, config), moved, config)
+    assert without_timings(rebased) == without_timings(process(EngineRequest(text), moved, config))
+
+
+PERSONAL_DATA = [
+    "+44 20 7946 0958",
+    "(555) 123-4567",
+    "4111-1111-1111-1111",
+    "GB82 WEST 1234 5698 7654 32",
+    "192.168.0.1",
+    "2001:db8::1",
+    "12345678Z",
+    "X1234567L",
+    "jane.doe@example.com",
+]
+
+
+@SETTINGS
+@given(
+    st.one_of(TEXTS, st.lists(st.sampled_from(WORDS + PERSONAL_DATA), max_size=30).map(" ".join)),
+    st.integers(1, 300),
+)
+def test_personal_data_redaction_equals_redacting_the_ethics_findings(
+    text: str, max_chars: int
+) -> None:
+    config = EngineConfig(max_input_chars=max_chars)
+    expected = redact(text[:max_chars], evaluate_ethics(text, config).violations)
+    assert redact_personal_data(text, max_chars) == expected
 
 
 @SETTINGS
