@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -20,7 +21,13 @@ from auth.passwords import (
 from auth.ratelimit import LOGIN_ATTEMPTS_PER_IP, LOGIN_ATTEMPTS_PER_USERNAME
 from auth.tokens import hash_refresh_token, new_refresh_token
 from core.enums import Role, Tier
-from core.errors import BadUserInput, Forbidden, RateLimited, Unauthenticated
+from core.errors import (
+    BadUserInput,
+    Forbidden,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthenticated,
+)
 from db.models import User as UserRow
 from db.repositories import users
 from db.repositories.audit import AuditAction
@@ -32,6 +39,7 @@ from resolvers.context import Context, Info
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 MAX_EMAIL_LENGTH = 254
+log = logging.getLogger(__name__)
 LOGIN_FAILED = "invalid username or password"
 TOKEN_TYPE = "Bearer"  # noqa: S105  (the scheme name)
 
@@ -146,9 +154,15 @@ async def _count_registration(context: Context) -> None:
     per_hour = context.settings.registrations_per_ip_per_hour
     if per_hour == 0:
         return
-    decision = await context.app.rate_limiter.hit(
-        "register-ip", context.client_ip or "unknown", RateLimitItemPerHour(per_hour)
-    )
+    try:
+        decision = await context.app.rate_limiter.hit(
+            "register-ip", context.client_ip or "unknown", RateLimitItemPerHour(per_hour)
+        )
+    except ServiceUnavailable:
+        # Fail open, like the query-cost budgets: registering needs the token store, which
+        # answers for itself; a rate limiter outage alone must not close sign-ups.
+        log.warning("registration not counted: the rate limiter is unavailable")
+        return
     if not decision.allowed:
         raise RateLimited(
             f"too many registrations from this address; at most {per_hour} an hour "
