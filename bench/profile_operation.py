@@ -143,7 +143,9 @@ async def prepare(call: Call, operation: str) -> tuple[str, list[str]]:
     ]
     agents: list[str] = []
     if operation in ("agents", "process"):
-        create = "mutation($n: String!) { createAgent(input: {name: $n, agentType: GENERAL}) { id } }"
+        create = (
+            "mutation($n: String!) { createAgent(input: {name: $n, agentType: GENERAL}) { id } }"
+        )
         activate = "mutation($id: UUID!) { activateAgent(id: $id) { id } }"
         for index in range(AGENT_COUNT):
             data = await checked(call, create, {"n": f"profile-{index:03d}"}, token)

@@ -89,7 +89,9 @@ end
 # KEYS[3] the byte total, KEYS[4] the prefix of document keys; ARGV[1] sha256, ARGV[2] the
 # document, ARGV[3] the TTL (us), ARGV[4] the byte budget. Entries unused for the TTL go
 # first, then the least recently used until the total fits the budget.
-_PUT_LUA = _STAMP_LUA + """
+_PUT_LUA = (
+    _STAMP_LUA
+    + """
 local size = string.len(ARGV[2])
 local budget = tonumber(ARGV[4])
 if size > budget then
@@ -119,10 +121,13 @@ while total > budget do
 end
 return 1
 """
+)
 
 # KEYS[1] the document, KEYS[2] the recency index; ARGV[1] sha256, ARGV[2] the TTL (us). A
 # document unused for the TTL is not answered (the next put drops it).
-_GET_LUA = _STAMP_LUA + """
+_GET_LUA = (
+    _STAMP_LUA
+    + """
 local used = redis.call('ZSCORE', KEYS[2], ARGV[1])
 local now = stamp()
 if not used or tonumber(used) <= now - tonumber(ARGV[2]) then
@@ -131,6 +136,7 @@ end
 redis.call('ZADD', KEYS[2], now, ARGV[1])
 return redis.call('GET', KEYS[1])
 """
+)
 
 
 class RedisPersistedQueryStore:

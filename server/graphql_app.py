@@ -154,6 +154,7 @@ class GraphQLApp(GraphQL[Context, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         """Fill the document in from APQ or the allow-list first (server/persisted.py)."""
+
         async def signed_in() -> bool:
             try:
                 return await context.principal() is not None
