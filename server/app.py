@@ -37,11 +37,9 @@ from server.landing import landing_endpoint
 from server.metrics import Metrics, metrics_endpoint
 from server.middleware import EdgeMiddleware
 from server.playground import STATIC_PATH, static_files
+from server.shutdown_signals import chain_shutdown_signals
 from server.telemetry import RequestObserver, Telemetry
 from server.tracing import Tracing
-from server.websockets import (
-    chain_shutdown_signals,
-)
 
 log = logging.getLogger(__name__)
 

@@ -9,19 +9,16 @@ What the handlers add to strawberry's:
 - grouped fan-out (server/fanout.py) of groupable subscriptions when enabled;
 - queries and mutations over the legacy protocol too (as subscriptions-transport-ws ran
   them), so `renewConnectionToken` works on both;
-- `go_away`, which lets queued frames drain and closes with a code (graceful shutdown).
+- `go_away`, which lets queued frames drain and closes with a code (graceful shutdown;
+  server/shutdown_signals.py calls it on SIGTERM).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import signal
-import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from types import FrameType
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from starlette.websockets import WebSocketDisconnect
@@ -47,10 +44,7 @@ from server.ws_messages import legacy_ws_problem, transport_ws_problem
 if TYPE_CHECKING:
     from strawberry.schema.base import BaseSchema
 
-log = logging.getLogger(__name__)
-
 UNAUTHORIZED = 4401
-SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Closing a socket whose peer is gone raises one of these; the socket is closed either way.
 SEND_FAILURES = (WebSocketDisconnected, WebSocketDisconnect, RuntimeError, OSError)
 
@@ -283,52 +277,3 @@ class LegacyWSHandler(LiveHandler, BaseGraphQLWSHandler[Context, None]):
                 ConnectionErrorMessage(type="connection_error", payload={"message": reason})
             )
             await self.websocket.close(code=UNAUTHORIZED, reason=reason)
-
-
-def chain_shutdown_signals(go_away: Callable[[], Awaitable[object]]) -> Callable[[], None]:
-    """Run `go_away` on SIGINT/SIGTERM before passing the signal to the server's handler.
-
-    uvicorn closes open websockets with 1012 before the lifespan's shutdown runs, so the
-    1001 goodbye has to happen when the signal arrives. The previous handler (uvicorn's)
-    runs once `go_away` is done; a second signal passes at once. Returns a function that
-    restores the previous handlers. Only on the main thread (signals live there).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    loop = asyncio.get_running_loop()
-    previous: dict[int, Any] = {}
-    pending: set[asyncio.Task[None]] = set()
-
-    def forward(number: int, frame: FrameType | None) -> None:
-        handler = previous.get(number)
-        if callable(handler):
-            handler(number, frame)
-        else:  # the default action (or ignoring it): let the signal happen again, unchained
-            signal.signal(number, handler)
-            signal.raise_signal(number)
-
-    async def then_forward(number: int, frame: FrameType | None) -> None:
-        try:
-            await go_away()
-        except Exception:
-            log.exception("closing websockets on shutdown failed")
-        forward(number, frame)
-
-    def on_signal(number: int, frame: FrameType | None) -> None:
-        if pending:
-            forward(number, frame)
-            return
-        task = loop.create_task(then_forward(number, frame))
-        pending.add(task)
-
-    for number in SHUTDOWN_SIGNALS:
-        previous[number] = signal.signal(
-            number, lambda n, f: loop.call_soon_threadsafe(on_signal, n, f)
-        )
-
-    def restore() -> None:
-        for number, handler in previous.items():
-            with contextlib.suppress(ValueError, TypeError):
-                signal.signal(number, handler)
-
-    return restore
