@@ -271,9 +271,12 @@ class LegacyWSHandler(LiveHandler, BaseGraphQLWSHandler[Context, None]):
         await self.cleanup()
 
     async def close_unauthorized(self, reason: str) -> None:
-        await self.cancel_operations()
+        """A `connection_error` saying why, then the close. The operations stop afterwards:
+        strawberry awaits each one's teardown (a broker unsubscribe on Redis took over
+        10 s), which must not hold the close back."""
         with contextlib.suppress(*SEND_FAILURES):
             await self.send_message(
                 ConnectionErrorMessage(type="connection_error", payload={"message": reason})
             )
             await self.websocket.close(code=UNAUTHORIZED, reason=reason)
+        await self.cancel_operations()
