@@ -97,6 +97,7 @@ def create_app(
         )
         stores.metrics_writer.start()  # stores.close() flushes it
         stores.tokens.start()  # revocations followed in process (stores.close() stops it)
+        stores.socket_slots.start()  # websocket slots' leases renewed (stores.close() stops it)
         if tracing is not None:
             tracing.instrument_stores(stores)
         secrets = settings.signing_secrets()
