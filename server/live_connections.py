@@ -9,7 +9,8 @@ in a few batched lookups rather than a task and a store call per socket. When a 
 no longer good the connection calls `close` with the reason, which closes the socket with
 the protocol's code (server/websockets.py). The renewConnectionToken mutation
 (resolvers/live.py) replaces the principal with a fresh token's, for the same user,
-through `renew`, which moves the timer.
+through `renew`, which moves the timer. The connection also holds the socket's slot
+under the caps (server/ws_admission.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from auth.tokens import revocation
 from core.clock import Timer
 from db.tokens import TokenStore
 from resolvers.context import Context
+from server.ws_admission import SocketSlot
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,8 @@ CHECK_BATCH = 500  # tokens per store lookup (one Redis MGET of twice as many ke
 
 
 class LiveConnection:
-    """The authentication state of one websocket: its principal, its expiry timer."""
+    """The authentication state of one websocket: its principal, its expiry timer, and the
+    slot it holds under the caps."""
 
     def __init__(self, context: Context, close: CloseCallback, watch: TokenWatch) -> None:
         self.context = context
@@ -41,6 +44,7 @@ class LiveConnection:
         self._watch = watch
         self._expiry: Timer | None = None
         self._ending: asyncio.Task[None] | None = None
+        self.slot = SocketSlot(context.stores.socket_slots, context.settings, context.client_ip)
 
     def start(self) -> None:
         """Start watching, once connection_init authenticated someone (anonymous: no watch)."""
