@@ -5,7 +5,8 @@ What the handlers add to strawberry's:
 - token watching (server/live_connections.py) that closes the socket with 4401 when its
   token expires or is revoked: on graphql-transport-ws a plain close 4401
   "Unauthorized" (the spec's code for a connection that is not or no longer
-  authenticated); on the legacy graphql-ws a `connection_error` message, then close 4401;
+  authenticated); on the legacy graphql-ws a `connection_error` message, then close 4401.
+  Each new operation asks first, and a revoked token's is refused (UNAUTHENTICATED);
 - caps (server/ws_admission.py): sockets per client address and per user (4429),
   operations in flight per socket (the operation's error), and a connection_init
   deadline on the app's clock for both protocols (4408; strawberry's own covers only
@@ -43,7 +44,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.utils.aio import aclosing
 
 from core.clock import Timer
-from core.errors import ApiError
+from core.errors import ApiError, Unauthenticated
 from resolvers.context import Context
 from server.fanout import FanOutGroups, Member, execute_encoded, group_key
 from server.live_connections import LiveConnection, TokenWatch
@@ -160,12 +161,21 @@ class LiveHandler:
 
     async def operation_refusal(self, in_flight: int) -> ApiError | None:
         """Why one more operation must not start on this socket, or None to run it."""
+        try:
+            problem = await self.live.token_problem()
+        except ApiError:  # the token store cannot answer: as for the token watch, the
+            problem = None  # token's last answer stands (Redis down: revoking fails too)
+        if problem is not None:
+            return Unauthenticated(problem)
         return operations_refusal(self.context.settings, in_flight)
 
     async def refused(self, operation_id: str, refusal: ApiError) -> None:
-        """Send the refusal as the operation's error."""
+        """Send the refusal as the operation's error; a token no longer good then closes
+        the socket (4401), as the token watch would."""
         with contextlib.suppress(*SEND_FAILURES):
             await self.send_error(operation_id, error_payload(refusal, self.context.request_id))
+        if isinstance(refusal, Unauthenticated):
+            self.live.end(refusal.message)
 
     async def send_error(self, operation_id: str, error: GraphQLFormattedError) -> None:
         """Send the protocol's error message for one operation."""

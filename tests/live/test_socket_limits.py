@@ -1,9 +1,10 @@
 """Websocket caps: sockets per user and per address, operations per socket, the connection_init
-deadline.
+deadline, and a revoked token refused at its next operation.
 
 Real websockets against uvicorn serving the app in this process, on both store columns and
 both protocols, with small caps and a FakeClock (the connection_init deadline is stepped
-past, not waited for).
+past, not waited for). The token watch checks only once an hour here, so what refuses a
+revoked token is the check before each operation.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from server.graphql_app import GraphQLApp
 from tests.apps import serving
 from tests.conftest import empty_tables
 from tests.live.client import STEP_SECONDS, Socket, register
+from tests.live.test_connection_auth import LOGOUT, _post, _register
 from tests.support import FakeClock, wait_until
 
 PROTOCOLS = ["graphql-transport-ws", "graphql-ws"]
@@ -54,6 +56,7 @@ def _caps(settings: Settings) -> Settings:
             "websockets_per_ip": PER_IP,
             "subscriptions_per_socket": PER_SOCKET,
             "connection_init_timeout_seconds": INIT_TIMEOUT_SECONDS,
+            "websocket_token_check_seconds": 3600,
             "redis_key_prefix": f"test:{uuid.uuid4().hex[:8]}:",
         }
     )
@@ -222,6 +225,29 @@ async def test_operations_over_subscriptions_per_socket_are_refused(
         assert (await _me(socket))["data"]["me"]["username"]  # room again, same socket
     finally:
         await socket.close()
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_revoked_token_is_refused_at_its_next_operation(
+    server: Server, protocol: str
+) -> None:
+    user, refresh, username = await _register(server.url)
+    socket = await Socket.open(server.url, user.token, protocol)
+    assert (await _me(socket, "before"))["data"]["me"]["username"] == username
+    body = await _post(server.url, LOGOUT, user.token, r=refresh)
+    assert body["data"] == {"logout": True}
+    refused = await _me(socket, "after")
+    (error,) = refused["errors"]
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+    assert error["message"] == "access token revoked"
+    messages, code, reason = await _closed(socket.ws)
+    assert code == 4401
+    if protocol == "graphql-ws":
+        assert [m["payload"]["message"] for m in messages if m["type"] == "connection_error"] == [
+            "access token revoked"
+        ]
+    else:
+        assert reason == "access token revoked"
 
 
 async def test_the_user_cap_counts_across_processes_sharing_redis(settings: Settings) -> None:
