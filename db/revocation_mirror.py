@@ -54,6 +54,7 @@ class RevocationMirror:
         self._loaded = False
         self._heard_at = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._swept = 0.0
 
     @property
@@ -89,23 +90,29 @@ class RevocationMirror:
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="revocation-mirror")
 
     async def stop(self) -> None:
+        """End the follower. Its loops also check `_stopping`: a cancellation that lands
+        inside redis-py's timed read can be lost, and the follower then polled on forever,
+        holding the app's shutdown (test apps on Redis hung until the test timed out)."""
         if self._task is not None:
+            self._stopping = True
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self._follow()
             except (RedisError, OSError) as exc:
                 log.warning("revocation mirror lost Redis (%s); asking Redis meanwhile", exc)
             self._loaded = False
-            await asyncio.sleep(RETRY_SECONDS)
+            if not self._stopping:
+                await asyncio.sleep(RETRY_SECONDS)
 
     async def _follow(self) -> None:
         pubsub = self._redis.pubsub()
@@ -114,7 +121,7 @@ class RevocationMirror:
             await self._load()
             self._loaded, self._heard_at = True, time.monotonic()
             pinged = time.monotonic()
-            while True:
+            while not self._stopping:
                 message = await pubsub.get_message(timeout=1.0)
                 now = time.monotonic()
                 if message is not None:
