@@ -3,13 +3,16 @@ trusted while they may be stale."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 
 from db.revocation_mirror import RevocationMirror
 from db.tokens import AccessCheck, RedisTokenStore
@@ -18,6 +21,7 @@ from server.startup import prepare_stores
 from tests.apps import running
 from tests.conftest import empty_tables, make_settings
 from tests.db.test_tokens import LONG_TTL, delete_keys
+from tests.live.client import STEP_SECONDS
 from tests.support import bearer, error_codes, graphql, register, wait_until
 
 ME = "{ me { id } }"
@@ -125,3 +129,28 @@ async def test_logout_on_one_server_is_refused_by_another_within_a_second(
                 assert time.monotonic() - started < 1.0
             finally:
                 await empty_tables(first.state.stores)
+
+
+async def test_stop_ends_the_follower_even_when_a_cancellation_is_lost(
+    redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py's timed read can lose a cancellation; stopping must not wait forever then."""
+    read = PubSub.get_message
+
+    async def losing_cancellations(self: PubSub, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await read(self, *args, **kwargs)
+        except asyncio.CancelledError:
+            return None  # as when the read's own timeout swallowed it
+
+    monkeypatch.setattr(PubSub, "get_message", losing_cancellations)
+    client = Redis.from_url(redis_url)
+    mirror = RevocationMirror(client, prefix, f"{prefix}revocations")
+    mirror.start()
+    try:
+        await wait_until(lambda: mirror.current, "the mirror loaded")
+        stopping = asyncio.ensure_future(mirror.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=STEP_SECONDS)
+        assert stopping in done, "stop() still waits for the follower"
+    finally:
+        await client.aclose()
