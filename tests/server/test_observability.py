@@ -123,7 +123,6 @@ async def test_one_trace_holds_the_request_resolver_engine_and_store_spans(
         return (span.attributes or {}).get("db.system") == "redis"
 
     assert len({s.context.trace_id for s in spans if s.context and not redis(s)}) == 1
-    assert not any(redis(s) for s in trace), names  # revocations: the in-process mirror
     if traced.settings.redis_url:
         await wait_until(
             lambda: any(redis(s) for s in traced.spans.get_finished_spans()),
