@@ -20,21 +20,12 @@ from server.app import create_app
 from server.startup import prepare_stores
 from tests.apps import running
 from tests.conftest import empty_tables, make_settings
-from tests.db.test_tokens import LONG_TTL, delete_keys
+from tests.db.test_tokens import LONG_TTL
 from tests.live.client import STEP_SECONDS
 from tests.support import bearer, error_codes, graphql, register, wait_until
 
 ME = "{ me { id } }"
 LOGOUT = "mutation($t: String!) { logout(refreshToken: $t) }"
-
-
-@pytest.fixture
-async def prefix(redis_url: str) -> AsyncIterator[str]:
-    prefix = f"test:{uuid.uuid4().hex}:"
-    yield prefix
-    client = Redis.from_url(redis_url)
-    await delete_keys(client, prefix)
-    await client.aclose()
 
 
 @pytest.fixture

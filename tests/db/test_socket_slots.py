@@ -11,34 +11,11 @@ from redis.asyncio import Redis
 
 from core.errors import ServiceUnavailable
 from db.socket_slots import InProcessSocketSlots, RedisSocketSlots, SocketSlots
-from tests.db.test_tokens import UNREACHABLE_REDIS_URL, delete_keys
+from tests.db.conftest import delete_keys
+from tests.db.test_tokens import UNREACHABLE_REDIS_URL
 from tests.support import wait_until
 
 SHORT_LEASE_SECONDS = 0.5
-
-
-@pytest.fixture
-async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def prefix(redis_client: Redis) -> AsyncIterator[str]:
-    """A key prefix of this test's own, emptied afterwards."""
-    name = f"test:{uuid.uuid4().hex}:"
-    yield name
-    await delete_keys(redis_client, name)
-
-
-@pytest.fixture(params=["memory", "redis"])
-def backend(request: pytest.FixtureRequest) -> str | None:
-    """None for the in-process counter, else the Redis URL (skips when Redis is down)."""
-    if request.param == "memory":
-        return None
-    url: str = request.getfixturevalue("redis_url")
-    return url
 
 
 @pytest.fixture

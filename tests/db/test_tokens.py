@@ -21,6 +21,7 @@ from db.tokens import (
     TokenStore,
 )
 from db.tokens_local import SWEEP_MIN_WRITES, _ExpiringMap
+from tests.db.conftest import delete_keys
 from tests.support import wait_until
 
 LONG_TTL = 60
@@ -28,29 +29,8 @@ SHORT_TTL = 1
 UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"
 
 
-async def delete_keys(client: Redis, prefix: str) -> None:
-    async for key in client.scan_iter(match=f"{prefix}*", count=500):
-        await client.delete(key)
-
-
 def record(user_id: str = "u1", family_id: str = "f1") -> RefreshRecord:
     return RefreshRecord(user_id=user_id, family_id=family_id, issued_at=time.time())
-
-
-@pytest.fixture(params=["memory", "redis"])
-def backend(request: pytest.FixtureRequest) -> str | None:
-    """None for the in-process store, else the Redis URL (skips when Redis is down)."""
-    if request.param == "memory":
-        return None
-    url: str = request.getfixturevalue("redis_url")
-    return url
-
-
-@pytest.fixture
-async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
