@@ -21,7 +21,6 @@ from graphql import (
     ListValueNode,
     ObjectValueNode,
     StringValueNode,
-    ValidationContext,
     ValidationRule,
     ValueNode,
 )
@@ -81,9 +80,6 @@ def variables_refusal(variables: Mapping[str, Any] | None) -> BadUserInput | Non
 
 class InputLiteralsRule(ValidationRule):
     """The same checks for values written into the document (cached with its validation)."""
-
-    def __init__(self, context: ValidationContext) -> None:
-        super().__init__(context)
 
     def enter_argument(self, node: Any, *_args: Any) -> None:
         self._check(node.value, node.name.value)

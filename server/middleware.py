@@ -35,6 +35,12 @@ def new_request_id() -> str:
     return f"{_PROCESS_PREFIX}{next(_sequence):016x}"
 
 
+def _valid_request_id(sent: bytes) -> str | None:
+    """A client's X-Request-ID when it is well formed (it goes into logs), else None."""
+    candidate = sent.decode("latin-1")
+    return candidate if _VALID_REQUEST_ID.match(candidate) else None
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -85,9 +91,8 @@ class EdgeMiddleware:
         request_id = declared_length = content_type = None
         preflighted = False
         for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                candidate = value.decode("latin-1")
-                request_id = candidate if _VALID_REQUEST_ID.match(candidate) else None
+            if name == REQUEST_ID_HEADER:
+                request_id = _valid_request_id(value)
             elif name == b"content-length":
                 declared_length = value
             elif name == b"content-type":
@@ -154,12 +159,8 @@ class EdgeMiddleware:
             _log_request(scope, record, status, time.perf_counter() - started)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                candidate = value.decode("latin-1")
-                request_id = candidate if _VALID_REQUEST_ID.match(candidate) else None
-        scope.setdefault("state", {})["request_id"] = request_id or new_request_id()
+        sent = next((value for name, value in scope["headers"] if name == REQUEST_ID_HEADER), b"")
+        scope.setdefault("state", {})["request_id"] = _valid_request_id(sent) or new_request_id()
         status = 0
 
         async def edge_send(message: Message) -> None:
