@@ -18,10 +18,17 @@ from types import MappingProxyType
 from core.settings import ConfigurationError
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+HASHED_DOCUMENTS = 64  # at most 64 x MAX_QUERY_BYTES held
 
 
+@functools.lru_cache(maxsize=HASHED_DOCUMENTS)
 def sha256_hex(document: str) -> str:
-    """The APQ hash of a document: sha256 of its UTF-8 bytes, lower-case hex."""
+    """The APQ hash of a document: sha256 of its UTF-8 bytes, lower-case hex.
+
+    Remembered for the last few documents: a request's document is checked by the HTTP
+    view and again before execution, and clients send the same few documents over and
+    over (the key is the string, whose own hash Python keeps once computed).
+    """
     return hashlib.sha256(document.encode()).hexdigest()
 
 

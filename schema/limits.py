@@ -41,7 +41,6 @@ from graphql import (
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from limits import RateLimitItemPerHour
-from starlette.requests import Request
 from strawberry.types.execution import ExecutionContext
 
 from auth.ratelimit import COST_NAMESPACE, cost_budgets
@@ -240,7 +239,6 @@ async def refusal(context: ExecutionContext, limits: Limits) -> BadUserInput | R
         isinstance(settings, Settings)
         and settings.persisted_operations_only
         and settings.persisted_operations_file is not None
-        and not _allow_list_checked(context.context)
         and not is_allowed(load_allow_list(settings.persisted_operations_file), query)
     ):
         return BadUserInput(
@@ -261,12 +259,6 @@ async def refusal(context: ExecutionContext, limits: Limits) -> BadUserInput | R
             cost,
         )
     return await _spend(context.context, limits, cost)
-
-
-def _allow_list_checked(request_context: object) -> bool:
-    """Whether the HTTP view already held this document to the allow-list (it refuses an
-    unregistered one before execution), so it is not hashed a second time here."""
-    return isinstance(getattr(request_context, "request", None), Request)  # not a WebSocket
 
 
 async def _spend(request_context: Any, limits: Limits, cost: int) -> RateLimited | None:
