@@ -114,16 +114,12 @@ async def started_app() -> AsyncIterator[Call]:
     from core.settings import load_settings
     from server.app import create_app
     from server.observability import configure_logging
+    from tests.apps import running
 
     settings = load_settings()
     configure_logging(settings.log_level.value, settings.log_format.value)  # as `serve` does
-    app = create_app(settings)
-    async with app.router.lifespan_context(app) as state:
-
-        async def asgi(scope: Any, receive: Any, send: Any) -> None:
-            await app(scope | {"state": dict(state)}, receive, send)
-
-        yield asgi_caller(asgi)
+    async with running(create_app(settings)) as app:
+        yield asgi_caller(app.asgi)
 
 
 async def checked(call: Call, query: str, variables: dict[str, Any], token: str | None) -> Any:

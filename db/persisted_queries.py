@@ -32,7 +32,7 @@ class InProcessPersistedQueryStore:
         self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._max_bytes = max_bytes
         self._ttl_seconds = ttl_seconds
-        self.bytes = 0
+        self._bytes = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -55,20 +55,20 @@ class InProcessPersistedQueryStore:
         if sha256 in self._entries:
             self._drop(sha256)
         self._entries[sha256] = (document, time.monotonic() + self._ttl_seconds)
-        self.bytes += size
-        while self.bytes > self._max_bytes:
+        self._bytes += size
+        while self._bytes > self._max_bytes:
             self._drop(next(iter(self._entries)))
 
     async def bytes_used(self) -> int:
-        return self.bytes
+        return self._bytes
 
     def _drop(self, sha256: str) -> None:
         document, _ = self._entries.pop(sha256)
-        self.bytes -= len(document.encode())
+        self._bytes -= len(document.encode())
 
     async def close(self) -> None:
         self._entries.clear()
-        self.bytes = 0
+        self._bytes = 0
 
 
 # Recency is Redis's own clock in microseconds, made strictly increasing, so every process
