@@ -223,6 +223,9 @@ async def main(args: argparse.Namespace) -> None:
         await drive(call, query, variables, token, args.requests, args.concurrency)
         profile.disable()
         report(profile, time.perf_counter() - started, args.requests, args.top, args.sort)
+        if args.save:
+            profile.dump_stats(args.save)
+            print(f"\nprofile saved to {args.save} (read it with pstats: print_callers, ...)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -256,4 +259,5 @@ if __name__ == "__main__":
     parser.add_argument("--top", type=int, default=25, help="functions listed by self time")
     parser.add_argument("--sort", default="tottime", help="pstats order: tottime, cumulative")
     parser.add_argument("--log-level", default="INFO", help="the server's LOG_LEVEL")
+    parser.add_argument("--save", help="also write the raw cProfile stats to this file")
     run(parser.parse_args())

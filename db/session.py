@@ -1,4 +1,12 @@
-"""The relational store: one async engine per process and short units of work on it."""
+"""The relational store: one async engine per process and short units of work on it.
+
+Round trips are the cost of a request on PostgreSQL, so the pool does not ping a
+connection at checkout (asyncpg's pre-ping is BEGIN, `;`, ROLLBACK: three round trips on
+every checkout). A connection the server dropped is found at its first statement instead:
+SQLAlchemy then invalidates it and every older pooled connection, and the unit of work
+fails with ServiceUnavailable, so after a database restart a request in flight is refused
+once with a clear message and the next ones reconnect.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +20,18 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.errors import ServiceUnavailable
+
+CONNECTION_LOST = "the database connection was lost; try again"
 
 
 def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -33,9 +51,18 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _enable_sqlite_pragmas)
         return engine
-    return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
-    )
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+
+
+@asynccontextmanager
+async def _connection_loss_refused() -> AsyncIterator[None]:
+    """A dropped connection (server restart, network) as ServiceUnavailable, not INTERNAL."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        raise ServiceUnavailable(CONNECTION_LOST) from exc
 
 
 class Database:
@@ -47,6 +74,15 @@ class Database:
         self._sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
+        # PostgreSQL reads outside a transaction: no BEGIN and COMMIT around one statement.
+        # SQLite's driver opens no transaction for a SELECT anyway, and switching its
+        # isolation level would cost a thread hop per checkout, so it reads as it writes.
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._readers: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            self._autocommit if self.backend == "postgresql" else self.engine,
+            class_=AsyncSession,
+            expire_on_commit=False,
+        )
         self._sqlite_writers = asyncio.Lock() if self.backend == "sqlite" else None
 
     @property
@@ -56,8 +92,25 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self._sessions() as session, session.begin():
+        async with _connection_loss_refused(), self._sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work that only reads and needs no snapshot across its statements.
+
+        On PostgreSQL each statement runs on its own (autocommit), one round trip instead of
+        three; use `session()` when several reads must agree with each other.
+        """
+        async with _connection_loss_refused(), self._readers() as session:
+            yield session
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection whose statements each commit on their own: for one statement that
+        does a whole write (PostgreSQL's data-modifying WITH) in one round trip."""
+        async with _connection_loss_refused(), self._autocommit.connect() as connection:
+            yield connection
 
     @asynccontextmanager
     async def write_session(self) -> AsyncIterator[AsyncSession]:

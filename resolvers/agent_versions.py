@@ -164,7 +164,7 @@ async def agent_versions(
     """The agent's versions, newest first; `beforeVersion` pages to older ones."""
     limit = page_size(first)
     agent = await load_visible_agent(info.context, agent_id)
-    async with info.context.stores.database.session() as session:
+    async with info.context.stores.database.read() as session:
         return await agents.list_versions(
             session, agent.id, before_version=before_version, limit=limit
         )
@@ -216,7 +216,7 @@ async def update_agent(
 async def rollback_agent(info: Info, agent_id: uuid.UUID, version: int) -> AgentRow:
     """A new version whose name, description, type and configuration equal `version`'s."""
     agent = await load_visible_agent(info.context, agent_id)
-    async with info.context.stores.database.session() as session:
+    async with info.context.stores.database.read() as session:
         old = await agents.get_version(session, agent.id, version)
     if old is None:
         raise NotFound(f"the agent has no version {version}", field="version")

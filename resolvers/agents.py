@@ -147,7 +147,7 @@ async def load_visible_agent(
 ) -> AgentRow:
     """The agent if the caller owns it or holds one of `admin`; NOT_FOUND otherwise."""
     scope = owner_scope(await context.require_principal(), admin)
-    async with context.stores.database.session() as session:
+    async with context.stores.database.read() as session:
         agent = await agents.get_agent(session, agent_id, owner_id=scope)
     if agent is None:
         raise agent_not_found(agent_id)
@@ -232,7 +232,7 @@ async def list_agents(
     selected = info.selected_fields
     total: int | None = None
     owners: dict[uuid.UUID, UserRow] = {}
-    async with info.context.stores.database.session() as session:
+    async with info.context.stores.database.read() as session:
         rows = await agents.list_agents(session, query, ordering, after=key, limit=limit + 1)
         if selects(selected, "totalCount"):
             total = await agents.count_agents(session, query)

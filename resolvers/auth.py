@@ -282,7 +282,7 @@ async def logout(info: Info, refresh_token: str) -> bool:
 
 async def me(info: Info) -> UserRow:
     principal = await info.context.require_principal()
-    async with info.context.stores.database.session() as session:
+    async with info.context.stores.database.read() as session:
         user = await users.get_user(session, uuid.UUID(principal.user_id))
     if user is None or not user.is_active:
         raise Unauthenticated("this account no longer exists or was deactivated")

@@ -191,7 +191,7 @@ async def process(info: Info, data: ProcessDraft) -> Processed:
     principal = await context.require_principal()
     text = checked_text(settings, data.input, "input")
     request_context = _checked_context(data.context)
-    async with context.stores.database.session() as session:
+    async with context.stores.database.read() as session:
         read = await sessions.read_state(session, data.agent_id, owner_id=owner_scope(principal))
     stored = _require_active(data.agent_id, read)
     started = time.perf_counter()
@@ -258,8 +258,9 @@ async def _record(
 ) -> tuple[engine.EngineResult, SessionRow]:
     """Store the session and the state it leads to, losing no concurrent update.
 
+    The compare-and-set and the insert are one statement on PostgreSQL (one round trip).
     Another `process` on the agent may have committed since our read: the compare-and-set
-    then changes nothing, and the same transaction retries once under the row lock
+    then changes nothing, and a transaction retries once under the row lock
     (sessions.lock_state), which cannot lose: only the engine's composite and state stages
     read the prior state, so the result is refolded on the locked state (engine.rebase,
     microseconds; the text is not analysed again) and written. Users expect a `process`
@@ -269,10 +270,11 @@ async def _record(
     optimistic try gives neither: with 20 calls in flight on one agent it lost the race
     again almost every time, costing a transaction each time.
     """
-    async with context.stores.database.write_session() as session:
-        row = run.session_row(result, redacted_context)
-        if await sessions.store_session(session, state_version, row):
-            return result, row
+    database = context.stores.database
+    row = run.session_row(result, redacted_context)
+    if await sessions.store_session_if_current(database, state_version, row):
+        return result, row
+    async with database.write_session() as session:
         locked = await sessions.lock_state(session, run.agent_id, utcnow())
         stored = _require_active(run.agent_id, locked)
         result = _refold(run, result, stored)

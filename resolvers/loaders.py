@@ -28,7 +28,7 @@ RecentKey = tuple[uuid.UUID, int]  # (agent id, how many sessions)
 
 async def load_users(stores: Stores, keys: list[uuid.UUID]) -> list[User | None]:
     """Users by id (agent owners); None for an id that does not exist."""
-    async with stores.database.session() as session:
+    async with stores.database.read() as session:
         found = await agents.users_by_id(session, keys)
     return [found.get(key) for key in keys]
 
@@ -67,7 +67,7 @@ async def load_recent_sessions(stores: Stores, keys: list[RecentKey]) -> list[li
     for agent_id, limit in keys:
         by_limit[limit].append(agent_id)
     found: dict[RecentKey, list[SessionSummary]] = {}
-    async with stores.database.session() as session:
+    async with stores.database.read() as session:
         for limit, agent_ids in by_limit.items():
             recent = await sessions.recent_by_agent(session, agent_ids, limit)
             for agent_id in agent_ids:

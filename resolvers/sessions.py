@@ -36,7 +36,7 @@ async def consciousness_sessions(
             key = (datetime.fromisoformat(raw_time), uuid.UUID(raw_id))
         except (TypeError, ValueError):
             raise BadUserInput("malformed cursor", field="after") from None
-    async with info.context.stores.database.session() as session:
+    async with info.context.stores.database.read() as session:
         rows, total = await stored_sessions.list_sessions(
             session, agent.id, after=key, limit=limit + 1
         )

@@ -26,7 +26,7 @@ async def list_users(info: Info, first: int, after: str | None) -> Page[UserRow]
     limit = page_size(first)
     codec = info.context.app.cursors
     after_username = str(codec.decode(USERS_CURSOR, after)[0]) if after else None
-    async with info.context.stores.database.session() as session:
+    async with info.context.stores.database.read() as session:
         rows, total = await users.list_users(
             session, after_username=after_username, limit=limit + 1
         )
@@ -126,7 +126,7 @@ async def audit_log(
     if after:
         created_at, entry_id = codec.decode(AUDIT_CURSOR, after)
         key = (datetime.fromisoformat(created_at), uuid.UUID(entry_id))
-    async with info.context.stores.database.session() as session:
+    async with info.context.stores.database.read() as session:
         rows, total = await audit.list_entries(
             session, user_id=user_id, action=wanted_action, after=key, limit=limit + 1
         )

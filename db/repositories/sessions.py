@@ -20,6 +20,7 @@ from sqlmodel.sql.expression import Select
 
 from core.enums import AgentStatus
 from db.models import Agent, ConsciousnessSession
+from db.session import Database
 from db.types import JSONDocument, UTCDateTime
 from engine import EngineResult, EthicsResult
 
@@ -121,6 +122,18 @@ _STORE_STATE = (
     )
 )
 _INSERT_SESSION = insert(_SESSIONS)
+# PostgreSQL: the compare-and-set and the insert as one statement, atomic on its own, so
+# the common case is one round trip instead of BEGIN, UPDATE, INSERT and COMMIT. The row's
+# parameters are prefixed: a parameter named like an `agents` column would be taken as one
+# more SET of the UPDATE.
+_ROW_PREFIX = "row_"
+_STORED = _STORE_STATE.returning(_AGENTS.c.id).cte("stored")
+_STORE_AND_INSERT = insert(_SESSIONS).from_select(
+    [column.name for column in _SESSIONS.columns],
+    select(
+        *(bindparam(_ROW_PREFIX + column.name, type_=column.type) for column in _SESSIONS.columns)
+    ).select_from(_STORED),
+)
 
 
 async def read_state(
@@ -151,6 +164,19 @@ async def lock_state(
     return None if row is None else StoredState(*row)
 
 
+async def store_session_if_current(
+    database: Database, expected_state_version: int, row: ConsciousnessSession
+) -> bool:
+    """`store_session` in its own unit of work: one statement on PostgreSQL."""
+    if database.backend != "postgresql":
+        async with database.write_session() as session:
+            return await _store(session, expected_state_version, row)
+    values = {_ROW_PREFIX + name: value for name, value in _session_values(row).items()}
+    params = _store_params(expected_state_version, row) | values
+    async with database.autocommit() as connection:
+        return (await connection.execute(_STORE_AND_INSERT, params)).rowcount == 1
+
+
 async def store_session(
     session: AsyncSession, expected_state_version: int, row: ConsciousnessSession
 ) -> bool:
@@ -161,17 +187,30 @@ async def store_session(
     exactly one matches the row; then one INSERT. Neither `version` nor `updated_at`
     changes: they track configuration, not activity.
     """
-    params = {
+    return await _store(session, expected_state_version, row)
+
+
+async def _store(
+    session: AsyncSession, expected_state_version: int, row: ConsciousnessSession
+) -> bool:
+    params = _store_params(expected_state_version, row)
+    if (await session.exec(_STORE_STATE, params=params)).rowcount != 1:
+        return False
+    await session.exec(_INSERT_SESSION, params=_session_values(row))
+    return True
+
+
+def _store_params(expected_state_version: int, row: ConsciousnessSession) -> dict[str, Any]:
+    return {
         "agent_id": row.agent_id,
         "expected_version": expected_state_version,
         "new_state": row.consciousness_state,
         "activity_at": row.created_at,
     }
-    if (await session.exec(_STORE_STATE, params=params)).rowcount != 1:
-        return False
-    values = {column.name: getattr(row, column.name) for column in _SESSIONS.columns}
-    await session.exec(_INSERT_SESSION, params=values)
-    return True
+
+
+def _session_values(row: ConsciousnessSession) -> dict[str, Any]:
+    return {column.name: getattr(row, column.name) for column in _SESSIONS.columns}
 
 
 async def list_sessions(

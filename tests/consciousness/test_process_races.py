@@ -45,17 +45,24 @@ async def _commit_another_session(stores: Stores, agent_id: str) -> dict[str, An
 
 
 def _interfere(monkeypatch: pytest.MonkeyPatch, times: int, interference: Any) -> list[bool]:
-    """Run `interference()` before each of the first `times` writes; the writes' outcomes."""
-    real = sessions.store_session
+    """Run `interference()` before each of the first `times` writes; the writes' outcomes.
+
+    A write is the optimistic `store_session_if_current` or, after it lost, the
+    `store_session` under the row lock.
+    """
     outcomes: list[bool] = []
 
-    async def store_session(*args: Any) -> bool:
-        if len(outcomes) < times:
-            await interference()
-        outcomes.append(await real(*args))
-        return outcomes[-1]
+    def interfering(real: Any) -> Any:
+        async def write(*args: Any) -> bool:
+            if len(outcomes) < times:
+                await interference()
+            outcomes.append(await real(*args))
+            return outcomes[-1]
 
-    monkeypatch.setattr(sessions, "store_session", store_session)
+        return write
+
+    for name in ("store_session_if_current", "store_session"):
+        monkeypatch.setattr(sessions, name, interfering(getattr(sessions, name)))
     return outcomes
 
 

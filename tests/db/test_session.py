@@ -1,11 +1,15 @@
-"""Units of work on the relational store: writers under contention."""
+"""Units of work on the relational store: writers under contention, reads, lost connections."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
-from db.session import Database
+import pytest
+from sqlalchemy import text
+
+from core.errors import ServiceUnavailable
+from db.session import CONNECTION_LOST, Database
 
 
 async def _overlaps(database: Database, writers: int) -> list[tuple[str, int]]:
@@ -41,3 +45,39 @@ async def test_postgresql_writers_do_not_queue_in_the_process(postgres_url: str)
         await asyncio.gather(*(writer() for _ in range(3)))
     finally:
         await database.close()
+
+
+async def test_postgresql_reads_run_each_statement_on_its_own(postgres_url: str) -> None:
+    database = Database(postgres_url)
+    try:
+        async with database.read() as session:
+            first = (await session.exec(text("SELECT txid_current()"))).scalar_one()
+            second = (await session.exec(text("SELECT txid_current()"))).scalar_one()
+        async with database.session() as session:
+            third = (await session.exec(text("SELECT txid_current()"))).scalar_one()
+            fourth = (await session.exec(text("SELECT txid_current()"))).scalar_one()
+    finally:
+        await database.close()
+    assert first != second  # no BEGIN around a read: each statement is its own transaction
+    assert third == fourth
+
+
+async def _backend_pid(database: Database) -> int:
+    async with database.read() as session:
+        return int((await session.exec(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def test_a_connection_the_server_dropped_is_refused_once_then_replaced(
+    postgres_url: str,
+) -> None:
+    database, admin = Database(postgres_url, pool_size=1), Database(postgres_url)
+    try:
+        pooled = await _backend_pid(database)
+        async with admin.session() as session:
+            await session.exec(text(f"SELECT pg_terminate_backend({pooled})"))
+        with pytest.raises(ServiceUnavailable, match=CONNECTION_LOST):
+            await _backend_pid(database)  # no ping at checkout: the first statement finds it
+        assert await _backend_pid(database) != pooled
+    finally:
+        await database.close()
+        await admin.close()
