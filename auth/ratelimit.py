@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 
 from core.enums import Tier
 from core.settings import Settings
+from db.rate_windows import MovingWindow, RedisWindows, SlidingWindow
 from db.redis_client import open_redis, unavailable_on_redis_error
 
 TIER_LIMITS: Final[Mapping[Tier, RateLimitItem | None]] = MappingProxyType(
@@ -105,6 +106,28 @@ def _decision(allowed: bool, stats: WindowStats, limit: RateLimitItem) -> RateDe
     )
 
 
+def _moving_stats(window: MovingWindow, limit: RateLimitItem, now: float) -> WindowStats:
+    """What `MovingWindowRateLimiter.get_window_stats` would say of `window`."""
+    start = now if window.oldest is None else window.oldest
+    return WindowStats(start + limit.get_expiry(), limit.amount - window.count)
+
+
+def _sliding_stats(window: SlidingWindow, limit: RateLimitItem) -> WindowStats:
+    """What `SlidingWindowCounterRateLimiter.get_window_stats` would say of `window`."""
+    expiry = limit.get_expiry()
+    weighted = window.previous_count * window.previous_expires_in / expiry + window.current_count
+    remaining = max(0, limit.amount - math.floor(weighted))
+    now = time.time()
+    previous_reset_in = current_reset_in = math.inf
+    if window.previous_count:
+        previous_reset_in = window.previous_expires_in % (expiry / window.previous_count)
+    if window.current_count:
+        current_reset_in = window.current_expires_in % expiry
+    if math.isinf(min(previous_reset_in, current_reset_in)):
+        return WindowStats(now, remaining)
+    return WindowStats(now + min(previous_reset_in, current_reset_in), remaining)
+
+
 def _limits_uri(redis_url: str) -> str:
     """The URL as `limits` expects it: it reads a bare `unix://` as a Valkey URL."""
     return f"redis+{redis_url}" if redis_url.startswith("unix://") else redis_url
@@ -113,11 +136,18 @@ def _limits_uri(redis_url: str) -> str:
 class RateLimiter:
     """Moving-window limits over in-process or Redis storage; `create` picks by URL."""
 
-    def __init__(self, storage: MemoryStorage | RedisStorage, redis: Redis | None = None) -> None:
+    def __init__(
+        self,
+        storage: MemoryStorage | RedisStorage,
+        redis: Redis | None = None,
+        key_prefix: str = "",
+    ) -> None:
         self._storage = storage
         self._strategy = MovingWindowRateLimiter(storage)
         self._budget_strategy = SlidingWindowCounterRateLimiter(storage)
         self._redis = redis
+        # Hits and spends in one round trip each; `limits` reads and clears the same keys.
+        self._windows = None if redis is None else RedisWindows(redis, key_prefix)
         self.backend = "memory" if redis is None else "redis"
         # Refused hits and checks by namespace, since start (/metrics).
         self.refusals: Counter[str] = Counter()
@@ -141,7 +171,7 @@ class RateLimiter:
             key_prefix=f"{key_prefix}ratelimit",
             **shared,
         )
-        return cls(storage, redis)
+        return cls(storage, redis, f"{key_prefix}ratelimit")
 
     async def hit(self, namespace: str, key: str, limit: RateLimitItem) -> RateDecision:
         """Count one hit for `key` in `namespace` if the limit allows it.
@@ -150,8 +180,15 @@ class RateLimiter:
         through as soon as the window has room.
         """
         with unavailable_on_redis_error(STORE, StorageError):
-            allowed = await self._strategy.hit(limit, namespace, key)
-            stats = await self._strategy.get_window_stats(limit, namespace, key)
+            if self._windows is None:
+                allowed = await self._strategy.hit(limit, namespace, key)
+                stats = await self._strategy.get_window_stats(limit, namespace, key)
+            else:
+                now = time.time()
+                window = await self._windows.hit(
+                    limit.key_for(namespace, key), limit.amount, limit.get_expiry(), now
+                )
+                allowed, stats = window.allowed, _moving_stats(window, limit, now)
         if not allowed:
             self.refusals[namespace] += 1
         return _decision(allowed, stats, limit)
@@ -185,9 +222,16 @@ class RateLimiter:
         key and weights the previous window by how much of it still overlaps the last hour.
         A refused spend deducts nothing.
         """
+        cost = max(1, cost)
         with unavailable_on_redis_error(STORE, StorageError):
-            allowed = await self._budget_strategy.hit(limit, namespace, key, cost=max(1, cost))
-            stats = await self._budget_strategy.get_window_stats(limit, namespace, key)
+            if self._windows is None:
+                allowed = await self._budget_strategy.hit(limit, namespace, key, cost=cost)
+                stats = await self._budget_strategy.get_window_stats(limit, namespace, key)
+            else:
+                window = await self._windows.spend(
+                    limit.key_for(namespace, key), limit.amount, limit.get_expiry(), cost
+                )
+                allowed, stats = window.allowed, _sliding_stats(window, limit)
         if not allowed:
             self.refusals[namespace] += 1
         return _decision(allowed, stats, limit)

@@ -7,13 +7,14 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from limits import RateLimitItem, RateLimitItemPerSecond
+from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerSecond
 from redis.asyncio import Redis
 
 from auth.ratelimit import (
     LOGIN_ATTEMPTS_PER_IP,
     LOGIN_ATTEMPTS_PER_USERNAME,
     TIER_LIMITS,
+    TIER_NAMESPACE,
     UNLIMITED_REMAINING,
     RateLimiter,
 )
@@ -222,3 +223,48 @@ async def test_clear_forgets_every_count_under_the_prefix_only(
         if other is not None:
             await other.clear()
             await other.close()
+
+
+async def test_a_budget_spends_until_the_next_cost_does_not_fit(limiter: RateLimiter) -> None:
+    budget = RateLimitItemPerHour(10)
+    assert (await limiter.spend("cost", "k", budget, 4)).allowed
+    second = await limiter.spend("cost", "k", budget, 4)
+    assert second.allowed
+    assert second.remaining == 2
+    refused = await limiter.spend("cost", "k", budget, 4)
+    assert not refused.allowed
+    assert 1 <= refused.retry_after_seconds <= HOUR_SECONDS
+    last = await limiter.spend("cost", "k", budget, 2)  # the refused spend took nothing
+    assert last.allowed
+    assert last.remaining == 0
+    await limiter.reset_budget("cost", "k", budget)
+    assert (await limiter.spend("cost", "k", budget, 10)).allowed
+
+
+async def test_redis_hits_and_spends_are_one_round_trip_each(
+    redis_url: str, key_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limiter = await RateLimiter.create(redis_url, key_prefix)
+    commands: list[object] = []
+    real = Redis.execute_command
+
+    async def counted(self: Redis, *args: object, **options: object) -> object:
+        commands.append(args[0])
+        return await real(self, *args, **options)
+
+    monkeypatch.setattr(Redis, "execute_command", counted)
+    try:
+        await limiter.hit_tier("warm-up", Tier.BASIC)  # Redis may not hold the scripts yet
+        await limiter.spend("cost", "warm-up", RateLimitItemPerHour(100), 3)
+        commands.clear()
+        await limiter.hit_tier("user-1", Tier.BASIC)
+        await limiter.spend("cost", "user-1", RateLimitItemPerHour(100), 3)
+        assert commands == ["EVALSHA", "EVALSHA"]
+        # `limits` reads the windows the scripts wrote: the same keys and algorithms.
+        check = await limiter.check(TIER_NAMESPACE, "user-1", hour_limit(Tier.BASIC))
+        assert check.remaining == hour_limit(Tier.BASIC).amount - 1
+    finally:
+        await limiter.close()
+        client = Redis.from_url(redis_url)
+        await delete_keys(client, key_prefix)
+        await client.aclose()
