@@ -1,9 +1,11 @@
-"""The previous engine's ethics verdicts, for the ethics bench's same-run baseline.
+"""Earlier engines' ethics verdicts, for the ethics bench's same-run baselines.
 
-The engine as of BASELINE_COMMIT (the last commit before the intent-and-target rules and
-the semantic layer) is exported with `git archive` into a temporary folder (no checkout, no
-worktree) and run in a child process on the same prompts; it prints one JSON object per
-prompt: decision and categories. Run from the repo root.
+An earlier commit's engine is exported with `git archive` into a temporary folder (no
+checkout, no worktree) and run in a child process on the same prompts; it prints one JSON
+object per prompt: decision and categories. Two commits are used: BASELINE_COMMIT, the last
+before the intent-and-target rules and the semantic layer (rules only, as it shipped), and
+BRANCH_POINT_COMMIT, the engine before the recall work of issue 17's second round, run with
+its own semantic layer (its db/guard_model.py and exemplars). Run from the repo root.
 """
 
 from __future__ import annotations
@@ -18,29 +20,45 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE_COMMIT = "9219bd024b06d998bdcebeb51c9fed3205611d03"
+BRANCH_POINT_COMMIT = "36f464ec5db97477babec2b9c45935fc7952c5c7"
 
 _DRIVER = """
 import json, sys
 from engine import EngineConfig, evaluate_ethics
+guard = None
+if sys.argv[1] == "semantic":
+    from db.guard_model import load_guard
+    guard = load_guard()
 config = EngineConfig()
 for line in sys.stdin:
-    result = evaluate_ethics(json.loads(line), config)
+    prompt = json.loads(line)
+    if guard is None:
+        result = evaluate_ethics(prompt, config)
+    else:
+        result = evaluate_ethics(prompt, config, guard)
     categories = sorted({v.category for v in result.violations})
     print(json.dumps({"decision": result.decision, "categories": categories}), flush=True)
 """
 
 
-def baseline_verdicts(prompts: list[str], commit: str = BASELINE_COMMIT) -> list[dict[str, object]]:
-    """The old engine's decision and categories for each prompt, in order."""
+def baseline_verdicts(
+    prompts: list[str], commit: str = BASELINE_COMMIT, semantic: bool = False
+) -> list[dict[str, object]]:
+    """The old engine's decision and categories for each prompt, in order.
+
+    With `semantic`, the commit's own guard loader (db/guard_model.py) is archived too and
+    its semantic layer is passed to the engine.
+    """
+    paths = ["engine", "db/__init__.py", "db/guard_model.py"] if semantic else ["engine"]
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", commit, "engine"],
+        ["git", "archive", "--format=tar", commit, *paths],
         cwd=ROOT, check=True, capture_output=True,
     ).stdout  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="ethics-baseline-") as folder:
         with tarfile.open(fileobj=BytesIO(archive)) as tar:
             tar.extractall(folder, filter="data")
         done = subprocess.run(
-            [sys.executable, "-c", _DRIVER],
+            [sys.executable, "-c", _DRIVER, "semantic" if semantic else "rules"],
             cwd=folder, input="".join(json.dumps(p) + "\n" for p in prompts),
             capture_output=True, text=True, check=True,
         )  # fmt: skip

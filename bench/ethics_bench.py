@@ -1,15 +1,18 @@
 """The ethics stage as a guard: refusals on SimpleSafetyTests and on our labelled set, old vs new.
 
-Run: python bench/ethics_bench.py [--rounds N] [--json PATH] [--calibrate]
+Run: python bench/ethics_bench.py [--rounds N] [--json PATH] [--calibrate] [--no-speed]
 
 For each set it reports refused, flagged, per category, precision / recall / F1 for "unsafe"
 (a prompt counts as caught when the decision is FLAGGED or REFUSED) and the benign half's
-false-refusal and false-flag rates, for three engines run in the same process run: the
-previous engine (bench/ethics_baseline.py, git archive of its commit), the new rules alone
-(no model passed), and the new rules with the semantic layer. Then the speed of process()
+false-refusal and false-flag rates, for four engines run in the same run: the previous
+engine and the branch point (bench/ethics_baseline.py, git archives of their commits; the
+branch point with its own semantic layer), the current rules alone (no model passed), and
+the current rules with the semantic layer. Our set is also reported by split: `tune` (what
+rules and exemplars were tuned on) and `validation` (set aside). Then the speed of process()
 with and without the semantic layer against VADER per sentence (bench/engine_bench.py's
-texts), and the model's load time and memory, measured in a fresh child process.
-`--calibrate` prints only the sweep behind exemplars.json's threshold and margin instead.
+texts), and the model's load time and memory, measured in a fresh child process
+(`--no-speed` skips both). `--calibrate` prints only the sweep behind exemplars.json's
+threshold and margin, on the tune split, instead.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine_bench import build_text, measure
-from ethics_baseline import BASELINE_COMMIT, baseline_verdicts
+from ethics_baseline import BASELINE_COMMIT, BRANCH_POINT_COMMIT, baseline_verdicts
 from figures import Figure, add_json_option, write_figures
 
 from db.guard_model import load_guard
@@ -101,6 +104,9 @@ def evaluate_sets(guard: SemanticGuard) -> tuple[list[str], list[Figure]]:
     sst, dev = read_rows("simple_safety_tests.csv"), read_rows("ethics_dev.csv")
     engines: dict[str, Callable[[list[str]], list[Verdict]]] = {
         "previous engine": baseline_verdicts,
+        f"branch point ({BRANCH_POINT_COMMIT[:7]}) + semantic": lambda ps: baseline_verdicts(
+            ps, BRANCH_POINT_COMMIT, semantic=True
+        ),
         "rules only": lambda ps: new_verdicts(ps, None),
         "rules + semantic": lambda ps: new_verdicts(ps, guard),
     }
@@ -127,9 +133,33 @@ def evaluate_sets(guard: SemanticGuard) -> tuple[list[str], list[Figure]]:
             f"{row['benign_flagged']:.1f} | {row['benign_caught']:.1f} |"
         )
         rows[name] = row
-    lines += ["", *per_category(dev, sst, results)]
+    lines += ["", *by_split(dev, results), "", *per_category(dev, sst, results)]
     figures += set_figures(rows["rules + semantic"], rows["previous engine"])
     return lines, figures
+
+
+def by_split(
+    dev: list[dict[str, str]], results: dict[str, tuple[list[Verdict], list[Verdict]]]
+) -> list[str]:
+    """Our set's scores on the tune and validation splits, engine by engine."""
+    lines = ["| engine | split | harmful n | P % | R % | F1 % | harmful refused % "
+             "| benign n | benign refused % | benign flagged % |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    for name, (_, on_dev) in results.items():
+        for split in sorted({r.get("split", "tune") for r in dev}, reverse=True):
+            index = [i for i, r in enumerate(dev) if r.get("split", "tune") == split]
+            labels = [dev[i]["label"] == "unsafe" for i in index]
+            verdicts = [on_dev[i] for i in index]
+            harmful = [v for v, label in zip(verdicts, labels, strict=True) if label]
+            benign = [v for v, label in zip(verdicts, labels, strict=True) if not label]
+            s = scores(labels, verdicts)
+            lines.append(
+                f"| {name} | {split} | {len(harmful)} | {s['precision']:.1f} | {s['recall']:.1f}"
+                f" | {s['f1']:.1f} | {100 * count(harmful, 'REFUSED') / len(harmful):.1f}"
+                f" | {len(benign)} | {100 * count(benign, 'REFUSED') / len(benign):.1f}"
+                f" | {100 * count(benign, 'FLAGGED') / len(benign):.1f} |"
+            )
+    return lines
 
 
 def set_figures(new: dict[str, float], old: dict[str, float]) -> list[Figure]:
@@ -188,11 +218,13 @@ def per_category(
 
 
 def calibrate(guard: SemanticGuard) -> list[str]:
-    """The semantic layer alone on our set (a prompt matches when any sentence does), by
-    threshold and margin: the sweep exemplars.json's `calibration` reports."""
-    dev = read_rows("ethics_dev.csv")
+    """The semantic layer alone on our set's tune split (a prompt matches when any sentence
+    does), by threshold and margin: the sweep exemplars.json's `calibration` reports."""
+    dev = [r for r in read_rows("ethics_dev.csv") if r.get("split", "tune") == "tune"]
     segments = [[s.text for s in split_segments(r["prompt"])] for r in dev]
-    lines = ["| threshold | margin | harmful matched /150 | benign matched /158 |",
+    n_harmful = sum(1 for r in dev if r["label"] == "unsafe")
+    lines = [f"| threshold | margin | harmful matched /{n_harmful} "
+             f"| benign matched /{len(dev) - n_harmful} |",
              "| ---: | ---: | ---: | ---: |"]  # fmt: skip
     for threshold in (0.45, 0.50, 0.55, 0.60):
         for margin in (0.0, 0.04, 0.08):
@@ -252,6 +284,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--calibrate", action="store_true", help="print the sweep and stop")
+    parser.add_argument("--no-speed", action="store_true", help="skip the timing and load cost")
     add_json_option(parser)
     args = parser.parse_args()
     guard = load_guard()
@@ -259,6 +292,10 @@ def main() -> None:
         print("\n".join(calibrate(guard)))
         return
     tables, figures = evaluate_sets(guard)
+    if args.no_speed:
+        print("\n".join(tables))
+        write_figures(args.json, figures)
+        return
     timing, speed_figures = speed(guard, args.rounds)
     seconds, mib = load_cost()
     figures += speed_figures

@@ -113,7 +113,10 @@ class SemanticGuard:
         """
         if not texts:
             return []
-        scores = np.round(_embed(self.embedder, tuple(texts)) @ self.vectors.T, _DECIMALS)
+        # einsum, not `@`: a BLAS matrix product may fan out to a thread pool, which on a
+        # busy machine costs more than this small product and takes the engine off its core.
+        products = np.einsum("ij,kj->ik", _embed(self.embedder, tuple(texts)), self.vectors)
+        scores = np.round(products, _DECIMALS)
         harmful = np.where(self._harmful, scores, -2.0)
         benign = np.where(self._harmful, -2.0, scores)
         results: list[SemanticMatch | None] = []
