@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -62,7 +63,10 @@ from server.ws_messages import legacy_ws_problem, transport_ws_problem
 if TYPE_CHECKING:
     from strawberry.schema.base import BaseSchema
 
+log = logging.getLogger(__name__)
+
 UNAUTHORIZED = 4401
+STOP_OPERATIONS_SECONDS = 5.0  # going away: how long the operations get to stop
 # Closing a socket whose peer is gone raises one of these; the socket is closed either way.
 SEND_FAILURES = (WebSocketDisconnected, WebSocketDisconnect, RuntimeError, OSError)
 
@@ -206,12 +210,18 @@ class LiveHandler:
         raise NotImplementedError
 
     async def go_away(self, code: int, reason: str, drain_seconds: float) -> None:
-        """Let queued grouped frames go out (up to drain_seconds), then close with `code`."""
+        """Let queued grouped frames go out (up to drain_seconds), stop the operations (up
+        to STOP_OPERATIONS_SECONDS: one that ignores its cancel must not hold shutdown, and
+        the SIGTERM behind it, back), then close with `code`."""
         deadline = time.monotonic() + drain_seconds
         for member in list(self.members):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(member.drained(), max(0.0, deadline - time.monotonic()))
-        await self.cancel_operations()
+        try:
+            async with asyncio.timeout(STOP_OPERATIONS_SECONDS):
+                await self.cancel_operations()
+        except TimeoutError:
+            log.warning("a websocket's operations did not stop in time; closing it anyway")
         with contextlib.suppress(*SEND_FAILURES):
             await self.websocket.close(code=code, reason=reason)
 
