@@ -572,6 +572,8 @@ async def _run(args: argparse.Namespace) -> list[Row]:
                 "JWT_SECRETS": secrets.token_urlsafe(48),
                 "ACCESS_TOKEN_TTL_SECONDS": "7200",
                 "LOG_LEVEL": "WARNING",
+                "WEBSOCKETS_PER_USER": "0",  # one user, one address, 10,000 sockets
+                "WEBSOCKETS_PER_IP": "0",
             }
             token = owner_id = ""
             for subscribers in args.subscribers:

@@ -78,6 +78,8 @@ def server(workdir: Path, redis_url: str, prefix: str, grouping: bool) -> Iterat
         JWT_SECRETS="bench-secret-" + "x" * 40,
         SUBSCRIPTION_GROUPING="true" if grouping else "false",
         LOG_LEVEL="WARNING",
+        WEBSOCKETS_PER_USER="0",  # one user, one address, hundreds of sockets
+        WEBSOCKETS_PER_IP="0",
     )
     workdir.mkdir(parents=True, exist_ok=True)
     log = (workdir / "server.log").open("w")

@@ -129,6 +129,13 @@ class Settings(BaseSettings):
     websocket_token_check_seconds: float = Field(default=30.0, gt=0, le=3600)
     websocket_drain_seconds: float = Field(default=5.0, ge=0, le=60)
     websocket_compression: bool = False  # permessage-deflate (uvicorn's ws_per_message_deflate)
+    # Websocket caps (server/ws_admission.py; docs/live.md says why these defaults). Sockets
+    # per user, and per client address for those not (yet) signed in, across every process
+    # sharing Redis (0: no cap); operations in flight per socket; the connection_init wait.
+    websockets_per_user: int = Field(default=20, ge=0)
+    websockets_per_ip: int = Field(default=100, ge=0)
+    subscriptions_per_socket: int = Field(default=20, ge=1, le=1000)
+    connection_init_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     # Observability (server/observability.py, server/tracing.py, server/metrics.py).
     log_format: LogFormat = LogFormat.TEXT
     tracing_exporter: TracingExporter = TracingExporter.NONE

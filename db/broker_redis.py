@@ -216,7 +216,10 @@ class RedisBroker:
             try:
                 if first:
                     await self._start_topic(topic)
-                await asyncio.wait_for(self._confirmed[topic].wait(), SUBSCRIBE_TIMEOUT_SECONDS)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel that
+                # lands as the confirmation arrives, and the subscription would live on.
+                async with asyncio.timeout(SUBSCRIBE_TIMEOUT_SECONDS):
+                    await self._confirmed[topic].wait()
                 if since is not None:  # subscribed first, so the replay and live overlap
                     current, events = await self.history(topic, since)
                     subscription.last_sequence = min(since, current)
@@ -284,7 +287,8 @@ class RedisBroker:
                 continue
             try:
                 if self._pubsub is None:
-                    await asyncio.wait_for(self._connect(), SUBSCRIBE_TIMEOUT_SECONDS)
+                    async with asyncio.timeout(SUBSCRIBE_TIMEOUT_SECONDS):
+                        await self._connect()
                     heard_at, pinged = loop.time(), False
                 assert self._pubsub is not None
                 message = await self._pubsub.get_message(timeout=READ_TIMEOUT_SECONDS)

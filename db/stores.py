@@ -21,6 +21,7 @@ from db.publisher import Publisher
 from db.pubsub import Broker, InProcessBroker, RedisBroker
 from db.redis_client import open_redis
 from db.session import Database
+from db.socket_slots import InProcessSocketSlots, RedisSocketSlots, SocketSlots
 from db.tokens import InProcessTokenStore, RedisTokenStore, TokenStore
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class Stores:
     redis: Redis | None = None
     # Apollo APQ documents by sha256 (server/persisted.py).
     persisted_queries: PersistedQueryStore = field(default_factory=InProcessPersistedQueryStore)
+    # Websockets counted per user and per client address (server/ws_admission.py).
+    socket_slots: SocketSlots = field(default_factory=InProcessSocketSlots)
     # The metrics writer: set and started by the app's lifespan (not by startup checks).
     metrics_writer: AnalyticsWriter | None = None
     _health: tuple[float, list[StoreHealth]] | None = field(default=None, repr=False)
@@ -86,6 +89,11 @@ class Stores:
                 persisted_query_cache_bytes, persisted_query_ttl_seconds
             )
         )
+        socket_slots: SocketSlots = (
+            RedisSocketSlots(redis, redis_key_prefix)
+            if redis is not None
+            else InProcessSocketSlots()
+        )
         analytics = await AnalyticsStore.open(clickhouse_url)
         return cls(
             database=database,
@@ -94,6 +102,7 @@ class Stores:
             tokens=tokens,
             redis=redis,
             persisted_queries=persisted_queries,
+            socket_slots=socket_slots,
         )
 
     def _checks(self) -> list[tuple[str, str, Callable[[], Awaitable[float]]]]:
@@ -124,6 +133,7 @@ class Stores:
         closers = [
             self.broker.close,
             self.tokens.close,
+            self.socket_slots.close,
             self.persisted_queries.close,
             self.analytics.close,
             self.database.close,

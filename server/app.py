@@ -37,11 +37,9 @@ from server.landing import landing_endpoint
 from server.metrics import Metrics, metrics_endpoint
 from server.middleware import EdgeMiddleware
 from server.playground import STATIC_PATH, static_files
+from server.shutdown_signals import chain_shutdown_signals
 from server.telemetry import RequestObserver, Telemetry
 from server.tracing import Tracing
-from server.websockets import (
-    chain_shutdown_signals,
-)
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +97,7 @@ def create_app(
         )
         stores.metrics_writer.start()  # stores.close() flushes it
         stores.tokens.start()  # revocations followed in process (stores.close() stops it)
+        stores.socket_slots.start()  # websocket slots' leases renewed (stores.close() stops it)
         if tracing is not None:
             tracing.instrument_stores(stores)
         secrets = settings.signing_secrets()

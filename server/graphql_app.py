@@ -9,7 +9,7 @@ On top of strawberry's view:
 - APQ and the allow-list (server/persisted.py) fill the document in before execution;
 - the self-hosted GraphiQL page (server/playground.py);
 - websockets through server/websockets.py's handlers: text frames, token watching (one
-  TokenWatch per process), grouped fan-out, and `close_websockets` for shutdown.
+  TokenWatch per process), caps, grouped fan-out, and `close_websockets` for shutdown.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from resolvers.context import AppState, Context
 from resolvers.loaders import Loaders
 from schema.schema import schema
 from server.fanout import FanOutGroups
-from server.live_connections import TokenWatch
+from server.live_connections import LiveConnection, TokenWatch
 from server.persisted import PersistedQueryRefused, resolve_request
 from server.playground import graphiql_page
 from server.websockets import LegacyWSHandler, LiveHandler, TextWebSocketAdapter, TransportWSHandler
@@ -66,7 +66,9 @@ class GraphQLApp(GraphQL[Context, None]):
     websocket_adapter_class = TextWebSocketAdapter
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(schema, **kwargs)
+        # Operations per socket: SUBSCRIPTIONS_PER_SOCKET, refused by our handlers instead
+        # (strawberry's refusal names no setting and carries no code).
+        super().__init__(schema, max_subscriptions_per_connection=None, **kwargs)
         self._settings = settings
         self.connections: set[LiveHandler] = set()
         self.fanout = FanOutGroups()
@@ -181,9 +183,15 @@ class GraphQLApp(GraphQL[Context, None]):
         return graphiql_page()
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        """Authenticate a websocket from connection_init's payload; a bad token closes it (4403)."""
+        """Authenticate a websocket from connection_init's payload; a bad token closes it (4403).
+
+        A user's socket then takes one of the user's slots (server/ws_admission.py): over
+        WEBSOCKETS_PER_USER, TooManySockets reaches the handler, which closes with 4429.
+        """
         try:
-            await context.principal()
+            principal = await context.principal()
+            if principal is not None and isinstance(context.live, LiveConnection):
+                await context.live.slot.sign_in(principal.user_id)
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"message": exc.message}) from None
         except ApiError as exc:  # a store is down: refuse this socket, keep the server

@@ -9,7 +9,9 @@ in a few batched lookups rather than a task and a store call per socket. When a 
 no longer good the connection calls `close` with the reason, which closes the socket with
 the protocol's code (server/websockets.py). The renewConnectionToken mutation
 (resolvers/live.py) replaces the principal with a fresh token's, for the same user,
-through `renew`, which moves the timer.
+through `renew`, which moves the timer. Before each new operation the handler asks
+`token_problem`, so a revoked token runs nothing more even between two watch checks.
+The connection also holds the socket's slot under the caps (server/ws_admission.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from auth.tokens import revocation
 from core.clock import Timer
 from db.tokens import TokenStore
 from resolvers.context import Context
+from server.ws_admission import SocketSlot
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,8 @@ CHECK_BATCH = 500  # tokens per store lookup (one Redis MGET of twice as many ke
 
 
 class LiveConnection:
-    """The authentication state of one websocket: its principal, its expiry timer."""
+    """The authentication state of one websocket: its principal, its expiry timer, and the
+    slot it holds under the caps."""
 
     def __init__(self, context: Context, close: CloseCallback, watch: TokenWatch) -> None:
         self.context = context
@@ -41,6 +45,7 @@ class LiveConnection:
         self._watch = watch
         self._expiry: Timer | None = None
         self._ending: asyncio.Task[None] | None = None
+        self.slot = SocketSlot(context.stores.socket_slots, context.settings, context.client_ip)
 
     def start(self) -> None:
         """Start watching, once connection_init authenticated someone (anonymous: no watch)."""
@@ -53,6 +58,21 @@ class LiveConnection:
         self._watch.connections.discard(self)
         if self._expiry is not None:
             self._expiry.cancel()
+
+    async def token_problem(self) -> str | None:
+        """Why the connection's token is no longer good, or None (also when anonymous).
+
+        Asked before each operation. The token store answers from this process's copy of
+        the revocations (db/revocation_mirror.py, or its own memory), so this costs no
+        round trip. A store that cannot answer raises ServiceUnavailable.
+        """
+        principal = self.context.current_principal
+        if principal is None:
+            return None
+        if principal.expires_at <= self.context.app.clock.time():
+            return "access token expired"
+        tokens = self.context.stores.tokens
+        return revocation(principal, await tokens.access_check(principal.jti, principal.user_id))
 
     def renew(self, principal: Principal, token: str) -> None:
         """Use `principal` (from `token`) from now on, until its expiry."""

@@ -5,25 +5,30 @@ What the handlers add to strawberry's:
 - token watching (server/live_connections.py) that closes the socket with 4401 when its
   token expires or is revoked: on graphql-transport-ws a plain close 4401
   "Unauthorized" (the spec's code for a connection that is not or no longer
-  authenticated); on the legacy graphql-ws a `connection_error` message, then close 4401;
+  authenticated); on the legacy graphql-ws a `connection_error` message, then close 4401.
+  Each new operation asks first, and a revoked token's is refused (UNAUTHENTICATED);
+- caps (server/ws_admission.py): sockets per client address and per user (4429),
+  operations in flight per socket (the operation's error), and a connection_init
+  deadline on the app's clock for both protocols (4408; strawberry's own covers only
+  graphql-transport-ws, in real time);
 - grouped fan-out (server/fanout.py) of groupable subscriptions when enabled;
 - queries and mutations over the legacy protocol too (as subscriptions-transport-ws ran
   them), so `renewConnectionToken` works on both;
-- `go_away`, which lets queued frames drain and closes with a code (graceful shutdown).
+- `go_away`, which lets queued frames drain and closes with a code (graceful shutdown;
+  server/shutdown_signals.py calls it on SIGTERM).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import signal
-import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from types import FrameType
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from graphql import GraphQLFormattedError
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import WebSocketDisconnected
@@ -39,9 +44,20 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 from strawberry.types.execution import PreExecutionError
 from strawberry.utils.aio import aclosing
 
+from core.clock import Timer
+from core.errors import ApiError, Unauthenticated
 from resolvers.context import Context
 from server.fanout import FanOutGroups, Member, execute_encoded, group_key
 from server.live_connections import LiveConnection, TokenWatch
+from server.ws_admission import (
+    INIT_TIMEOUT,
+    INIT_TIMEOUT_REASON,
+    TOO_MANY,
+    TRY_AGAIN_LATER,
+    TooManySockets,
+    error_payload,
+    operations_refusal,
+)
 from server.ws_messages import legacy_ws_problem, transport_ws_problem
 
 if TYPE_CHECKING:
@@ -50,7 +66,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UNAUTHORIZED = 4401
-SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_OPERATIONS_SECONDS = 5.0  # going away: how long the operations get to stop
 # Closing a socket whose peer is gone raises one of these; the socket is closed either way.
 SEND_FAILURES = (WebSocketDisconnected, WebSocketDisconnect, RuntimeError, OSError)
 
@@ -81,7 +97,7 @@ class TextWebSocketAdapter(ASGIWebSocketAdapter):
 
 
 class LiveHandler:
-    """What both protocol handlers share: registration, token watching, groups, going away."""
+    """What both protocol handlers share: registration, caps, token watching, groups, going away."""
 
     context: Context
     websocket: Any
@@ -95,21 +111,79 @@ class LiveHandler:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         cast(Any, super()).__init__(*args, **kwargs)
         self.members = set()
-        self.live = LiveConnection(self.context, self.close_unauthorized, self._view.token_watch)
+        unauthorized = functools.partial(self.refuse, UNAUTHORIZED)
+        self.live = LiveConnection(self.context, unauthorized, self._view.token_watch)
         self.context.live = self.live
+        self._init_deadline: Timer | None = None
+        self._init_missed: asyncio.Task[None] | None = None
 
     async def handle(self) -> None:
         self._view.connections.add(self)
         try:
-            await cast(Any, super()).handle()
+            if await self._admitted():
+                self._arm_init_deadline()
+                await cast(Any, super()).handle()
         finally:
             self._view.connections.discard(self)
+            if self._init_deadline is not None:
+                self._init_deadline.cancel()
             self.live.stop()
+            await self.live.slot.release()
+
+    async def _admitted(self) -> bool:
+        """Take the socket's slot of its client address, or close it saying why not."""
+        try:
+            await self.live.slot.open()
+        except TooManySockets as exc:
+            await self.refuse(TOO_MANY, str(exc))
+            return False
+        except ApiError as exc:
+            await self.refuse(TRY_AGAIN_LATER, f"{exc.message}; try again later")
+            return False
+        return True
+
+    def _arm_init_deadline(self) -> None:
+        clock = self.context.app.clock
+        timeout = self.context.settings.connection_init_timeout_seconds
+        self._init_deadline = clock.call_at(clock.time() + timeout, self._missed_init)
+
+    def _missed_init(self) -> None:
+        self._init_missed = asyncio.create_task(self.refuse(INIT_TIMEOUT, INIT_TIMEOUT_REASON))
 
     async def handle_connection_init(self, message: Any) -> None:
-        await cast(Any, super()).handle_connection_init(message)
+        if self._init_missed is not None:
+            return  # too late: the socket is closing
+        if self._init_deadline is not None:
+            self._init_deadline.cancel()
+        try:
+            await cast(Any, super()).handle_connection_init(message)
+        except TooManySockets as exc:  # raised by the view's on_ws_connect, before any ack
+            await self.refuse(TOO_MANY, str(exc))
+            return
         if cast(Any, self).connection_acknowledged:
             self.live.start()
+
+    async def operation_refusal(self, in_flight: int) -> ApiError | None:
+        """Why one more operation must not start on this socket, or None to run it."""
+        try:
+            problem = await self.live.token_problem()
+        except ApiError:  # the token store cannot answer: as for the token watch, the
+            problem = None  # token's last answer stands (Redis down: revoking fails too)
+        if problem is not None:
+            return Unauthenticated(problem)
+        return operations_refusal(self.context.settings, in_flight)
+
+    async def refused(self, operation_id: str, refusal: ApiError) -> None:
+        """Send the refusal as the operation's error; a token no longer good then closes
+        the socket (4401), as the token watch would."""
+        with contextlib.suppress(*SEND_FAILURES):
+            await self.send_error(operation_id, error_payload(refusal, self.context.request_id))
+        if isinstance(refusal, Unauthenticated):
+            self.live.end(refusal.message)
+
+    async def send_error(self, operation_id: str, error: GraphQLFormattedError) -> None:
+        """Send the protocol's error message for one operation."""
+        raise NotImplementedError
 
     @property
     def _view(self) -> LiveView:
@@ -131,16 +205,23 @@ class LiveHandler:
     async def cancel_operations(self) -> None:
         raise NotImplementedError
 
-    async def close_unauthorized(self, reason: str) -> None:
+    async def refuse(self, code: int, reason: str) -> None:
+        """Stop every operation and close with `code` and `reason`, as the protocol says."""
         raise NotImplementedError
 
     async def go_away(self, code: int, reason: str, drain_seconds: float) -> None:
-        """Let queued grouped frames go out (up to drain_seconds), then close with `code`."""
+        """Let queued grouped frames go out (up to drain_seconds), stop the operations (up
+        to STOP_OPERATIONS_SECONDS: one that ignores its cancel must not hold shutdown, and
+        the SIGTERM behind it, back), then close with `code`."""
         deadline = time.monotonic() + drain_seconds
         for member in list(self.members):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(member.drained(), max(0.0, deadline - time.monotonic()))
-        await self.cancel_operations()
+        try:
+            async with asyncio.timeout(STOP_OPERATIONS_SECONDS):
+                await self.cancel_operations()
+        except TimeoutError:
+            log.warning("a websocket's operations did not stop in time; closing it anyway")
         with contextlib.suppress(*SEND_FAILURES):
             await self.websocket.close(code=code, reason=reason)
 
@@ -154,6 +235,20 @@ class TransportWSHandler(LiveHandler, BaseGraphQLTransportWSHandler[Context, Non
             await self.handle_invalid_message(problem)  # closes with 4400
             return
         await super().handle_message(message)
+
+    def on_request_accepted(self) -> None:
+        """No strawberry timer: LiveHandler's connection_init deadline covers both protocols."""
+
+    async def handle_subscribe(self, message: Any) -> None:
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            refusal = await self.operation_refusal(len(self.operations))
+            if refusal is not None:
+                await self.refused(message["id"], refusal)
+                return
+        await super().handle_subscribe(message)
+
+    async def send_error(self, operation_id: str, error: GraphQLFormattedError) -> None:
+        await self.send_message({"id": operation_id, "type": "error", "payload": [error]})
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         grouped = self._grouped(operation.query, operation.variables, operation.operation_name)
@@ -182,10 +277,10 @@ class TransportWSHandler(LiveHandler, BaseGraphQLTransportWSHandler[Context, Non
         for operation_id in list(self.operations):
             await self.cleanup_operation(operation_id)
 
-    async def close_unauthorized(self, reason: str) -> None:
+    async def refuse(self, code: int, reason: str) -> None:
         await self.cancel_operations()
         with contextlib.suppress(*SEND_FAILURES):
-            await self.websocket.close(code=UNAUTHORIZED, reason=reason)
+            await self.websocket.close(code=code, reason=reason)
 
 
 class LegacyWSHandler(LiveHandler, BaseGraphQLWSHandler[Context, None]):
@@ -205,6 +300,19 @@ class LegacyWSHandler(LiveHandler, BaseGraphQLWSHandler[Context, None]):
             )
             return
         await super().handle_message(message)
+
+    async def handle_start(self, message: Any) -> None:
+        operation_id = message["id"]
+        if self.connection_acknowledged:
+            in_flight = len(self.tasks) - (operation_id in self.tasks)  # a reused id replaces
+            refusal = await self.operation_refusal(in_flight)
+            if refusal is not None:
+                await self.refused(operation_id, refusal)
+                return
+        await super().handle_start(message)
+
+    async def send_error(self, operation_id: str, error: GraphQLFormattedError) -> None:
+        await self.send_message(ErrorMessage(type="error", id=operation_id, payload=error))
 
     async def handle_async_results(
         self,
@@ -276,59 +384,13 @@ class LegacyWSHandler(LiveHandler, BaseGraphQLWSHandler[Context, None]):
     async def cancel_operations(self) -> None:
         await self.cleanup()
 
-    async def close_unauthorized(self, reason: str) -> None:
-        await self.cancel_operations()
+    async def refuse(self, code: int, reason: str) -> None:
+        """The legacy protocol's way: a `connection_error` saying why, then the close. The
+        operations stop afterwards: strawberry awaits each one's teardown (a broker
+        unsubscribe on Redis took over 10 s), which must not hold the close back."""
         with contextlib.suppress(*SEND_FAILURES):
             await self.send_message(
                 ConnectionErrorMessage(type="connection_error", payload={"message": reason})
             )
-            await self.websocket.close(code=UNAUTHORIZED, reason=reason)
-
-
-def chain_shutdown_signals(go_away: Callable[[], Awaitable[object]]) -> Callable[[], None]:
-    """Run `go_away` on SIGINT/SIGTERM before passing the signal to the server's handler.
-
-    uvicorn closes open websockets with 1012 before the lifespan's shutdown runs, so the
-    1001 goodbye has to happen when the signal arrives. The previous handler (uvicorn's)
-    runs once `go_away` is done; a second signal passes at once. Returns a function that
-    restores the previous handlers. Only on the main thread (signals live there).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    loop = asyncio.get_running_loop()
-    previous: dict[int, Any] = {}
-    pending: set[asyncio.Task[None]] = set()
-
-    def forward(number: int, frame: FrameType | None) -> None:
-        handler = previous.get(number)
-        if callable(handler):
-            handler(number, frame)
-        else:  # the default action (or ignoring it): let the signal happen again, unchained
-            signal.signal(number, handler)
-            signal.raise_signal(number)
-
-    async def then_forward(number: int, frame: FrameType | None) -> None:
-        try:
-            await go_away()
-        except Exception:
-            log.exception("closing websockets on shutdown failed")
-        forward(number, frame)
-
-    def on_signal(number: int, frame: FrameType | None) -> None:
-        if pending:
-            forward(number, frame)
-            return
-        task = loop.create_task(then_forward(number, frame))
-        pending.add(task)
-
-    for number in SHUTDOWN_SIGNALS:
-        previous[number] = signal.signal(
-            number, lambda n, f: loop.call_soon_threadsafe(on_signal, n, f)
-        )
-
-    def restore() -> None:
-        for number, handler in previous.items():
-            with contextlib.suppress(ValueError, TypeError):
-                signal.signal(number, handler)
-
-    return restore
+            await self.websocket.close(code=code, reason=reason)
+        await self.cancel_operations()

@@ -67,6 +67,10 @@ class FakeClock:
         self._timers.append(timer)
         return timer
 
+    def pending(self) -> int:
+        """How many timers are set and not cancelled."""
+        return sum(not timer.cancelled for timer in self._timers)
+
     def advance(self, seconds: float) -> None:
         self._time += seconds
         self._monotonic += seconds

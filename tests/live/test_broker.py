@@ -155,3 +155,39 @@ async def test_broken_reader_connection_that_stays_down_fails_the_subscriber(
         await broker._pubsub.connection.disconnect()
         with pytest.raises(ServiceUnavailable):
             await asyncio.wait_for(anext(subscription), STEP_SECONDS)
+
+
+async def test_a_subscriber_cancelled_as_redis_confirms_it_stops(
+    redis_broker: RedisBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancel that lands in the step where the confirmation wakes the subscriber ends it.
+
+    Python 3.11's wait_for returned the confirmation and dropped such a cancel: the
+    subscription lived on, and a legacy graphql-ws `stop` (which awaits the operation it
+    cancels) held its socket's handler, and with it uvicorn's shutdown, for ever.
+    """
+    broker = redis_broker
+    subscribed = asyncio.Event()
+
+    async def subscriber() -> None:
+        async with broker.subscribe("t") as subscription:
+            subscribed.set()
+            async for _ in subscription:
+                pass
+
+    task = asyncio.create_task(subscriber())
+    handle = broker._handle
+
+    async def cancel_on_confirmation(message: dict[str, object]) -> None:
+        await handle(message)
+        if message["type"] == "subscribe":
+            task.cancel()  # the same step as the confirmation, as a `stop` can land
+
+    monkeypatch.setattr(broker, "_handle", cancel_on_confirmation)
+    try:
+        done, _ = await asyncio.wait([task], timeout=STEP_SECONDS)
+        assert done, "the cancelled subscriber is still subscribed"
+        assert task.cancelled()
+        assert not subscribed.is_set()
+    finally:
+        task.cancel()  # a subscriber left running would outlive the test

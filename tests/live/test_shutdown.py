@@ -6,8 +6,14 @@ import asyncio
 import signal
 from pathlib import Path
 
+import pytest
 from websockets.exceptions import ConnectionClosed
 
+from core.settings import Settings
+from server.app import create_app
+from server.graphql_app import GraphQLApp
+from tests.apps import serving
+from tests.conftest import empty_tables
 from tests.live.client import Socket, register
 from tests.live.conftest import _start_server
 
@@ -50,3 +56,27 @@ async def test_sigterm_closes_websockets_with_going_away(tmp_path: Path) -> None
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_a_socket_whose_operations_do_not_stop_still_gets_going_away(
+    settings: Settings, protocol: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shutdown's goodbye waits for a socket's operations only so long: one that ignores
+    its cancel would otherwise hold every socket's 1001, and the SIGTERM behind it, back."""
+    monkeypatch.setattr("server.websockets.STOP_OPERATIONS_SECONDS", 0.2)
+    app = create_app(settings)
+    view = next(r.app for r in app.routes if isinstance(getattr(r, "app", None), GraphQLApp))
+    async with serving(app) as (url, started):
+        user = await register(url)
+        socket = await Socket.open(url, user.token, protocol)
+        (handler,) = view.connections
+
+        async def never_stop() -> None:
+            await asyncio.Event().wait()
+
+        monkeypatch.setattr(handler, "cancel_operations", never_stop)
+        closing = asyncio.create_task(view.close_websockets())
+        assert await _close_code(socket) == 1001
+        assert await asyncio.wait_for(closing, EXIT_SECONDS) == 1
+        await empty_tables(started.state.stores)
