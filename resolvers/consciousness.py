@@ -10,8 +10,9 @@ stored_state.
    ACTIVE and parse its configuration;
 2. with a language-model responder, compose its content first (resolvers/responders.py);
 3. outside any transaction or lock, run the engine on the state read (a worker thread, so a
-   long input does not stall the event loop) and redact personal data from the request
-   context (the ethics stage's detectors alone: engine.redact_personal_data);
+   long input does not stall the event loop), with the semantic guard, and redact personal
+   data from the request context (the ethics stage's detectors alone:
+   engine.redact_personal_data);
 4. one short transaction: the new state, written only if the state is still the one read,
    and the session (`_record`, which says what happens when it is not);
 5. queue the metrics row and the new state's event, published after the response
@@ -199,7 +200,12 @@ async def process(info: Info, data: ProcessDraft) -> Processed:
     outcome = REFLECTIVE_OUTCOME
     if config.responder is not None and data.use_language_model:
         outcome = await compose_with_model(
-            settings, context.app.language_model, config.responder, text, config
+            settings,
+            context.app.language_model,
+            config.responder,
+            text,
+            config,
+            guard=context.app.guard,
         )
     user_id = uuid.UUID(principal.user_id)
     run = _Run(uuid.uuid4(), data.agent_id, user_id, text, config, outcome, started)
@@ -237,6 +243,7 @@ async def _run_and_record(
             stored_state(stored.state),
             run.config,
             responder,
+            guard=context.app.guard,
         )
         # A worker thread too: up to MAX_CONTEXT_BYTES of detectors can take milliseconds.
         redacted = (

@@ -1,5 +1,6 @@
 """The evaluation-only queries: one engine stage on a text, with the defaults or an agent's
-configuration; nothing is stored."""
+configuration; nothing is stored. The ethics stage also runs with the semantic guard, as
+`process` does."""
 
 from __future__ import annotations
 
@@ -34,3 +35,11 @@ async def evaluate(
     checked = checked_text(info.context.settings, text, "text")
     config = await engine_config(info, agent_id)
     return await info.context.app.run_engine(stage, checked, config)
+
+
+async def evaluate_ethics(info: Info, text: str, agent_id: uuid.UUID | None) -> engine.EthicsResult:
+    """The ethics stage on the checked text, with the semantic guard."""
+    checked = checked_text(info.context.settings, text, "text")
+    config = await engine_config(info, agent_id)
+    app = info.context.app
+    return await app.run_engine(engine.evaluate_ethics, checked, config, app.guard)

@@ -3,10 +3,11 @@
 Used when an agent's configuration has a `responder` section (engine.config.ResponderConfig)
 and its base URL is allowed by LLM_ALLOWED_BASE_URLS. The flow, before the engine run:
 
-1. the engine's ethics stage judges the input; a blocked input never reaches the model;
+1. the engine's ethics stage judges the input (with the semantic guard); a blocked input
+   never reaches the model;
 2. the model receives the input with personal data redacted (engine.redact), never raw;
 3. its output goes through the SAME ethics stage (engine.evaluate_ethics, the agent's
-   configuration); a blocked output is replaced by a fixed refusal and flagged;
+   configuration, the guard); a blocked output is replaced by a fixed refusal and flagged;
 4. any failure (not allowed, timeout, HTTP error, malformed answer) falls back to the
    engine's reflective responder, with a note saying why; it never fails the request.
 
@@ -76,6 +77,8 @@ async def compose_with_model(
     responder: ResponderConfig,
     text: str,
     config: engine.EngineConfig,
+    *,
+    guard: engine.SemanticGuard | None = None,
 ) -> ResponderOutcome:
     """Steps 1-4 of the module docstring, for one input."""
 
@@ -86,7 +89,7 @@ async def compose_with_model(
 
     if not base_url_allowed(settings, responder.base_url):
         return fallback("the responder's base_url is not in LLM_ALLOWED_BASE_URLS")
-    verdict = await asyncio.to_thread(engine.evaluate_ethics, text, config)
+    verdict = await asyncio.to_thread(engine.evaluate_ethics, text, config, guard)
     if verdict.blocked:
         return REFLECTIVE_OUTCOME  # no content will be written; the model is not asked
     prompt = engine.redact(text[: config.max_input_chars], verdict.violations)
@@ -101,7 +104,7 @@ async def compose_with_model(
     except LanguageModelFailure as exc:
         log.warning("language model responder failed: %s", exc)
         return fallback(f"language model unavailable: {exc}")
-    checked = await asyncio.to_thread(engine.evaluate_ethics, output, config)
+    checked = await asyncio.to_thread(engine.evaluate_ethics, output, config, guard)
     if checked.blocked:
         reasons = "; ".join(checked.block_reasons) or "blocked"
         return ResponderOutcome(
