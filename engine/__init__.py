@@ -40,11 +40,12 @@ from engine.pipeline import (
     rebase,
 )
 from engine.readability import Readability
-from engine.responder import Analysis, ReflectiveResponder, Responder
+from engine.responder import REFUSAL, Analysis, ReflectiveResponder, Responder
 from engine.state import STATE_VERSION, AgentState
 from engine.types import EngineRequest, EngineResult, StageRecord
 
 __all__ = [
+    "REFUSAL",
     "STATE_VERSION",
     "AgentState",
     "Analysis",

@@ -1,7 +1,7 @@
 """The engine's entry point: a pipeline of named, timed stages, plus single-stage evaluations.
 
 `process` runs prepare -> emotion -> ethics -> metacognition -> self_awareness
--> composite -> state -> respond, recording for each stage a short summary of
+-> composite -> state -> respond -> check_response, recording for each stage a short summary of
 what it consumed and produced and its duration; that record is the reasoning
 chain. Apart from the durations, the result is a deterministic function of
 (request, prior state, config).
@@ -20,7 +20,7 @@ from engine.config import EngineConfig
 from engine.emotion import EmotionResult, analyse_emotion
 from engine.ethics import EthicsResult, SemanticGuard, assess_ethics, redact
 from engine.metacognition import MetacognitionResult, assess_metacognition
-from engine.responder import Analysis, ReflectiveResponder, Responder
+from engine.responder import REFUSAL, Analysis, ReflectiveResponder, Responder
 from engine.state import AgentState, SessionMeasures, update_state
 from engine.text import TextView, build_text_view
 from engine.types import EngineRequest, EngineResult, StageRecord
@@ -55,7 +55,8 @@ def process(
     """Analyse one input, update the agent's state and compose the response.
 
     `guard` is the ethics stage's semantic layer (loaded once by the caller;
-    None runs rules only).
+    None runs rules only). The responder's text goes through the same ethics
+    stage (with the guard); a blocked text is replaced by REFUSAL.
     """
     started = time.perf_counter()
     rec = _Recorder()
@@ -97,6 +98,17 @@ def process(
         lambda: responder.respond(analysis),
         lambda text: "no content (blocked)" if text is None else f"{len(text)} chars of content",
     )
+    response_ethics = None
+    if content is not None:
+        drafted = content
+        response_ethics = rec.run(
+            "check_response",
+            f"response ({len(drafted)} chars)",
+            lambda: evaluate_ethics(drafted, config, guard),
+            _describe_ethics,
+        )
+        if response_ethics.blocked:
+            content = REFUSAL
     return EngineResult(
         content=content,
         blocked=ethics.blocked,
@@ -111,6 +123,7 @@ def process(
         state=state,
         reasoning_chain=tuple(rec.records),
         processing_ms=(time.perf_counter() - started) * 1000.0,
+        response_ethics=response_ethics,
     )
 
 
@@ -150,7 +163,9 @@ def rebase(
 
 
 def evaluate_ethics(
-    text: str, config: EngineConfig, guard: SemanticGuard | None = None
+    text: str,
+    config: EngineConfig,
+    guard: SemanticGuard | None = None,
 ) -> EthicsResult:
     """The ethics stage alone (it needs the per-sentence VADER valences).
 

@@ -10,8 +10,9 @@ stored_state.
    ACTIVE and parse its configuration;
 2. with a language-model responder, compose its content first (resolvers/responders.py);
 3. outside any transaction or lock, run the engine on the state read (a worker thread, so a
-   long input does not stall the event loop), with the semantic guard, and redact personal
-   data from the request context (the ethics stage's detectors alone:
+   long input does not stall the event loop), with the semantic guard; it
+   checks the responder's content too and replaces content that fails with a refusal.
+   Redact personal data from the request context (the ethics stage's detectors alone:
    engine.redact_personal_data);
 4. one short transaction: the new state, written only if the state is still the one read,
    and the session (`_record`, which says what happens when it is not);
@@ -85,12 +86,17 @@ class Processed:
 
     @property
     def flags(self) -> list[str]:
-        """Why the answer is flagged: the input's violation categories, the responder's note."""
+        """Why the answer is flagged: the input's violation categories, a replaced response,
+        the responder's note."""
         flags = []
         if self.result.ethics.violations:
             violations = self.result.ethics.violations
             categories = ", ".join(dict.fromkeys(v.category for v in violations))
             flags.append(f"input flagged: {categories}")
+        checked = self.result.response_ethics
+        if checked is not None and checked.blocked:
+            reasons = "; ".join(checked.block_reasons)
+            flags.append(f"response blocked and replaced by a refusal: {reasons}")
         if self.responder.note:
             flags.append(self.responder.note)
         return flags
@@ -176,7 +182,7 @@ class _Run:
             processing_metrics=sessions.stored_metrics(
                 result, _responder_record(self.outcome), len(self.text)
             ),
-            ethical_evaluation=sessions.stored_evaluation(result.ethics),
+            ethical_evaluation=sessions.stored_evaluations(result),
             awareness_level=result.awareness_level,
             ethical_score=result.ethics.overall_score,
             confidence=result.self_awareness.confidence,

@@ -3,13 +3,15 @@
 Used when an agent's configuration has a `responder` section (engine.config.ResponderConfig)
 and its base URL is allowed by LLM_ALLOWED_BASE_URLS. The flow, before the engine run:
 
-1. the engine's ethics stage judges the input (with the semantic guard); a blocked input
-   never reaches the model;
+1. the engine's ethics stage judges the input (with the semantic guard, as `process`
+   will); a blocked input never reaches the model;
 2. the model receives the input with personal data redacted (engine.redact), never raw;
-3. its output goes through the SAME ethics stage (engine.evaluate_ethics, the agent's
-   configuration, the guard); a blocked output is replaced by a fixed refusal and flagged;
-4. any failure (not allowed, timeout, HTTP error, malformed answer) falls back to the
+3. any failure (not allowed, timeout, HTTP error, malformed answer) falls back to the
    engine's reflective responder, with a note saying why; it never fails the request.
+
+The model's output then goes through `engine.process` as the responder's content, where
+the SAME ethics stage checks it, as it checks the reflective responder's: a blocked output
+is replaced by engine.REFUSAL and its findings are stored with the session.
 
 The model's text is not a deterministic function of the input, unlike everything else the
 engine returns; the report says which responder wrote the content.
@@ -30,10 +32,6 @@ log = logging.getLogger(__name__)
 
 REFLECTIVE = "reflective"
 LANGUAGE_MODEL = "language_model"
-REFUSAL = (
-    "I drafted an answer but it did not pass my ethics check, so I am not sending it."
-    " Please rephrase or narrow the request."
-)
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,6 @@ class ResponderOutcome:
     name: str
     model: str | None
     fell_back: bool = False
-    output_blocked: bool = False
     note: str | None = None
 
 
@@ -80,7 +77,7 @@ async def compose_with_model(
     *,
     guard: engine.SemanticGuard | None = None,
 ) -> ResponderOutcome:
-    """Steps 1-4 of the module docstring, for one input."""
+    """Steps 1-3 of the module docstring, for one input."""
 
     def fallback(note: str) -> ResponderOutcome:
         return ResponderOutcome(
@@ -104,14 +101,4 @@ async def compose_with_model(
     except LanguageModelFailure as exc:
         log.warning("language model responder failed: %s", exc)
         return fallback(f"language model unavailable: {exc}")
-    checked = await asyncio.to_thread(engine.evaluate_ethics, output, config, guard)
-    if checked.blocked:
-        reasons = "; ".join(checked.block_reasons) or "blocked"
-        return ResponderOutcome(
-            content=REFUSAL,
-            name=LANGUAGE_MODEL,
-            model=responder.model,
-            output_blocked=True,
-            note=f"the language model's output was blocked: {reasons}",
-        )
     return ResponderOutcome(content=output, name=LANGUAGE_MODEL, model=responder.model)

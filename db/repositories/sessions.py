@@ -198,6 +198,16 @@ async def list_sessions(
     return list(rows.all()), int(total.one())
 
 
+def stored_evaluations(result: EngineResult) -> dict[str, Any]:
+    """The input's ethics result as `stored_evaluation` and, under "response", the
+    responder's text's (None without content)."""
+    response = result.response_ethics
+    return {
+        **stored_evaluation(result.ethics),
+        "response": None if response is None else stored_evaluation(response),
+    }
+
+
 def stored_evaluation(ethics: EthicsResult) -> dict[str, Any]:
     """The ethics result without the matched texts (they may be personal data)."""
     return {
