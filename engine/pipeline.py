@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from engine.awareness import SelfAwarenessResult, assess_self_awareness
@@ -19,6 +19,7 @@ from engine.composite import awareness_level, ethical_alignment
 from engine.config import EngineConfig
 from engine.emotion import EmotionResult, analyse_emotion
 from engine.ethics import EthicsResult, SemanticGuard, assess_ethics, redact
+from engine.ethics.feedback import Feedback
 from engine.metacognition import MetacognitionResult, assess_metacognition
 from engine.responder import REFUSAL, Analysis, ReflectiveResponder, Responder
 from engine.state import AgentState, SessionMeasures, update_state
@@ -51,12 +52,15 @@ def process(
     config: EngineConfig,
     responder: Responder = DEFAULT_RESPONDER,
     guard: SemanticGuard | None = None,
+    feedback: Sequence[Feedback] = (),
 ) -> EngineResult:
     """Analyse one input, update the agent's state and compose the response.
 
     `guard` is the ethics stage's semantic layer (loaded once by the caller;
-    None runs rules only). The responder's text goes through the same ethics
-    stage (with the guard); a blocked text is replaced by REFUSAL.
+    None runs rules only); `feedback` the agent owner's active marks on past
+    decisions (engine.ethics.feedback), applied to the input's evaluation. The
+    responder's text goes through the same ethics stage (with the guard, without
+    the marks, which are about inputs); a blocked text is replaced by REFUSAL.
     """
     started = time.perf_counter()
     rec = _Recorder()
@@ -75,7 +79,7 @@ def process(
     ethics = rec.run(
         "ethics",
         f"{len(view.segments)} segment(s), sentence valences",
-        lambda: assess_ethics(view, emotion.sentences, config, guard),
+        lambda: assess_ethics(view, emotion.sentences, config, guard, feedback),
         _describe_ethics,
     )
     meta = rec.run(
@@ -166,13 +170,14 @@ def evaluate_ethics(
     text: str,
     config: EngineConfig,
     guard: SemanticGuard | None = None,
+    feedback: Sequence[Feedback] = (),
 ) -> EthicsResult:
     """The ethics stage alone (it needs the per-sentence VADER valences).
 
     Works the same on a user's input and on a responder's output text.
     """
     view = build_text_view(text, config.max_input_chars)
-    return assess_ethics(view, analyse_emotion(view).sentences, config, guard)
+    return assess_ethics(view, analyse_emotion(view).sentences, config, guard, feedback)
 
 
 def evaluate_self_awareness(text: str, config: EngineConfig) -> SelfAwarenessResult:

@@ -6,11 +6,12 @@ stored_state.
 
 `process`, in order:
 1. validate (BAD_USER_INPUT, nothing written); read the agent once: its status,
-   configuration, state and state version (another user's agent is NOT_FOUND); check it is
+   configuration, state and state version (another user's agent is NOT_FOUND), and in the
+   same transaction its active ethics feedback marks (resolvers/feedback.py); check it is
    ACTIVE and parse its configuration;
 2. with a language-model responder, compose its content first (resolvers/responders.py);
 3. outside any transaction or lock, run the engine on the state read (a worker thread, so a
-   long input does not stall the event loop), with the semantic guard; it
+   long input does not stall the event loop), with the semantic guard and the marks; it
    checks the responder's content too and replaces content that fails with a refusal.
    Redact personal data from the request context (the ethics stage's detectors alone:
    engine.redact_personal_data);
@@ -44,6 +45,7 @@ from core.events import StateChanged
 from core.records import MetricsRow
 from core.settings import Settings
 from db.models import ConsciousnessSession as SessionRow
+from db.repositories import feedback as marks
 from db.repositories import sessions
 from db.types import utcnow
 from resolvers.agent_versions import mark_agent_error
@@ -166,6 +168,7 @@ class _Run:
     user_id: uuid.UUID
     text: str
     config: engine.EngineConfig
+    feedback: tuple[engine.Feedback, ...]
     outcome: ResponderOutcome
     started: float
 
@@ -200,6 +203,8 @@ async def process(info: Info, data: ProcessDraft) -> Processed:
     request_context = _checked_context(data.context)
     async with context.stores.database.session() as session:
         read = await sessions.read_state(session, data.agent_id, owner_id=owner_scope(principal))
+        ids = [] if read is None else read.feedback_ids
+        feedback = await marks.engine_feedback(session, ids)  # no marks: no query
     stored = _require_active(data.agent_id, read)
     started = time.perf_counter()
     config = config_for(settings, stored.configuration)
@@ -212,9 +217,10 @@ async def process(info: Info, data: ProcessDraft) -> Processed:
             text,
             config,
             guard=context.app.guard,
+            feedback=feedback,
         )
     user_id = uuid.UUID(principal.user_id)
-    run = _Run(uuid.uuid4(), data.agent_id, user_id, text, config, outcome, started)
+    run = _Run(uuid.uuid4(), data.agent_id, user_id, text, config, feedback, outcome, started)
     try:
         result, row = await _run_and_record(context, run, stored, request_context)
     except _EngineFailed as failure:
@@ -250,6 +256,7 @@ async def _run_and_record(
             run.config,
             responder,
             guard=context.app.guard,
+            feedback=run.feedback,
         )
         # A worker thread too: up to MAX_CONTEXT_BYTES of detectors can take milliseconds.
         redacted = (

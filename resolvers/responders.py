@@ -3,8 +3,8 @@
 Used when an agent's configuration has a `responder` section (engine.config.ResponderConfig)
 and its base URL is allowed by LLM_ALLOWED_BASE_URLS. The flow, before the engine run:
 
-1. the engine's ethics stage judges the input (with the semantic guard, as `process`
-   will); a blocked input never reaches the model;
+1. the engine's ethics stage judges the input (with the semantic guard and the agent's
+   feedback marks, as `process` will); a blocked input never reaches the model;
 2. the model receives the input with personal data redacted (engine.redact), never raw;
 3. any failure (not allowed, timeout, HTTP error, malformed answer) falls back to the
    engine's reflective responder, with a note saying why; it never fails the request.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import engine
@@ -76,6 +77,7 @@ async def compose_with_model(
     config: engine.EngineConfig,
     *,
     guard: engine.SemanticGuard | None = None,
+    feedback: Sequence[engine.Feedback] = (),
 ) -> ResponderOutcome:
     """Steps 1-3 of the module docstring, for one input."""
 
@@ -86,7 +88,7 @@ async def compose_with_model(
 
     if not base_url_allowed(settings, responder.base_url):
         return fallback("the responder's base_url is not in LLM_ALLOWED_BASE_URLS")
-    verdict = await asyncio.to_thread(engine.evaluate_ethics, text, config, guard)
+    verdict = await asyncio.to_thread(engine.evaluate_ethics, text, config, guard, feedback)
     if verdict.blocked:
         return REFLECTIVE_OUTCOME  # no content will be written; the model is not asked
     prompt = engine.redact(text[: config.max_input_chars], verdict.violations)
