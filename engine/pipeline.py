@@ -180,22 +180,39 @@ def evaluate_ethics(
     return assess_ethics(view, analyse_emotion(view).sentences, config, guard, feedback)
 
 
-def evaluate_self_awareness(text: str, config: EngineConfig) -> SelfAwarenessResult:
-    """Self-awareness for `text` (runs the emotion and ethics stages it depends on)."""
-    view, emotion, ethics = _front_stages(text, config)
+def evaluate_self_awareness(
+    text: str,
+    config: EngineConfig,
+    guard: SemanticGuard | None = None,
+    feedback: Sequence[Feedback] = (),
+) -> SelfAwarenessResult:
+    """Self-awareness for `text` (runs the emotion and ethics stages it depends on, the
+    latter with `guard` and `feedback` as `evaluate_ethics` does)."""
+    view, emotion, ethics = _front_stages(text, config, guard, feedback)
     return assess_self_awareness(view, emotion, ethics, config)
 
 
-def evaluate_metacognition(text: str, config: EngineConfig) -> MetacognitionResult:
-    """Meta-cognition for `text` (runs the emotion and ethics stages it cross-checks)."""
-    view, emotion, ethics = _front_stages(text, config)
+def evaluate_metacognition(
+    text: str,
+    config: EngineConfig,
+    guard: SemanticGuard | None = None,
+    feedback: Sequence[Feedback] = (),
+) -> MetacognitionResult:
+    """Meta-cognition for `text` (runs the emotion and ethics stages it cross-checks, the
+    latter with `guard` and `feedback` as `evaluate_ethics` does)."""
+    view, emotion, ethics = _front_stages(text, config, guard, feedback)
     return assess_metacognition(view, emotion, ethics, config)
 
 
-def _front_stages(text: str, config: EngineConfig) -> tuple[TextView, EmotionResult, EthicsResult]:
+def _front_stages(
+    text: str,
+    config: EngineConfig,
+    guard: SemanticGuard | None,
+    feedback: Sequence[Feedback],
+) -> tuple[TextView, EmotionResult, EthicsResult]:
     view = build_text_view(text, config.max_input_chars)
     emotion = analyse_emotion(view)
-    return view, emotion, assess_ethics(view, emotion.sentences, config)
+    return view, emotion, assess_ethics(view, emotion.sentences, config, guard, feedback)
 
 
 def _fold(

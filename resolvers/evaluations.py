@@ -1,11 +1,11 @@
 """The evaluation-only queries: one engine stage on a text, with the defaults or an agent's
-configuration; nothing is stored. The ethics stage also runs with the semantic guard and,
-for an agent, its active feedback marks, as `process` does."""
+configuration; nothing is stored. Each runs the ethics stage as `process` does: with the
+semantic guard and, for an agent, its active feedback marks."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import engine
@@ -30,23 +30,19 @@ async def _agent_setup(
     return config_for(info.context.settings, configuration), feedback_ids
 
 
+Stage = Callable[
+    [str, engine.EngineConfig, engine.SemanticGuard | None, Sequence[engine.Feedback]], Result
+]
+
+
 async def evaluate(
-    info: Info,
-    text: str,
-    agent_id: uuid.UUID | None,
-    stage: Callable[[str, engine.EngineConfig], Result],
+    info: Info, text: str, agent_id: uuid.UUID | None, stage: Stage[Result]
 ) -> Result:
-    """The engine `stage` (e.g. engine.evaluate_self_awareness) on the checked text, in a
-    worker thread (see resolvers/consciousness.py)."""
-    checked = checked_text(info.context.settings, text, "text")
-    config, _ = await _agent_setup(info, agent_id)
-    return await info.context.app.run_engine(stage, checked, config)
-
-
-async def evaluate_ethics(info: Info, text: str, agent_id: uuid.UUID | None) -> engine.EthicsResult:
-    """The ethics stage on the checked text, with the guard and the agent's feedback marks."""
+    """The engine `stage` (e.g. engine.evaluate_ethics) on the checked text, with the semantic
+    guard and the agent's active feedback marks, in a worker thread (see
+    resolvers/consciousness.py)."""
     checked = checked_text(info.context.settings, text, "text")
     config, feedback_ids = await _agent_setup(info, agent_id)
     feedback = await active_feedback(info.context, feedback_ids)
     app = info.context.app
-    return await app.run_engine(engine.evaluate_ethics, checked, config, app.guard, feedback)
+    return await app.run_engine(stage, checked, config, app.guard, feedback)

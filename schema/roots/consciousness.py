@@ -73,7 +73,7 @@ class Query:
         graphql_type=EthicalEvaluation,
     )
     async def ethical_evaluation(self, info: Info, input: AnalysisInput) -> engine.EthicsResult:
-        return await evaluations.evaluate_ethics(info, input.text, input.agent_id)
+        return await evaluations.evaluate(info, input.text, input.agent_id, engine.evaluate_ethics)
 
     @strawberry.field(
         description="Experimental (RESEARCH tier or consciousness:experimental): which matched "

@@ -17,6 +17,8 @@ query($text: String!) {
   ethicalEvaluation(input: {text: $text}) { blocked reasoning violations { ruleId category } }
 }"""
 
+AWARENESS = "query($text: String!) { selfAwareness(input: {text: $text}) { decision } }"
+
 
 def semantic(evaluation: dict[str, Any]) -> list[str]:
     return [v["ruleId"] for v in evaluation["violations"] if v["ruleId"].startswith("SEM-")]
@@ -28,6 +30,8 @@ async def test_a_paraphrase_the_rules_miss_is_flagged_through_graphql(caller: Ma
     evaluation = (await owner.ok(EVALUATE, text=PARAPHRASE))["ethicalEvaluation"]
     assert semantic(evaluation) == ["SEM-S11"]
     assert any(line.startswith("Semantic layer (wordllama") for line in evaluation["reasoning"])
+    awareness = await owner.ok(AWARENESS, text=PARAPHRASE)
+    assert awareness["selfAwareness"]["decision"] == "REFUSED"  # the same ethics stage
     agent_id = await active_agent(owner)
     answer = await owner.send(PROCESS, input=process_input(agent_id, PARAPHRASE))
     assert evaluation["blocked"] is True  # S11's semantic severity is critical
