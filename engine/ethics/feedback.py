@@ -176,9 +176,9 @@ def _similarities(
     units: list[_Unit], entries: list[Feedback], guard: SemanticGuard | None
 ) -> list[list[float]]:
     """Unit-by-entry similarities: 1 for equal texts, else the guard's cosine (or 0)."""
-    exact = [
-        [1.0 if _normalised(u.text) == _normalised(e.text) else 0.0 for e in entries] for u in units
-    ]
+    marked = [_normalised(e.text) for e in entries]
+    texts = [_normalised(u.text) for u in units]
+    exact = [[1.0 if text == m else 0.0 for m in marked] for text in texts]
     if guard is None:
         return exact
     vectors = guard.embedder.embed(
