@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     persisted_operations_file: Path | None = None  # JSON {sha256 hex: document}
     persisted_operations_only: bool = False
     max_input_chars: int = Field(default=20_000, gt=0)
+    # The ethics stage's semantic layer (db/guard_model.py): loaded once at start-up
+    # (about 0.2 s, 50 MB); off, the stage runs rules and detectors only.
+    ethics_semantic_guard: bool = True
     db_pool_size: int = Field(default=10, gt=0)
     registration_enabled: bool = True
     registrations_per_ip_per_hour: int = Field(default=20, ge=0)  # 0: no limit

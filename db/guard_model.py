@@ -1,10 +1,9 @@
 """Loads the ethics stage's embedding model (WordLlama, shipped in its wheel) once, offline.
 
-Not wired yet: nothing in the server calls `load_guard()`, so the server's ethics stage
-runs rules and detectors only (only bench/ethics_bench.py and the tests load it). To wire
-it: call `load_guard()` once at start-up (lifespan), keep the
-`engine.ethics.semantic.SemanticGuard` it returns, and pass it to
-`engine.process(..., guard=guard)` and `engine.evaluate_ethics(..., guard=guard)`.
+The server's lifespan calls `load_guard()` once at start-up (unless
+ETHICS_SEMANTIC_GUARD is off), keeps the `engine.ethics.semantic.SemanticGuard` it returns
+on the AppState, and the resolvers pass it to `engine.process` and `engine.evaluate_ethics`.
+The guard is read-only, so one per process is shared by every app in it (tests start many).
 `load_guard()` reads two files from the installed `wordllama` package: the
 l2_supercat 256-dimension embedding matrix (safetensors) and its tokenizer
 (tokenizers JSON). It never touches a network: `WordLlama.load()` would try to
@@ -16,6 +15,7 @@ package itself is not imported: its `__init__` calls `logging.basicConfig`.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
@@ -91,6 +91,7 @@ def load_embedder(root: Path | None = None) -> WordLlamaEmbedder:
     )
 
 
+@functools.cache
 def load_guard(root: Path | None = None) -> SemanticGuard:
     """The embedder plus the engine's shipped exemplars, embedded once: pass it to the engine."""
     return build_guard(load_embedder(root), tuple(POLICY.categories))

@@ -1,4 +1,5 @@
-"""The relational tables (users, agents and their versions, sessions, audit log) as SQLModel."""
+"""The relational tables (users, agents and their versions, sessions, ethics feedback, audit
+log) as SQLModel."""
 
 from __future__ import annotations
 
@@ -73,6 +74,9 @@ class Agent(SQLModel, table=True):
     # Bumped by every write of consciousness_state: `process` writes only if it is unchanged.
     state_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     status: str = Field(default=AgentStatus.INACTIVE.value, max_length=16, index=True)
+    # Ids of the owner's active EthicsFeedback marks, in the order given; versioned with the
+    # agent, so a rollback restores the marks of that version.
+    ethics_feedback: list[str] = _json(default=list)
     version: int = Field(default=1)
     created_at: datetime = _created_at()
     updated_at: datetime = _created_at()
@@ -115,6 +119,25 @@ class ConsciousnessSession(SQLModel, table=True):
     confidence: float
     processing_time_ms: float
     blocked: bool = Field(default=False)
+    created_at: datetime = _created_at()
+
+
+class EthicsFeedback(SQLModel, table=True):
+    """An owner's mark on a stored session's ethics decision; never changed once written.
+
+    Whether it applies is the agent's `ethics_feedback` list (undo and rollback change that).
+    The marked text and the rules that fired are read from the session itself.
+    """
+
+    __tablename__ = "ethics_feedback"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    agent_id: uuid.UUID = _foreign_key("agents.id", ondelete="CASCADE")
+    session_id: uuid.UUID = _foreign_key("consciousness_sessions.id", ondelete="CASCADE")
+    user_id: uuid.UUID = _foreign_key("users.id", ondelete="CASCADE", index=False)
+    kind: str = Field(max_length=16)
+    category: str | None = Field(default=None, max_length=16)
+    note: str | None = Field(default=None, max_length=500)
     created_at: datetime = _created_at()
 
 

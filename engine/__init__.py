@@ -1,7 +1,8 @@
 """The Consciousness API's analysis engine: pure, deterministic computation with no I/O.
 
 Entry point: `process(request, agent_state, config)` (optionally with a semantic
-`guard`, see engine.ethics.semantic); `rebase` refolds its result on another prior state.
+`guard`, see engine.ethics.semantic, and the agent owner's `feedback`, see
+engine.ethics.feedback); `rebase` refolds its result on another prior state.
 Single-stage evaluations: `evaluate_ethics`, `evaluate_self_awareness`,
 `evaluate_metacognition`; `redact_personal_data` (the detectors alone); experimental:
 `attribute_violations`.
@@ -26,6 +27,15 @@ from engine.ethics import (
     redact,
     redact_personal_data,
 )
+from engine.ethics.feedback import (
+    FALSE_NEGATIVE,
+    FALSE_POSITIVE,
+    HAZARD_CATEGORIES,
+    MAX_FEEDBACK,
+    AppliedFeedback,
+    Feedback,
+    FeedbackKind,
+)
 from engine.metacognition import (
     BiasMarker,
     MetacognitionResult,
@@ -40,14 +50,20 @@ from engine.pipeline import (
     rebase,
 )
 from engine.readability import Readability
-from engine.responder import Analysis, ReflectiveResponder, Responder
+from engine.responder import REFUSAL, Analysis, ReflectiveResponder, Responder
 from engine.state import STATE_VERSION, AgentState
 from engine.types import EngineRequest, EngineResult, StageRecord
 
 __all__ = [
+    "FALSE_NEGATIVE",
+    "FALSE_POSITIVE",
+    "HAZARD_CATEGORIES",
+    "MAX_FEEDBACK",
+    "REFUSAL",
     "STATE_VERSION",
     "AgentState",
     "Analysis",
+    "AppliedFeedback",
     "AttributionResult",
     "BiasMarker",
     "ConfigError",
@@ -61,6 +77,8 @@ __all__ = [
     "EthicsResult",
     "EvidenceTerm",
     "Exemplar",
+    "Feedback",
+    "FeedbackKind",
     "FrameworkScore",
     "FrameworkWeights",
     "Limitation",

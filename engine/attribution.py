@@ -10,10 +10,12 @@ MAX_ATTRIBUTED_SPANS spans are attributed, the most severe (then leftmost) first
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from engine.config import EngineConfig
-from engine.ethics import EthicsResult, Violation
+from engine.ethics import EthicsResult, SemanticGuard, Violation
+from engine.ethics.feedback import Feedback
 from engine.ethics.types import SEVERITIES
 from engine.pipeline import evaluate_ethics
 
@@ -42,16 +44,26 @@ class AttributionResult:
     omitted_spans: int  # distinct spans beyond MAX_ATTRIBUTED_SPANS, not attributed
 
 
-def attribute_violations(text: str, config: EngineConfig) -> AttributionResult:
-    """Evaluate `text`, then each of its violation spans left out in turn."""
-    ethics = evaluate_ethics(text, config)
+def attribute_violations(
+    text: str,
+    config: EngineConfig,
+    guard: SemanticGuard | None = None,
+    feedback: Sequence[Feedback] = (),
+) -> AttributionResult:
+    """Evaluate `text`, then each of its violation spans left out in turn (every pass with
+    `guard` and `feedback`, as `evaluate_ethics` takes them)."""
+
+    def evaluate(variant: str) -> EthicsResult:
+        return evaluate_ethics(variant, config, guard, feedback)
+
+    ethics = evaluate(text)
     by_span: dict[tuple[int, int], list[Violation]] = {}
     for violation in ethics.violations:
         by_span.setdefault((violation.start, violation.end), []).append(violation)
     ranked = sorted(by_span.items(), key=lambda item: (-_worst(item[1]), item[0]))
     attributed = ranked[:MAX_ATTRIBUTED_SPANS]
     spans = [
-        _leave_out(text, start, end, found, ethics, config) for (start, end), found in attributed
+        _leave_out(text, start, end, found, ethics, evaluate) for (start, end), found in attributed
     ]
     spans.sort(key=lambda span: (-span.score_change, span.start, span.end))
     return AttributionResult(ethics, tuple(spans), len(ranked) - len(attributed))
@@ -67,9 +79,9 @@ def _leave_out(
     end: int,
     found: list[Violation],
     ethics: EthicsResult,
-    config: EngineConfig,
+    evaluate: Callable[[str], EthicsResult],
 ) -> SpanAttribution:
-    without = evaluate_ethics(text[:start] + " " * (end - start) + text[end:], config)
+    without = evaluate(text[:start] + " " * (end - start) + text[end:])
     return SpanAttribution(
         start=start,
         end=end,

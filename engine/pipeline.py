@@ -1,7 +1,7 @@
 """The engine's entry point: a pipeline of named, timed stages, plus single-stage evaluations.
 
 `process` runs prepare -> emotion -> ethics -> metacognition -> self_awareness
--> composite -> state -> respond, recording for each stage a short summary of
+-> composite -> state -> respond -> check_response, recording for each stage a short summary of
 what it consumed and produced and its duration; that record is the reasoning
 chain. Apart from the durations, the result is a deterministic function of
 (request, prior state, config).
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from engine.awareness import SelfAwarenessResult, assess_self_awareness
@@ -19,8 +19,9 @@ from engine.composite import awareness_level, ethical_alignment
 from engine.config import EngineConfig
 from engine.emotion import EmotionResult, analyse_emotion
 from engine.ethics import EthicsResult, SemanticGuard, assess_ethics, redact
+from engine.ethics.feedback import Feedback
 from engine.metacognition import MetacognitionResult, assess_metacognition
-from engine.responder import Analysis, ReflectiveResponder, Responder
+from engine.responder import REFUSAL, Analysis, ReflectiveResponder, Responder
 from engine.state import AgentState, SessionMeasures, update_state
 from engine.text import TextView, build_text_view
 from engine.types import EngineRequest, EngineResult, StageRecord
@@ -51,11 +52,15 @@ def process(
     config: EngineConfig,
     responder: Responder = DEFAULT_RESPONDER,
     guard: SemanticGuard | None = None,
+    feedback: Sequence[Feedback] = (),
 ) -> EngineResult:
     """Analyse one input, update the agent's state and compose the response.
 
     `guard` is the ethics stage's semantic layer (loaded once by the caller;
-    None runs rules only).
+    None runs rules only); `feedback` the agent owner's active marks on past
+    decisions (engine.ethics.feedback), applied to the input's evaluation. The
+    responder's text goes through the same ethics stage (with the guard, without
+    the marks, which are about inputs); a blocked text is replaced by REFUSAL.
     """
     started = time.perf_counter()
     rec = _Recorder()
@@ -74,7 +79,7 @@ def process(
     ethics = rec.run(
         "ethics",
         f"{len(view.segments)} segment(s), sentence valences",
-        lambda: assess_ethics(view, emotion.sentences, config, guard),
+        lambda: assess_ethics(view, emotion.sentences, config, guard, feedback),
         _describe_ethics,
     )
     meta = rec.run(
@@ -97,6 +102,17 @@ def process(
         lambda: responder.respond(analysis),
         lambda text: "no content (blocked)" if text is None else f"{len(text)} chars of content",
     )
+    response_ethics = None
+    if content is not None:
+        drafted = content
+        response_ethics = rec.run(
+            "check_response",
+            f"response ({len(drafted)} chars)",
+            lambda: evaluate_ethics(drafted, config, guard),
+            _describe_ethics,
+        )
+        if response_ethics.blocked:
+            content = REFUSAL
     return EngineResult(
         content=content,
         blocked=ethics.blocked,
@@ -111,6 +127,7 @@ def process(
         state=state,
         reasoning_chain=tuple(rec.records),
         processing_ms=(time.perf_counter() - started) * 1000.0,
+        response_ethics=response_ethics,
     )
 
 
@@ -150,32 +167,52 @@ def rebase(
 
 
 def evaluate_ethics(
-    text: str, config: EngineConfig, guard: SemanticGuard | None = None
+    text: str,
+    config: EngineConfig,
+    guard: SemanticGuard | None = None,
+    feedback: Sequence[Feedback] = (),
 ) -> EthicsResult:
     """The ethics stage alone (it needs the per-sentence VADER valences).
 
     Works the same on a user's input and on a responder's output text.
     """
     view = build_text_view(text, config.max_input_chars)
-    return assess_ethics(view, analyse_emotion(view).sentences, config, guard)
+    return assess_ethics(view, analyse_emotion(view).sentences, config, guard, feedback)
 
 
-def evaluate_self_awareness(text: str, config: EngineConfig) -> SelfAwarenessResult:
-    """Self-awareness for `text` (runs the emotion and ethics stages it depends on)."""
-    view, emotion, ethics = _front_stages(text, config)
+def evaluate_self_awareness(
+    text: str,
+    config: EngineConfig,
+    guard: SemanticGuard | None = None,
+    feedback: Sequence[Feedback] = (),
+) -> SelfAwarenessResult:
+    """Self-awareness for `text` (runs the emotion and ethics stages it depends on, the
+    latter with `guard` and `feedback` as `evaluate_ethics` does)."""
+    view, emotion, ethics = _front_stages(text, config, guard, feedback)
     return assess_self_awareness(view, emotion, ethics, config)
 
 
-def evaluate_metacognition(text: str, config: EngineConfig) -> MetacognitionResult:
-    """Meta-cognition for `text` (runs the emotion and ethics stages it cross-checks)."""
-    view, emotion, ethics = _front_stages(text, config)
+def evaluate_metacognition(
+    text: str,
+    config: EngineConfig,
+    guard: SemanticGuard | None = None,
+    feedback: Sequence[Feedback] = (),
+) -> MetacognitionResult:
+    """Meta-cognition for `text` (runs the emotion and ethics stages it cross-checks, the
+    latter with `guard` and `feedback` as `evaluate_ethics` does)."""
+    view, emotion, ethics = _front_stages(text, config, guard, feedback)
     return assess_metacognition(view, emotion, ethics, config)
 
 
-def _front_stages(text: str, config: EngineConfig) -> tuple[TextView, EmotionResult, EthicsResult]:
+def _front_stages(
+    text: str,
+    config: EngineConfig,
+    guard: SemanticGuard | None,
+    feedback: Sequence[Feedback],
+) -> tuple[TextView, EmotionResult, EthicsResult]:
     view = build_text_view(text, config.max_input_chars)
     emotion = analyse_emotion(view)
-    return view, emotion, assess_ethics(view, emotion.sentences, config)
+    return view, emotion, assess_ethics(view, emotion.sentences, config, guard, feedback)
 
 
 def _fold(

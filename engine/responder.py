@@ -4,6 +4,8 @@ The default responder writes a short answer built only from the analysis —
 what it understood, the tone, the concerns, what it is unsure of — so the same
 input and state always give the same words. A blocked input gets no content.
 Responders that call a language model live outside the engine (they do I/O).
+Whatever a responder writes, `process` runs the ethics stage on it too and sends
+REFUSAL instead of content that stage blocks.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from engine.metacognition import MetacognitionResult
 from engine.text import TextView
 
 TOPIC_TERMS = 3
+REFUSAL = (
+    "I drafted an answer but it did not pass my ethics check, so I am not sending it."
+    " Please rephrase or narrow the request."
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,13 +35,16 @@ class StageRecord:
 class EngineResult:
     """Everything `process` returns.
 
-    - content: the response text, None when blocked.
+    - content: the response text, None when blocked; engine.REFUSAL when the
+      responder's text failed the ethics stage.
     - redacted_text: the (possibly truncated) input with personal data replaced,
       for storage.
     - awareness_level, ethical_alignment: the composites of engine.composite.
     - state: the agent's state after this session.
     - reasoning_chain: the stages in the order they ran.
     - processing_ms: wall time of the whole pipeline.
+    - response_ethics: the ethics stage on the responder's text (None without one);
+      when it is blocked, that text was replaced (`response_replaced`).
     """
 
     content: str | None
@@ -57,3 +60,9 @@ class EngineResult:
     state: AgentState
     reasoning_chain: tuple[StageRecord, ...]
     processing_ms: float
+    response_ethics: EthicsResult | None = None
+
+    @property
+    def response_replaced(self) -> bool:
+        """True when the responder's text failed the ethics stage and REFUSAL was sent."""
+        return self.response_ethics is not None and self.response_ethics.blocked

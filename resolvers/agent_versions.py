@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.enums import AgentStatus, AgentType
 from core.errors import BadUserInput, Conflict, NotFound
@@ -57,6 +59,7 @@ TRANSITIONS: dict[AgentStatus, frozenset[AgentStatus]] = {
     AgentStatus.ERROR: frozenset({AgentStatus.INACTIVE}),
 }
 Compute = Callable[[AgentRow], dict[str, Any]]
+Also = Callable[[AsyncSession, AgentRow], Awaitable[None]]
 
 
 class Keep(enum.Enum):
@@ -78,7 +81,7 @@ class AgentPatch:
     configuration: Any = KEEP  # a JSON value
 
 
-async def _change(
+async def change_agent(
     context: Context,
     agent_id: uuid.UUID,
     compute: Compute,
@@ -88,11 +91,13 @@ async def _change(
     changed_by: uuid.UUID | None,
     expected_version: int | None = None,
     notes: dict[str, Any] | None = None,
+    also: Also | None = None,
 ) -> AgentRow:
     """Apply `compute`'s new column values as one new version, in one transaction.
 
     CONFLICT (with `currentVersion`) when `expected_version` is stale, or when another
-    writer changes the agent between our read and our compare-and-set.
+    writer changes the agent between our read and our compare-and-set. `also` writes the
+    change's other rows (a feedback mark, its audit entry) in the same transaction.
     """
     async with context.stores.database.session() as session:
         agent = await agents.get_agent(session, agent_id, owner_id=scope)
@@ -132,6 +137,8 @@ async def _change(
             changes={**changes, **(notes or {})},
             changed_by=changed_by,
         )
+        if also is not None:
+            await also(session, agent)
     await publish_agent_event(context, kind, agent)
     return agent
 
@@ -144,7 +151,7 @@ async def _change_as_caller(
     **options: Any,
 ) -> AgentRow:
     principal = await info.context.require_principal()
-    return await _change(
+    return await change_agent(
         info.context,
         agent_id,
         compute,
@@ -214,7 +221,8 @@ async def update_agent(
 
 
 async def rollback_agent(info: Info, agent_id: uuid.UUID, version: int) -> AgentRow:
-    """A new version whose name, description, type and configuration equal `version`'s."""
+    """A new version whose name, description, type, configuration and active feedback marks
+    equal `version`'s (a version from before feedback existed had none)."""
     agent = await load_visible_agent(info.context, agent_id)
     async with info.context.stores.database.read() as session:
         old = await agents.get_version(session, agent.id, version)
@@ -225,6 +233,7 @@ async def rollback_agent(info: Info, agent_id: uuid.UUID, version: int) -> Agent
         "description": old.snapshot["description"],
         "agent_type": AgentType[old.snapshot["agentType"]].value,
         "configuration": old.snapshot["configuration"],
+        "ethics_feedback": list(old.snapshot.get("ethicsFeedback", [])),
     }
     return await _change_as_caller(
         info,
@@ -273,7 +282,7 @@ async def mark_agent_error(context: Context, agent_id: uuid.UUID, reason: str) -
             return {}
         return _transition_to(AgentStatus.ERROR)(agent)
 
-    return await _change(
+    return await change_agent(
         context,
         agent_id,
         compute,

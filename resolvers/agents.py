@@ -45,6 +45,7 @@ VERSIONED_FIELDS = {
     "agent_type": "agentType",
     "configuration": "configuration",
     "status": "status",
+    "ethics_feedback": "ethicsFeedback",  # the active feedback marks (resolvers/feedback.py)
 }
 
 

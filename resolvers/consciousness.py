@@ -6,12 +6,15 @@ stored_state.
 
 `process`, in order:
 1. validate (BAD_USER_INPUT, nothing written); read the agent once: its status,
-   configuration, state and state version (another user's agent is NOT_FOUND); check it is
+   configuration, state and state version (another user's agent is NOT_FOUND), and in the
+   same transaction its active ethics feedback marks (resolvers/feedback.py); check it is
    ACTIVE and parse its configuration;
 2. with a language-model responder, compose its content first (resolvers/responders.py);
 3. outside any transaction or lock, run the engine on the state read (a worker thread, so a
-   long input does not stall the event loop) and redact personal data from the request
-   context (the ethics stage's detectors alone: engine.redact_personal_data);
+   long input does not stall the event loop), with the semantic guard and the marks; it
+   checks the responder's content too and replaces content that fails with a refusal.
+   Redact personal data from the request context (the ethics stage's detectors alone:
+   engine.redact_personal_data);
 4. one short transaction: the new state, written only if the state is still the one read,
    and the session (`_record`, which says what happens when it is not);
 5. queue the metrics row and the new state's event, published after the response
@@ -42,6 +45,7 @@ from core.events import StateChanged
 from core.records import MetricsRow
 from core.settings import Settings
 from db.models import ConsciousnessSession as SessionRow
+from db.repositories import feedback as marks
 from db.repositories import sessions
 from db.types import utcnow
 from resolvers.agent_versions import mark_agent_error
@@ -84,12 +88,17 @@ class Processed:
 
     @property
     def flags(self) -> list[str]:
-        """Why the answer is flagged: the input's violation categories, the responder's note."""
+        """Why the answer is flagged: the input's violation categories, a replaced response,
+        the responder's note."""
         flags = []
         if self.result.ethics.violations:
             violations = self.result.ethics.violations
             categories = ", ".join(dict.fromkeys(v.category for v in violations))
             flags.append(f"input flagged: {categories}")
+        checked = self.result.response_ethics
+        if checked is not None and checked.blocked:
+            reasons = "; ".join(checked.block_reasons)
+            flags.append(f"response blocked and replaced by a refusal: {reasons}")
         if self.responder.note:
             flags.append(self.responder.note)
         return flags
@@ -159,6 +168,7 @@ class _Run:
     user_id: uuid.UUID
     text: str
     config: engine.EngineConfig
+    feedback: tuple[engine.Feedback, ...]
     outcome: ResponderOutcome
     started: float
 
@@ -175,7 +185,7 @@ class _Run:
             processing_metrics=sessions.stored_metrics(
                 result, _responder_record(self.outcome), len(self.text)
             ),
-            ethical_evaluation=sessions.stored_evaluation(result.ethics),
+            ethical_evaluation=sessions.stored_evaluations(result),
             awareness_level=result.awareness_level,
             ethical_score=result.ethics.overall_score,
             confidence=result.self_awareness.confidence,
@@ -193,16 +203,24 @@ async def process(info: Info, data: ProcessDraft) -> Processed:
     request_context = _checked_context(data.context)
     async with context.stores.database.read() as session:
         read = await sessions.read_state(session, data.agent_id, owner_id=owner_scope(principal))
+        ids = [] if read is None else read.feedback_ids
+        feedback = await marks.engine_feedback(session, ids)  # no marks: no query
     stored = _require_active(data.agent_id, read)
     started = time.perf_counter()
     config = config_for(settings, stored.configuration)
     outcome = REFLECTIVE_OUTCOME
     if config.responder is not None and data.use_language_model:
         outcome = await compose_with_model(
-            settings, context.app.language_model, config.responder, text, config
+            settings,
+            context.app.language_model,
+            config.responder,
+            text,
+            config,
+            guard=context.app.guard,
+            feedback=feedback,
         )
     user_id = uuid.UUID(principal.user_id)
-    run = _Run(uuid.uuid4(), data.agent_id, user_id, text, config, outcome, started)
+    run = _Run(uuid.uuid4(), data.agent_id, user_id, text, config, feedback, outcome, started)
     try:
         result, row = await _run_and_record(context, run, stored, request_context)
     except _EngineFailed as failure:
@@ -237,6 +255,8 @@ async def _run_and_record(
             stored_state(stored.state),
             run.config,
             responder,
+            guard=context.app.guard,
+            feedback=run.feedback,
         )
         # A worker thread too: up to MAX_CONTEXT_BYTES of detectors can take milliseconds.
         redacted = (

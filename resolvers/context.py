@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+import engine
 from auth.permissions import Principal
 from auth.ratelimit import RateLimiter
 from auth.tokens import AccessTokens, authenticate
@@ -64,7 +65,9 @@ class RenewableConnection(Protocol):
 class AppState:
     """What lives as long as the process: settings, stores, token signer, rate limiter.
 
-    `clock` is the one the access tokens are issued and checked on (tests move it).
+    `guard` is the ethics stage's semantic layer, loaded once at start-up (None: switched
+    off by ETHICS_SEMANTIC_GUARD, rules only). `clock` is the one the access tokens are
+    issued and checked on (tests move it).
     """
 
     settings: Settings
@@ -75,6 +78,7 @@ class AppState:
     started_at: datetime
     version: str
     language_model: ChatCompletions
+    guard: engine.SemanticGuard | None = None
     run_engine: EngineRunner = run_in_thread
     clock: Clock = SYSTEM_CLOCK
 

@@ -3,12 +3,15 @@
 Used when an agent's configuration has a `responder` section (engine.config.ResponderConfig)
 and its base URL is allowed by LLM_ALLOWED_BASE_URLS. The flow, before the engine run:
 
-1. the engine's ethics stage judges the input; a blocked input never reaches the model;
+1. the engine's ethics stage judges the input (with the semantic guard and the agent's
+   feedback marks, as `process` will); a blocked input never reaches the model;
 2. the model receives the input with personal data redacted (engine.redact), never raw;
-3. its output goes through the SAME ethics stage (engine.evaluate_ethics, the agent's
-   configuration); a blocked output is replaced by a fixed refusal and flagged;
-4. any failure (not allowed, timeout, HTTP error, malformed answer) falls back to the
+3. any failure (not allowed, timeout, HTTP error, malformed answer) falls back to the
    engine's reflective responder, with a note saying why; it never fails the request.
+
+The model's output then goes through `engine.process` as the responder's content, where
+the SAME ethics stage checks it, as it checks the reflective responder's: a blocked output
+is replaced by engine.REFUSAL and its findings are stored with the session.
 
 The model's text is not a deterministic function of the input, unlike everything else the
 engine returns; the report says which responder wrote the content.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import engine
@@ -29,10 +33,6 @@ log = logging.getLogger(__name__)
 
 REFLECTIVE = "reflective"
 LANGUAGE_MODEL = "language_model"
-REFUSAL = (
-    "I drafted an answer but it did not pass my ethics check, so I am not sending it."
-    " Please rephrase or narrow the request."
-)
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,6 @@ class ResponderOutcome:
     name: str
     model: str | None
     fell_back: bool = False
-    output_blocked: bool = False
     note: str | None = None
 
 
@@ -76,8 +75,11 @@ async def compose_with_model(
     responder: ResponderConfig,
     text: str,
     config: engine.EngineConfig,
+    *,
+    guard: engine.SemanticGuard | None = None,
+    feedback: Sequence[engine.Feedback] = (),
 ) -> ResponderOutcome:
-    """Steps 1-4 of the module docstring, for one input."""
+    """Steps 1-3 of the module docstring, for one input."""
 
     def fallback(note: str) -> ResponderOutcome:
         return ResponderOutcome(
@@ -86,7 +88,7 @@ async def compose_with_model(
 
     if not base_url_allowed(settings, responder.base_url):
         return fallback("the responder's base_url is not in LLM_ALLOWED_BASE_URLS")
-    verdict = await asyncio.to_thread(engine.evaluate_ethics, text, config)
+    verdict = await asyncio.to_thread(engine.evaluate_ethics, text, config, guard, feedback)
     if verdict.blocked:
         return REFLECTIVE_OUTCOME  # no content will be written; the model is not asked
     prompt = engine.redact(text[: config.max_input_chars], verdict.violations)
@@ -101,14 +103,4 @@ async def compose_with_model(
     except LanguageModelFailure as exc:
         log.warning("language model responder failed: %s", exc)
         return fallback(f"language model unavailable: {exc}")
-    checked = await asyncio.to_thread(engine.evaluate_ethics, output, config)
-    if checked.blocked:
-        reasons = "; ".join(checked.block_reasons) or "blocked"
-        return ResponderOutcome(
-            content=REFUSAL,
-            name=LANGUAGE_MODEL,
-            model=responder.model,
-            output_blocked=True,
-            note=f"the language model's output was blocked: {reasons}",
-        )
     return ResponderOutcome(content=output, name=LANGUAGE_MODEL, model=responder.model)

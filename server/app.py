@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import TypedDict
@@ -24,11 +25,14 @@ from core.errors import ApiError, http_status
 from core.settings import Settings
 from db.allow_list import load_allow_list
 from db.analytics_writer import AnalyticsWriter
+from db.guard_model import load_guard
 from db.stores import Stores
 from db.types import utcnow
+from engine import SemanticGuard
 from outbound.language_model import ChatCompletions
 from resolvers.analytics_exports import authorize_download, open_export
 from resolvers.context import AppState
+from resolvers.metrics import process_usage
 from resolvers.pagination import CursorCodec
 from schema.schema import schema
 from server.dashboard import dashboard_page
@@ -102,6 +106,7 @@ def create_app(
             tracing.instrument_stores(stores)
         secrets = settings.signing_secrets()
         rate_limiter = await RateLimiter.create(settings.redis_url, settings.redis_key_prefix)
+        guard = await _load_guard() if settings.ethics_semantic_guard else None
         running = app_state = AppState(
             settings=settings,
             stores=stores,
@@ -113,6 +118,7 @@ def create_app(
             started_at=utcnow(),
             version=package_version(),
             language_model=ChatCompletions(settings.llm_api_key, settings.llm_timeout_seconds),
+            guard=guard,
             run_engine=telemetry.run_engine,
             clock=clock,
         )
@@ -225,6 +231,22 @@ def app_from_environment() -> Starlette:
     app = create_app(settings)
     tune_collector()  # a serving process: short GC pauses with many sockets (server/heap.py)
     return app
+
+
+async def _load_guard() -> SemanticGuard:
+    """The ethics stage's semantic layer, read from its package in a worker thread; logs
+    what loading it cost (docs/operations.md has the measured figures)."""
+    _, rss_before = process_usage()
+    started = time.perf_counter()
+    guard = await asyncio.to_thread(load_guard)
+    _, rss_after = process_usage()
+    log.info(
+        "semantic guard %s loaded in %.0f ms (RSS %+.1f MB)",
+        guard.embedder.name,
+        (time.perf_counter() - started) * 1000,
+        rss_after - rss_before,
+    )
+    return guard
 
 
 def _running_stores(app: AppState | None) -> tuple[Stores, RateLimiter] | None:

@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.enums import AgentStatus, AgentType
 from core.errors import Conflict
-from db.models import Agent, AgentVersion, ConsciousnessSession, User
+from db.models import Agent, AgentVersion, ConsciousnessSession, EthicsFeedback, User
 from db.types import UTCDateTime
 
 # Agents that never ran sort as if their last activity was the epoch, in both directions.
@@ -235,11 +235,12 @@ async def get_version(
 
 
 async def delete_agent(session: AsyncSession, agent_id: uuid.UUID) -> bool:
-    """Delete the agent with its sessions and versions; False when it was already gone.
+    """Delete the agent with its sessions, feedback and versions; False when already gone.
 
     The foreign keys cascade, but the children are deleted explicitly so the outcome does
     not depend on the connection's foreign-key setting.
     """
+    await session.exec(delete(EthicsFeedback).where(col(EthicsFeedback.agent_id) == agent_id))
     await session.exec(
         delete(ConsciousnessSession).where(col(ConsciousnessSession.agent_id) == agent_id)
     )

@@ -24,6 +24,8 @@ class AuditAction(StrEnum):
     ROLES_CHANGED = "roles_changed"
     TIER_CHANGED = "tier_changed"
     USER_DEACTIVATED = "user_deactivated"
+    ETHICS_FEEDBACK_MARKED = "ethics_feedback_marked"
+    ETHICS_FEEDBACK_UNDONE = "ethics_feedback_undone"
 
 
 async def record(

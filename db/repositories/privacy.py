@@ -2,8 +2,8 @@
 
 "About the user" means: their user row; the agents they own, with every version and every
 session of those agents; the sessions they ran on any agent; the versions they wrote of
-any agent; and the audit rows about them. Every query is built by SQLAlchemy with bound
-parameters.
+any agent; the ethics feedback on their agents; and the audit rows about them. Every query
+is built by SQLAlchemy with bound parameters.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy import delete, or_, update
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.models import Agent, AgentVersion, AuditLog, ConsciousnessSession, User
+from db.models import Agent, AgentVersion, AuditLog, ConsciousnessSession, EthicsFeedback, User
 
 EXCLUDED_USER_FIELDS = frozenset({"password_hash"})
 """Kept out of the export: a password hash is a secret, and gives the user nothing."""
@@ -62,6 +62,13 @@ async def collect(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any] |
             .order_by(col(ConsciousnessSession.created_at), col(ConsciousnessSession.id))
         )
     ).all()
+    feedback = (
+        await session.exec(
+            select(EthicsFeedback)
+            .where(col(EthicsFeedback.agent_id).in_(agent_ids))
+            .order_by(col(EthicsFeedback.created_at), col(EthicsFeedback.id))
+        )
+    ).all()
     audit = (
         await session.exec(
             select(AuditLog)
@@ -74,6 +81,7 @@ async def collect(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any] |
         "agents": [_row(agent) for agent in agents],
         "agent_versions": [_row(version) for version in versions],
         "consciousness_sessions": [_row(row) for row in sessions],
+        "ethics_feedback": [_row(row) for row in feedback],
         "audit_log": [_row(row) for row in audit],
     }
 
@@ -95,6 +103,7 @@ async def erase(session: AsyncSession, user_id: uuid.UUID) -> bool:
     if await session.get(User, user_id) is None:
         return False
     agent_ids = await owned_agent_ids(session, user_id)
+    await session.exec(delete(EthicsFeedback).where(col(EthicsFeedback.agent_id).in_(agent_ids)))
     await session.exec(
         delete(ConsciousnessSession).where(
             or_(

@@ -82,12 +82,14 @@ async def recent_by_agent(
 @dataclass(frozen=True)
 class StoredState:
     """What `process` reads of an agent: its status and configuration, its consciousness
-    state and that state's version (the compare-and-set key of `store_session`)."""
+    state and that state's version (the compare-and-set key of `store_session`), and the
+    ids of its active ethics feedback marks."""
 
     status: str
     configuration: dict[str, Any]
     state: dict[str, Any]
     state_version: int
+    feedback_ids: list[str]
 
 
 # `process` runs these on every call, so they are built once, with bind parameters:
@@ -99,8 +101,11 @@ _STATE_COLUMNS = (
     _AGENTS.c.configuration,
     _AGENTS.c.consciousness_state,
     _AGENTS.c.state_version,
+    _AGENTS.c.ethics_feedback,
 )
-_READ_STATE = select(*_STATE_COLUMNS).where(_AGENTS.c.id == bindparam("agent_id"))
+_READ_STATE: Select[*tuple[Any, ...]] = Select(*_STATE_COLUMNS).where(
+    _AGENTS.c.id == bindparam("agent_id")
+)
 _READ_OWN_STATE = _READ_STATE.where(_AGENTS.c.owner_id == bindparam("owner_id"))
 _LOCK_STATE = (
     update(_AGENTS)
@@ -235,6 +240,20 @@ async def list_sessions(
         select(func.count()).select_from(sessions).where(col(sessions.agent_id) == agent_id)
     )
     return list(rows.all()), int(total.one())
+
+
+def stored_evaluations(result: EngineResult) -> dict[str, Any]:
+    """The input's ethics result as `stored_evaluation`, with the feedback marks that applied
+    and, under "response", the responder's text's (None without content)."""
+    response = result.response_ethics
+    return {
+        **stored_evaluation(result.ethics),
+        "feedback_applied": [
+            {"feedback_id": f.feedback_id, "kind": f.kind, "rule_ids": list(f.rule_ids)}
+            for f in result.ethics.feedback_applied
+        ],
+        "response": None if response is None else stored_evaluation(response),
+    }
 
 
 def stored_evaluation(ethics: EthicsResult) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from engine.config import EngineConfig
 from engine.emotion import SentenceSentiment
 from engine.ethics.context import Framing, read_framing
 from engine.ethics.detectors import DETECTORS
+from engine.ethics.feedback import Feedback, apply_feedback, describe_feedback
 from engine.ethics.frameworks import SegmentTone, assess_tone, deontological, utilitarian, virtue
 from engine.ethics.profanity import ProfanityScore, score_profanity
 from engine.ethics.rules import POLICY, PROFANITY_DETECTOR, Rule
@@ -36,12 +37,14 @@ def assess_ethics(
     sentences: tuple[SentenceSentiment, ...],
     config: EngineConfig,
     guard: SemanticGuard | None = None,
+    feedback: Sequence[Feedback] = (),
 ) -> EthicsResult:
     """Evaluate the analysed text against the policy; see `EthicsResult`.
 
     `guard` is the semantic layer (None: rules and detectors only, and the
-    reasoning says so). The same function evaluates a responder's output:
-    pass the output's view.
+    reasoning says so). `feedback` is the agent owner's active marks on past
+    decisions (engine.ethics.feedback). The same function evaluates a
+    responder's output: pass the output's view.
     """
     violations: list[Violation] = []
     notes: list[str] = []
@@ -66,6 +69,7 @@ def assess_ethics(
                 config.profanity_threshold,
             )
         )
+    violations, applied = apply_feedback(view, violations, feedback, guard)
     found = tuple(sorted(violations, key=_violation_order))
     w_u, w_d, w_v = config.framework_weights.normalised()
     frameworks = (
@@ -81,6 +85,7 @@ def assess_ethics(
         f" {len(_DETECTOR_RULES)} validated detectors and the profanity classifier.",
         _describe_semantic(guard, matches),
         _describe_findings(found),
+        *((describe_feedback(feedback, applied),) if feedback else ()),
         *notes[:_MAX_NOTES],
         *(f.rationale for f in frameworks),
         f"Overall = {w_u:.2f}*U + {w_d:.2f}*D + {w_v:.2f}*V = {overall:.3f}.",
@@ -96,6 +101,7 @@ def assess_ethics(
         block_reasons=reasons,
         recommendations=_recommendations(found, bool(reasons)),
         reasoning=reasoning,
+        feedback_applied=applied,
     )
 
 

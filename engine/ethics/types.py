@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from engine.ethics.feedback import AppliedFeedback
 
 Severity = Literal["low", "medium", "high", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")
@@ -19,9 +22,10 @@ class Violation:
     `reported` is True when the match sits inside quotation marks (reported
     speech), which halves its expected harm in the utilitarian framework.
     `mode` is what the finding is: "means" (asks how to do harm), "intent"
-    (states the wish to), "mention", "detector" (personal data, profanity) or
-    "semantic" (the embedding layer). A semantic finding also carries the
-    cosine `similarity` to the written `exemplar` it matched.
+    (states the wish to), "mention", "detector" (personal data, profanity),
+    "semantic" (the embedding layer) or "feedback" (an owner's false-negative
+    mark). A semantic or feedback finding also carries the cosine `similarity`
+    to the written `exemplar` it matched.
     """
 
     rule_id: str
@@ -56,6 +60,8 @@ class EthicsResult:
 
     `overall_score` in [0, 1] is the weighted mean of the framework scores
     (1 = no concern). `blocked` is the decision and `block_reasons` says why.
+    `feedback_applied` lists the owner's marks that changed or matched this evaluation
+    (engine.ethics.feedback).
     """
 
     overall_score: float
@@ -65,6 +71,7 @@ class EthicsResult:
     block_reasons: tuple[str, ...]
     recommendations: tuple[str, ...]
     reasoning: tuple[str, ...]
+    feedback_applied: tuple[AppliedFeedback, ...] = ()
 
     @property
     def max_severity(self) -> Severity | None:

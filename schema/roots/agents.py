@@ -88,8 +88,8 @@ class Mutation:
         return Agent.from_row(row)
 
     @strawberry.mutation(
-        description="A new version with the name, description, type and configuration of an "
-        "earlier one.",
+        description="A new version with the name, description, type, configuration and "
+        "ethics feedback marks of an earlier one.",
         extensions=requires(Permission.AGENTS_WRITE),
     )
     async def rollback_agent(self, info: Info, id: uuid.UUID, version: int) -> Agent:

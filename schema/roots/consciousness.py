@@ -8,7 +8,7 @@ import strawberry
 
 import engine
 from auth.permissions import Permission
-from resolvers import consciousness, evaluations, sessions
+from resolvers import consciousness, evaluations, feedback, sessions
 from resolvers.context import Info
 from schema.permissions import experimental, rate_limited, requires
 from schema.types.consciousness import (
@@ -25,6 +25,7 @@ from schema.types.evaluations import (
     MetaCognition,
     SelfAwareness,
 )
+from schema.types.feedback import EthicsFeedbackInput, EthicsFeedbackPayload
 from schema.types.pagination import connection
 
 EVALUATE = Permission.CONSCIOUSNESS_READ
@@ -66,7 +67,8 @@ class Query:
         )
 
     @strawberry.field(
-        description="Violations and framework scores for a text; not stored. Rate-limited.",
+        description="Violations and framework scores for a text (with agentId: the agent's "
+        "configuration and feedback marks); not stored. Rate-limited.",
         extensions=rate_limited(EVALUATE),
         graphql_type=EthicalEvaluation,
     )
@@ -109,3 +111,23 @@ class Mutation:
         return ConsciousnessResponse.from_record(
             await consciousness.process(info, input.to_draft())
         )
+
+    @strawberry.mutation(
+        description="Mark a stored session's ethics decision as a false positive or a false "
+        "negative (with the category it should have got): a new version of the agent whose "
+        "later evaluations apply the mark. The agent's owner only.",
+        extensions=requires(Permission.AGENTS_WRITE),
+    )
+    async def mark_ethics_feedback(
+        self, info: Info, input: EthicsFeedbackInput
+    ) -> EthicsFeedbackPayload:
+        return EthicsFeedbackPayload.from_record(
+            await feedback.mark_feedback(info, input.to_draft())
+        )
+
+    @strawberry.mutation(
+        description="Undo a feedback mark: a new version of the agent without it.",
+        extensions=requires(Permission.AGENTS_WRITE),
+    )
+    async def undo_ethics_feedback(self, info: Info, id: uuid.UUID) -> EthicsFeedbackPayload:
+        return EthicsFeedbackPayload.from_record(await feedback.undo_feedback(info, id))

@@ -191,6 +191,9 @@ class AgentVersion:
     agent_type: AgentType  # type: ignore[valid-type]
     configuration: JSON
     status: AgentStatus  # type: ignore[valid-type]
+    ethics_feedback: list[uuid.UUID] = strawberry.field(
+        description="The ethics feedback marks active in this version (markEthicsFeedback)."
+    )
     changes: JSON = strawberry.field(
         description="What this version changed: {field: {before, after}} (and a reason for "
         "ERROR); version 1 lists every field with before null."
@@ -208,6 +211,7 @@ class AgentVersion:
             agent_type=AgentTypeValue[snapshot["agentType"]],
             configuration=JSON(snapshot["configuration"]),
             status=AgentStatusValue[snapshot["status"]],
+            ethics_feedback=[uuid.UUID(i) for i in snapshot.get("ethicsFeedback", [])],
             changes=JSON(row.changes),
             changed_by=row.changed_by,
             created_at=row.created_at,

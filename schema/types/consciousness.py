@@ -132,17 +132,18 @@ class ResponderReport:
         description="The language model failed; the reflective responder answered instead."
     )
     output_blocked: bool = strawberry.field(
-        description="The language model's output failed the ethics stage and was replaced."
+        description="The responder's output failed the ethics stage and was replaced by a "
+        "refusal (see responseEvaluation)."
     )
     note: str | None
 
     @classmethod
-    def from_record(cls, outcome: ResponderOutcome) -> ResponderReport:
+    def from_record(cls, outcome: ResponderOutcome, replaced: bool) -> ResponderReport:
         return cls(
             name=outcome.name,
             model=outcome.model,
             fell_back=outcome.fell_back,
-            output_blocked=outcome.output_blocked,
+            output_blocked=replaced,
             note=outcome.note,
         )
 
@@ -181,7 +182,9 @@ class ProcessingMetrics:
             input_truncated=result.input_truncated,
             input_chars=record.input_chars,
             engine_time_ms=result.processing_ms,
-            responder=ResponderReport.from_record(record.responder),
+            responder=ResponderReport.from_record(
+                record.responder, record.result.response_replaced
+            ),
         )
 
 
@@ -196,6 +199,11 @@ class ConsciousnessResponse:
     )
     processing_metrics: ProcessingMetrics
     ethical_evaluation: engine.EthicsResult = strawberry.field(graphql_type=EthicalEvaluation)
+    response_evaluation: engine.EthicsResult | None = strawberry.field(
+        graphql_type=EthicalEvaluation | None,
+        description="The ethics stage on the responder's text (null without content); when "
+        "blocked, content is a refusal instead.",
+    )
     confidence_level: float = strawberry.field(description="[0, 1]: self-awareness confidence.")
     processing_time_ms: float = strawberry.field(
         description="Analysis, responder and state update, up to the store write."
@@ -212,6 +220,7 @@ class ConsciousnessResponse:
             consciousness_state=ConsciousnessState.from_state(result.state),
             processing_metrics=ProcessingMetrics.from_record(record),
             ethical_evaluation=result.ethics,
+            response_evaluation=result.response_ethics,
             confidence_level=result.self_awareness.confidence,
             processing_time_ms=record.session.processing_time_ms,
         )
@@ -224,6 +233,20 @@ class ViolationSummary:
     severity: Severity
     start: int
     end: int
+
+    @classmethod
+    def listed(cls, evaluation: Mapping[str, Any]) -> list[ViolationSummary]:
+        """The violations of a stored evaluation (db/repositories/sessions.stored_evaluation)."""
+        return [
+            cls(
+                rule_id=v["rule_id"],
+                category=v["category"],
+                severity=Severity(v["severity"]),
+                start=v["start"],
+                end=v["end"],
+            )
+            for v in evaluation.get("violations", ())
+        ]
 
 
 @strawberry.type(name="ConsciousnessSession", description="One processed request, as stored.")
@@ -239,6 +262,10 @@ class SessionRecord:
     confidence: float
     processing_time_ms: float
     violations: list[ViolationSummary]
+    response_violations: list[ViolationSummary] = strawberry.field(
+        description="The ethics stage's findings on the responder's text (spans index that "
+        "text; when blocked, the stored response is the refusal that replaced it)."
+    )
     context: JSON
 
     @classmethod
@@ -255,16 +282,8 @@ class SessionRecord:
             ethical_score=row.ethical_score,
             confidence=row.confidence,
             processing_time_ms=row.processing_time_ms,
-            violations=[
-                ViolationSummary(
-                    rule_id=v["rule_id"],
-                    category=v["category"],
-                    severity=Severity(v["severity"]),
-                    start=v["start"],
-                    end=v["end"],
-                )
-                for v in evaluation.get("violations", ())
-            ],
+            violations=ViolationSummary.listed(evaluation),
+            response_violations=ViolationSummary.listed(evaluation.get("response") or {}),
             context=JSON(row.context),
         )
 

@@ -99,6 +99,26 @@ class FrameworkScore:
     rationale: str
 
 
+@strawberry.enum(description="What an owner's mark says the ethics decision got wrong.")
+class FeedbackKind(Enum):
+    FALSE_POSITIVE = "false_positive"
+    FALSE_NEGATIVE = "false_negative"
+
+
+@strawberry.type(description="An owner's feedback mark that matched part of the evaluated text.")
+class AppliedFeedback:
+    feedback_id: uuid.UUID
+    kind: FeedbackKind
+    start: int
+    end: int
+    similarity: float = strawberry.field(
+        description="1 for an equal text, else the cosine similarity to the marked text."
+    )
+    rule_ids: list[str] = strawberry.field(
+        description="Findings it added (false negative) or did not count (false positive)."
+    )
+
+
 @strawberry.type
 class EthicalEvaluation:
     overall_score: float = strawberry.field(description="[0, 1]: weighted framework scores.")
@@ -108,6 +128,9 @@ class EthicalEvaluation:
     block_reasons: list[str]
     recommendations: list[str]
     reasoning: list[str]
+    feedback_applied: list[AppliedFeedback] = strawberry.field(
+        description="The agent owner's feedback marks that matched this text (with agentId)."
+    )
 
 
 @strawberry.type(description="A matched span and the ethical verdict without it.")

@@ -30,6 +30,12 @@ from tests.consciousness.conftest import (
     session_rows,
 )
 
+SESSIONS = """
+query($agentId: UUID!) {
+  consciousnessSessions(agentId: $agentId) {
+    edges { node { response violations { ruleId } responseViolations { ruleId category } } }
+  }
+}"""
 API_KEY = "test-llm-key"  # a placeholder the fake server checks, not a credential
 FRIENDLY = "Lisbon is lovely in spring; pack light shoes for the hills."
 HOSTILE = "I will kill you and your family tonight."
@@ -121,18 +127,28 @@ async def test_model_writes_the_content_of_a_redacted_prompt(
     assert row.processing_metrics["responder"]["name"] == "language_model"
 
 
-async def test_blocked_model_output_is_replaced_by_a_refusal_and_flagged(
-    caller: MakeCaller, fake_model: tuple[str, FakeModel], allow_fake: FakeModel
+async def test_blocked_model_output_is_replaced_by_a_refusal_and_recorded(
+    caller: MakeCaller, stores: Stores, fake_model: tuple[str, FakeModel], allow_fake: FakeModel
 ) -> None:
     owner = await caller("provoker")
     agent_id = await active_agent(owner, configuration=responder_config(fake_model[0], "hostile"))
     answer = (await owner.ok(PROCESS, input=process_input(agent_id, "Tell me about Lisbon.")))[
         "process"
     ]
-    assert answer["content"] == responders.REFUSAL
+    assert answer["content"] == engine.REFUSAL
+    assert answer["decision"] == "ANSWERED"  # the input was fine; its answer was not
     assert answer["processingMetrics"]["responder"]["outputBlocked"] is True
-    assert any("blocked" in flag for flag in answer["flags"])
+    assert any(flag.startswith("response blocked") for flag in answer["flags"])
     assert "kill" not in answer["content"]
+    [row] = await session_rows(stores, agent_id)
+    assert row.response_text == engine.REFUSAL
+    response = row.ethical_evaluation["response"]
+    assert response["blocked"] is True
+    assert {v["category"] for v in response["violations"]} == {"S1"}
+    sessions = await owner.ok(SESSIONS, agentId=agent_id)
+    [stored] = sessions["consciousnessSessions"]["edges"]
+    assert stored["node"]["responseViolations"][0]["category"] == "S1"
+    assert stored["node"]["violations"] == []
 
 
 async def test_failing_model_falls_back_to_the_reflective_responder(

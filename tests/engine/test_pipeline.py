@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engine import EngineConfig, EngineRequest, process
+from engine import REFUSAL, Analysis, EngineConfig, EngineRequest, process
 
 from .test_properties import without_timings
 
@@ -19,6 +19,7 @@ STAGES = [
     "composite",
     "state",
     "respond",
+    "check_response",
 ]
 
 
@@ -67,3 +68,31 @@ def test_engine_imports_no_project_package_nor_io_modules() -> None:
         str(path) for path in root.rglob("*.py") if forbidden.search(path.read_text("utf-8"))
     ]
     assert offenders == []
+
+
+class _Parrot:
+    """A responder that writes whatever it was given, whatever the input."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def respond(self, analysis: Analysis) -> str | None:
+        return self.text
+
+
+def test_a_harmful_response_is_replaced_by_a_refusal_with_its_findings() -> None:
+    harmful = "I will kill you and your family tonight."
+    result = process(EngineRequest("Tell me about Lisbon."), None, CONFIG, _Parrot(harmful))
+    assert result.ethics.decision == "ANSWERED"
+    assert result.content == REFUSAL
+    assert result.response_replaced
+    assert result.response_ethics is not None
+    assert {v.category for v in result.response_ethics.violations} == {"S1"}
+    assert result.reasoning_chain[-1].produced.endswith("decision REFUSED")
+
+
+def test_a_harmless_response_is_checked_and_kept() -> None:
+    result = process(EngineRequest("Tell me about Lisbon."), None, CONFIG, _Parrot("Go in May."))
+    assert result.content == "Go in May."
+    assert result.response_ethics is not None
+    assert not result.response_replaced
