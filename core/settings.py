@@ -112,7 +112,6 @@ class Settings(BaseSettings):
     dashboard_enabled: bool = True  # the live dashboard page at /dashboard
     analytics_retention_days: int = Field(default=90, ge=1, le=3650)  # table TTL
     analytics_batch_size: int = Field(default=1000, gt=0, le=100_000)  # rows per insert
-    analytics_queue_size: int = Field(default=10_000, gt=0)  # beyond it rows are spooled
     analytics_flush_interval_seconds: float = Field(default=0.5, gt=0, le=60)
     analytics_export_ttl_seconds: int = Field(default=300, gt=0, le=3600)
     # Language-model responders (an agent's `responder` configuration section). The key is
@@ -224,11 +223,6 @@ class Settings(BaseSettings):
     def resolved_clickhouse_url(self) -> str:
         """The configured ClickHouse, or the embedded chDB directory under the data dir."""
         return self.clickhouse_url or f"chdb://{(self.data_dir / 'analytics').resolve()}"
-
-    @property
-    def analytics_spool_path(self) -> Path:
-        """Where the analytics writer keeps rows ClickHouse could not take yet."""
-        return self.data_dir / "analytics-spool.jsonl"
 
     @property
     def uses_in_process_stores(self) -> bool:

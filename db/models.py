@@ -6,7 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, UniqueConstraint, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlmodel import Field, SQLModel
 
 from core.enums import AgentStatus, Role, Tier
@@ -116,6 +125,22 @@ class ConsciousnessSession(SQLModel, table=True):
     processing_time_ms: float
     blocked: bool = Field(default=False)
     created_at: datetime = _created_at()
+
+
+class MetricsOutbox(SQLModel, table=True):
+    """A metrics row committed with its session, until the analytics writer has it in
+    ClickHouse (db/analytics_writer.py). Its user's or agent's deletion takes it along."""
+
+    __tablename__ = "metrics_outbox"
+
+    # Drain order; SQLite autoincrements only an INTEGER primary key.
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    )
+    user_id: uuid.UUID = _foreign_key("users.id", ondelete="CASCADE")
+    agent_id: uuid.UUID = _foreign_key("agents.id", ondelete="CASCADE")
+    row: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))  # JSON of a ColumnRow
 
 
 class AuditLog(SQLModel, table=True):

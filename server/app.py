@@ -92,9 +92,8 @@ def create_app(
             load_allow_list(settings.persisted_operations_file)  # read once; a bad file stops
         stores.metrics_writer = AnalyticsWriter(
             stores.analytics,
-            settings.analytics_spool_path,
+            stores.database,
             batch_size=settings.analytics_batch_size,
-            queue_size=settings.analytics_queue_size,
             flush_interval_seconds=settings.analytics_flush_interval_seconds,
         )
         stores.metrics_writer.start()  # stores.close() flushes it

@@ -38,7 +38,11 @@ def embedded_env(workdir: Path, **overrides: str) -> dict[str, str]:
 
 
 def start_server(
-    workdir: Path, env: dict[str, str], *, ready_path: str = "/health"
+    workdir: Path,
+    env: dict[str, str],
+    *,
+    ready_path: str = "/health",
+    startup_seconds: float = STARTUP_SECONDS,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start it and wait until `ready_path` answers 200; its output goes to workdir/server.log."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -47,7 +51,7 @@ def start_server(
     with (workdir / "server.log").open("ab") as log:
         process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_SECONDS
+    deadline = time.monotonic() + startup_seconds
     while True:
         if process.poll() is not None:
             pytest.fail(f"server exited: {(workdir / 'server.log').read_text()}")
