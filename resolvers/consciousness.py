@@ -43,8 +43,10 @@ from core.errors import BadUserInput, EthicalViolation
 from core.events import StateChanged
 from core.records import MetricsRow
 from core.settings import Settings
+from db.crypto import Keyring
 from db.models import ConsciousnessSession as SessionRow
 from db.repositories import sessions
+from db.repositories.session_texts import SessionTexts, seal_texts
 from db.types import utcnow
 from resolvers.agent_versions import mark_agent_error
 from resolvers.agents import agent_not_found, owner_scope
@@ -164,15 +166,22 @@ class _Run:
     outcome: ResponderOutcome
     started: float
 
-    def session_row(self, result: engine.EngineResult, context: dict[str, Any]) -> SessionRow:
-        """The session to store for `result`, `context` already redacted."""
+    def session_row(
+        self, result: engine.EngineResult, context: dict[str, Any], keyring: Keyring
+    ) -> SessionRow:
+        """The session to store for `result`, `context` already redacted, its texts sealed."""
+        session_id = uuid.uuid4()
+        texts = SessionTexts(result.redacted_text, result.content, context)
+        sealed = seal_texts(keyring, session_id, texts)
         return SessionRow(
+            id=session_id,
             request_id=self.request_id,
             agent_id=self.agent_id,
             user_id=self.user_id,
-            input_text=result.redacted_text,
-            response_text=result.content,
-            context=context,
+            key_id=sealed.key_id,
+            input_text=sealed.input_text,
+            response_text=sealed.response_text,
+            context=sealed.context,
             consciousness_state=result.state.to_dict(),
             processing_metrics=sessions.stored_metrics(
                 result, _responder_record(self.outcome), len(self.text)
@@ -275,12 +284,12 @@ async def _record(
     """
     usage = process_usage()  # read before the transaction: psutil is a few system calls
     async with context.stores.database.write_session() as session:
-        row = run.session_row(result, redacted_context)
+        row = run.session_row(result, redacted_context, context.app.keyring)
         if not await sessions.store_session(session, state_version, row):
             locked = await sessions.lock_state(session, run.agent_id, utcnow())
             stored = _require_active(run.agent_id, locked)
             result = _refold(run, result, stored)
-            row = run.session_row(result, redacted_context)
+            row = run.session_row(result, redacted_context, context.app.keyring)
             written = await sessions.store_session(session, stored.state_version, row)
             assert written, "the agent's row is locked and ACTIVE"
         metrics = _metrics_of(run, row.processing_time_ms, result, usage)

@@ -24,6 +24,7 @@ from core.errors import ApiError, http_status
 from core.settings import Settings
 from db.allow_list import load_allow_list
 from db.analytics_writer import AnalyticsWriter
+from db.crypto import Keyring
 from db.stores import Stores
 from db.types import utcnow
 from outbound.language_model import ChatCompletions
@@ -113,6 +114,7 @@ def create_app(
             started_at=utcnow(),
             version=package_version(),
             language_model=ChatCompletions(settings.llm_api_key, settings.llm_timeout_seconds),
+            keyring=Keyring(*settings.data_keys()),
             run_engine=telemetry.run_engine,
             clock=clock,
         )

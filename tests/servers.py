@@ -18,7 +18,16 @@ import pytest
 
 STARTUP_SECONDS = 60
 STOP_SECONDS = 30
-STORE_SETTINGS = frozenset({"DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL", "JWT_SECRETS"})
+STORE_SETTINGS = frozenset(
+    {
+        "DATABASE_URL",
+        "REDIS_URL",
+        "CLICKHOUSE_URL",
+        "JWT_SECRETS",
+        "DATA_ENCRYPTION_KEYS",
+        "DATA_ENCRYPTION_KEY_ID",
+    }
+)
 
 
 def free_port() -> int:

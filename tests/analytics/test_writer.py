@@ -1,15 +1,14 @@
 """The outbox writer: batching, retries while ClickHouse is down, exactly once after a crash.
 
-Each test drains an outbox database of its own (a SQLite file, or a PostgreSQL database on
-the servers column), so the app's writer, which drains the shared one, never takes its rows.
+Each test drains an outbox of its own database (`own_database`), so the app's writer, which
+drains the shared one, never takes its rows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import func
@@ -19,12 +18,10 @@ from core.settings import Settings
 from db import metrics_outbox
 from db.analytics import AnalyticsStore, ColumnRow
 from db.analytics_writer import AnalyticsWriter
-from db.migrate import upgrade_database
 from db.models import Agent, MetricsOutbox, User
 from db.session import Database
 from db.stores import Stores
 from tests.analytics.conftest import Metrics, make_row
-from tests.conftest import ADMIN_DATABASE_URL, _recreate_database
 from tests.support import wait_until
 
 
@@ -50,22 +47,6 @@ class FlakySink:
         if self.down:
             raise ConnectionError("ClickHouse is unreachable")
         return await self.store.stored_request_ids(rows)
-
-
-@pytest.fixture
-async def outbox(settings: Settings, tmp_path: Path) -> AsyncIterator[Database]:
-    """A migrated database of this test's own, on the column's database server."""
-    if settings.database_url:
-        name = f"consciousness_outbox_{uuid.uuid4().hex[:12]}"
-        await _recreate_database(ADMIN_DATABASE_URL, name, create=True)
-        database = Database(ADMIN_DATABASE_URL.rsplit("/", 1)[0] + f"/{name}")
-    else:
-        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'outbox.db'}")
-    await upgrade_database(database.engine)
-    yield database
-    await database.close()
-    if settings.database_url:
-        await _recreate_database(ADMIN_DATABASE_URL, name, create=False)
 
 
 async def staged_rows(database: Database, metrics: Metrics, count: int) -> list[ColumnRow]:
@@ -96,26 +77,26 @@ async def assert_exactly_once(metrics: Metrics, rows: list[ColumnRow]) -> None:
 
 
 async def test_rows_are_inserted_in_batches_of_at_most_batch_size(
-    stores: Stores, metrics: Metrics, outbox: Database
+    stores: Stores, metrics: Metrics, own_database: Database
 ) -> None:
-    rows = await staged_rows(outbox, metrics, 35)
-    writer = AnalyticsWriter(stores.analytics, outbox, batch_size=10)
+    rows = await staged_rows(own_database, metrics, 35)
+    writer = AnalyticsWriter(stores.analytics, own_database, batch_size=10)
     assert await writer.flush()
     await assert_exactly_once(metrics, rows)
     stats = writer.stats()
     assert (stats.batches, stats.max_batch_size, stats.inserted_rows) == (4, 10, 35)
-    assert await outbox_size(outbox) == 0
+    assert await outbox_size(own_database) == 0
 
 
 async def test_a_notified_row_is_inserted_after_the_flush_interval(
-    stores: Stores, metrics: Metrics, outbox: Database
+    stores: Stores, metrics: Metrics, own_database: Database
 ) -> None:
     writer = AnalyticsWriter(
-        stores.analytics, outbox, flush_interval_seconds=0.05, retry_interval_seconds=60
+        stores.analytics, own_database, flush_interval_seconds=0.05, retry_interval_seconds=60
     )
     writer.start()
     try:
-        rows = await staged_rows(outbox, metrics, 3)
+        rows = await staged_rows(own_database, metrics, 3)
         writer.notify(3)
         assert writer.stats().pending_rows == 3
         await wait_until(lambda: writer.stats().inserted_rows == 3, "the interval drains")
@@ -126,19 +107,19 @@ async def test_a_notified_row_is_inserted_after_the_flush_interval(
 
 
 async def test_rows_wait_in_the_outbox_while_clickhouse_is_down_then_land_once(
-    stores: Stores, metrics: Metrics, outbox: Database
+    stores: Stores, metrics: Metrics, own_database: Database
 ) -> None:
     sink = FlakySink(stores.analytics)
     sink.down = True
     writer = AnalyticsWriter(
-        sink, outbox, batch_size=20, flush_interval_seconds=0.02, retry_interval_seconds=0.05
+        sink, own_database, batch_size=20, flush_interval_seconds=0.02, retry_interval_seconds=0.05
     )
-    rows = await staged_rows(outbox, metrics, 50)
+    rows = await staged_rows(own_database, metrics, 50)
     writer.start()
     try:
         writer.notify(50)
         await wait_until(lambda: writer.stats().insert_failures >= 2, "two drains fail")
-        assert await outbox_size(outbox) == 50
+        assert await outbox_size(own_database) == 50
         assert await metrics.request_ids(rows[0]["user_id"]) == []
         sink.down = False
         await wait_until(  # by the timed retry, not close()'s drain
@@ -147,18 +128,18 @@ async def test_rows_wait_in_the_outbox_while_clickhouse_is_down_then_land_once(
     finally:
         await writer.close()
     await assert_exactly_once(metrics, rows)
-    assert await outbox_size(outbox) == 0
+    assert await outbox_size(own_database) == 0
 
 
 async def test_a_batch_whose_answer_was_lost_is_not_stored_twice(
-    stores: Stores, metrics: Metrics, outbox: Database
+    stores: Stores, metrics: Metrics, own_database: Database
 ) -> None:
-    rows = await staged_rows(outbox, metrics, 12)
+    rows = await staged_rows(own_database, metrics, 12)
     sink = FlakySink(stores.analytics)
     sink.lose_response = True
-    writer = AnalyticsWriter(sink, outbox)
+    writer = AnalyticsWriter(sink, own_database)
     assert not await writer.flush()  # inserted, but the writer believes it failed
-    assert await outbox_size(outbox) == 12
+    assert await outbox_size(own_database) == 12
     sink.lose_response = False
     assert await writer.flush()
     assert writer.stats().duplicate_rows == 12
@@ -166,12 +147,12 @@ async def test_a_batch_whose_answer_was_lost_is_not_stored_twice(
 
 
 async def test_rows_inserted_by_a_killed_process_are_not_inserted_again(
-    stores: Stores, metrics: Metrics, outbox: Database
+    stores: Stores, metrics: Metrics, own_database: Database
 ) -> None:
     """A process killed between its insert and the outbox delete left half a batch behind."""
-    rows = await staged_rows(outbox, metrics, 20)
+    rows = await staged_rows(own_database, metrics, 20)
     await stores.analytics.insert_metrics(rows[:8], uuid.uuid4().hex)
-    writer = AnalyticsWriter(stores.analytics, outbox)
+    writer = AnalyticsWriter(stores.analytics, own_database)
     assert await writer.flush()
     stats = writer.stats()
     assert (stats.inserted_rows, stats.duplicate_rows) == (12, 8)
@@ -179,11 +160,11 @@ async def test_rows_inserted_by_a_killed_process_are_not_inserted_again(
 
 
 async def test_close_drains_rows_still_waiting_for_their_interval(
-    stores: Stores, metrics: Metrics, outbox: Database
+    stores: Stores, metrics: Metrics, own_database: Database
 ) -> None:
-    writer = AnalyticsWriter(stores.analytics, outbox, flush_interval_seconds=60)
+    writer = AnalyticsWriter(stores.analytics, own_database, flush_interval_seconds=60)
     writer.start()
-    rows = await staged_rows(outbox, metrics, 7)
+    rows = await staged_rows(own_database, metrics, 7)
     writer.notify(7)
     await asyncio.sleep(0.05)
     assert await metrics.request_ids(rows[0]["user_id"]) == []  # still gathering its batch
@@ -192,12 +173,12 @@ async def test_close_drains_rows_still_waiting_for_their_interval(
 
 
 async def test_writers_of_several_processes_take_disjoint_batches(
-    settings: Settings, stores: Stores, metrics: Metrics, outbox: Database
+    settings: Settings, stores: Stores, metrics: Metrics, own_database: Database
 ) -> None:
     if not settings.database_url:
         pytest.skip("SQLite serves one process, and so one writer")
-    rows = await staged_rows(outbox, metrics, 300)
-    writers = [AnalyticsWriter(stores.analytics, outbox, batch_size=25) for _ in range(3)]
+    rows = await staged_rows(own_database, metrics, 300)
+    writers = [AnalyticsWriter(stores.analytics, own_database, batch_size=25) for _ in range(3)]
     assert all(await asyncio.gather(*(writer.flush() for writer in writers)))
     assert sum(writer.stats().inserted_rows for writer in writers) == 300
     assert sum(writer.stats().duplicate_rows for writer in writers) == 0
@@ -205,10 +186,10 @@ async def test_writers_of_several_processes_take_disjoint_batches(
 
 
 async def test_deleting_a_user_deletes_their_staged_rows(
-    metrics: Metrics, outbox: Database
+    metrics: Metrics, own_database: Database
 ) -> None:
-    rows = await staged_rows(outbox, metrics, 4)
-    async with outbox.session() as session:
+    rows = await staged_rows(own_database, metrics, 4)
+    async with own_database.session() as session:
         user = await session.get(User, rows[0]["user_id"])
         await session.delete(user)
-    assert await outbox_size(outbox) == 0
+    assert await outbox_size(own_database) == 0
