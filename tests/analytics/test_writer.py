@@ -99,9 +99,9 @@ async def test_a_notified_row_is_inserted_after_the_flush_interval(
         rows = await staged_rows(own_database, metrics, 3)
         writer.notify(3)
         assert writer.stats().pending_rows == 3
-        await wait_until(lambda: writer.stats().inserted_rows == 3, "the interval drains")
+        await wait_until(lambda: writer.stats().pending_rows == 0, "the interval drains")
         await assert_exactly_once(metrics, rows)
-        assert writer.stats().pending_rows == 0
+        assert writer.stats().inserted_rows == 3
     finally:
         await writer.close()
 
