@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import logging
+import re
 import secrets
 from enum import StrEnum
 from pathlib import Path
@@ -25,6 +28,10 @@ DATABASE_DRIVERS = {
 }
 JWT_SECRET_FILE = "jwt_secret"  # noqa: S105  (a file name, not a secret)
 MIN_JWT_SECRET_BYTES = 32
+DATA_KEY_FILE = "data_key"  # the generated development data key
+DEVELOPMENT_DATA_KEY_ID = "dev-generated"  # says in every row that it is not a real key
+DATA_KEY_BYTES = 32  # AES-256
+_DATA_KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
 
 class Environment(StrEnum):
@@ -73,6 +80,9 @@ class Settings(BaseSettings):
     clickhouse_url: str = ""
     jwt_secrets: Annotated[list[str], NoDecode] = Field(default_factory=list)
     jwt_algorithm: str = "HS256"
+    # Encryption at rest of session texts (db/crypto.py): `id:base64-of-32-bytes`, comma-separated.
+    data_encryption_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    data_encryption_key_id: str = ""  # the key that seals new values; empty: the first listed
     access_token_ttl_seconds: int = Field(default=900, gt=0)
     refresh_token_ttl_seconds: int = Field(default=14 * 24 * 3600, gt=0)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -115,7 +125,6 @@ class Settings(BaseSettings):
     dashboard_enabled: bool = True  # the live dashboard page at /dashboard
     analytics_retention_days: int = Field(default=90, ge=1, le=3650)  # table TTL
     analytics_batch_size: int = Field(default=1000, gt=0, le=100_000)  # rows per insert
-    analytics_queue_size: int = Field(default=10_000, gt=0)  # beyond it rows are spooled
     analytics_flush_interval_seconds: float = Field(default=0.5, gt=0, le=60)
     analytics_export_ttl_seconds: int = Field(default=300, gt=0, le=3600)
     # Language-model responders (an agent's `responder` configuration section). The key is
@@ -156,6 +165,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "jwt_secrets",
+        "data_encryption_keys",
         "cors_origins",
         "llm_allowed_base_urls",
         "metrics_allowed_networks",
@@ -225,6 +235,51 @@ class Settings(BaseSettings):
                 raise ValueError(f"JWT_SECRETS: each secret needs {MIN_JWT_SECRET_BYTES}+ bytes")
         return self
 
+    @field_validator("data_encryption_keys")
+    @classmethod
+    def _data_keys(cls, value: list[str]) -> list[str]:
+        ids = [_parse_data_key(entry)[0] for entry in value]
+        if len(set(ids)) != len(ids):
+            raise ValueError("each key id may appear once")
+        return value
+
+    @model_validator(mode="after")
+    def _data_key_is_known(self) -> Settings:
+        if self.environment is Environment.PRODUCTION and not self.data_encryption_keys:
+            raise ValueError(
+                "DATA_ENCRYPTION_KEYS must be set in production (id:base64 of 32 bytes, ...)"
+            )
+        ids = [_parse_data_key(entry)[0] for entry in self.data_encryption_keys]
+        if self.data_encryption_key_id and self.data_encryption_key_id not in ids:
+            raise ValueError(
+                f"DATA_ENCRYPTION_KEY_ID {self.data_encryption_key_id!r} is not a key id of "
+                "DATA_ENCRYPTION_KEYS"
+            )
+        return self
+
+    def data_keys(self) -> tuple[str, dict[str, bytes]]:
+        """The current data key's id and every data key by id.
+
+        In development, without DATA_ENCRYPTION_KEYS, one key is generated and kept in
+        data_dir under the id `dev-generated` (production refuses to start without keys).
+        """
+        entries = list(self.data_encryption_keys)
+        if not entries:
+            path = self.data_dir / DATA_KEY_FILE
+            if not path.exists():
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+                key = base64.b64encode(secrets.token_bytes(DATA_KEY_BYTES)).decode()
+                path.write_text(f"{DEVELOPMENT_DATA_KEY_ID}:{key}")
+                path.chmod(0o600)
+                log.warning(
+                    "DATA_ENCRYPTION_KEYS is not set: generated a development data key in %s. "
+                    "Set DATA_ENCRYPTION_KEYS in production.",
+                    path,
+                )
+            entries = [path.read_text().strip()]
+        keys = dict(_parse_data_key(entry) for entry in entries)
+        return self.data_encryption_key_id or next(iter(keys)), keys
+
     @property
     def resolved_database_url(self) -> str:
         """The configured database, or the embedded SQLite file under the data dir."""
@@ -234,11 +289,6 @@ class Settings(BaseSettings):
     def resolved_clickhouse_url(self) -> str:
         """The configured ClickHouse, or the embedded chDB directory under the data dir."""
         return self.clickhouse_url or f"chdb://{(self.data_dir / 'analytics').resolve()}"
-
-    @property
-    def analytics_spool_path(self) -> Path:
-        """Where the analytics writer keeps rows ClickHouse could not take yet."""
-        return self.data_dir / "analytics-spool.jsonl"
 
     @property
     def uses_in_process_stores(self) -> bool:
@@ -260,6 +310,20 @@ class Settings(BaseSettings):
                 path,
             )
         return [path.read_text().strip()]
+
+
+def _parse_data_key(entry: str) -> tuple[str, bytes]:
+    """`id:base64` as (id, the 32 key bytes); ValueError saying what is wrong."""
+    key_id, _, encoded = entry.partition(":")
+    if not _DATA_KEY_ID.match(key_id):
+        raise ValueError("each key is id:base64, the id 1-32 of A-Z a-z 0-9 _ . -")
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"key {key_id!r} is not valid base64") from None
+    if len(key) != DATA_KEY_BYTES:
+        raise ValueError(f"key {key_id!r} must be {DATA_KEY_BYTES} bytes, not {len(key)}")
+    return key_id, key
 
 
 def load_settings(**overrides: object) -> Settings:

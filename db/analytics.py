@@ -160,6 +160,24 @@ class AnalyticsStore:
                 settings={"insert_deduplication_token": dedup_token},
             )
 
+    async def stored_request_ids(self, rows: Sequence[ColumnRow]) -> set[uuid.UUID]:
+        """Which of `rows` the table already holds, by request id: the check before a
+        replayed insert. The rows' time span bounds the scan to the primary key's range."""
+        if not rows:
+            return set()
+        times = [_as_datetime(row["timestamp"]) for row in rows]
+        found = await self.query_rows(
+            f"SELECT request_id FROM {METRICS_TABLE} "  # noqa: S608  (a constant table name)
+            "WHERE timestamp BETWEEN {start:DateTime64(3, 'UTC')} AND {end:DateTime64(3, 'UTC')} "
+            "AND request_id IN {ids:Array(UUID)}",
+            {
+                "start": min(times),
+                "end": max(times),
+                "ids": [_as_uuid(row["request_id"]) for row in rows],
+            },
+        )
+        return {_as_uuid(request_id) for (request_id,) in found}
+
     async def delete_metrics(
         self, *, agent_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None
     ) -> None:

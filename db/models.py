@@ -7,7 +7,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, UniqueConstraint, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlmodel import Field, SQLModel
 
 from core.enums import AgentStatus, Role, Tier
@@ -99,7 +108,11 @@ class AgentVersion(SQLModel, table=True):
 
 
 class ConsciousnessSession(SQLModel, table=True):
-    """One processed request: what came in, what went out, and the engine's account of it."""
+    """One processed request: what came in, what went out, and the engine's account of it.
+
+    The input, the response and the request context are stored encrypted (db/crypto.py)
+    under the data key `key_id`; db/repositories/session_texts.py seals and opens them.
+    """
 
     __tablename__ = "consciousness_sessions"
     __table_args__ = (Index("ix_sessions_agent_created", "agent_id", "created_at", "id"),)
@@ -108,9 +121,13 @@ class ConsciousnessSession(SQLModel, table=True):
     request_id: uuid.UUID = Field(sa_column=Column(Uuid(), nullable=False, unique=True))
     agent_id: uuid.UUID = _foreign_key("agents.id", ondelete="CASCADE", index=False)
     user_id: uuid.UUID = _foreign_key("users.id", ondelete="CASCADE")
-    input_text: str
-    response_text: str | None = None
-    context: dict[str, Any] = _json(default=dict)
+    input_text: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+    response_text: bytes | None = Field(
+        default=None, sa_column=Column(LargeBinary(), nullable=True)
+    )
+    context: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+    # None: written before encryption at rest, plaintext until rotate-data-key seals it.
+    key_id: str | None = Field(default=None, max_length=32)
     consciousness_state: dict[str, Any] = _json(default=dict)
     processing_metrics: dict[str, Any] = _json(default=dict)
     ethical_evaluation: dict[str, Any] = _json(default=dict)
@@ -139,6 +156,22 @@ class EthicsFeedback(SQLModel, table=True):
     category: str | None = Field(default=None, max_length=16)
     note: str | None = Field(default=None, max_length=500)
     created_at: datetime = _created_at()
+
+
+class MetricsOutbox(SQLModel, table=True):
+    """A metrics row committed with its session, until the analytics writer has it in
+    ClickHouse (db/analytics_writer.py). Its user's or agent's deletion takes it along."""
+
+    __tablename__ = "metrics_outbox"
+
+    # Drain order; SQLite autoincrements only an INTEGER primary key.
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    )
+    user_id: uuid.UUID = _foreign_key("users.id", ondelete="CASCADE")
+    agent_id: uuid.UUID = _foreign_key("agents.id", ondelete="CASCADE")
+    row: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))  # JSON of a ColumnRow
 
 
 class AuditLog(SQLModel, table=True):

@@ -299,10 +299,10 @@ async def run_analytics(info: Info, query: AnalyticsRequest) -> GroupPage:
 async def delete_agent_metrics(context: Context, agent_id: uuid.UUID) -> None:
     """Delete a deleted agent's metrics rows, after the agent's deletion has committed.
 
-    The writer's queue is flushed first, so rows emitted just before the deletion do not
-    arrive after it. A failure is logged, not raised: the agent is already gone, and its
-    rows end at the table TTL at the latest. Rows then sitting in the spool (ClickHouse
-    was unreachable) are replayed later and outlive the DELETE until their TTL.
+    The outbox is drained first, so rows staged by a drain still in flight do not arrive
+    after it (the agent's rows still in the outbox went with the agent: foreign keys). A
+    failure is logged, not raised: the agent is already gone, and its rows end at the table
+    TTL at the latest.
     """
     stores = context.stores
     try:

@@ -16,11 +16,13 @@ stored_state.
    Redact personal data from the request context (the ethics stage's detectors alone:
    engine.redact_personal_data);
 4. one short transaction: the new state, written only if the state is still the one read,
-   and the session (`_record`, which says what happens when it is not);
-5. queue the metrics row and the new state's event, published after the response
-   (resolvers/metrics.py); answer, or raise ETHICAL_VIOLATION for a blocked input (its
-   refused session and state are stored all the same).
-An engine failure puts the agent in ERROR and surfaces as a masked INTERNAL error.
+   the session (`_record`, which says what happens when it is not) and its metrics row
+   (staged in the outbox: durable before the answer, resolvers/metrics.py);
+5. wake the analytics writer and queue the metrics and new-state events, published after
+   the response; answer, or raise ETHICAL_VIOLATION for a blocked input (its refused
+   session and state are stored all the same).
+An engine failure puts the agent in ERROR, stages the failure's metrics row, and surfaces
+as a masked INTERNAL error.
 
 The configuration is the one read in step 1: a change committed while the engine runs
 applies from the next request, as if this one had run before it. A status change does not
@@ -44,14 +46,17 @@ from core.errors import BadUserInput, EthicalViolation
 from core.events import StateChanged
 from core.records import MetricsRow
 from core.settings import Settings
+from db.analytics import metrics_columns
+from db.crypto import Keyring
 from db.models import ConsciousnessSession as SessionRow
 from db.repositories import feedback as marks
 from db.repositories import sessions
+from db.repositories.session_texts import SessionTexts, seal_texts
 from db.types import utcnow
 from resolvers.agent_versions import mark_agent_error
 from resolvers.agents import agent_not_found, owner_scope
 from resolvers.context import Context, Info
-from resolvers.metrics import emit_metrics, process_usage
+from resolvers.metrics import emit_metrics, process_usage, stage_metrics
 from resolvers.responders import (
     REFLECTIVE_OUTCOME,
     FixedResponder,
@@ -172,15 +177,22 @@ class _Run:
     outcome: ResponderOutcome
     started: float
 
-    def session_row(self, result: engine.EngineResult, context: dict[str, Any]) -> SessionRow:
-        """The session to store for `result`, `context` already redacted."""
+    def session_row(
+        self, result: engine.EngineResult, context: dict[str, Any], keyring: Keyring
+    ) -> SessionRow:
+        """The session to store for `result`, `context` already redacted, its texts sealed."""
+        session_id = uuid.uuid4()
+        texts = SessionTexts(result.redacted_text, result.content, context)
+        sealed = seal_texts(keyring, session_id, texts)
         return SessionRow(
+            id=session_id,
             request_id=self.request_id,
             agent_id=self.agent_id,
             user_id=self.user_id,
-            input_text=result.redacted_text,
-            response_text=result.content,
-            context=context,
+            key_id=sealed.key_id,
+            input_text=sealed.input_text,
+            response_text=sealed.response_text,
+            context=sealed.context,
             consciousness_state=result.state.to_dict(),
             processing_metrics=sessions.stored_metrics(
                 result, _responder_record(self.outcome), len(self.text)
@@ -204,7 +216,7 @@ async def process(info: Info, data: ProcessDraft) -> Processed:
     async with context.stores.database.read() as session:
         read = await sessions.read_state(session, data.agent_id, owner_id=owner_scope(principal))
         ids = [] if read is None else read.feedback_ids
-        feedback = await marks.engine_feedback(session, ids)  # no marks: no query
+        feedback = await marks.engine_feedback(session, ids, context.app.keyring)  # none: no query
     stored = _require_active(data.agent_id, read)
     started = time.perf_counter()
     config = config_for(settings, stored.configuration)
@@ -222,17 +234,18 @@ async def process(info: Info, data: ProcessDraft) -> Processed:
     user_id = uuid.UUID(principal.user_id)
     run = _Run(uuid.uuid4(), data.agent_id, user_id, text, config, feedback, outcome, started)
     try:
-        result, row = await _run_and_record(context, run, stored, request_context)
+        result, row, metrics = await _run_and_record(context, run, stored, request_context)
     except _EngineFailed as failure:
         cause = failure.__cause__ or failure
         await mark_agent_error(context, run.agent_id, f"engine failed: {type(cause).__name__}")
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-        await emit_metrics(context, _metrics_of(run, elapsed_ms, None))
+        failed = _metrics_of(run, elapsed_ms, None, process_usage())
+        async with context.stores.database.write_session() as session:
+            await stage_metrics(session, failed)
+        await emit_metrics(context, failed)
         raise cause from None
     await emit_metrics(
-        context,
-        _metrics_of(run, row.processing_time_ms, result),
-        [(state_topic(run.agent_id), _state_changed(row).to_payload())],
+        context, metrics, [(state_topic(run.agent_id), _state_changed(row).to_payload())]
     )
     if result.blocked:
         raise _violation_error(run.request_id, result.ethics)
@@ -241,7 +254,7 @@ async def process(info: Info, data: ProcessDraft) -> Processed:
 
 async def _run_and_record(
     context: Context, run: _Run, stored: sessions.StoredState, request_context: dict[str, Any]
-) -> tuple[engine.EngineResult, SessionRow]:
+) -> tuple[engine.EngineResult, SessionRow, MetricsRow]:
     """Run the engine on the state read, outside any lock, then `_record` what it produced."""
     responder: engine.Responder = (
         engine.ReflectiveResponder()
@@ -275,10 +288,12 @@ async def _record(
     state_version: int,
     result: engine.EngineResult,
     redacted_context: dict[str, Any],
-) -> tuple[engine.EngineResult, SessionRow]:
-    """Store the session and the state it leads to, losing no concurrent update.
+) -> tuple[engine.EngineResult, SessionRow, MetricsRow]:
+    """Store the session, the state it leads to and its metrics row, losing no concurrent
+    update; the metrics row is staged in the outbox with the session, atomically.
 
-    The compare-and-set and the insert are one statement on PostgreSQL (one round trip).
+    The compare-and-set and the two inserts are one statement on PostgreSQL (one round
+    trip), one transaction on SQLite.
     Another `process` on the agent may have committed since our read: the compare-and-set
     then changes nothing, and a transaction retries once under the row lock
     (sessions.lock_state), which cannot lose: only the engine's composite and state stages
@@ -290,18 +305,24 @@ async def _record(
     optimistic try gives neither: with 20 calls in flight on one agent it lost the race
     again almost every time, costing a transaction each time.
     """
-    database = context.stores.database
-    row = run.session_row(result, redacted_context)
-    if await sessions.store_session_if_current(database, state_version, row):
-        return result, row
+    database, keyring = context.stores.database, context.app.keyring
+    usage = process_usage()  # read before the transaction: psutil is a few system calls
+    row = run.session_row(result, redacted_context, keyring)
+    metrics = _metrics_of(run, row.processing_time_ms, result, usage)
+    if await sessions.store_session_if_current(
+        database, state_version, row, metrics_columns(metrics)
+    ):
+        return result, row, metrics
     async with database.write_session() as session:
         locked = await sessions.lock_state(session, run.agent_id, utcnow())
         stored = _require_active(run.agent_id, locked)
         result = _refold(run, result, stored)
-        row = run.session_row(result, redacted_context)
+        row = run.session_row(result, redacted_context, keyring)
         written = await sessions.store_session(session, stored.state_version, row)
         assert written, "the agent's row is locked and ACTIVE"
-    return result, row
+        metrics = _metrics_of(run, row.processing_time_ms, result, usage)
+        await stage_metrics(session, metrics)
+    return result, row, metrics
 
 
 def _refold(
@@ -330,9 +351,14 @@ def _responder_record(outcome: ResponderOutcome) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(outcome).items() if k != "content"}
 
 
-def _metrics_of(run: _Run, elapsed_ms: float, result: engine.EngineResult | None) -> MetricsRow:
-    """The metrics row; a failed request (no result) has error=true and the engine's numbers 0."""
-    cpu_percent, memory_mb = process_usage()
+def _metrics_of(
+    run: _Run, elapsed_ms: float, result: engine.EngineResult | None, usage: tuple[float, float]
+) -> MetricsRow:
+    """The metrics row; a failed request (no result) has error=true and the engine's numbers 0.
+
+    `usage` is process_usage(): this process's CPU percent and RSS in MB.
+    """
+    cpu_percent, memory_mb = usage
     ethics = None if result is None else result.ethics
     return MetricsRow(
         request_id=run.request_id,

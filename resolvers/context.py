@@ -25,6 +25,7 @@ from auth.tokens import AccessTokens, authenticate
 from core.clock import SYSTEM_CLOCK, Clock
 from core.errors import Unauthenticated
 from core.settings import Settings
+from db.crypto import Keyring
 from db.stores import Stores
 from outbound.language_model import ChatCompletions
 from resolvers.loaders import Loaders
@@ -78,6 +79,7 @@ class AppState:
     started_at: datetime
     version: str
     language_model: ChatCompletions
+    keyring: Keyring  # seals and opens session texts at rest (db/crypto.py)
     guard: engine.SemanticGuard | None = None
     run_engine: EngineRunner = run_in_thread
     clock: Clock = SYSTEM_CLOCK

@@ -59,7 +59,7 @@ async def active_feedback(context: Context, feedback_ids: list[str]) -> tuple[en
     if not feedback_ids:
         return ()  # most agents have none: no connection either
     async with context.stores.database.session() as session:
-        return await marks.engine_feedback(session, feedback_ids)
+        return await marks.engine_feedback(session, feedback_ids, context.app.keyring)
 
 
 def _check_draft(draft: FeedbackDraft) -> str | None:

@@ -1,9 +1,11 @@
-"""The one function that emits the metrics row (core.records.MetricsRow) of a processed request.
+"""How the metrics row (core.records.MetricsRow) of a processed request is stored and sent.
 
-`emit_metrics` hands the row to every consumer: the broker (live dashboards), through the
-stores' publisher (db/publisher.py), and the analytics writer (ClickHouse), which lives on
-the stores (`context.stores.metrics_writer`, started and flushed by the app's lifespan).
-Both queue; neither keeps the request waiting. Nothing else publishes or stores metrics.
+`stage_metrics` adds the row to the metrics outbox in the transaction that stores the
+request's session (or, for a failed request, a transaction of its own), so the row is
+durable when the request is answered. `emit_metrics`, after the commit, wakes the analytics
+writer that drains the outbox into ClickHouse (`context.stores.metrics_writer`, started and
+stopped by the app's lifespan) and queues the row for the broker (live dashboards) through
+the stores' publisher (db/publisher.py). Nothing else stores or publishes metrics.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import time
 from collections.abc import Sequence
 
 import psutil
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.records import MetricsRow
+from db import metrics_outbox
 from db.analytics import metrics_columns
 from db.publisher import OutgoingEvent
 from resolvers.context import Context
@@ -53,14 +57,19 @@ def metrics_topics(metrics: MetricsRow) -> tuple[str, str]:
     return agent_metrics_topic(metrics.agent_id), user_metrics_topic(metrics.user_id)
 
 
+async def stage_metrics(session: AsyncSession, metrics: MetricsRow) -> None:
+    """Stage the row for ClickHouse in `session`'s transaction (the session's own)."""
+    await metrics_outbox.stage(session, metrics_columns(metrics))
+
+
 async def emit_metrics(
     context: Context, metrics: MetricsRow, also: Sequence[OutgoingEvent] = ()
 ) -> None:
-    """Queue the row for ClickHouse and for dashboards, followed by `also` (the request's
-    other events, published in the same batch). Waits on neither store."""
+    """After `stage_metrics` committed: wake the analytics writer and queue the row for
+    dashboards, followed by `also` (the request's other events, in the same batch)."""
     writer = context.stores.metrics_writer
     if writer is not None:
-        await writer.enqueue(metrics_columns(metrics))
+        writer.notify()
     payload = metrics.to_payload()
     await context.stores.publisher.send(
         [*((topic, payload) for topic in metrics_topics(metrics)), *also]

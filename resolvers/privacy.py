@@ -70,7 +70,7 @@ async def export_my_data(info: Info) -> PersonalData:
     principal = await context.require_principal()
     user_id = uuid.UUID(principal.user_id)
     async with context.stores.database.session() as session:
-        data = await privacy.collect(session, user_id)
+        data = await privacy.collect(session, user_id, context.app.keyring)
     if data is None:
         raise Unauthenticated(ACCOUNT_GONE)
     await _flush_metrics(context)

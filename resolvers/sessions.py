@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 import engine
 from core.errors import BadUserInput
 from db.models import ConsciousnessSession as SessionRow
 from db.repositories import sessions as stored_sessions
+from db.repositories.session_texts import SessionTexts, open_texts
 from resolvers.agents import load_visible_agent
 from resolvers.consciousness import stored_state
 from resolvers.context import Info
 from resolvers.pagination import Page, build_page, page_size
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    """A stored session with its texts opened (they are encrypted at rest)."""
+
+    row: SessionRow
+    texts: SessionTexts
 
 
 async def consciousness_state(info: Info, agent_id: uuid.UUID) -> engine.AgentState | None:
@@ -23,8 +33,12 @@ async def consciousness_state(info: Info, agent_id: uuid.UUID) -> engine.AgentSt
 
 async def consciousness_sessions(
     info: Info, agent_id: uuid.UUID, first: int, after: str | None
-) -> Page[SessionRow]:
-    """The agent's sessions, newest first, keyset-paginated on (created_at, id)."""
+) -> Page[StoredSession]:
+    """The agent's sessions, newest first, keyset-paginated on (created_at, id).
+
+    A session whose texts do not open (a data key missing from the keyring, or an altered
+    row) fails the whole read: DataKeyError, an INTERNAL error naming nothing to the client.
+    """
     limit = page_size(first)
     agent = await load_visible_agent(info.context, agent_id)
     codec = info.context.app.cursors
@@ -40,10 +54,13 @@ async def consciousness_sessions(
         rows, total = await stored_sessions.list_sessions(
             session, agent.id, after=key, limit=limit + 1
         )
+    keyring = info.context.app.keyring
     return build_page(
-        rows,
+        [StoredSession(row, open_texts(keyring, row)) for row in rows],
         first=limit,
         total_count=total,
         has_previous_page=after is not None,
-        cursor_of=lambda row: codec.encode(kind, [row.created_at.isoformat(), str(row.id)]),
+        cursor_of=lambda stored: codec.encode(
+            kind, [stored.row.created_at.isoformat(), str(stored.row.id)]
+        ),
     )

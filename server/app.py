@@ -25,6 +25,7 @@ from core.errors import ApiError, http_status
 from core.settings import Settings
 from db.allow_list import load_allow_list
 from db.analytics_writer import AnalyticsWriter
+from db.crypto import Keyring
 from db.guard_model import load_guard
 from db.stores import Stores
 from db.types import utcnow
@@ -94,9 +95,8 @@ def create_app(
             load_allow_list(settings.persisted_operations_file)  # read once; a bad file stops
         stores.metrics_writer = AnalyticsWriter(
             stores.analytics,
-            settings.analytics_spool_path,
+            stores.database,
             batch_size=settings.analytics_batch_size,
-            queue_size=settings.analytics_queue_size,
             flush_interval_seconds=settings.analytics_flush_interval_seconds,
         )
         stores.metrics_writer.start()  # stores.close() flushes it
@@ -119,6 +119,7 @@ def create_app(
             version=package_version(),
             language_model=ChatCompletions(settings.llm_api_key, settings.llm_timeout_seconds),
             guard=guard,
+            keyring=Keyring(*settings.data_keys()),
             run_engine=telemetry.run_engine,
             clock=clock,
         )

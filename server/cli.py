@@ -196,6 +196,51 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
+def _rotate_data_key(settings: Settings, args: argparse.Namespace) -> None:
+    """Re-encrypt every session under the current data key, in batches of one transaction.
+
+    Resumable (each batch takes the rows still under another key) and safe beside a
+    running server (each row is rewritten only if its key id is still the one read).
+    """
+    from db.crypto import DataKeyError, Keyring
+    from db.repositories.session_texts import count_to_rotate, rotate_batch
+    from db.session import Database
+    from server.startup import prepare_database
+
+    if args.batch_size < 1:
+        raise ConfigurationError("error: --batch-size must be at least 1")
+    try:
+        keyring = Keyring(*settings.data_keys())
+    except ValueError as exc:
+        raise ConfigurationError(f"error: DATA_ENCRYPTION_KEYS: {exc}") from None
+
+    async def run() -> None:
+        await prepare_database(settings)  # not analytics: a running server holds chDB
+        database = Database(settings.resolved_database_url)
+        try:
+            async with database.session() as session:
+                total = await count_to_rotate(session, keyring)
+            print(f"{total} sessions to re-encrypt under data key {keyring.current_id!r}")
+            done = 0
+            while True:
+                async with database.write_session() as session:
+                    batch = await rotate_batch(session, keyring, args.batch_size)
+                if batch == 0:
+                    break
+                done += batch
+                print(f"re-encrypted {done} of {total}", flush=True)
+            print(
+                f"done: every session is encrypted under {keyring.current_id!r}; "
+                "other keys can be removed from DATA_ENCRYPTION_KEYS"
+            )
+        except DataKeyError as exc:
+            raise ConfigurationError(f"error: {exc}") from None
+        finally:
+            await database.close()
+
+    asyncio.run(run())
+
+
 def _export_schema(_settings: Settings, _args: argparse.Namespace) -> None:
     from schema.schema import export_sdl
 
@@ -270,6 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from stdin"
     )
     create.set_defaults(handler=_create_user)
+
+    rotate = commands.add_parser(
+        "rotate-data-key",
+        help="re-encrypt stored sessions under DATA_ENCRYPTION_KEY_ID (resumable, online)",
+    )
+    rotate.add_argument("--batch-size", type=int, default=200, help="sessions per transaction")
+    rotate.set_defaults(handler=_rotate_data_key)
 
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export.set_defaults(handler=_export_schema)

@@ -5,7 +5,7 @@ their latency by operation name and outcome, open websockets and subscriptions, 
 durations.
 Read from the stores at scrape time (StoresCollector), so nothing else in the code counts
 for /metrics: broker subscribers, reconnects and dropped events, the analytics writer's
-queue, spool and counters, rate-limit refusals, the database pool.
+pending rows and counters, rate-limit refusals, the database pool.
 
 /metrics reveals usage, so it answers only callers that pass every configured check:
 `Authorization: Bearer <METRICS_TOKEN>` when that is set, and a client address inside
@@ -188,22 +188,16 @@ def _writer_metrics(stores: Stores) -> Iterable[Metric]:
         return
     stats = writer.stats()
     yield GaugeMetricFamily(
-        "analytics_writer_queue_depth",
-        "Metrics rows queued for ClickHouse",
-        value=stats.queue_depth,
-    )
-    yield GaugeMetricFamily(
-        "analytics_writer_spool_pending",
-        "1 while the on-disk spool holds rows ClickHouse has not taken yet",
-        value=int(stats.spool_pending),
+        "analytics_writer_pending_rows",
+        "Metrics rows staged by this process since a drain last emptied the outbox",
+        value=stats.pending_rows,
     )
     for name, value, text in (
-        ("enqueued_rows", stats.enqueued_rows, "Metrics rows handed to the writer"),
+        ("staged_rows", stats.staged_rows, "Metrics rows staged in the outbox"),
         ("inserted_rows", stats.inserted_rows, "Metrics rows inserted into ClickHouse"),
-        ("spooled_rows", stats.spooled_rows, "Metrics rows written to the spool"),
-        ("replayed_rows", stats.replayed_rows, "Spooled rows inserted on replay"),
+        ("duplicate_rows", stats.duplicate_rows, "Outbox rows ClickHouse already held"),
         ("batches", stats.batches, "Insert batches"),
-        ("insert_failures", stats.insert_failures, "Inserts or replays that failed"),
+        ("insert_failures", stats.insert_failures, "Drains of the outbox that failed"),
     ):
         yield CounterMetricFamily(f"analytics_writer_{name}", text, value=value)
 

@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 from core.settings import Settings
+from db.migrate import upgrade_database
+from db.session import Database
 from db.stores import Stores
 from server.app import create_app
 from server.startup import prepare_stores
@@ -114,6 +116,29 @@ def settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     result = settings_for(request.param, request, tmp_path_factory.mktemp(f"data-{request.param}"))
     asyncio.run(prepare_stores(result))
     return result
+
+
+@pytest.fixture
+async def empty_database(settings: Settings, tmp_path: Path) -> AsyncIterator[Database]:
+    """A database of the test's own, with no tables yet, on its column's database server."""
+    if settings.database_url:
+        name = f"consciousness_own_{uuid.uuid4().hex[:12]}"
+        await _recreate_database(ADMIN_DATABASE_URL, name, create=True)
+        database = Database(ADMIN_DATABASE_URL.rsplit("/", 1)[0] + f"/{name}")
+    else:
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'own.db'}")
+    yield database
+    await database.close()
+    if settings.database_url:
+        await _recreate_database(ADMIN_DATABASE_URL, name, create=False)
+
+
+@pytest.fixture
+async def own_database(empty_database: Database) -> Database:
+    """A migrated database of the test's own: for what must not meet the shared app's rows
+    (or its analytics writer)."""
+    await upgrade_database(empty_database.engine)
+    return empty_database
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,16 @@ import pytest
 
 STARTUP_SECONDS = 60
 STOP_SECONDS = 30
-STORE_SETTINGS = frozenset({"DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL", "JWT_SECRETS"})
+STORE_SETTINGS = frozenset(
+    {
+        "DATABASE_URL",
+        "REDIS_URL",
+        "CLICKHOUSE_URL",
+        "JWT_SECRETS",
+        "DATA_ENCRYPTION_KEYS",
+        "DATA_ENCRYPTION_KEY_ID",
+    }
+)
 
 
 def free_port() -> int:
@@ -38,7 +47,11 @@ def embedded_env(workdir: Path, **overrides: str) -> dict[str, str]:
 
 
 def start_server(
-    workdir: Path, env: dict[str, str], *, ready_path: str = "/health"
+    workdir: Path,
+    env: dict[str, str],
+    *,
+    ready_path: str = "/health",
+    startup_seconds: float = STARTUP_SECONDS,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start it and wait until `ready_path` answers 200; its output goes to workdir/server.log."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -47,7 +60,7 @@ def start_server(
     with (workdir / "server.log").open("ab") as log:
         process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_SECONDS
+    deadline = time.monotonic() + startup_seconds
     while True:
         if process.poll() is not None:
             pytest.fail(f"server exited: {(workdir / 'server.log').read_text()}")

@@ -11,7 +11,9 @@ from typing import cast
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.crypto import Keyring
 from db.models import Agent, ConsciousnessSession, EthicsFeedback
+from db.repositories.session_texts import open_texts
 from engine import Feedback, FeedbackKind
 
 
@@ -58,22 +60,19 @@ async def marks(session: AsyncSession, feedback_ids: Sequence[str]) -> list[Ethi
 
 
 async def engine_feedback(
-    session: AsyncSession, feedback_ids: Sequence[str]
+    session: AsyncSession, feedback_ids: Sequence[str], keyring: Keyring
 ) -> tuple[Feedback, ...]:
     """The active marks as the engine applies them, in the agent's order; one statement.
 
-    A false positive carries the rule ids its session's decision stored; a mark whose
-    session is gone (erased) is left out.
+    A mark's text is its session's input, opened with `keyring`. A false positive carries
+    the rule ids its session's decision stored; a mark whose session is gone (erased) is
+    left out.
     """
     if not feedback_ids:
         return ()
     wanted = [uuid.UUID(i) for i in feedback_ids]
     statement = (
-        select(
-            EthicsFeedback,
-            ConsciousnessSession.input_text,
-            ConsciousnessSession.ethical_evaluation,
-        )
+        select(EthicsFeedback, ConsciousnessSession)
         .join(ConsciousnessSession, col(ConsciousnessSession.id) == col(EthicsFeedback.session_id))
         .where(col(EthicsFeedback.id).in_(wanted))
     )
@@ -82,9 +81,11 @@ async def engine_feedback(
         Feedback(
             id=str(mark.id),
             kind=cast(FeedbackKind, mark.kind),
-            text=text,
+            text=open_texts(keyring, marked).input_text,
             category=mark.category,
-            rule_ids=tuple(dict.fromkeys(v["rule_id"] for v in evaluation.get("violations", ()))),
+            rule_ids=tuple(
+                dict.fromkeys(v["rule_id"] for v in marked.ethical_evaluation.get("violations", ()))
+            ),
         )
-        for mark, text, evaluation in (found[i] for i in wanted if i in found)
+        for mark, marked in (found[i] for i in wanted if i in found)
     )

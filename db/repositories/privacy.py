@@ -15,18 +15,37 @@ from sqlalchemy import delete, or_, update
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.crypto import Keyring
 from db.models import Agent, AgentVersion, AuditLog, ConsciousnessSession, EthicsFeedback, User
+from db.repositories.session_texts import open_texts
 
 EXCLUDED_USER_FIELDS = frozenset({"password_hash"})
 """Kept out of the export: a password hash is a secret, and gives the user nothing."""
+
+
+SEALED_SESSION_FIELDS = frozenset({"input_text", "response_text", "context", "key_id"})
+"""Exported opened instead: the user gets their texts, not ciphertext and a key id."""
 
 
 def _row(model: SQLModel, exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
     return model.model_dump(mode="json", exclude=set(exclude))
 
 
-async def collect(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any] | None:
-    """Every row about the user as JSON-ready dicts, by table; None when there is no user."""
+def _session(row: ConsciousnessSession, keyring: Keyring) -> dict[str, Any]:
+    texts = open_texts(keyring, row)
+    return {
+        **_row(row, SEALED_SESSION_FIELDS),
+        "input_text": texts.input_text,
+        "response_text": texts.response_text,
+        "context": texts.context,
+    }
+
+
+async def collect(
+    session: AsyncSession, user_id: uuid.UUID, keyring: Keyring
+) -> dict[str, Any] | None:
+    """Every row about the user as JSON-ready dicts, by table, session texts opened with
+    `keyring`; None when there is no user."""
     user = await session.get(User, user_id)
     if user is None:
         return None
@@ -80,7 +99,7 @@ async def collect(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any] |
         "user": _row(user, EXCLUDED_USER_FIELDS),
         "agents": [_row(agent) for agent in agents],
         "agent_versions": [_row(version) for version in versions],
-        "consciousness_sessions": [_row(row) for row in sessions],
+        "consciousness_sessions": [_session(row, keyring) for row in sessions],
         "ethics_feedback": [_row(row) for row in feedback],
         "audit_log": [_row(row) for row in audit],
     }

@@ -19,6 +19,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
 from core.enums import AgentStatus
+from db import metrics_outbox
+from db.analytics import ColumnRow
+from db.metrics_outbox import OUTBOX, staged_values
 from db.models import Agent, ConsciousnessSession
 from db.session import Database
 from db.types import JSONDocument, UTCDateTime
@@ -127,17 +130,29 @@ _STORE_STATE = (
     )
 )
 _INSERT_SESSION = insert(_SESSIONS)
-# PostgreSQL: the compare-and-set and the insert as one statement, atomic on its own, so
-# the common case is one round trip instead of BEGIN, UPDATE, INSERT and COMMIT. The row's
-# parameters are prefixed: a parameter named like an `agents` column would be taken as one
-# more SET of the UPDATE.
-_ROW_PREFIX = "row_"
+# PostgreSQL: the compare-and-set, the session and its staged metrics row as one statement,
+# atomic on its own, so the common case is one round trip instead of BEGIN, UPDATE, two
+# INSERTs and COMMIT. Parameters are prefixed: one named like an `agents` column would be
+# taken as one more SET of the UPDATE.
+_ROW_PREFIX, _STAGED_PREFIX = "row_", "staged_"
 _STORED = _STORE_STATE.returning(_AGENTS.c.id).cte("stored")
-_STORE_AND_INSERT = insert(_SESSIONS).from_select(
-    [column.name for column in _SESSIONS.columns],
+_INSERTED = (
+    insert(_SESSIONS)
+    .from_select(
+        [column.name for column in _SESSIONS.columns],
+        select(
+            *(bindparam(_ROW_PREFIX + c.name, type_=c.type) for c in _SESSIONS.columns)
+        ).select_from(_STORED),
+    )
+    .returning(_SESSIONS.c.id)
+    .cte("inserted")
+)
+_STAGED_COLUMNS = ("user_id", "agent_id", "row")
+_STORE_AND_INSERT = insert(OUTBOX).from_select(
+    list(_STAGED_COLUMNS),
     select(
-        *(bindparam(_ROW_PREFIX + column.name, type_=column.type) for column in _SESSIONS.columns)
-    ).select_from(_STORED),
+        *(bindparam(_STAGED_PREFIX + name, type_=OUTBOX.c[name].type) for name in _STAGED_COLUMNS)
+    ).select_from(_INSERTED),
 )
 
 
@@ -170,14 +185,21 @@ async def lock_state(
 
 
 async def store_session_if_current(
-    database: Database, expected_state_version: int, row: ConsciousnessSession
+    database: Database, expected_state_version: int, row: ConsciousnessSession, staged: ColumnRow
 ) -> bool:
-    """`store_session` in its own unit of work: one statement on PostgreSQL."""
+    """`store_session` and the metrics row `staged` in the outbox, in one unit of work of
+    their own: one statement on PostgreSQL."""
     if database.backend != "postgresql":
         async with database.write_session() as session:
-            return await _store(session, expected_state_version, row)
-    values = {_ROW_PREFIX + name: value for name, value in _session_values(row).items()}
-    params = _store_params(expected_state_version, row) | values
+            if not await _store(session, expected_state_version, row):
+                return False
+            await metrics_outbox.stage(session, staged)
+            return True
+    params = (
+        _store_params(expected_state_version, row)
+        | {_ROW_PREFIX + name: value for name, value in _session_values(row).items()}
+        | {_STAGED_PREFIX + name: value for name, value in staged_values(staged).items()}
+    )
     async with database.autocommit() as connection:
         return (await connection.execute(_STORE_AND_INSERT, params)).rowcount == 1
 

@@ -54,7 +54,7 @@ class Query:
         after: str | None = None,
     ) -> ConsciousnessSessionConnection:
         page = await sessions.consciousness_sessions(info, agent_id, first, after)
-        return connection(page, SessionRecord.from_row)
+        return connection(page, SessionRecord.from_stored)
 
     @strawberry.field(
         description="Confidence, limitations and decision for a text; not stored. Rate-limited.",

@@ -15,9 +15,9 @@ import strawberry
 from strawberry.scalars import JSON
 
 import engine
-from db.models import ConsciousnessSession as SessionRow
 from resolvers.consciousness import ProcessDraft, Processed
 from resolvers.responders import ResponderOutcome
+from resolvers.sessions import StoredSession
 from schema.types.evaluations import (
     Decision,
     EmotionalState,
@@ -269,14 +269,15 @@ class SessionRecord:
     context: JSON
 
     @classmethod
-    def from_row(cls, row: SessionRow) -> SessionRecord:
+    def from_stored(cls, stored: StoredSession) -> SessionRecord:
+        row, texts = stored.row, stored.texts
         evaluation: Mapping[str, Any] = row.ethical_evaluation
         return cls(
             id=row.id,
             request_id=row.request_id,
             created_at=row.created_at,
-            input=row.input_text,
-            response=row.response_text,
+            input=texts.input_text,
+            response=texts.response_text,
             blocked=row.blocked,
             awareness_level=row.awareness_level,
             ethical_score=row.ethical_score,
@@ -284,7 +285,7 @@ class SessionRecord:
             processing_time_ms=row.processing_time_ms,
             violations=ViolationSummary.listed(evaluation),
             response_violations=ViolationSummary.listed(evaluation.get("response") or {}),
-            context=JSON(row.context),
+            context=JSON(texts.context),
         )
 
 

@@ -13,8 +13,10 @@ from sqlmodel import col, func, select
 
 from core.enums import AgentType
 from db.models import Agent, AgentVersion, ConsciousnessSession
+from db.repositories.session_texts import SessionTexts, seal_texts
 from db.stores import Stores
 from db.types import utcnow
+from tests.apps import Running
 from tests.auth.conftest import SignIn, sign_in
 from tests.support import bearer, graphql
 
@@ -109,21 +111,29 @@ async def insert_agents(
 
 
 async def insert_sessions(
-    stores: Stores,
+    app: Running,
     agent_id: uuid.UUID,
     user_id: uuid.UUID,
     times_ms: list[float],
     *,
     start: datetime | None = None,
 ) -> list[ConsciousnessSession]:
-    """One session per processing time, a minute apart (oldest first), with varied scores."""
+    """One session per processing time, a minute apart (oldest first), with varied scores;
+    its texts sealed with the app's keyring."""
     start = start or utcnow() - timedelta(hours=1)
+
+    def sealed(session_id: uuid.UUID) -> dict[str, Any]:
+        texts = SessionTexts(input_text="hello", response_text=None, context={})
+        return vars(seal_texts(app.state.keyring, session_id, texts))
+
+    ids = [uuid.uuid4() for _ in times_ms]
     rows = [
         ConsciousnessSession(
+            id=session_id,
             request_id=uuid.uuid4(),
             agent_id=agent_id,
             user_id=user_id,
-            input_text="hello",
+            **sealed(session_id),
             awareness_level=(index % 10) / 10,
             ethical_score=1 - (index % 4) / 8,
             confidence=0.5,
@@ -131,9 +141,9 @@ async def insert_sessions(
             blocked=index % 7 == 0,
             created_at=start + timedelta(minutes=index),
         )
-        for index, time_ms in enumerate(times_ms)
+        for index, (session_id, time_ms) in enumerate(zip(ids, times_ms, strict=True))
     ]
-    async with stores.database.session() as session:
+    async with app.state.stores.database.session() as session:
         session.add_all(rows)
     return rows
 

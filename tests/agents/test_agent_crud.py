@@ -23,6 +23,7 @@ from tests.agents.conftest import (
     count_rows,
     insert_sessions,
 )
+from tests.apps import Running
 from tests.support import error_codes, graphql, only_error
 
 CONFIG = {
@@ -184,13 +185,13 @@ async def test_agent_operations_need_a_token_and_the_agent_permissions(
 
 
 async def test_delete_needs_confirm_then_removes_versions_and_sessions_once(
-    caller: MakeCaller, stores: Stores
+    caller: MakeCaller, stores: Stores, app: Running
 ) -> None:
     alice = await caller("alice")
     agent = await alice.create("Doomed")
     agent_id = uuid.UUID(agent["id"])
     await alice.ok(UPDATE, id=agent["id"], input={"description": "v2"}, v=1)
-    await insert_sessions(stores, agent_id, alice.user_id, [1.0, 2.0, 3.0])
+    await insert_sessions(app, agent_id, alice.user_id, [1.0, 2.0, 3.0])
 
     refused = only_error(await alice.send(DELETE, id=agent["id"], confirm=False))
     assert refused["extensions"]["code"] == "BAD_USER_INPUT"

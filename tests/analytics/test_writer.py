@@ -1,15 +1,25 @@
-"""The batched writer: batching, overflow to the spool, spool and replay, shutdown flush."""
+"""The outbox writer: batching, retries while ClickHouse is down, exactly once after a crash.
+
+Each test drains an outbox of its own database (`own_database`), so the app's writer, which
+drains the shared one, never takes its rows.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from pathlib import Path
+from collections.abc import Sequence
 
 import pytest
+from sqlalchemy import func
+from sqlmodel import select
 
+from core.settings import Settings
+from db import metrics_outbox
 from db.analytics import AnalyticsStore, ColumnRow
 from db.analytics_writer import AnalyticsWriter
+from db.models import Agent, MetricsOutbox, User
+from db.session import Database
 from db.stores import Stores
 from tests.analytics.conftest import Metrics, make_row
 from tests.support import wait_until
@@ -25,189 +35,160 @@ class FlakySink:
         self.store = store
         self.down = False
         self.lose_response = False
-        self.calls = 0
 
-    async def insert_metrics(self, rows: list[ColumnRow], dedup_token: str) -> None:
-        self.calls += 1
+    async def insert_metrics(self, rows: Sequence[ColumnRow], dedup_token: str) -> None:
         if self.down:
             raise ConnectionError("ClickHouse is unreachable")
         await self.store.insert_metrics(rows, dedup_token)
         if self.lose_response:
             raise TimeoutError("the insert's response was lost")
 
+    async def stored_request_ids(self, rows: Sequence[ColumnRow]) -> set[uuid.UUID]:
+        if self.down:
+            raise ConnectionError("ClickHouse is unreachable")
+        return await self.store.stored_request_ids(rows)
 
-def rows_for(count: int) -> tuple[uuid.UUID, list[ColumnRow]]:
-    user_id = uuid.uuid4()
-    agent_id = uuid.uuid4()
-    return user_id, [make_row(user_id, agent_id, index) for index in range(count)]
+
+async def staged_rows(database: Database, metrics: Metrics, count: int) -> list[ColumnRow]:
+    """`count` rows of a new user and agent, committed to the outbox."""
+    user_id, agent_id = uuid.uuid4(), uuid.uuid4()
+    metrics.track(user_id)
+    async with database.session() as session:
+        session.add(
+            User(id=user_id, username=user_id.hex, email="x@example.org", password_hash="x")
+        )
+        await session.flush()
+        session.add(Agent(id=agent_id, owner_id=user_id, name="a", agent_type="ANALYTICAL"))
+        await session.flush()
+        rows = [make_row(user_id, agent_id, index) for index in range(count)]
+        for row in rows:
+            await metrics_outbox.stage(session, row)
+    return rows
 
 
-async def assert_exactly_once(metrics: Metrics, user_id: uuid.UUID, rows: list[ColumnRow]):
-    stored = await metrics.request_ids(user_id)
+async def outbox_size(database: Database) -> int:
+    async with database.session() as session:
+        return (await session.exec(select(func.count()).select_from(MetricsOutbox))).one()
+
+
+async def assert_exactly_once(metrics: Metrics, rows: list[ColumnRow]) -> None:
+    stored = await metrics.request_ids(rows[0]["user_id"])
     assert sorted(stored) == sorted(str(row["request_id"]) for row in rows)
 
 
 async def test_rows_are_inserted_in_batches_of_at_most_batch_size(
-    stores: Stores, metrics: Metrics, tmp_path: Path
+    stores: Stores, metrics: Metrics, own_database: Database
 ) -> None:
-    user_id, rows = rows_for(35)
-    metrics.track(user_id)
-    writer = AnalyticsWriter(
-        stores.analytics, tmp_path / "spool.jsonl", batch_size=10, flush_interval_seconds=0.05
-    )
-    for row in rows:  # queued before the task starts: it finds full batches waiting
-        await writer.enqueue(row)
-    writer.start()
-    await writer.close()
-    await assert_exactly_once(metrics, user_id, rows)
+    rows = await staged_rows(own_database, metrics, 35)
+    writer = AnalyticsWriter(stores.analytics, own_database, batch_size=10)
+    assert await writer.flush()
+    await assert_exactly_once(metrics, rows)
     stats = writer.stats()
-    assert stats.batches == 4
-    assert stats.max_batch_size == 10
-    assert stats.inserted_rows == 35
-    assert stats.queue_depth == 0
-    assert stats.spooled_rows == 0
+    assert (stats.batches, stats.max_batch_size, stats.inserted_rows) == (4, 10, 35)
+    assert await outbox_size(own_database) == 0
 
 
-async def test_a_short_interval_flushes_a_partial_batch(
-    stores: Stores, metrics: Metrics, tmp_path: Path
+async def test_a_notified_row_is_inserted_after_the_flush_interval(
+    stores: Stores, metrics: Metrics, own_database: Database
 ) -> None:
-    user_id, rows = rows_for(3)
-    metrics.track(user_id)
     writer = AnalyticsWriter(
-        stores.analytics, tmp_path / "spool.jsonl", flush_interval_seconds=0.05
+        stores.analytics, own_database, flush_interval_seconds=0.05, retry_interval_seconds=60
     )
     writer.start()
     try:
-        for row in rows:
-            await writer.enqueue(row)
-        await wait_until(lambda: writer.stats().inserted_rows == 3, "the interval flushes")
-        await assert_exactly_once(metrics, user_id, rows)
+        rows = await staged_rows(own_database, metrics, 3)
+        writer.notify(3)
+        assert writer.stats().pending_rows == 3
+        await wait_until(lambda: writer.stats().pending_rows == 0, "the interval drains")
+        await assert_exactly_once(metrics, rows)
+        assert writer.stats().inserted_rows == 3
     finally:
         await writer.close()
 
 
-async def test_unreachable_store_spools_rows_and_replays_each_exactly_once(
-    stores: Stores, metrics: Metrics, tmp_path: Path
+async def test_rows_wait_in_the_outbox_while_clickhouse_is_down_then_land_once(
+    stores: Stores, metrics: Metrics, own_database: Database
 ) -> None:
-    user_id, rows = rows_for(50)
-    metrics.track(user_id)
     sink = FlakySink(stores.analytics)
     sink.down = True
     writer = AnalyticsWriter(
-        sink,
-        tmp_path / "spool.jsonl",
-        batch_size=20,
-        flush_interval_seconds=0.02,
-        retry_interval_seconds=0.05,
+        sink, own_database, batch_size=20, flush_interval_seconds=0.02, retry_interval_seconds=0.05
     )
+    rows = await staged_rows(own_database, metrics, 50)
     writer.start()
     try:
-        for row in rows[:30]:
-            await writer.enqueue(row)
-        await wait_until(lambda: writer.stats().spooled_rows == 30, "30 rows are spooled")
-        stats = writer.stats()
-        assert stats.insert_failures >= 1
-        assert stats.spool_pending
-        assert await metrics.request_ids(user_id) == []
-        for row in rows[30:]:  # still down: these go to the spool too
-            await writer.enqueue(row)
+        writer.notify(50)
+        await wait_until(lambda: writer.stats().insert_failures >= 2, "two drains fail")
+        assert await outbox_size(own_database) == 50
+        assert await metrics.request_ids(rows[0]["user_id"]) == []
         sink.down = False
-        await wait_until(  # by the timed retry, not close()'s flush
-            lambda: writer.stats().replayed_rows == 50, "the retry replays all 50 rows"
+        await wait_until(  # by the timed retry, not close()'s drain
+            lambda: writer.stats().inserted_rows == 50, "the retry inserts all 50 rows"
         )
     finally:
         await writer.close()
-    await assert_exactly_once(metrics, user_id, rows)
-    assert not writer.stats().spool_pending
-    assert not (tmp_path / "spool.jsonl").exists()
+    await assert_exactly_once(metrics, rows)
+    assert await outbox_size(own_database) == 0
 
 
-async def test_a_batch_whose_answer_was_lost_is_not_stored_twice_on_replay(
-    stores: Stores, metrics: Metrics, tmp_path: Path
+async def test_a_batch_whose_answer_was_lost_is_not_stored_twice(
+    stores: Stores, metrics: Metrics, own_database: Database
 ) -> None:
-    user_id, rows = rows_for(12)
-    metrics.track(user_id)
+    rows = await staged_rows(own_database, metrics, 12)
     sink = FlakySink(stores.analytics)
     sink.lose_response = True
-    writer = AnalyticsWriter(sink, tmp_path / "spool.jsonl", retry_interval_seconds=60)
-    for row in rows:
-        await writer.enqueue(row)
-    await writer.flush()  # inserted, but the writer believes it failed: spooled with its token
-    assert writer.stats().spooled_rows == 12
+    writer = AnalyticsWriter(sink, own_database)
+    assert not await writer.flush()  # inserted, but the writer believes it failed
+    assert await outbox_size(own_database) == 12
     sink.lose_response = False
-    assert await writer.replay_spool()  # the same token again: ClickHouse drops the block
-    await assert_exactly_once(metrics, user_id, rows)
+    assert await writer.flush()
+    assert writer.stats().duplicate_rows == 12
+    await assert_exactly_once(metrics, rows)
 
 
-async def test_a_full_queue_sends_rows_to_the_spool_without_blocking(
-    stores: Stores, metrics: Metrics, tmp_path: Path
+async def test_rows_inserted_by_a_killed_process_are_not_inserted_again(
+    stores: Stores, metrics: Metrics, own_database: Database
 ) -> None:
-    user_id, rows = rows_for(20)
-    metrics.track(user_id)
-    writer = AnalyticsWriter(stores.analytics, tmp_path / "spool.jsonl", queue_size=5)
-    for row in rows:  # the task is not running: nothing drains the queue
-        await asyncio.wait_for(writer.enqueue(row), 1.0)
+    """A process killed between its insert and the outbox delete left half a batch behind."""
+    rows = await staged_rows(own_database, metrics, 20)
+    await stores.analytics.insert_metrics(rows[:8], uuid.uuid4().hex)
+    writer = AnalyticsWriter(stores.analytics, own_database)
+    assert await writer.flush()
     stats = writer.stats()
-    assert (stats.queue_depth, stats.spooled_rows) == (5, 15)
-    writer.start()
-    await writer.close()
-    await assert_exactly_once(metrics, user_id, rows)
+    assert (stats.inserted_rows, stats.duplicate_rows) == (12, 8)
+    await assert_exactly_once(metrics, rows)
 
 
-async def test_an_interrupted_replay_repeats_the_same_chunks_without_duplicates(
-    stores: Stores, metrics: Metrics, tmp_path: Path
+async def test_close_drains_rows_still_waiting_for_their_interval(
+    stores: Stores, metrics: Metrics, own_database: Database
 ) -> None:
-    user_id, rows = rows_for(25)
-    metrics.track(user_id)
-    sink = FlakySink(stores.analytics)
-    writer = AnalyticsWriter(sink, tmp_path / "spool.jsonl", batch_size=10, queue_size=1)
-    for row in rows:  # 1 queued, 24 spooled without tokens
-        await writer.enqueue(row)
-    original = sink.insert_metrics
-
-    async def fail_after_first_chunk(batch: list[ColumnRow], token: str) -> None:
-        if sink.calls >= 1:
-            sink.calls += 1
-            raise ConnectionError("gone again")
-        await original(batch, token)
-
-    sink.insert_metrics = fail_after_first_chunk  # type: ignore[method-assign]
-    assert not await writer.replay_spool()
-    assert len(await metrics.request_ids(user_id)) == 10
-    sink.insert_metrics = original  # type: ignore[method-assign]
-    assert await writer.replay_spool()
-    await writer.flush()
-    await assert_exactly_once(metrics, user_id, rows)
-
-
-async def test_shutdown_flushes_rows_still_waiting_for_their_interval(
-    stores: Stores, metrics: Metrics, tmp_path: Path
-) -> None:
-    user_id, rows = rows_for(7)
-    metrics.track(user_id)
-    writer = AnalyticsWriter(
-        stores.analytics, tmp_path / "spool.jsonl", flush_interval_seconds=60, batch_size=1000
-    )
+    writer = AnalyticsWriter(stores.analytics, own_database, flush_interval_seconds=60)
     writer.start()
-    for row in rows:
-        await writer.enqueue(row)
-    await wait_until(lambda: writer.stats().queue_depth == 0, "the writer takes the rows")
-    assert await metrics.request_ids(user_id) == []  # still collecting its batch
+    rows = await staged_rows(own_database, metrics, 7)
+    writer.notify(7)
+    await asyncio.sleep(0.05)
+    assert await metrics.request_ids(rows[0]["user_id"]) == []  # still gathering its batch
     await asyncio.wait_for(writer.close(), 10)
-    await assert_exactly_once(metrics, user_id, rows)
+    await assert_exactly_once(metrics, rows)
 
 
-@pytest.mark.parametrize("bad", ["{torn", ""])
-async def test_an_unreadable_spool_line_does_not_stop_the_replay(
-    stores: Stores, metrics: Metrics, tmp_path: Path, bad: str
+@pytest.mark.parametrize("settings", ["servers"], indirect=True)  # SQLite: one process
+async def test_writers_of_several_processes_take_disjoint_batches(
+    settings: Settings, stores: Stores, metrics: Metrics, own_database: Database
 ) -> None:
-    user_id, rows = rows_for(3)
-    metrics.track(user_id)
-    writer = AnalyticsWriter(stores.analytics, tmp_path / "spool.jsonl", queue_size=1)
-    for row in rows:
-        await writer.enqueue(row)
-    with (tmp_path / "spool.jsonl").open("a") as spool:
-        spool.write(bad + "\n")
-    assert await writer.replay_spool()
-    await writer.flush()
-    await assert_exactly_once(metrics, user_id, rows)
+    rows = await staged_rows(own_database, metrics, 300)
+    writers = [AnalyticsWriter(stores.analytics, own_database, batch_size=25) for _ in range(3)]
+    assert all(await asyncio.gather(*(writer.flush() for writer in writers)))
+    assert sum(writer.stats().inserted_rows for writer in writers) == 300
+    assert sum(writer.stats().duplicate_rows for writer in writers) == 0
+    await assert_exactly_once(metrics, rows)
+
+
+async def test_deleting_a_user_deletes_their_staged_rows(
+    metrics: Metrics, own_database: Database
+) -> None:
+    rows = await staged_rows(own_database, metrics, 4)
+    async with own_database.session() as session:
+        user = await session.get(User, rows[0]["user_id"])
+        await session.delete(user)
+    assert await outbox_size(own_database) == 0

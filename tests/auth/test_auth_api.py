@@ -220,7 +220,8 @@ async def test_me_answers_from_the_token_unless_the_account_row_is_asked_for(
     statements: list[str] = []
 
     def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement)
+        if "metrics_outbox" not in statement:  # the analytics writer's own polls
+            statements.append(statement)
 
     engine = stores.database.engine.sync_engine
     event.listen(engine, "before_cursor_execute", count)

@@ -8,8 +8,11 @@ from typing import Any
 from sqlmodel import col, select
 
 from db.models import Agent, ConsciousnessSession
+from db.repositories.session_texts import open_texts
 from db.stores import Stores
+from resolvers.sessions import StoredSession
 from tests.agents.conftest import Caller, MakeCaller, caller, count_rows
+from tests.apps import Running
 from tests.auth.conftest import SignIn, sign_in
 from tests.support import only_error
 
@@ -24,6 +27,7 @@ __all__ = [
     "session_rows",
     "sign_in",
     "stored_agent",
+    "stored_sessions",
 ]
 
 ACTIVATE = "mutation($id: UUID!) { activateAgent(id: $id) { id status } }"
@@ -69,6 +73,12 @@ async def session_rows(stores: Stores, agent_id: str) -> list[ConsciousnessSessi
             col(ConsciousnessSession.agent_id) == uuid.UUID(agent_id)
         )
         return list((await session.exec(query)).all())
+
+
+async def stored_sessions(app: Running, agent_id: str) -> list[StoredSession]:
+    """The agent's sessions, their texts opened with the app's keyring."""
+    rows = await session_rows(app.state.stores, agent_id)
+    return [StoredSession(row, open_texts(app.state.keyring, row)) for row in rows]
 
 
 def process_input(agent_id: str, text: str, **extra: Any) -> dict[str, Any]:

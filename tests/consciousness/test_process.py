@@ -13,6 +13,7 @@ from auth.ratelimit import TIER_LIMITS
 from core.enums import AgentStatus, Role, Tier
 from db.models import ConsciousnessSession
 from db.stores import Stores
+from tests.apps import Running
 from tests.consciousness.conftest import (
     PROCESS,
     MakeCaller,
@@ -22,6 +23,7 @@ from tests.consciousness.conftest import (
     process_input,
     session_rows,
     stored_agent,
+    stored_sessions,
 )
 
 EMAIL_INPUT = "Hi, I am planning a trip to Lisbon. Email me at jane.doe@example.com please."
@@ -37,7 +39,7 @@ async def next_message(subscription: Any) -> dict[str, Any]:
 
 
 async def test_process_answers_stores_a_redacted_session_and_announces_it(
-    caller: MakeCaller, stores: Stores
+    caller: MakeCaller, stores: Stores, app: Running
 ) -> None:
     owner = await caller("traveller")
     agent_id = await active_agent(owner)
@@ -69,11 +71,11 @@ async def test_process_answers_stores_a_redacted_session_and_announces_it(
     assert answer["processingMetrics"]["inputChars"] == len(EMAIL_INPUT)
     assert 0 <= answer["confidenceLevel"] <= 1
 
-    [row] = await session_rows(stores, agent_id)
+    [(row, texts)] = [(s.row, s.texts) for s in await stored_sessions(app, agent_id)]
     assert str(row.request_id) == answer["requestId"]
-    assert row.input_text == "Hi, I am planning a trip to Lisbon. Email me at [EMAIL] please."
+    assert texts.input_text == "Hi, I am planning a trip to Lisbon. Email me at [EMAIL] please."
     assert "jane.doe" not in str(row.ethical_evaluation) + str(row.processing_metrics)
-    assert row.response_text == answer["content"]
+    assert texts.response_text == answer["content"]
     assert row.blocked is False
     assert row.consciousness_state["sessions"] == 1
 
@@ -107,7 +109,7 @@ async def test_blocked_input_is_an_ethical_violation_and_a_refused_session(
     assert THREAT[threat["start"] : threat["end"]]
     [row] = await session_rows(stores, agent_id)
     assert row.blocked is True
-    assert row.response_text is None
+    assert row.response_text is None  # nothing to seal
     assert str(row.request_id) == error["extensions"]["processRequestId"]
     agent = await stored_agent(stores, agent_id)
     assert agent.consciousness_state["sessions"] == 1

@@ -15,6 +15,7 @@ from core.enums import AgentStatus, Role, Tier
 from db.models import Agent, ConsciousnessSession
 from db.repositories import sessions
 from db.stores import Stores
+from tests.apps import Running
 from tests.consciousness.conftest import (
     PROCESS,
     MakeCaller,
@@ -22,8 +23,8 @@ from tests.consciousness.conftest import (
     count_rows,
     only_error,
     process_input,
-    session_rows,
     stored_agent,
+    stored_sessions,
 )
 
 TEXT = "Why does everyone always ignore me? Mail me at ann@example.com."
@@ -95,7 +96,7 @@ async def test_concurrent_calls_on_one_agent_lose_no_state_update(
 
 
 async def test_a_write_that_loses_a_race_refolds_on_the_committed_state(
-    caller: MakeCaller, stores: Stores, monkeypatch: pytest.MonkeyPatch
+    caller: MakeCaller, stores: Stores, app: Running, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     owner = await caller("racer")
     agent_id = await active_agent(owner)
@@ -112,10 +113,10 @@ async def test_a_write_that_loses_a_race_refolds_on_the_committed_state(
     assert agent.consciousness_state == _expected_state(committed[0], TEXT)
     assert agent.state_version == 3
     assert answer["consciousnessState"]["sessions"] == committed[0]["sessions"] + 1 == 3
-    rows = await session_rows(stores, agent_id)
-    [row] = [r for r in rows if str(r.request_id) == answer["requestId"]]
-    assert row.consciousness_state == agent.consciousness_state
-    assert row.input_text.endswith("Mail me at [EMAIL].")
+    rows = await stored_sessions(app, agent_id)
+    [row] = [r for r in rows if str(r.row.request_id) == answer["requestId"]]
+    assert row.row.consciousness_state == agent.consciousness_state
+    assert row.texts.input_text.endswith("Mail me at [EMAIL].")
 
 
 async def test_an_agent_deactivated_while_the_engine_ran_stores_nothing(

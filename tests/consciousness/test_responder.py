@@ -18,16 +18,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import engine
-from db.stores import Stores
 from outbound.language_model import ChatCompletions
 from resolvers import responders
+from tests.apps import Running
 from tests.conftest import make_settings
 from tests.consciousness.conftest import (
     PROCESS,
     MakeCaller,
     active_agent,
     process_input,
-    session_rows,
+    stored_sessions,
 )
 
 SESSIONS = """
@@ -102,7 +102,7 @@ def responder_config(url: str, model: str) -> dict[str, Any]:
 
 
 async def test_model_writes_the_content_of_a_redacted_prompt(
-    caller: MakeCaller, stores: Stores, fake_model: tuple[str, FakeModel], allow_fake: FakeModel
+    caller: MakeCaller, app: Running, fake_model: tuple[str, FakeModel], allow_fake: FakeModel
 ) -> None:
     owner = await caller("chatter")
     agent_id = await active_agent(owner, configuration=responder_config(fake_model[0], "echo"))
@@ -122,13 +122,13 @@ async def test_model_writes_the_content_of_a_redacted_prompt(
     assert "[EMAIL]" in prompt
     assert "jane.doe" not in prompt
     assert sent["body"]["temperature"] == 0.0
-    [row] = await session_rows(stores, agent_id)
-    assert row.response_text == FRIENDLY
-    assert row.processing_metrics["responder"]["name"] == "language_model"
+    [stored] = await stored_sessions(app, agent_id)
+    assert stored.texts.response_text == FRIENDLY
+    assert stored.row.processing_metrics["responder"]["name"] == "language_model"
 
 
 async def test_blocked_model_output_is_replaced_by_a_refusal_and_recorded(
-    caller: MakeCaller, stores: Stores, fake_model: tuple[str, FakeModel], allow_fake: FakeModel
+    caller: MakeCaller, app: Running, fake_model: tuple[str, FakeModel], allow_fake: FakeModel
 ) -> None:
     owner = await caller("provoker")
     agent_id = await active_agent(owner, configuration=responder_config(fake_model[0], "hostile"))
@@ -140,9 +140,9 @@ async def test_blocked_model_output_is_replaced_by_a_refusal_and_recorded(
     assert answer["processingMetrics"]["responder"]["outputBlocked"] is True
     assert any(flag.startswith("response blocked") for flag in answer["flags"])
     assert "kill" not in answer["content"]
-    [row] = await session_rows(stores, agent_id)
-    assert row.response_text == engine.REFUSAL
-    response = row.ethical_evaluation["response"]
+    [stored_row] = await stored_sessions(app, agent_id)
+    assert stored_row.texts.response_text == engine.REFUSAL
+    response = stored_row.row.ethical_evaluation["response"]
     assert response["blocked"] is True
     assert {v["category"] for v in response["violations"]} == {"S1"}
     sessions = await owner.ok(SESSIONS, agentId=agent_id)

@@ -7,6 +7,7 @@ from typing import Any
 
 from db.stores import Stores
 from tests.agents.conftest import insert_sessions
+from tests.apps import Running
 from tests.consciousness.conftest import (
     PROCESS,
     MakeCaller,
@@ -77,13 +78,13 @@ async def test_state_and_sessions_follow_processing(caller: MakeCaller) -> None:
 
 
 async def test_sessions_page_newest_first_and_refuse_bad_cursors(
-    caller: MakeCaller, stores: Stores
+    caller: MakeCaller, stores: Stores, app: Running
 ) -> None:
     owner = await caller("archivist")
     agent = await owner.create("busy")
     other = await owner.create("other")
     rows = await insert_sessions(
-        stores, uuid.UUID(agent["id"]), owner.user_id, [float(n) for n in range(5)]
+        app, uuid.UUID(agent["id"]), owner.user_id, [float(n) for n in range(5)]
     )
     expected = [str(row.id) for row in reversed(rows)]
     seen: list[str] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import subprocess
 import sys
@@ -103,6 +104,7 @@ def test_seed_demo_is_refused_in_production(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("JWT_SECRETS", JWT_SECRET)
+    monkeypatch.setenv("DATA_ENCRYPTION_KEYS", "k1:" + base64.b64encode(b"k" * 32).decode())
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     assert main(["seed-demo", "--url", "http://127.0.0.1:9"]) == 2
     assert "refused in production" in capsys.readouterr().err

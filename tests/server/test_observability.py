@@ -223,10 +223,9 @@ async def test_metrics_after_traffic(client: httpx.AsyncClient) -> None:
     assert delta(histogram, operation="Health", outcome="ok") == 3
     assert delta("engine_stage_duration_seconds_count", stage="emotion") == 1
     assert delta("rate_limit_refusals_total", namespace="login-user") >= 1
-    assert delta("analytics_writer_enqueued_rows_total") == 1  # the process call's row
+    assert delta("analytics_writer_staged_rows_total") == 1  # the process call's row
     for name in (
-        "analytics_writer_queue_depth",
-        "analytics_writer_spool_pending",
+        "analytics_writer_pending_rows",
         "analytics_writer_inserted_rows_total",
         "graphql_subscriptions_active",
         "broker_subscriptions_active",
