@@ -31,7 +31,6 @@ from starlette.responses import PlainTextResponse, Response
 from auth.ratelimit import RateLimiter
 from core.settings import Settings
 from db.stores import Stores
-from server.observability import dropped_log_records
 
 OPERATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_OPERATION_NAMES = 200  # distinct operation-name labels kept; later names count as "other"
@@ -129,11 +128,6 @@ class StoresCollector(Collector):
         for namespace, count in sorted(rate_limiter.refusals.items()):
             refusals.add_metric([namespace], count)
         yield refusals
-        yield CounterMetricFamily(
-            "log_records_dropped",
-            "Log records dropped because the log writer could not keep up (LOG_QUEUE_RECORDS)",
-            value=dropped_log_records(),
-        )
 
 
 class WebsocketCollector(Collector):

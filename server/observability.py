@@ -13,17 +13,15 @@ import datetime as dt
 import logging
 import re
 import sys
-from typing import Any, TextIO
+from typing import Any
 
 import orjson
 
-from server.log_queue import LogWriter
 from server.tracing import current_trace_id
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 REDACTED = "[REDACTED]"
 _HANDLER_MARK = "_consciousness_handler"
-_WRITER: LogWriter | None = None
 _SECRETS = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
     re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),  # a JWT
@@ -33,11 +31,6 @@ _SECRETS = (
     ),
 )
 _MARKERS = ("bearer", "eyj", "password", "token", "secret")  # no marker: nothing to redact
-
-
-def dropped_log_records() -> int:
-    """Records dropped because the log writer could not keep up, since logging was set up."""
-    return 0 if _WRITER is None else _WRITER.handler.dropped
 
 
 def redact_secrets(text: str) -> str:
@@ -98,21 +91,16 @@ class JsonFormatter(logging.Formatter):
         return redact_secrets(line)
 
 
-def configure_logging(level: str, log_format: str = "text", stream: TextIO | None = None) -> None:
-    """Log to `stream` (stderr) at `level`, as text or JSON lines, through a writer thread
-    (server/log_queue.py); safe to call again (it replaces the handler and its thread)."""
-    global _WRITER
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """Log to stderr at `level`, as text or JSON lines; safe to call again (it replaces)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, _HANDLER_MARK, False):
             root.removeHandler(handler)
-    if _WRITER is not None:
-        _WRITER.stop()
-    formatter = JsonFormatter() if log_format == "json" else TextFormatter()
-    _WRITER = LogWriter(sys.stderr if stream is None else stream, formatter)
-    handler = _WRITER.handler
+    handler = logging.StreamHandler(sys.stderr)
     setattr(handler, _HANDLER_MARK, True)
-    handler.addFilter(TraceContext())  # here: the trace is the calling thread's context
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.addFilter(TraceContext())
     root.addHandler(handler)
     root.setLevel(level)
     # No format here shows the caller's file, thread or process: don't collect them for
