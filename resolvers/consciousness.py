@@ -1,13 +1,12 @@
 """The `process` use case: one input through an agent, its session and new state stored.
 
-The evaluation-only queries (resolvers/evaluations.py) use the input check and engine
-configuration defined here; the state and session reads (resolvers/sessions.py) its
-stored_state.
+The input checks, the engine configuration and the stored state it shares with the
+evaluation-only queries and the session reads live in resolvers/engine_inputs.py.
 
 `process`, in order:
 1. validate (BAD_USER_INPUT, nothing written); read the agent once: its status,
    configuration, state and state version (another user's agent is NOT_FOUND), and in the
-   same transaction its active ethics feedback marks (resolvers/feedback.py); check it is
+   same unit of work its active ethics feedback marks (resolvers/feedback.py); check it is
    ACTIVE and parse its configuration;
 2. with a language-model responder, compose its content first (resolvers/responders.py);
 3. outside any transaction or lock, run the engine on the state read (a worker thread, so a
@@ -38,14 +37,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 import engine
 from core.enums import AgentStatus
 from core.errors import BadUserInput, EthicalViolation
 from core.events import StateChanged
 from core.records import MetricsRow
-from core.settings import Settings
 from db.analytics import metrics_columns
 from db.crypto import Keyring
 from db.models import ConsciousnessSession as SessionRow
@@ -56,6 +52,13 @@ from db.types import utcnow
 from resolvers.agent_versions import mark_agent_error
 from resolvers.agents import agent_not_found, owner_scope
 from resolvers.context import Context, Info
+from resolvers.engine_inputs import (
+    checked_context,
+    checked_text,
+    config_for,
+    redact_json,
+    stored_state,
+)
 from resolvers.metrics import emit_metrics, process_usage, stage_metrics
 from resolvers.responders import (
     REFLECTIVE_OUTCOME,
@@ -63,8 +66,6 @@ from resolvers.responders import (
     ResponderOutcome,
     compose_with_model,
 )
-
-MAX_CONTEXT_BYTES = 4 * 1024
 
 
 def state_topic(agent_id: uuid.UUID) -> str:
@@ -109,36 +110,6 @@ class Processed:
         return flags
 
 
-def checked_text(settings: Settings, text: str, field: str) -> str:
-    """`text`, refused when empty or longer than MAX_INPUT_CHARS."""
-    limit = settings.max_input_chars
-    if not text.strip():
-        raise BadUserInput(f"{field} must not be empty", field=field)
-    if len(text) > limit:
-        raise BadUserInput(f"{field} is longer than {limit} characters", field=field)
-    return text
-
-
-def _checked_context(value: object) -> dict[str, Any]:
-    """The request context: a JSON object of at most MAX_CONTEXT_BYTES, or {} when absent."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise BadUserInput("context must be a JSON object", field="context")
-    if len(orjson.dumps(value)) > MAX_CONTEXT_BYTES:
-        raise BadUserInput(f"context is larger than {MAX_CONTEXT_BYTES} bytes", field="context")
-    return value
-
-
-def config_for(settings: Settings, configuration: dict[str, Any]) -> engine.EngineConfig:
-    """The engine configuration of `configuration`, never above the server's input cap."""
-    values = dict(configuration)
-    server_cap = settings.max_input_chars
-    wanted = values.get("max_input_chars", server_cap)
-    values["max_input_chars"] = min(server_cap, wanted if isinstance(wanted, int) else server_cap)
-    return engine.EngineConfig.from_mapping(values)
-
-
 class _EngineFailed(Exception):
     """The engine raised (its cause); handled once nothing of the request is written."""
 
@@ -157,11 +128,6 @@ def _require_active(
             currentStatus=status.name,
         )
     return stored
-
-
-def stored_state(data: dict[str, Any]) -> engine.AgentState | None:
-    """An agent's stored state, None before its first session; StateError when corrupt."""
-    return engine.AgentState.from_dict(data) if data else None
 
 
 @dataclass(frozen=True)
@@ -212,7 +178,7 @@ async def process(info: Info, data: ProcessDraft) -> Processed:
     settings = context.settings
     principal = await context.require_principal()
     text = checked_text(settings, data.input, "input")
-    request_context = _checked_context(data.context)
+    request_context = checked_context(data.context)
     async with context.stores.database.read() as session:
         read = await sessions.read_state(session, data.agent_id, owner_id=owner_scope(principal))
         ids = [] if read is None else read.feedback_ids
@@ -273,7 +239,7 @@ async def _run_and_record(
         )
         # A worker thread too: up to MAX_CONTEXT_BYTES of detectors can take milliseconds.
         redacted = (
-            await asyncio.to_thread(_redact_json, request_context, run.config.max_input_chars)
+            await asyncio.to_thread(redact_json, request_context, run.config.max_input_chars)
             if request_context
             else {}
         )
@@ -333,17 +299,6 @@ def _refold(
         return engine.rebase(result, stored_state(stored.state), run.config)
     except Exception as exc:
         raise _EngineFailed from exc
-
-
-def _redact_json(value: Any, max_chars: int) -> Any:
-    """`value` with personal data in every string replaced by placeholders."""
-    if isinstance(value, str):
-        return engine.redact_personal_data(value, max_chars)
-    if isinstance(value, dict):
-        return {key: _redact_json(item, max_chars) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_redact_json(item, max_chars) for item in value]
-    return value
 
 
 def _responder_record(outcome: ResponderOutcome) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 
 import engine
 from resolvers.agents import load_visible_agent
-from resolvers.consciousness import checked_text, config_for
 from resolvers.context import Info
+from resolvers.engine_inputs import checked_text, config_for
 from resolvers.feedback import active_feedback
 
 Result = TypeVar("Result")

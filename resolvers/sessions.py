@@ -12,8 +12,8 @@ from db.models import ConsciousnessSession as SessionRow
 from db.repositories import sessions as stored_sessions
 from db.repositories.session_texts import SessionTexts, open_texts
 from resolvers.agents import load_visible_agent
-from resolvers.consciousness import stored_state
 from resolvers.context import Info
+from resolvers.engine_inputs import stored_state
 from resolvers.pagination import Page, build_page, page_size
 
 
