@@ -58,9 +58,10 @@ def process(
 
     `guard` is the ethics stage's semantic layer (loaded once by the caller;
     None runs rules only); `feedback` the agent owner's active marks on past
-    decisions (engine.ethics.feedback), applied to the input's evaluation. The
-    responder's text goes through the same ethics stage (with the guard, without
-    the marks, which are about inputs); a blocked text is replaced by REFUSAL.
+    decisions (engine.ethics.feedback), applied to the input's evaluation. A
+    responder's text that `needs_check` goes through the same ethics stage (with the
+    guard, without the marks, which are about inputs); a blocked text is replaced by
+    REFUSAL.
     """
     started = time.perf_counter()
     rec = _Recorder()
@@ -103,7 +104,7 @@ def process(
         lambda text: "no content (blocked)" if text is None else f"{len(text)} chars of content",
     )
     response_ethics = None
-    if content is not None:
+    if content is not None and responder.needs_check:
         drafted = content
         response_ethics = rec.run(
             "check_response",

@@ -4,8 +4,11 @@ The default responder writes a short answer built only from the analysis —
 what it understood, the tone, the concerns, what it is unsure of — so the same
 input and state always give the same words. A blocked input gets no content.
 Responders that call a language model live outside the engine (they do I/O).
-Whatever a responder writes, `process` runs the ethics stage on it too and sends
-REFUSAL instead of content that stage blocks.
+Whatever such a responder writes, `process` runs the ethics stage on it too and sends
+REFUSAL instead of content that stage blocks. The reflective responder's words are its
+templates and topic terms of the input that already passed that stage (violation spans
+and sentiment words excluded), so checking them again would only cost time (40 % of
+`process`) and flag the templates' own words; it says so with `needs_check = False`.
 """
 
 from __future__ import annotations
@@ -41,7 +44,13 @@ class Analysis:
 
 
 class Responder(Protocol):
-    """Turns an analysis into response content; None means no content (e.g. blocked)."""
+    """Turns an analysis into response content; None means no content (e.g. blocked).
+
+    `needs_check`: whether `process` runs the ethics stage on the content (True for any
+    text not built from the analysis alone, such as a language model's).
+    """
+
+    needs_check: bool
 
     def respond(self, analysis: Analysis) -> str | None:
         """Return the response text for `analysis`, or None for no content."""
@@ -50,6 +59,8 @@ class Responder(Protocol):
 
 class ReflectiveResponder:
     """The default responder: deterministic reflective text, no network."""
+
+    needs_check = False  # built from the checked input's analysis (module docstring)
 
     def respond(self, analysis: Analysis) -> str | None:
         """Four sentences at most: understanding, tone, concerns, uncertainty."""

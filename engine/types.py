@@ -43,7 +43,8 @@ class EngineResult:
     - state: the agent's state after this session.
     - reasoning_chain: the stages in the order they ran.
     - processing_ms: wall time of the whole pipeline.
-    - response_ethics: the ethics stage on the responder's text (None without one);
+    - response_ethics: the ethics stage on the responder's text (None without content
+      or when the responder's text needs no check: engine.responder);
       when it is blocked, that text was replaced (`response_replaced`).
     """
 

@@ -10,8 +10,8 @@ and its base URL is allowed by LLM_ALLOWED_BASE_URLS. The flow, before the engin
    engine's reflective responder, with a note saying why; it never fails the request.
 
 The model's output then goes through `engine.process` as the responder's content, where
-the SAME ethics stage checks it, as it checks the reflective responder's: a blocked output
-is replaced by engine.REFUSAL and its findings are stored with the session.
+the SAME ethics stage checks it: a blocked output is replaced by engine.REFUSAL and its
+findings are stored with the session.
 
 The model's text is not a deterministic function of the input, unlike everything else the
 engine returns; the report says which responder wrote the content.
@@ -54,6 +54,8 @@ REFLECTIVE_OUTCOME = ResponderOutcome(content=None, name=REFLECTIVE, model=None)
 
 class FixedResponder:
     """An engine Responder returning text composed beforehand; None (no content) if blocked."""
+
+    needs_check = True  # a language model's words: the engine checks them
 
     def __init__(self, content: str) -> None:
         self._content = content

@@ -201,7 +201,8 @@ class ConsciousnessResponse:
     ethical_evaluation: engine.EthicsResult = strawberry.field(graphql_type=EthicalEvaluation)
     response_evaluation: engine.EthicsResult | None = strawberry.field(
         graphql_type=EthicalEvaluation | None,
-        description="The ethics stage on the responder's text (null without content); when "
+        description="The ethics stage on a language model's text (null without content, "
+        "and for the reflective responder, whose words come from the checked input); when "
         "blocked, content is a refusal instead.",
     )
     confidence_level: float = strawberry.field(description="[0, 1]: self-awareness confidence.")

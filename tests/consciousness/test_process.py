@@ -65,7 +65,6 @@ async def test_process_answers_stores_a_redacted_session_and_announces_it(
         "composite",
         "state",
         "respond",
-        "check_response",
     ]
     assert answer["processingMetrics"]["responder"]["name"] == "reflective"
     assert answer["processingMetrics"]["inputChars"] == len(EMAIL_INPUT)

@@ -19,7 +19,6 @@ STAGES = [
     "composite",
     "state",
     "respond",
-    "check_response",
 ]
 
 
@@ -73,6 +72,8 @@ def test_engine_imports_no_project_package_nor_io_modules() -> None:
 class _Parrot:
     """A responder that writes whatever it was given, whatever the input."""
 
+    needs_check = True
+
     def __init__(self, text: str) -> None:
         self.text = text
 
@@ -96,3 +97,17 @@ def test_a_harmless_response_is_checked_and_kept() -> None:
     assert result.content == "Go in May."
     assert result.response_ethics is not None
     assert not result.response_replaced
+    assert [step.stage for step in result.reasoning_chain] == [*STAGES, "check_response"]
+
+
+def test_the_reflective_responder_words_are_not_checked_again() -> None:
+    # Its words are templates, topic terms and quoted emotion cues ("hate", "killing") of
+    # an input the ethics stage already passed; judged again out of context, they cost
+    # time and can only add false refusals.
+    text = "I hate this stupid queue, it keeps killing my jobs."
+    result = process(EngineRequest(text), None, CONFIG)
+    assert result.content is not None
+    assert "killing" in result.content
+    assert result.content != REFUSAL
+    assert result.response_ethics is None
+    assert "check_response" not in [step.stage for step in result.reasoning_chain]

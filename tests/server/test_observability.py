@@ -107,7 +107,6 @@ async def test_one_trace_holds_the_request_resolver_engine_and_store_spans(
         "composite",
         "state",
         "respond",
-        "check_response",
     ]
     assert engine_span.context is not None
     assert all(s.parent and s.parent.span_id == engine_span.context.span_id for s in stages)
