@@ -19,7 +19,7 @@ EVENTS_PER_SUBSCRIBER_PER_SECOND = 1.0  # as in the 10,000-subscriber fan-out sc
 REQUEST_INTERVALS_SECONDS = (100, 10, 1)  # each client sends one `process` every this often
 BUSY = 0.7  # plan every process and server for 70% CPU: headroom for bursts and GC
 FANOUT_P99_TARGET_MS = 250.0
-CONNECTIONS_PER_POOL = 2  # SQLAlchemy pool: pool_size plus as many overflow connections
+CONNECTIONS_PER_POOL = 1  # a fixed pool: DB_POOL_SIZE connections, no overflow
 HOST_CORES = 8  # an assumed host size for the reading
 POSTGRES_MAX_CONNECTIONS = 100  # PostgreSQL's default
 

@@ -118,7 +118,8 @@ class Settings(BaseSettings):
     # The ethics stage's semantic layer (db/guard_model.py): loaded once at start-up
     # (about 0.2 s, 50 MB); off, the stage runs rules and detectors only.
     ethics_semantic_guard: bool = True
-    db_pool_size: int = Field(default=10, gt=0)
+    db_pool_size: int = Field(default=40, gt=0)  # a fixed pool: db/session.py says why
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     registration_enabled: bool = True
     registrations_per_ip_per_hour: int = Field(default=20, ge=0)  # 0: no limit
     playground_enabled: bool = True

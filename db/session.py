@@ -6,6 +6,15 @@ every checkout). A connection the server dropped is found at its first statement
 SQLAlchemy then invalidates it and every older pooled connection, and the unit of work
 fails with ServiceUnavailable, so after a database restart a request in flight is refused
 once with a clear message and the next ones reconnect.
+
+The pool is a fixed set of connections with no overflow: SQLAlchemy closes an overflow
+connection as soon as it is returned to a full pool, so a worker whose concurrency sat
+above the pool size opened and closed a PostgreSQL connection (TLS attempt, startup,
+statement cache lost) for most requests. At 50 concurrent `process` calls on one worker
+(bench/process_load_bench.py, three rounds on a busy machine): pool 10 + 10 overflow
+5.5-7.6 worker CPU ms per request, a fixed pool of 50 4.4-5.5.
+A request that finds every connection busy waits up to `pool_timeout` seconds, then is
+refused with ServiceUnavailable (POOL_EXHAUSTED), not an INTERNAL error.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -32,6 +42,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from core.errors import ServiceUnavailable
 
 CONNECTION_LOST = "the database connection was lost; try again"
+POOL_EXHAUSTED = "the database is busy: no connection became free in time; try again"
 
 
 def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -42,8 +53,8 @@ def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An async engine for SQLite (foreign keys and WAL on) or PostgreSQL (pooled)."""
+def create_engine(url: str, *, pool_size: int = 40, pool_timeout: float = 10.0) -> AsyncEngine:
+    """An async engine for SQLite (foreign keys and WAL on) or PostgreSQL (a fixed pool)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -51,14 +62,19 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _enable_sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout, pool_recycle=1800
+    )
 
 
 @asynccontextmanager
 async def _connection_loss_refused() -> AsyncIterator[None]:
-    """A dropped connection (server restart, network) as ServiceUnavailable, not INTERNAL."""
+    """A dropped connection (server restart, network) or a pool with no free connection
+    as ServiceUnavailable, not INTERNAL."""
     try:
         yield
+    except PoolTimeout as exc:
+        raise ServiceUnavailable(POOL_EXHAUSTED) from exc
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
@@ -68,9 +84,9 @@ async def _connection_loss_refused() -> AsyncIterator[None]:
 class Database:
     """The primary store; `session()` is a unit of work: commit on success, rollback on error."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 40, pool_timeout: float = 10.0) -> None:
         self.url = url
-        self.engine = create_engine(url, pool_size=pool_size)
+        self.engine = create_engine(url, pool_size=pool_size, pool_timeout=pool_timeout)
         self._sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )

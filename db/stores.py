@@ -68,11 +68,14 @@ class Stores:
         redis_url: str,
         clickhouse_url: str,
         redis_key_prefix: str,
-        db_pool_size: int = 10,
+        db_pool_size: int = 40,
+        db_pool_timeout_seconds: float = 10.0,
         persisted_query_cache_bytes: int = 16 * 1024 * 1024,
         persisted_query_ttl_seconds: float = 86_400,
     ) -> Stores:
-        database = Database(database_url, pool_size=db_pool_size)
+        database = Database(
+            database_url, pool_size=db_pool_size, pool_timeout=db_pool_timeout_seconds
+        )
         redis = open_redis(redis_url) if redis_url else None
         broker: Broker = (
             RedisBroker(redis, redis_key_prefix) if redis is not None else InProcessBroker()

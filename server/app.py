@@ -88,6 +88,7 @@ def create_app(
             clickhouse_url=settings.resolved_clickhouse_url,
             redis_key_prefix=settings.redis_key_prefix,
             db_pool_size=settings.db_pool_size,
+            db_pool_timeout_seconds=settings.db_pool_timeout_seconds,
             persisted_query_cache_bytes=settings.persisted_query_cache_bytes,
             persisted_query_ttl_seconds=settings.persisted_query_ttl_seconds,
         )

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from core.errors import ServiceUnavailable
-from db.session import CONNECTION_LOST, Database
+from db.session import CONNECTION_LOST, POOL_EXHAUSTED, Database
 
 
 async def _overlaps(database: Database, writers: int) -> list[tuple[str, int]]:
@@ -81,3 +81,24 @@ async def test_a_connection_the_server_dropped_is_refused_once_then_replaced(
     finally:
         await database.close()
         await admin.close()
+
+
+async def test_a_busy_pool_refuses_after_its_timeout_and_opens_no_extra_connection(
+    postgres_url: str,
+) -> None:
+    database = Database(postgres_url, pool_size=2, pool_timeout=0.2)
+    try:
+        held = [await _backend_pid(database)]
+        async with database.read() as first, database.read() as second:
+            pids = [
+                int((await session.exec(text("SELECT pg_backend_pid()"))).scalar_one())
+                for session in (first, second)
+            ]
+            with pytest.raises(ServiceUnavailable, match=POOL_EXHAUSTED):
+                await _backend_pid(database)  # both connections in use, no overflow
+        # Returned connections are kept, not closed: the same two serve what follows.
+        after = {await _backend_pid(database) for _ in range(5)}
+        assert after <= set(pids)
+        assert held[0] in pids
+    finally:
+        await database.close()
