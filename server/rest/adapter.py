@@ -23,6 +23,7 @@ from schema.schema import schema
 from server.downloads import export_download
 from server.graphql_app import request_context
 from server.rest.endpoints import API_PREFIX, ENDPOINTS, FIELDS, Endpoint
+from server.rest.openapi import OPENAPI_PATH, openapi_endpoint
 from server.rest.operations import Operation, load_operations
 from server.rest.problems import client_problem, graphql_problem, problem
 
@@ -159,7 +160,7 @@ async def run_endpoint(endpoint: Endpoint, operation: Operation, request: Reques
 def rest_routes() -> list[BaseRoute]:
     """One Starlette route per endpoint, under API_PREFIX; a bad document stops start-up."""
     operations = load_operations()
-    routes: list[BaseRoute] = []
+    routes: list[BaseRoute] = [Route(OPENAPI_PATH, openapi_endpoint, methods=["GET"])]
     for endpoint in ENDPOINTS:
         operation = operations[endpoint.operation]
 
