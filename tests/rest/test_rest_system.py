@@ -6,8 +6,9 @@ from pathlib import Path
 
 import httpx
 
+from db.allow_list import register_operations
 from server.app import create_app
-from tests.apps import running
+from tests.apps import AppClient, running
 from tests.conftest import make_settings
 from tests.rest.conftest import API, MakeUser, create_agent, problem_of
 from tests.support import PASSWORD, graphql
@@ -55,3 +56,18 @@ async def test_a_store_that_is_down_is_503(tmp_path: Path) -> None:
     body = problem_of(refused, 503, "INTERNAL")
     assert "127.0.0.1" not in body["detail"]
     assert health.json()["status"] == "DEGRADED"
+
+
+async def test_allow_list_mode_still_serves_the_rest_endpoints(
+    app_with: AppClient, tmp_path: Path
+) -> None:
+    allow_list = tmp_path / "operations.json"
+    register_operations(allow_list, ["{ __typename }"])
+    async with app_with(persisted_operations_file=allow_list, persisted_operations_only=True) as (
+        client,
+        _stores,
+    ):
+        health = await client.get(f"{API}/system/health")
+        sent = await graphql(client, "{ systemHealth { status } }")
+    assert health.status_code == 200, health.text
+    assert "PERSISTED_OPERATIONS_ONLY" in sent["errors"][0]["message"]  # type: ignore[index]
