@@ -71,7 +71,7 @@ schema: $(STAMP)  ## regenerate schema.graphql and openapi.json from the code
 	$(BIN)/consciousness export-openapi > openapi.json
 
 fuzz: $(STAMP)  ## a longer schemathesis run than the one in `make test`
-	FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest tests/conformance/test_fuzz.py
+	FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest tests/conformance/test_fuzz.py tests/conformance/test_rest_fuzz.py
 
 # BENCH_ARGS: e.g. --quick, --only process,fanout, --skip observability (see bench/suite.py).
 bench: $(STAMP)  ## every scenario, one table with in-run baselines (bench/LATEST.md); not in `make test`

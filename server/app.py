@@ -41,7 +41,7 @@ from server.graphql_app import GraphQLApp
 from server.landing import landing_endpoint
 from server.metrics import Metrics, metrics_endpoint
 from server.middleware import EdgeMiddleware
-from server.playground import STATIC_PATH, static_files
+from server.playground import STATIC_PATH, api_reference_page, static_files
 from server.rest.adapter import rest_routes
 from server.shutdown_signals import chain_shutdown_signals
 from server.telemetry import RequestObserver, Telemetry
@@ -202,6 +202,7 @@ def create_app(
         Route("/health", health),
         Route("/ready", ready),
         Route("/exports/{id}", download_export, methods=["GET"]),
+        Route("/api/v1/docs", lambda _request: api_reference_page(), methods=["GET"]),
         Mount(STATIC_PATH, app=static_files(), name="static"),
         *rest_routes(),
     ]
