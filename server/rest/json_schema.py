@@ -43,6 +43,14 @@ SCALARS: Final[Mapping[str, JsonSchema]] = {
 }
 
 
+def closed_object(properties: dict[str, JsonSchema], required: list[str]) -> JsonSchema:
+    """An object of exactly these properties (an input: anything else is refused)."""
+    schema: JsonSchema = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        schema["required"] = required
+    return schema
+
+
 def nullable(schema: JsonSchema) -> JsonSchema:
     """`schema` or null: a type list for plain types, anyOf for references and the rest."""
     kind = schema.get("type")
@@ -73,19 +81,15 @@ class SchemaBuilder:
     def _input_object(self, input_type: GraphQLInputObjectType) -> JsonSchema:
         if input_type.name not in self.components:
             self.components[input_type.name] = {}  # placeholder: input types may nest
-            properties: dict[str, JsonSchema] = {}
-            required: list[str] = []
-            for name, field in input_type.fields.items():
-                properties[name] = self.input(field.type, field.default_value, field.description)
-                if isinstance(field.type, GraphQLNonNull) and field.default_value is Undefined:
-                    required.append(name)
-            component: JsonSchema = {
-                "type": "object",
-                "properties": properties,
-                "additionalProperties": False,
-            }
-            if required:
-                component["required"] = required
+            fields = input_type.fields.items()
+            component = closed_object(
+                {name: self.input(f.type, f.default_value, f.description) for name, f in fields},
+                [
+                    name
+                    for name, f in fields
+                    if isinstance(f.type, GraphQLNonNull) and f.default_value is Undefined
+                ],
+            )
             if input_type.description:
                 component["description"] = input_type.description
             self.components[input_type.name] = component

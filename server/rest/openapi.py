@@ -21,7 +21,7 @@ from starlette.responses import Response
 from core.errors import ErrorCode
 from schema.schema import schema
 from server.rest.endpoints import API_PREFIX, ENDPOINTS, FIELDS, Endpoint
-from server.rest.json_schema import REF_PREFIX, JsonSchema, SchemaBuilder
+from server.rest.json_schema import REF_PREFIX, JsonSchema, SchemaBuilder, closed_object
 from server.rest.operations import Operation, load_operations
 from server.rest.problems import PROBLEM_JSON
 
@@ -135,14 +135,7 @@ class _Generator:
                 properties[name], needed = self.variable(operation, name)
                 if needed:
                     required.append(name)
-            body: JsonSchema = {
-                "type": "object",
-                "properties": properties,
-                "additionalProperties": False,
-            }
-            if required:
-                body["required"] = required
-            body_required = bool(required)
+            body, body_required = closed_object(properties, required), bool(required)
         else:
             body, body_required = self.variable(operation, endpoint.body)
         media: JsonSchema = {"schema": body}
