@@ -190,9 +190,10 @@ def create_app(
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
-                allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["authorization", "content-type", "x-request-id"],
-                expose_headers=["x-request-id"],
+                # PATCH, DELETE and the HTTP caching and paging headers: the REST endpoints.
+                allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+                allow_headers=["authorization", "content-type", "x-request-id", "if-match"],
+                expose_headers=["x-request-id", "etag", "location", "link", "retry-after"],
             )
         )
     routes = [

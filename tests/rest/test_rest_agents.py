@@ -6,7 +6,9 @@ import uuid
 
 import httpx
 
+from tests.apps import AppClient
 from tests.rest.conftest import API, MakeUser, create_agent, problem_of
+from tests.support import PASSWORD
 
 
 async def test_create_answers_201_with_location_and_etag(
@@ -147,3 +149,24 @@ async def test_listing_pages_through_link_headers(
     assert [e["node"]["name"] for e in filtered.json()["edges"]] == ["agent-3"]
     wrong_status = await client.get(f"{API}/agents", params={"status": "ASLEEP"}, headers=ada)
     assert problem_of(wrong_status, 400, "BAD_USER_INPUT")["field"] == "status"
+
+
+async def test_cors_lets_a_configured_origin_change_an_agent(app_with: AppClient) -> None:
+    async with app_with(cors_origins=["https://app.example"]) as (client, _):
+        preflight = await client.options(
+            f"{API}/agents/{uuid.uuid4()}",
+            headers={
+                "origin": "https://app.example",
+                "access-control-request-method": "PATCH",
+                "access-control-request-headers": "authorization, content-type, if-match",
+            },
+        )
+        assert preflight.status_code == 200, preflight.text
+        assert "PATCH" in preflight.headers["access-control-allow-methods"]
+        registered = await client.post(
+            f"{API}/auth/register",
+            json={"username": "ada", "email": "ada@example.org", "password": PASSWORD},
+            headers={"origin": "https://app.example"},
+        )
+        exposed = registered.headers["access-control-expose-headers"].lower()
+        assert {"etag", "location", "link", "retry-after"} <= set(exposed.split(", "))
