@@ -56,6 +56,8 @@ async def test_auth_refusals(client: httpx.AsyncClient) -> None:
     problem_of(await client.get(f"{API}/auth/profile"), 401, "UNAUTHENTICATED")
     basic = await client.get(f"{API}/auth/profile", headers={"authorization": "Basic eA=="})
     problem_of(basic, 401, "UNAUTHENTICATED")
+    no_token = await client.post(f"{API}/auth/refresh", json={})
+    assert problem_of(no_token, 400, "BAD_USER_INPUT")["field"] == "refreshToken"
     bad_logout = await client.post(f"{API}/auth/logout", json={"refreshToken": "made-up"})
     problem_of(bad_logout, 401, "UNAUTHENTICATED")
 

@@ -80,6 +80,9 @@ async def test_the_three_analyses(client: httpx.AsyncClient, user: MakeUser) -> 
     problem_of(
         await client.post(f"{API}/consciousness/meta-cognition", json=text), 401, "UNAUTHENTICATED"
     )
+    for path in ("self-awareness", "ethical-eval", "meta-cognition"):
+        empty = await client.post(f"{API}/consciousness/{path}", json={"text": ""}, headers=ada)
+        problem_of(empty, 400, "BAD_USER_INPUT")
 
 
 async def test_spent_budget_is_429_with_retry_after(app_with: AppClient) -> None:

@@ -1,10 +1,12 @@
-"""/api/v1/system, the 503 of a store that is down, and the same data as GraphQL."""
+"""/api/v1/system, the 503 of a store that is down, the same data and log line as GraphQL."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import httpx
+import pytest
 
 from db.allow_list import register_operations
 from server.app import create_app
@@ -71,3 +73,18 @@ async def test_allow_list_mode_still_serves_the_rest_endpoints(
         sent = await graphql(client, "{ systemHealth { status } }")
     assert health.status_code == 200, health.text
     assert "PERSISTED_OPERATIONS_ONLY" in sent["errors"][0]["message"]  # type: ignore[index]
+
+
+async def test_a_rest_call_is_logged_as_its_operation(
+    client: httpx.AsyncClient, user: MakeUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    ada = await user("ada")
+    with caplog.at_level(logging.INFO, logger="consciousness.request"):
+        await client.get(f"{API}/auth/profile", headers=ada)
+        await client.get(f"{API}/agents/not-an-id", headers=ada)
+    lines = [r.fields for r in caplog.records if r.name == "consciousness.request"]  # type: ignore[attr-defined]
+    assert [(line["path"], line["operation"], line["outcome"]) for line in lines] == [
+        (f"{API}/auth/profile", "RestProfile", "ok"),
+        (f"{API}/agents/not-an-id", "RestGetAgent", "BAD_USER_INPUT"),
+    ]
+    assert all(line["user_id"] for line in lines)
