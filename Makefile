@@ -66,11 +66,12 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-schema: $(STAMP)  ## regenerate schema.graphql from the code
+schema: $(STAMP)  ## regenerate schema.graphql and openapi.json from the code
 	$(BIN)/consciousness export-schema > schema.graphql
+	$(BIN)/consciousness export-openapi > openapi.json
 
 fuzz: $(STAMP)  ## a longer schemathesis run than the one in `make test`
-	FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest tests/conformance/test_fuzz.py
+	FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest tests/conformance/test_fuzz.py tests/conformance/test_rest_fuzz.py
 
 # BENCH_ARGS: e.g. --quick, --only process,fanout, --skip observability (see bench/suite.py).
 bench: $(STAMP)  ## every scenario, one table with in-run baselines (bench/LATEST.md); not in `make test`

@@ -126,6 +126,9 @@ class Context:
     loaders: Loaders
     connection_params: dict[str, object] | None = None
     live: RenewableConnection | None = None  # websockets: the connection's token and its expiry
+    # The document is one the server ships (a REST endpoint's), so the allow-list of
+    # PERSISTED_OPERATIONS_ONLY, which is about documents clients send, does not apply.
+    server_document: bool = False
     _principal: Principal | None = field(default=None, init=False, repr=False)
     _authenticated: bool = field(default=False, init=False, repr=False)
 

@@ -239,6 +239,7 @@ async def refusal(context: ExecutionContext, limits: Limits) -> BadUserInput | R
         isinstance(settings, Settings)
         and settings.persisted_operations_only
         and settings.persisted_operations_file is not None
+        and not getattr(context.context, "server_document", False)
         and not is_allowed(load_allow_list(settings.persisted_operations_file), query)
     ):
         return BadUserInput(

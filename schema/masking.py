@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from graphql import VariableDefinitionNode
 from graphql.error import GraphQLError, GraphQLSyntaxError
 from opentelemetry import trace
 from strawberry.exceptions import MissingQueryError
@@ -30,10 +31,19 @@ def _classify(error: GraphQLError) -> tuple[ErrorCode, str, dict[str, Any]] | No
         return ErrorCode.BAD_USER_INPUT, str(original), {}
     if original is None or isinstance(original, GraphQLSyntaxError):
         # Parse, validation and variable-coercion errors: the client's request is at fault.
-        return ErrorCode.BAD_USER_INPUT, error.message, {}
+        return ErrorCode.BAD_USER_INPUT, error.message, _variable_field(error)
     if isinstance(original, GraphQLError) and original.original_error is None:
-        return ErrorCode.BAD_USER_INPUT, original.message, {}
+        return ErrorCode.BAD_USER_INPUT, original.message, _variable_field(error)
     return None
+
+
+def _variable_field(error: GraphQLError) -> dict[str, Any]:
+    """`field`: the variable a coercion error is about (its message may not name it, so the
+    value sent is never echoed)."""
+    node = error.nodes[0] if error.nodes else None
+    if isinstance(node, VariableDefinitionNode):
+        return {"field": node.variable.name.value}
+    return {}
 
 
 class ErrorCodes(MaskErrors):

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from auth.ratelimit import RateLimiter
@@ -31,17 +31,18 @@ from db.stores import Stores
 from db.types import utcnow
 from engine import SemanticGuard
 from outbound.language_model import ChatCompletions
-from resolvers.analytics_exports import authorize_download, open_export
 from resolvers.context import AppState
 from resolvers.metrics import process_usage
 from resolvers.pagination import CursorCodec
 from schema.schema import schema
 from server.dashboard import dashboard_page
+from server.downloads import export_download
 from server.graphql_app import GraphQLApp
 from server.landing import landing_endpoint
 from server.metrics import Metrics, metrics_endpoint
 from server.middleware import EdgeMiddleware
-from server.playground import STATIC_PATH, static_files
+from server.playground import STATIC_PATH, api_reference_page, static_files
+from server.rest.adapter import rest_routes
 from server.shutdown_signals import chain_shutdown_signals
 from server.telemetry import RequestObserver, Telemetry
 from server.tracing import Tracing
@@ -168,21 +169,11 @@ def create_app(
     async def download_export(request: Request) -> Response:
         """GET /exports/{id} with the bearer token of the user who asked for the export."""
         app_state: AppState = request.state.app_state
+        authorization = request.headers.get("authorization", "")
         try:
-            job = await authorize_download(
-                app_state, request.path_params["id"], request.headers.get("authorization", "")
-            )
+            return await export_download(app_state, request.path_params["id"], authorization)
         except ApiError as exc:
             return JSONResponse({"error": exc.message}, status_code=http_status(exc))
-        try:
-            body = await open_export(app_state, job)
-        except Exception:
-            log.exception("export %s could not start", job.id)
-            return JSONResponse({"error": "the analytics store is unavailable"}, status_code=503)
-        disposition = f'attachment; filename="{job.filename}"'
-        return StreamingResponse(
-            body, media_type=job.media_type, headers={"content-disposition": disposition}
-        )
 
     middleware = [
         Middleware(
@@ -200,9 +191,10 @@ def create_app(
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
-                allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["authorization", "content-type", "x-request-id"],
-                expose_headers=["x-request-id"],
+                # PATCH, DELETE and the HTTP caching and paging headers: the REST endpoints.
+                allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+                allow_headers=["authorization", "content-type", "x-request-id", "if-match"],
+                expose_headers=["x-request-id", "etag", "location", "link", "retry-after"],
             )
         )
     routes = [
@@ -212,7 +204,9 @@ def create_app(
         Route("/health", health),
         Route("/ready", ready),
         Route("/exports/{id}", download_export, methods=["GET"]),
+        Route("/api/v1/docs", lambda _request: api_reference_page(), methods=["GET"]),
         Mount(STATIC_PATH, app=static_files(), name="static"),
+        *rest_routes(),
     ]
     if settings.dashboard_enabled:
         routes.append(Route("/dashboard", dashboard_page, methods=["GET"]))

@@ -1,4 +1,4 @@
-"""The `consciousness` command: serve, migrate, create-user, export-schema."""
+"""The `consciousness` command: serve, migrate, create-user, export-schema, export-openapi."""
 
 from __future__ import annotations
 
@@ -247,6 +247,12 @@ def _export_schema(_settings: Settings, _args: argparse.Namespace) -> None:
     sys.stdout.write(export_sdl())
 
 
+def _export_openapi(_settings: Settings, _args: argparse.Namespace) -> None:
+    from server.rest.openapi import export_openapi
+
+    sys.stdout.write(export_openapi())
+
+
 def _register_operations(settings: Settings, args: argparse.Namespace) -> None:
     """Check each document against the schema, then add it to the allow-list file."""
     from pathlib import Path
@@ -325,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export.set_defaults(handler=_export_schema)
+
+    openapi = commands.add_parser("export-openapi", help="print the OpenAPI document of /api/v1")
+    openapi.set_defaults(handler=_export_openapi)
 
     operations = commands.add_parser("operations", help="manage the persisted-operation allow-list")
     operation_commands = operations.add_subparsers(dest="operations_command", required=True)

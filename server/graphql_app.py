@@ -203,11 +203,16 @@ class GraphQLApp(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        app: AppState = request.state.app_state
-        return Context(
-            app=app,
-            request=request,
-            response=response,
-            request_id=request.scope.get("state", {}).get("request_id", ""),
-            loaders=Loaders.create(app.stores),
-        )
+        return request_context(request, response)
+
+
+def request_context(request: Request | WebSocket, response: Response | WebSocket) -> Context:
+    """The context of one request or websocket; /graphql and the REST endpoints build it here."""
+    app: AppState = request.state.app_state
+    return Context(
+        app=app,
+        request=request,
+        response=response,
+        request_id=request.scope.get("state", {}).get("request_id", ""),
+        loaders=Loaders.create(app.stores),
+    )

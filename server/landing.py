@@ -1,4 +1,5 @@
-"""The landing page at `/`: links to GraphiQL, the dashboard, the docs and the health checks."""
+"""The landing page at `/`: links to GraphiQL, the dashboard, the REST reference, the docs and
+the health checks."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ def links(settings: Settings) -> list[Link]:
         found.append(
             Link("/dashboard", "Live dashboard", "sign in, then watch metrics and requests live")
         )
+    found.append(
+        Link("/api/v1/docs", "REST reference", "the REST endpoints and their OpenAPI document")
+    )
     found.append(Link("/health", "Health", "the process answers (liveness)"))
     found.append(Link("/ready", "Readiness", "every store answers, with each store's state"))
     if settings.metrics_enabled:

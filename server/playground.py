@@ -42,6 +42,11 @@ def graphiql_page() -> HTMLResponse:
     return html_page("graphiql/index.html")
 
 
+def api_reference_page() -> HTMLResponse:
+    """Swagger UI on /api/v1/openapi.json: the REST endpoints' interactive reference."""
+    return html_page("apidocs/index.html")
+
+
 def static_files() -> StaticFiles:
     """The ASGI app serving server/static/ (mounted at STATIC_PATH), with ETags."""
     return StaticFiles(directory=STATIC_DIR, check_dir=False)

@@ -2,6 +2,7 @@
 //
 //   server/static/graphiql/   index.html, graphiql.js, graphiql.css, fonts/*
 //   server/static/dashboard/  index.html, dashboard.js, dashboard.css
+//   server/static/apidocs/    index.html, main.js, page.css, Swagger UI's prebuilt bundle and CSS
 //
 // Everything is a file served from our own origin: no CDN, no inline <script>, no eval.
 // GraphiQL's stylesheet embeds its fonts as data: URLs; they are written out as files so a
@@ -45,7 +46,7 @@ function extractFonts(cssPath, fontDir) {
   return count;
 }
 
-for (const page of ['graphiql', 'dashboard']) {
+for (const page of ['graphiql', 'dashboard', 'apidocs']) {
   rmSync(join(out, page), { recursive: true, force: true });
   mkdirSync(join(out, page), { recursive: true });
 }
@@ -66,4 +67,13 @@ await esbuild.build({
 });
 copyFileSync(join(web, 'dashboard', 'index.html'), join(out, 'dashboard', 'index.html'));
 
-console.log(`built ${out}/graphiql (${fonts} fonts extracted) and ${out}/dashboard`);
+// The REST reference: swagger-ui-dist ships built; copied as published, with its licence.
+const swagger = join(root, 'node_modules', 'swagger-ui-dist');
+for (const file of ['swagger-ui-bundle.js', 'swagger-ui-bundle.js.LICENSE.txt', 'swagger-ui.css']) {
+  copyFileSync(join(swagger, file), join(out, 'apidocs', file));
+}
+for (const file of ['index.html', 'main.js', 'page.css']) {
+  copyFileSync(join(web, 'apidocs', file), join(out, 'apidocs', file));
+}
+
+console.log(`built ${out}/graphiql (${fonts} fonts extracted), ${out}/dashboard and ${out}/apidocs`);

@@ -260,6 +260,19 @@ async function renewal(browser) {
   return { ...(await finish(page, record)), before, after, order, connection, signinHidden };
 }
 
+async function apidocs(browser) {
+  // the REST reference: Swagger UI renders every operation of /api/v1/openapi.json
+  const { page, record } = await openPage(browser, { width: 1280, height: 900 });
+  await page.goto(`${url}/api/v1/docs`);
+  await page.waitForSelector('.opblock', { timeout: STEP_MS });
+  const operations = await page.evaluate(() => [...document.querySelectorAll('.opblock')]
+    .map((block) => block.querySelector('.opblock-summary-path')?.textContent.replace(/\u200b/g, '')));
+  await page.locator('.opblock-summary', { hasText: '/api/v1/auth/login' }).first().click();
+  await page.waitForSelector('.opblock.is-open .responses-table', { timeout: STEP_MS });
+  await page.screenshot({ path: `${artifacts}/apidocs.png` });
+  return { ...(await finish(page, record)), operations };
+}
+
 async function screenshot(browser) {
   // docs/dashboard.png: the demo server's dashboard after it has collected some data
   const { page, record } = await openPage(browser, { width: 1280, height: 900 });
@@ -273,7 +286,7 @@ async function screenshot(browser) {
   return finish(page, record);
 }
 
-const scenarios = { graphiql, dashboard, resume, renewal, screenshot };
+const scenarios = { graphiql, dashboard, resume, renewal, apidocs, screenshot };
 const browser = await chromium.launch({
   executablePath: chromiumPath,
   // Responses fulfilled by the CSP route have no server address, so Chromium's Local

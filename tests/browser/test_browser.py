@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from server.rest.endpoints import API_PREFIX, ENDPOINTS
 from tests.browser.conftest import ARTIFACTS, SHORT_TOKEN_SECONDS, Account, Browser, new_account
 
 FEED_AND_CHARTS_LIMIT_MS = 2000
@@ -52,6 +53,18 @@ def test_graphiql_is_self_hosted_and_runs_a_query_and_a_subscription(
     assert init["payload"] == {"Authorization": f"Bearer {account.token}"}
     assert result["requestId"] in result["subscription"]
     assert (ARTIFACTS / "graphiql.png").stat().st_size > 0
+
+
+def test_rest_reference_is_self_hosted_and_lists_every_endpoint(
+    browser: Browser, account: Account
+) -> None:
+    result = browser.run("apidocs", url=account.url)
+
+    _assert_same_origin_only(result, account.url)
+    assert f"{account.url}/api/v1/openapi.json" in result["requests"]
+    assert any(u.endswith("/static/apidocs/swagger-ui-bundle.js") for u in result["requests"])
+    assert sorted(result["operations"]) == sorted(API_PREFIX + e.path for e in ENDPOINTS)
+    assert (ARTIFACTS / "apidocs.png").stat().st_size > 0
 
 
 def test_dashboard_signs_in_and_shows_a_new_request_live(

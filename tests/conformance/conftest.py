@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.conftest import unavailable
 from tests.e2e.conftest import server_url
@@ -38,6 +39,17 @@ def run_node(script: str, *args: str) -> Any:
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+def fuzz_settings(examples: int) -> settings:
+    """Hypothesis settings of the schemathesis runs: reproducible, no deadline or database."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
 
 
 def register(server_url: str) -> str:

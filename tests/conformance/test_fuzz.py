@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 
-from tests.conformance.conftest import register
+from tests.conformance.conftest import fuzz_settings, register
 from tests.support import bearer
 
 EXAMPLES_PER_FIELD = int(os.environ.get("FUZZ_EXAMPLES", "60"))
@@ -29,13 +29,7 @@ def test_no_generated_operation_gets_a_server_error(server_url: str, label: str)
     headers = bearer(register(server_url))  # a user of its own: logout may revoke it
 
     @given(case=OPERATIONS[label].as_strategy())
-    @settings(
-        max_examples=EXAMPLES_PER_FIELD,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        derandomize=True,
-        database=None,
-    )
+    @fuzz_settings(EXAMPLES_PER_FIELD)
     def call(case: Any) -> None:
         response = case.call(base_url=f"{server_url}/graphql", headers=headers)
         assert response.status_code < 500, (case.body, response.text)

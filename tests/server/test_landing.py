@@ -28,7 +28,7 @@ async def test_landing_page_links_every_page_under_the_csp(tmp_path: Path) -> No
     assert response.headers["content-type"].startswith("text/html")
     assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     links = set(re.findall(r'href="([^"]+)"', response.text))
-    assert {"/graphql", "/dashboard", "/health", "/ready"} <= links
+    assert {"/graphql", "/dashboard", "/api/v1/docs", "/health", "/ready"} <= links
     assert "GraphiQL" in response.text
     assert "README.md" in response.text
     assert "<script" not in response.text  # script-src 'self': no inline script
@@ -47,7 +47,7 @@ async def test_landing_page_leaves_out_what_is_turned_off(tmp_path: Path) -> Non
 def test_the_start_banner_lists_each_url(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, dashboard_enabled=True, playground_enabled=True)
     block = urls_block("http://127.0.0.1:8000", settings, ("Demo sign-in  demo / pw",))
-    for path in ("/", "/graphql", "/dashboard", "/health", "/ready"):
+    for path in ("/", "/graphql", "/dashboard", "/api/v1/docs", "/health", "/ready"):
         assert f" http://127.0.0.1:8000{path}\n" in block
     assert "Demo sign-in  demo / pw" in block
     assert block.splitlines()[0] == block.splitlines()[-1] == "=" * len(block.splitlines()[0])
