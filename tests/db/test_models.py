@@ -71,6 +71,28 @@ async def test_timestamps_come_back_in_utc(db_stores: Stores) -> None:
     assert agent.configuration == {"nested": {"weights": [0.5, 0.25]}}
 
 
+async def test_json_documents_keep_integers_beyond_64_bits_and_non_string_keys(
+    db_stores: Stores,
+) -> None:
+    # JSON columns are written with orjson, which refuses such integers: the standard
+    # library's encoder writes them instead (db/session.py). Read back, they are numbers as
+    # the API's own JSON decoding makes them (floats beyond 64 bits), not an error.
+    owner = await _user(db_stores)
+    async with db_stores.database.session() as session:
+        session.add(
+            Agent(
+                owner_id=owner.id,
+                name="a",
+                agent_type="general",
+                configuration={"big": 10**30, "keys": {1: "one"}},
+            )
+        )
+    async with db_stores.database.session() as session:
+        agent = (await session.exec(select(Agent))).first()
+    assert agent is not None
+    assert agent.configuration == {"big": 1e30, "keys": {"1": "one"}}
+
+
 async def test_deleting_a_user_cascades_to_agents_and_versions(db_stores: Stores) -> None:
     owner = await _user(db_stores)
     async with db_stores.database.session() as session:
