@@ -192,3 +192,25 @@ class AuditLog(SQLModel, table=True):
     user_agent: str | None = Field(default=None, max_length=512)
     details: dict[str, Any] = _json(default=dict)
     created_at: datetime = _created_at()
+
+
+class ApiKey(SQLModel, table=True):
+    """A user's key for machine ingestion (OTLP traces), stored as a keyed hash only.
+
+    `prefix` is the key's public beginning, shown in listings so the owner can tell keys
+    apart; `key_hash` is HMAC-SHA256 of the whole key (auth/api_keys.py). A revoked key
+    stays listed with `revoked_at` set and authenticates nothing.
+    """
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_user_created", "user_id", "created_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = _foreign_key("users.id", ondelete="CASCADE", index=False)
+    name: str = Field(max_length=100)
+    prefix: str = Field(max_length=16)
+    key_hash: str = Field(max_length=64, unique=True)
+    scope: str = Field(max_length=32)
+    created_at: datetime = _created_at()
+    last_used_at: datetime | None = _optional_timestamp()
+    revoked_at: datetime | None = _optional_timestamp()
