@@ -41,6 +41,7 @@ from server.graphql_app import GraphQLApp
 from server.landing import landing_endpoint
 from server.metrics import Metrics, metrics_endpoint
 from server.middleware import EdgeMiddleware
+from server.otlp import traces_endpoint
 from server.playground import STATIC_PATH, static_files
 from server.shutdown_signals import chain_shutdown_signals
 from server.telemetry import RequestObserver, Telemetry
@@ -211,6 +212,7 @@ def create_app(
         Route("/health", health),
         Route("/ready", ready),
         Route("/exports/{id}", download_export, methods=["GET"]),
+        Route("/v1/traces", traces_endpoint, methods=["POST"]),
         Mount(STATIC_PATH, app=static_files(), name="static"),
     ]
     if settings.dashboard_enabled:
