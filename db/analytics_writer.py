@@ -117,11 +117,11 @@ class AnalyticsWriter:
 
     async def _run(self) -> None:
         while not self._closing.is_set():
-            await _wait(self._wake, self._retry_interval)
-            await _wait(self._closing, self._flush_interval)  # gather a batch
+            await wait_event(self._wake, self._retry_interval)
+            await wait_event(self._closing, self._flush_interval)  # gather a batch
             self._wake.clear()
             if not await self.drain():
-                await _wait(self._closing, self._retry_interval)
+                await wait_event(self._closing, self._retry_interval)
         await self.drain()
 
     async def drain(self) -> bool:
@@ -156,7 +156,7 @@ class AnalyticsWriter:
         self._stats.max_batch_size = max(self._stats.max_batch_size, size)
 
 
-async def _wait(event: asyncio.Event, seconds: float) -> None:
+async def wait_event(event: asyncio.Event, seconds: float) -> None:
     """Until `event` is set or `seconds` have passed."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(event.wait(), seconds)

@@ -214,3 +214,24 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = _created_at()
     last_used_at: datetime | None = _optional_timestamp()
     revoked_at: datetime | None = _optional_timestamp()
+
+
+class IngestQueue(SQLModel, table=True):
+    """GenAI calls of an acknowledged OTLP request, until the ingestion worker has stored
+    them as sessions (resolvers/ingestion.py). The calls hold raw prompts and outputs, so
+    `payload` is sealed (db/crypto.py) under the data key `key_id`, bound to `batch_id`;
+    its user's deletion takes it along."""
+
+    __tablename__ = "ingest_queue"
+
+    # Drain order; SQLite autoincrements only an INTEGER primary key.
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    )
+    batch_id: uuid.UUID = Field(sa_column=Column(Uuid(), nullable=False, unique=True))
+    user_id: uuid.UUID = _foreign_key("users.id", ondelete="CASCADE")
+    spans: int
+    key_id: str = Field(max_length=32)
+    payload: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+    created_at: datetime = _created_at()

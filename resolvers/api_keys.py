@@ -17,6 +17,7 @@ from auth.permissions import Permission, Principal, permissions_for
 from core.enums import Role, Tier
 from core.errors import BadUserInput, Forbidden, NotFound, Unauthenticated
 from db.models import ApiKey as ApiKeyRow
+from db.models import User as UserRow
 from db.repositories import api_keys
 from db.repositories.audit import AuditAction
 from db.types import utcnow
@@ -116,13 +117,20 @@ async def authenticate_api_key(app: AppState, key: str) -> Principal:
         raise Forbidden("the owner of this API key may not process input")
     async with app.stores.database.session() as session:
         await api_keys.touch_key(session, row.id, utcnow())
+    return principal_of(user, f"api-key:{row.id}")
+
+
+def principal_of(user: UserRow, acting_through: str) -> Principal:
+    """`user` as a principal, with their roles' permissions, acting through something other
+    than an access token (named by `acting_through`, in place of the token's id)."""
+    roles = tuple(Role(role) for role in user.roles)
     return Principal(
         user_id=str(user.id),
         username=user.username,
-        roles=tuple(roles),
-        permissions=permissions,
+        roles=roles,
+        permissions=permissions_for(list(roles)),
         tier=Tier(user.tier),
-        jti=f"api-key:{row.id}",
+        jti=acting_through,
         issued_at=0.0,
         expires_at=0.0,
     )

@@ -227,7 +227,8 @@ async def process_checked(
             feedback=feedback,
         )
     user_id = uuid.UUID(principal.user_id)
-    run = _Run(uuid.uuid4(), agent_id, user_id, text, config, feedback, outcome, started, call)
+    request_id = uuid.uuid4() if call is None else call.request_id
+    run = _Run(request_id, agent_id, user_id, text, config, feedback, outcome, started, call)
     try:
         result, row, metrics = await _run_and_record(context, run, stored, request_context)
     except _EngineFailed as failure:

@@ -12,7 +12,9 @@ lists with `parts`) and the deprecated ones (`gen_ai.system`, `gen_ai.prompt` /
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +67,16 @@ class ObservedCall:
     span_id: str
     duration_ms: float
     conversation_id: str | None = None
+    # The session's request id, fixed when the call is queued: a replayed batch finds it
+    # stored and does not store it twice.
+    request_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "request_id": str(self.request_id)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ObservedCall:
+        return cls(**{**data, "request_id": uuid.UUID(data["request_id"])})
 
     def metrics_columns(self) -> dict[str, Any]:
         """The metrics row's fields that describe the observed call (core.records.MetricsRow)."""

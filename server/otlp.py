@@ -14,6 +14,7 @@ here; the others are not retried by exporters).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,7 +22,7 @@ from starlette.responses import Response
 from core.errors import ApiError, RateLimited, http_status
 from resolvers.api_keys import authenticate_api_key, presented_key
 from resolvers.context import AppState, Context
-from resolvers.ingestion import ingest_spans
+from resolvers.ingestion import enqueue_spans
 from resolvers.loaders import Loaders
 from server.otlp_codec import (
     CONTENT_TYPES,
@@ -37,10 +38,10 @@ from server.otlp_codec import (
     received_spans,
     status_message,
 )
+from server.otlp_worker import IngestWorker
 
 log = logging.getLogger(__name__)
 
-MAX_SPANS_PER_REQUEST = 1_000
 # google.rpc.Code of each HTTP status answered (the Status message's `code`).
 _RPC_CODES = {400: 3, 401: 16, 403: 7, 413: 3, 415: 3, 429: 8, 500: 13, 503: 14}
 
@@ -50,13 +51,26 @@ def _refusal(status: int, message: str, content_type: str, **headers: str) -> Re
     return Response(body, status_code=status, media_type=content_type, headers=headers)
 
 
-async def traces_endpoint(request: Request) -> Response:
-    """Ingest one ExportTraceServiceRequest (module docstring)."""
+def traces_endpoint(worker: IngestWorker) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint; `worker` is woken when a request queued spans."""
+
+    async def endpoint(request: Request) -> Response:
+        response, queued = await _ingest(request)
+        if queued:
+            worker.notify()
+        return response
+
+    return endpoint
+
+
+async def _ingest(request: Request) -> tuple[Response, bool]:
+    """Queue the spans of one ExportTraceServiceRequest (module docstring); the answer, and
+    whether spans were queued."""
     app: AppState = request.state.app_state
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in CONTENT_TYPES:
         wanted = " or ".join(CONTENT_TYPES)
-        return _refusal(415, f"Content-Type must be {wanted}", JSON)
+        return _refusal(415, f"Content-Type must be {wanted}", JSON), False
     limit = app.settings.max_body_bytes
     try:
         key = presented_key(
@@ -67,9 +81,11 @@ async def traces_endpoint(request: Request) -> Response:
         body = decompressed(await request.body(), encoding, limit)
         payload = decode_request(body, content_type)
         spans = count_spans(payload)
-        if spans > MAX_SPANS_PER_REQUEST:
-            message = f"{spans} spans in one request; at most {MAX_SPANS_PER_REQUEST}"
-            return _refusal(413, message, content_type)
+        if spans > app.settings.otlp_max_spans_per_request:
+            message = (
+                f"{spans} spans in one request; at most {app.settings.otlp_max_spans_per_request}"
+            )
+            return _refusal(413, message, content_type), False
         received = received_spans(payload)
         context = Context(
             app=app,
@@ -79,18 +95,18 @@ async def traces_endpoint(request: Request) -> Response:
             loaders=Loaders.create(app.stores),
         )
         context.act_as(principal)
-        report = await ingest_spans(context, principal, received)
+        report = await enqueue_spans(context, principal, received)
     except UnsupportedEncoding as exc:
-        return _refusal(415, str(exc), content_type)
+        return _refusal(415, str(exc), content_type), False
     except TooLarge:
-        return _refusal(413, f"the decompressed body is over {limit} bytes", content_type)
+        return _refusal(413, f"the decompressed body is over {limit} bytes", content_type), False
     except MalformedPayload as exc:
-        return _refusal(400, str(exc), content_type)
+        return _refusal(400, str(exc), content_type), False
     except RateLimited as exc:
         retry = str(exc.extensions.get("retryAfter", 1))
-        return _refusal(429, exc.message, content_type, **{"Retry-After": retry})
+        return _refusal(429, exc.message, content_type, **{"Retry-After": retry}), False
     except ApiError as exc:
-        return _refusal(http_status(exc), exc.message, content_type)
+        return _refusal(http_status(exc), exc.message, content_type), False
     if report.rejected or report.ignored:
         log.info(
             "OTLP request: %d spans accepted, %d rejected, %d ignored",
@@ -99,4 +115,4 @@ async def traces_endpoint(request: Request) -> Response:
             report.ignored,
         )
     body = encode(export_response(report.rejected, report.message), content_type)
-    return Response(body, media_type=content_type)
+    return Response(body, media_type=content_type), report.accepted > 0

@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind
 
 from tests.agents.conftest import Caller, MakeCaller, caller, count_rows
 from tests.analytics.conftest import Metrics, metrics
-from tests.apps import Running
+from tests.apps import Running, app_with
 from tests.auth.conftest import SignIn, sign_in
 from tests.servers import free_port
 from tests.support import wait_until
@@ -30,6 +30,7 @@ __all__ = [
     "MakeCaller",
     "Metrics",
     "SignIn",
+    "app_with",
     "caller",
     "count_rows",
     "metrics",

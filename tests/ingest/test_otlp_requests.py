@@ -14,7 +14,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from sqlmodel import func, select
 
-from db.models import Agent, ConsciousnessSession, MetricsOutbox
+from db.models import Agent, ConsciousnessSession, IngestQueue, MetricsOutbox
 from db.stores import Stores
 from tests.ingest.conftest import (
     LIST_KEYS,
@@ -25,6 +25,7 @@ from tests.ingest.conftest import (
     make_key,
     sdk_spans,
 )
+from tests.support import wait_until
 
 PROTOBUF = {"content-type": "application/x-protobuf"}
 JSON = {"content-type": "application/json"}
@@ -52,13 +53,24 @@ def _status(response: httpx.Response) -> str:
     return str(status.message)
 
 
-async def _stored(stores: Stores) -> tuple[int, int, int]:
+async def _stored(stores: Stores) -> tuple[int, int, int, int]:
+    """Agents, sessions, staged metrics rows and queued batches."""
     async with stores.database.read() as session:
         counts = [
             (await session.exec(select(func.count()).select_from(model))).one()
-            for model in (Agent, ConsciousnessSession, MetricsOutbox)
+            for model in (Agent, ConsciousnessSession, MetricsOutbox, IngestQueue)
         ]
-    return counts[0], counts[1], counts[2]
+    return counts[0], counts[1], counts[2], counts[3]
+
+
+async def _analysed(stores: Stores, agents: int, sessions: int) -> None:
+    """Wait until the worker has emptied the queue into `sessions` sessions."""
+
+    async def done() -> bool:
+        counts = await _stored(stores)
+        return counts[0] == agents and counts[1] == sessions and counts[3] == 0
+
+    await wait_until(done, f"{sessions} sessions stored", within=15)
 
 
 async def _keyed(caller: MakeCaller) -> tuple[Caller, dict[str, str]]:
@@ -74,7 +86,7 @@ async def test_spans_without_genai_attributes_are_ignored_and_counted(
     answer = _answer(await client.post("/v1/traces", content=body, headers=PROTOBUF | key))
     assert answer.partial_success.rejected_spans == 0
     assert "3 spans without gen_ai attributes were ignored" in answer.partial_success.error_message
-    assert await _stored(stores) == (0, 0, 0)
+    assert await _stored(stores) == (0, 0, 0, 0)
 
 
 async def test_a_genai_span_without_input_is_rejected_and_the_others_stored(
@@ -90,7 +102,7 @@ async def test_a_genai_span_without_input_is_rejected_and_the_others_stored(
     )
     assert answer.partial_success.rejected_spans == 1
     assert "no input messages" in answer.partial_success.error_message
-    assert await _stored(stores) == (1, 1, 1)
+    await _analysed(stores, agents=1, sessions=1)
 
 
 async def test_spans_of_a_paused_agent_are_rejected(
@@ -104,7 +116,7 @@ async def test_spans_of_a_paused_agent_are_rejected(
     answer = _answer(await client.post("/v1/traces", content=body, headers=PROTOBUF | key))
     assert answer.partial_success.rejected_spans == 1
     assert "PAUSED" in answer.partial_success.error_message
-    assert await _stored(stores) == (1, 0, 0)
+    assert await _stored(stores) == (1, 0, 0, 0)
 
 
 async def test_otlp_json_with_hex_ids_is_accepted(
@@ -154,7 +166,7 @@ async def test_otlp_json_with_hex_ids_is_accepted(
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/json")
     assert orjson.loads(response.content) == {}
-    assert await _stored(stores) == (1, 1, 1)
+    await _analysed(stores, agents=1, sessions=1)
     async with stores.database.read() as session:
         (staged,) = (await session.exec(select(MetricsOutbox.row))).all()
     row = orjson.loads(staged)
@@ -207,7 +219,7 @@ async def test_bad_requests_get_their_otlp_status_and_store_nothing(
         assert response.status_code == status, (name, response.content)
         if message:
             assert message in _status(response), (name, _status(response))
-    assert await _stored(stores) == (0, 0, 0)
+    assert await _stored(stores) == (0, 0, 0, 0)
 
 
 async def test_a_revoked_key_is_forbidden_and_stores_nothing(
@@ -221,7 +233,7 @@ async def test_a_revoked_key_is_forbidden_and_stores_nothing(
         response = await client.post("/v1/traces", content=body, headers=PROTOBUF | headers)
         assert response.status_code == 403
         assert "revoked" in _status(response)
-    assert await _stored(stores) == (0, 0, 0)
+    assert await _stored(stores) == (0, 0, 0, 0)
 
 
 async def test_a_good_key_records_its_last_use(

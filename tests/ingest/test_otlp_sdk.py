@@ -31,6 +31,18 @@ PROMPT = "Plan a weekend in Lisbon for me; my email is ada.lovelace@example.org.
 ANSWER = "Happy to help! I will send the plan to ada.lovelace@example.org tonight."
 
 
+async def _sessions(owner: Any, agent_id: str, count: int) -> dict[str, Any]:
+    """The agent's sessions, once the ingestion worker has stored `count` of them."""
+    found: dict[str, Any] = {}
+
+    async def stored() -> bool:
+        found.update((await owner.ok(SESSIONS, a=agent_id))["consciousnessSessions"])
+        return len(found["edges"]) == count
+
+    await wait_until(stored, f"{count} sessions of agent {agent_id}", within=15)
+    return found
+
+
 async def _agents(owner: Any) -> dict[str, dict[str, Any]]:
     edges = (await owner.ok(AGENTS))["agents"]["edges"]
     return {edge["node"]["name"]: edge["node"] for edge in edges}
@@ -60,8 +72,7 @@ async def test_sdk_exported_genai_spans_become_sessions_metrics_and_live_events(
     agents = await _agents(ada)
     assert set(agents) == {"travel-agent", "helpdesk"}
     assert {agent["status"] for agent in agents.values()} == {"ACTIVE"}
-    travel = (await ada.ok(SESSIONS, a=agents["travel-agent"]["id"]))["consciousnessSessions"]
-    assert travel["totalCount"] == 1
+    travel = await _sessions(ada, agents["travel-agent"]["id"], 1)
     session = travel["edges"][0]["node"]
     assert "ada.lovelace@example.org" not in session["input"]
     assert "Lisbon" in session["input"]
@@ -71,7 +82,7 @@ async def test_sdk_exported_genai_spans_become_sessions_metrics_and_live_events(
     assert session["context"]["source"] == "otlp"
     assert session["context"]["model"] == "gpt-4o-mini"
     sent = {span.context.span_id: span for span in spans}
-    helpdesk = (await ada.ok(SESSIONS, a=agents["helpdesk"]["id"]))["consciousnessSessions"]
+    helpdesk = await _sessions(ada, agents["helpdesk"]["id"], 1)
     assert helpdesk["edges"][0]["node"]["response"] == "Hold the reset button for ten seconds."
 
     async def rows() -> list[tuple[Any, ...]]:
@@ -120,8 +131,7 @@ async def test_spans_of_a_known_agent_go_to_it(caller: MakeCaller, served: str) 
         assert await export(served, key, spans) is SpanExportResult.SUCCESS
     agents = await _agents(ada)
     assert list(agents) == ["svc"]
-    sessions = (await ada.ok(SESSIONS, a=agents["svc"]["id"]))["consciousnessSessions"]
-    assert sessions["totalCount"] == 2
+    await _sessions(ada, agents["svc"]["id"], 2)
 
 
 async def test_another_users_key_feeds_only_their_agents(caller: MakeCaller, served: str) -> None:
