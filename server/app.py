@@ -127,7 +127,7 @@ def create_app(
         )
         graphql.token_watch.start(stores.tokens, settings.websocket_token_check_seconds)
         if settings.ingest_worker:
-            ingest_worker.start(app_state)
+            ingest_worker.start_for(app_state)
         # uvicorn closes websockets (1012) before this lifespan's shutdown: say 1001 first.
         restore_signals = chain_shutdown_signals(graphql.close_websockets)
         try:

@@ -57,7 +57,7 @@ def traces_endpoint(worker: IngestWorker) -> Callable[[Request], Awaitable[Respo
     async def endpoint(request: Request) -> Response:
         response, queued = await _ingest(request)
         if queued:
-            worker.notify()
+            worker.wake()
         return response
 
     return endpoint

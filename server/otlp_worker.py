@@ -15,7 +15,7 @@ import logging
 
 from starlette.requests import Request
 
-from db.analytics_writer import wait_event
+from db.drain_loop import DrainLoop
 from db.repositories.ingest_queue import claimed_batches
 from resolvers.context import AppState, Context
 from resolvers.ingestion import process_queued
@@ -27,41 +27,18 @@ RETRY_INTERVAL_SECONDS = 2.0
 _WORKER_SCOPE = {"type": "http", "method": "POST", "path": "/v1/traces", "headers": []}
 
 
-class IngestWorker:
-    """Queue → sessions, one batch at a time (module docstring)."""
+class IngestWorker(DrainLoop):
+    """Queue → sessions, one batch at a time (module docstring); `wake` it after queueing."""
 
     def __init__(self, retry_interval_seconds: float = RETRY_INTERVAL_SECONDS) -> None:
-        self._retry_interval = retry_interval_seconds
+        super().__init__("ingest-worker", retry_interval_seconds, gather_seconds=0.0)
         self._app: AppState | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self._closing = asyncio.Event()
         self._drain_lock = asyncio.Lock()
         self.stored_calls = 0  # since start, for tests and logs
 
-    def notify(self) -> None:
-        """Say a batch was queued (committed): the worker takes it soon."""
-        self._wake.set()
-
-    def start(self, app: AppState) -> None:
+    def start_for(self, app: AppState) -> None:
         self._app = app
-        self._task = asyncio.create_task(self._run(), name="ingest-worker")
-
-    async def close(self) -> None:
-        """Stop after one last drain."""
-        self._closing.set()
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while not self._closing.is_set():
-            await wait_event(self._wake, self._retry_interval)
-            self._wake.clear()
-            if not await self.drain():
-                await wait_event(self._closing, self._retry_interval)
-        await self.drain()
+        self.start()
 
     async def drain(self) -> bool:
         """Process queued batches until none is left; False (logged) when one failed."""

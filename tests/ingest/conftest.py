@@ -4,12 +4,10 @@ made and exported by the OpenTelemetry SDK (a client not written here)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
-import uvicorn
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -20,10 +18,8 @@ from opentelemetry.trace import SpanKind
 
 from tests.agents.conftest import Caller, MakeCaller, caller, count_rows
 from tests.analytics.conftest import Metrics, metrics
-from tests.apps import Running, app_with
+from tests.apps import Running, app_with, uvicorn_serving
 from tests.auth.conftest import SignIn, sign_in
-from tests.servers import free_port
-from tests.support import wait_until
 
 __all__ = [
     "Caller",
@@ -54,17 +50,8 @@ async def make_key(owner: Caller, name: str = "collector") -> dict[str, Any]:
 @pytest.fixture
 async def served(app: Running) -> AsyncIterator[str]:
     """The session's app behind uvicorn on a free port (real sockets for the SDK's exporter)."""
-    port = free_port()
-    config = uvicorn.Config(app.asgi, port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    await wait_until(lambda: server.started or task.done(), "uvicorn listens")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with uvicorn_serving(app.asgi) as url:
+        yield url
 
 
 def chat_attributes(
