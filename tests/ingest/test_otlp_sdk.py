@@ -23,7 +23,8 @@ from tests.support import wait_until
 AGENTS = "{ agents(first: 50) { edges { node { id name status } } } }"
 SESSIONS = """query($a: UUID!) { consciousnessSessions(agentId: $a) { totalCount edges { node {
   input response blocked processingTimeMs context
-  violations { category } responseViolations { category } } } } }"""
+  violations { category } responseViolations { category }
+  evaluation { name scoreValue scoreLabel explanation traceId spanId } } } } }"""
 METRICS = """subscription($since: Int) { metrics(since: $since) {
   sequence agentId source model provider inputTokens outputTokens traceId spanId
   processingTimeMs ethicalScore } }"""
@@ -82,8 +83,15 @@ async def test_sdk_exported_genai_spans_become_sessions_metrics_and_live_events(
     assert session["context"]["source"] == "otlp"
     assert session["context"]["model"] == "gpt-4o-mini"
     sent = {span.context.span_id: span for span in spans}
+    verdict = session["evaluation"]
+    assert (verdict["name"], verdict["scoreLabel"]) == ("consciousness.ethics", "flagged")
+    assert "PII" in verdict["explanation"]
+    assert 0 <= verdict["scoreValue"] < 1
+    assert int(verdict["spanId"], 16) in sent
+    assert int(verdict["traceId"], 16) == sent[int(verdict["spanId"], 16)].context.trace_id
     helpdesk = await _sessions(ada, agents["helpdesk"]["id"], 1)
     assert helpdesk["edges"][0]["node"]["response"] == "Hold the reset button for ten seconds."
+    assert helpdesk["edges"][0]["node"]["evaluation"]["scoreLabel"] == "answered"
 
     async def rows() -> list[tuple[Any, ...]]:
         return await stores.analytics.query_rows(
@@ -145,3 +153,15 @@ async def test_another_users_key_feeds_only_their_agents(caller: MakeCaller, ser
     assert uuid.UUID((await _agents(bob))["svc"]["id"]) != uuid.UUID(
         (await _agents(ada))["svc"]["id"]
     )
+
+
+async def test_a_session_of_process_has_no_evaluation_record(caller: MakeCaller) -> None:
+    ada = await caller("ada")
+    agent = await ada.create("direct")
+    await ada.ok("mutation($id: UUID!) { activateAgent(id: $id) { id } }", id=agent["id"])
+    await ada.ok(
+        "mutation($i: ProcessInput!) { process(input: $i) { requestId } }",
+        i={"agentId": agent["id"], "input": "Hello, how are you?", "context": {"source": "otlp"}},
+    )
+    (edge,) = (await ada.ok(SESSIONS, a=agent["id"]))["consciousnessSessions"]["edges"]
+    assert edge["node"]["evaluation"] is None  # a client's context cannot claim one
