@@ -87,12 +87,14 @@ async def enqueue_spans(
 ) -> IngestReport:
     """Queue every GenAI span of `spans` that can be taken (module docstring)."""
     report = IngestReport()
+    genai = [span for span in spans if span.is_genai]
+    report.ignored = len(spans) - len(genai)
+    if not genai:
+        return report
+    await _check_capacity(context, len(genai))  # before any write, agents included
     agent_ids: dict[str, uuid.UUID | str] = {}  # by name: the agent, or why it cannot take
     queued: list[dict[str, object]] = []
-    for span in spans:
-        if not span.is_genai:
-            report.ignored += 1
-            continue
+    for span in genai:
         try:
             call = observed_call(span, context.settings.max_input_chars)
         except SpanRejected as rejected:
@@ -108,16 +110,22 @@ async def enqueue_spans(
     if not queued:
         return report
     async with context.stores.database.session() as session:
-        waiting = await ingest_queue.queued_spans(session)
-        if waiting and waiting + len(queued) > context.settings.ingest_queue_max_spans:
-            raise RateLimited(
-                f"{waiting} spans wait for analysis: retry later", retry_after=RETRY_AFTER_SECONDS
-            )
         user_id = uuid.UUID(principal.user_id)
         payload = orjson.dumps(queued)
         await ingest_queue.enqueue(session, context.app.keyring, user_id, len(queued), payload)
     report.accepted = len(queued)
     return report
+
+
+async def _check_capacity(context: Context, spans: int) -> None:
+    """RATE_LIMITED when `spans` more would pass INGEST_QUEUE_MAX_SPANS (an empty queue
+    takes any request: OTLP_MAX_SPANS_PER_REQUEST bounds it)."""
+    async with context.stores.database.read() as session:
+        waiting = await ingest_queue.queued_spans(session)
+    if waiting and waiting + spans > context.settings.ingest_queue_max_spans:
+        raise RateLimited(
+            f"{waiting} spans wait for analysis: retry later", retry_after=RETRY_AFTER_SECONDS
+        )
 
 
 async def _agent_for(context: Context, principal: Principal, name: str) -> uuid.UUID | str:

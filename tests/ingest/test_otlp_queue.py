@@ -20,8 +20,8 @@ from tests.support import register, wait_until
 PROTOBUF = {"content-type": "application/x-protobuf"}
 
 
-def _body(question: str) -> bytes:
-    spans = sdk_spans("queued-agent", [chat_attributes(question, "An answer.")])
+def _body(question: str, agent: str = "queued-agent") -> bytes:
+    spans = sdk_spans(agent, [chat_attributes(question, "An answer.")])
     body: bytes = encode_spans(spans).SerializeToString()
     return body
 
@@ -39,7 +39,8 @@ async def test_a_full_queue_answers_429_with_retry_after_and_writes_nothing(
         key = {"x-api-key": (await make_key(ada))["key"]}
         first = await client.post("/v1/traces", content=_body("First?"), headers=PROTOBUF | key)
         assert first.status_code == 200
-        full = await client.post("/v1/traces", content=_body("Second?"), headers=PROTOBUF | key)
+        second = _body("Second?", agent="another-agent")
+        full = await client.post("/v1/traces", content=second, headers=PROTOBUF | key)
         assert full.status_code == 429
         assert full.headers["retry-after"] == "2"
         status = status_pb2.Status()
@@ -47,6 +48,8 @@ async def test_a_full_queue_answers_429_with_retry_after_and_writes_nothing(
         assert "wait for analysis" in status.message
         assert await _count(stores, IngestQueue) == 1
         assert await _count(stores, ConsciousnessSession) == 0
+        agents = (await ada.ok("{ agents { edges { node { name } } } }"))["agents"]["edges"]
+        assert [edge["node"]["name"] for edge in agents] == ["queued-agent"]
 
 
 async def test_spans_acknowledged_by_a_process_that_stops_are_analysed_by_another(
