@@ -17,6 +17,7 @@ class Permission(StrEnum):
     CONSCIOUSNESS_READ = "consciousness:read"
     CONSCIOUSNESS_EXPERIMENTAL = "consciousness:experimental"
     ANALYTICS_READ = "analytics:read"
+    API_KEYS_MANAGE = "api_keys:manage"  # make, list and revoke one's own ingestion keys
     ANALYTICS_EXPORT = "analytics:export"
     ANALYTICS_ADMIN = "analytics:admin"  # every user's metrics
     USERS_READ = "users:read"
@@ -33,6 +34,7 @@ _USER = frozenset(
         Permission.CONSCIOUSNESS_PROCESS,
         Permission.CONSCIOUSNESS_READ,
         Permission.ANALYTICS_READ,
+        Permission.API_KEYS_MANAGE,
     }
 )
 _DEVELOPER = _USER | {Permission.ANALYTICS_EXPORT}

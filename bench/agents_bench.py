@@ -75,7 +75,7 @@ INSERT INTO consciousness_metrics
 SELECT now64(3) - toIntervalSecond(518 * number), generateUUIDv4(), {user:UUID},
        arrayElement({agents:Array(UUID)}, number % length({agents:Array(UUID)}) + 1),
        5 + number % 97, (number % 11) / 10, (number % 7) / 6, 0.5, 0.25, 0, 0.5,
-       number % 13 = 0, false, [], 100, 3, 120, NULL
+       number % 13 = 0, false, [], 100, 3, 120, NULL, 'graphql', '', '', 0, 0, '', ''
 FROM numbers({rows:UInt64})
 """
 OTHER_ROWS_SQL = """
@@ -86,7 +86,8 @@ SELECT now64(3) - toIntervalMillisecond(500 * number), generateUUIDv4(),
        toUUID(concat('00000000-0000-0000-0001-',
                      leftPad(toString(number % {agents:UInt32}), 12, '0'))),
        5 + (number * 7919 % 1000) / 10, (number % 11) / 10, (number % 7) / 6, 0.5, 0.25, 0, 0.5,
-       number % 13 = 0, false, if(number % 5 = 0, ['S1'], []), 100, 3, 120, NULL
+       number % 13 = 0, false, if(number % 5 = 0, ['S1'], []), 100, 3, 120, NULL,
+       'graphql', '', '', 0, 0, '', ''
 FROM numbers({rows:UInt64})
 """
 

@@ -138,7 +138,8 @@ async def fill_for_query(store: AnalyticsStore) -> None:
                toUUID(concat('00000000-0000-0000-0001-',
                              leftPad(toString(number % {AGENTS}), 12, '0'))),
                5 + (number * 7919 % 1000) / 10, (number % 11) / 10, (number % 7) / 6, 0.5, 0.25,
-               0, 0.5, number % 13 = 0, false, if(number % 5 = 0, ['S1'], []), 100, 3, 120, NULL
+               0, 0.5, number % 13 = 0, false, if(number % 5 = 0, ['S1'], []), 100, 3, 120, NULL,
+               'graphql', '', '', 0, 0, '', ''
         FROM numbers({QUERY_ROWS})"""
     )
 

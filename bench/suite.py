@@ -88,6 +88,9 @@ JOBS = (
         "500 subscribers of one operation, grouped against ungrouped"),
     Job("observability", "extra: observability", "observability_bench.py", ("--quick",), 45,
         "metrics, JSON request logs and tracing on against everything off"),
+    Job("otlp", "extra: OTLP ingestion", "otlp_bench.py", ("--requests", "5"), 15,
+        "GenAI spans POSTed to /v1/traces and stored as sessions by one process's ingestion "
+        "worker, against decoding the same payloads alone"),
 )  # fmt: skip
 
 

@@ -42,3 +42,12 @@ class MetricsRow(Payload):
     gpu_percent: float | None = field(  # no GPU is read on this server
         default=None, metadata={"column": "gpu_usage", "clickhouse": "Nullable(Float32)"}
     )
+    # Where the request came from: `graphql` (process) or `otlp` (a GenAI span ingested at
+    # /v1/traces). The rest describe the observed model call; empty or 0 for `process`.
+    source: str = field(default="graphql", metadata={"clickhouse": "LowCardinality(String)"})
+    model: str = field(default="", metadata={"clickhouse": "LowCardinality(String)"})
+    provider: str = field(default="", metadata={"clickhouse": "LowCardinality(String)"})
+    input_tokens: int = 0
+    output_tokens: int = 0
+    trace_id: str = ""  # hex, as OTLP/JSON writes it
+    span_id: str = ""

@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     persisted_operations_file: Path | None = None  # JSON {sha256 hex: document}
     persisted_operations_only: bool = False
     max_input_chars: int = Field(default=20_000, gt=0)
+    # OTLP trace ingestion at /v1/traces (server/otlp.py, resolvers/ingestion.py).
+    otlp_max_spans_per_request: int = Field(default=1000, gt=0)
+    ingest_queue_max_spans: int = Field(default=10_000, gt=0)
+    ingest_worker: bool = True  # false: this process only queues; others analyse
     # The ethics stage's semantic layer (db/guard_model.py): loaded once at start-up
     # (about 0.2 s, 50 MB); off, the stage runs rules and detectors only.
     ethics_semantic_guard: bool = True

@@ -41,6 +41,7 @@ _CLICKHOUSE_TYPES: dict[Any, str] = {
     float: "Float64",
     bool: "Bool",
     int: "UInt32",
+    str: "String",
     tuple[str, ...]: "Array(LowCardinality(String))",
 }
 
@@ -70,6 +71,7 @@ class Column:
     name: str
     clickhouse_type: str
     insert_form: Callable[[Any], Any] | None  # the conversion row_values applies, if any
+    default: Any = None  # the value of a row staged before the column existed
 
 
 def _metrics_columns() -> tuple[Column, ...]:
@@ -80,6 +82,7 @@ def _metrics_columns() -> tuple[Column, ...]:
             f.metadata.get("column", f.name),
             f.metadata.get("clickhouse") or _CLICKHOUSE_TYPES[hints[f.name]],
             _INSERT_FORMS.get(hints[f.name]),
+            None if f.default is dataclasses.MISSING else f.default,
         )
         for f in dataclasses.fields(MetricsRow)
     )
@@ -97,10 +100,12 @@ def metrics_columns(row: MetricsRow) -> ColumnRow:
 
 
 def row_values(row: ColumnRow) -> list[Any]:
-    """A row as the insert wants it: values in column order, ids as UUID, times as datetime."""
+    """A row as the insert wants it: values in column order, ids as UUID, times as datetime;
+    a column the row lacks (staged before the column was added) gets its default."""
+    values = [row.get(column.name, column.default) for column in COLUMNS]
     return [
-        row[column.name] if column.insert_form is None else column.insert_form(row[column.name])
-        for column in COLUMNS
+        value if column.insert_form is None else column.insert_form(value)
+        for column, value in zip(COLUMNS, values, strict=True)
     ]
 
 

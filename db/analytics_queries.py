@@ -28,6 +28,8 @@ class MetricField(StrEnum):
     VALENCE = "valence"
     AROUSAL = "arousal"
     INPUT_CHARS = "input_chars"
+    INPUT_TOKENS = "input_tokens"  # of an observed model call (OTLP); 0 for `process`
+    OUTPUT_TOKENS = "output_tokens"
     CPU_PERCENT = "cpu_percent"
     MEMORY_MB = "memory_mb"
     GPU_USAGE = "gpu_usage"
@@ -48,6 +50,9 @@ class Dimension(StrEnum):
     AGENT = "agent_id"
     USER = "user_id"
     VIOLATION_CATEGORY = "violation_category"
+    MODEL = "model"
+    PROVIDER = "provider"
+    SOURCE = "source"
 
 
 class TimeBucket(StrEnum):

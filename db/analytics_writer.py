@@ -25,7 +25,6 @@ more and stops.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import uuid
@@ -34,6 +33,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from db.analytics import ColumnRow
+from db.drain_loop import DrainLoop
 from db.metrics_outbox import claimed_batch
 from db.session import Database
 
@@ -64,7 +64,7 @@ class WriterStats:
     insert_failures: int = 0
 
 
-class AnalyticsWriter:
+class AnalyticsWriter(DrainLoop):
     """Outbox → batches → ClickHouse, a batch deleted from the outbox once it is in."""
 
     def __init__(
@@ -76,37 +76,22 @@ class AnalyticsWriter:
         flush_interval_seconds: float = DEFAULT_FLUSH_INTERVAL_SECONDS,
         retry_interval_seconds: float = DEFAULT_RETRY_INTERVAL_SECONDS,
     ) -> None:
+        super().__init__("analytics-writer", retry_interval_seconds, flush_interval_seconds)
         self._sink = sink
         self._database = database
         self._batch_size = batch_size
-        self._flush_interval = flush_interval_seconds
-        self._retry_interval = retry_interval_seconds
         self._stats = WriterStats()
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self._closing = asyncio.Event()
         self._drain_lock = asyncio.Lock()  # one drain at a time in this process
 
     def notify(self, rows: int = 1) -> None:
         """Say `rows` were staged (committed): the drain task gathers and inserts them soon."""
         self._stats.staged_rows += rows
         self._stats.pending_rows += rows
-        self._wake.set()
+        self.wake()
 
     def stats(self) -> WriterStats:
         """A snapshot of the counters (for /metrics and tests)."""
         return WriterStats(**vars(self._stats))
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="analytics-writer")
-
-    async def close(self) -> None:
-        """Stop the drain task after one last drain."""
-        self._closing.set()
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
 
     async def flush(self) -> bool:
         """Insert every staged row now; True when the outbox is empty afterwards.
@@ -114,15 +99,6 @@ class AnalyticsWriter:
         Account and agent deletion call it so no row staged before them arrives after.
         """
         return await self.drain()
-
-    async def _run(self) -> None:
-        while not self._closing.is_set():
-            await _wait(self._wake, self._retry_interval)
-            await _wait(self._closing, self._flush_interval)  # gather a batch
-            self._wake.clear()
-            if not await self.drain():
-                await _wait(self._closing, self._retry_interval)
-        await self.drain()
 
     async def drain(self) -> bool:
         """Insert staged rows batch by batch until none is left; False (logged) on a failure."""
@@ -154,12 +130,6 @@ class AnalyticsWriter:
         self._stats.inserted_rows += size
         self._stats.last_batch_size = size
         self._stats.max_batch_size = max(self._stats.max_batch_size, size)
-
-
-async def _wait(event: asyncio.Event, seconds: float) -> None:
-    """Until `event` is set or `seconds` have passed."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), seconds)
 
 
 def _content_token(rows: list[ColumnRow]) -> str:

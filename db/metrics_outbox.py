@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import insert
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.analytics import ColumnRow
+from db.claims import claimed_rows
 from db.models import MetricsOutbox
 from db.session import Database
 
@@ -45,31 +46,7 @@ async def stage(session: AsyncSession, row: ColumnRow) -> None:
 
 @asynccontextmanager
 async def claimed_batch(database: Database, limit: int) -> AsyncIterator[list[OutboxRow]]:
-    """Up to `limit` of the oldest staged rows, deleted when the block ends without error.
-
-    PostgreSQL: the rows are locked `FOR UPDATE SKIP LOCKED` in a transaction that lasts
-    the block, so the writers of several server processes take disjoint batches, and rows
-    of a process killed mid-block are unlocked for the others. SQLite serves one process
-    (one writer task): the rows are read without a lock, and deleted afterwards in a
-    `write_session`, which queues behind `process` instead of holding its write lock
-    while ClickHouse inserts.
-    """
-    statement = select(OUTBOX.c.id, OUTBOX.c.row).order_by(OUTBOX.c.id).limit(limit)
-    locking = database.backend == "postgresql"
-    if locking:
-        statement = statement.with_for_update(skip_locked=True)
-    async with database.session() as session:
-        found = (await session.exec(statement)).all()  # type: ignore[call-overload]
-        batch = [OutboxRow(id, orjson.loads(row)) for id, row in found]
-        yield batch
-        if locking and batch:
-            await _delete(session, batch)
-    if not locking and batch:
-        async with database.write_session() as session:
-            await _delete(session, batch)
-
-
-async def _delete(session: AsyncSession, batch: list[OutboxRow]) -> None:
-    ids = [entry.id for entry in batch]
-    statement = delete(OUTBOX).where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
-    await session.exec(statement, params={"ids": ids})
+    """Up to `limit` of the oldest staged rows, deleted when the block ends without error
+    (db/claims.py says how several processes share them)."""
+    async with claimed_rows(database, OUTBOX, [OUTBOX.c.row], limit) as found:
+        yield [OutboxRow(row[0], orjson.loads(row[1])) for row in found]

@@ -192,3 +192,46 @@ class AuditLog(SQLModel, table=True):
     user_agent: str | None = Field(default=None, max_length=512)
     details: dict[str, Any] = _json(default=dict)
     created_at: datetime = _created_at()
+
+
+class ApiKey(SQLModel, table=True):
+    """A user's key for machine ingestion (OTLP traces), stored as a keyed hash only.
+
+    `prefix` is the key's public beginning, shown in listings so the owner can tell keys
+    apart; `key_hash` is HMAC-SHA256 of the whole key (auth/api_keys.py). A revoked key
+    stays listed with `revoked_at` set and authenticates nothing.
+    """
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_user_created", "user_id", "created_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = _foreign_key("users.id", ondelete="CASCADE", index=False)
+    name: str = Field(max_length=100)
+    prefix: str = Field(max_length=16)
+    key_hash: str = Field(max_length=64, unique=True)
+    scope: str = Field(max_length=32)
+    created_at: datetime = _created_at()
+    last_used_at: datetime | None = _optional_timestamp()
+    revoked_at: datetime | None = _optional_timestamp()
+
+
+class IngestQueue(SQLModel, table=True):
+    """GenAI calls of an acknowledged OTLP request, until the ingestion worker has stored
+    them as sessions (resolvers/ingestion.py). The calls hold raw prompts and outputs, so
+    `payload` is sealed (db/crypto.py) under the data key `key_id`, bound to `batch_id`;
+    its user's deletion takes it along."""
+
+    __tablename__ = "ingest_queue"
+
+    # Drain order; SQLite autoincrements only an INTEGER primary key.
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    )
+    batch_id: uuid.UUID = Field(sa_column=Column(Uuid(), nullable=False, unique=True))
+    user_id: uuid.UUID = _foreign_key("users.id", ondelete="CASCADE")
+    spans: int
+    key_id: str = Field(max_length=32)
+    payload: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+    created_at: datetime = _created_at()

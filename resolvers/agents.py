@@ -268,16 +268,26 @@ async def get_agent(info: Info, agent_id: uuid.UUID) -> AgentRow:
 
 async def create_agent(info: Info, draft: AgentDraft) -> AgentRow:
     """A new INACTIVE agent owned by the caller, with its version 1."""
-    context = info.context
-    principal = await context.require_principal()
+    principal = await info.context.require_principal()
+    return await create_agent_for(info.context, uuid.UUID(principal.user_id), draft)
+
+
+async def create_agent_for(
+    context: Context,
+    owner_id: uuid.UUID,
+    draft: AgentDraft,
+    status: AgentStatus = AgentStatus.INACTIVE,
+) -> AgentRow:
+    """A new agent of `owner_id` in `status`, with its version 1; CONFLICT on a taken name."""
     agent = AgentRow(
-        owner_id=uuid.UUID(principal.user_id),
+        owner_id=owner_id,
         name=clean_name(draft.name),
         description=check_description(draft.description),
         agent_type=AgentType(draft.agent_type).value,
         configuration=validate_configuration(
             {} if draft.configuration is None else draft.configuration
         ),
+        status=status.value,
     )
     async with context.stores.database.session() as session:
         agent = await agents.insert_agent(session, agent)

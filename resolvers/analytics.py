@@ -114,6 +114,9 @@ class Group:
     violation_category: str | None
     count: int
     values: tuple[GroupValue, ...]
+    model: str | None = None
+    provider: str | None = None
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -281,6 +284,9 @@ async def run_analytics(info: Info, query: AnalyticsRequest) -> GroupPage:
                 agent_id=record.get(Dimension.AGENT.value),
                 user_id=record.get(Dimension.USER.value),
                 violation_category=record.get(Dimension.VIOLATION_CATEGORY.value),
+                model=record.get(Dimension.MODEL.value),
+                provider=record.get(Dimension.PROVIDER.value),
+                source=record.get(Dimension.SOURCE.value),
                 count=int(record["row_count"]),
                 values=tuple(
                     GroupValue(

@@ -1,7 +1,8 @@
 """The `process` use case: one input through an agent, its session and new state stored.
 
 The input checks, the engine configuration and the stored state it shares with the
-evaluation-only queries and the session reads live in resolvers/engine_inputs.py.
+evaluation-only queries and the session reads live in resolvers/engine_inputs.py. OTLP
+ingestion (resolvers/ingestion.py) enters at step 1's read, through `process_checked`.
 
 `process`, in order:
 1. validate (BAD_USER_INPUT, nothing written); read the agent once: its status,
@@ -40,6 +41,7 @@ from typing import Any
 import orjson
 
 import engine
+from auth.permissions import Principal
 from core.enums import AgentStatus
 from core.errors import BadUserInput, EthicalViolation
 from core.events import StateChanged
@@ -61,18 +63,16 @@ from resolvers.engine_inputs import (
     redact_json,
     stored_state,
 )
+from resolvers.events import state_topic
 from resolvers.metrics import emit_metrics, process_usage, stage_metrics
+from resolvers.observed_calls import ObservedCall
 from resolvers.responders import (
+    OBSERVED,
     REFLECTIVE_OUTCOME,
     FixedResponder,
     ResponderOutcome,
     compose_with_model,
 )
-
-
-def state_topic(agent_id: uuid.UUID) -> str:
-    """Broker topic of an agent's consciousness state changes."""
-    return f"agent:{agent_id}:state"
 
 
 @dataclass(frozen=True)
@@ -144,13 +144,17 @@ class _Run:
     feedback: tuple[engine.Feedback, ...]
     outcome: ResponderOutcome
     started: float
+    call: ObservedCall | None = None  # an ingested GenAI span, None for `process`
 
     def session_row(
         self, result: engine.EngineResult, context: dict[str, Any], keyring: Keyring
     ) -> SessionRow:
         """The session to store for `result`, `context` already redacted, its texts sealed."""
         session_id = uuid.uuid4()
-        texts = SessionTexts(result.redacted_text, result.content, context)
+        content = result.content
+        if self.call is not None and content is not None:  # a real model's output: redact it
+            content = engine.redact_personal_data(content, self.config.max_input_chars)
+        texts = SessionTexts(result.redacted_text, content, context)
         sealed = seal_texts(keyring, session_id, texts)
         return SessionRow(
             id=session_id,
@@ -169,12 +173,18 @@ class _Run:
             awareness_level=result.awareness_level,
             ethical_score=result.ethics.overall_score,
             confidence=result.self_awareness.confidence,
-            processing_time_ms=(time.perf_counter() - self.started) * 1000.0,
+            processing_time_ms=self.elapsed_ms(),
             blocked=result.blocked,
             # Given, not defaulted: pydantic inspects a default factory's signature on
             # every construction (0.2 ms a row).
             created_at=utcnow(),
         )
+
+    def elapsed_ms(self) -> float:
+        """Our processing time; for an observed call, the span's own duration."""
+        if self.call is not None:
+            return self.call.duration_ms
+        return (time.perf_counter() - self.started) * 1000.0
 
 
 async def process(info: Info, data: ProcessDraft) -> Processed:
@@ -184,15 +194,34 @@ async def process(info: Info, data: ProcessDraft) -> Processed:
     principal = await context.require_principal()
     text = checked_text(settings, data.input, "input")
     request_context = checked_context(data.context)
+    return await process_checked(
+        context, principal, data.agent_id, text, request_context, data.use_language_model
+    )
+
+
+async def process_checked(
+    context: Context,
+    principal: Principal,
+    agent_id: uuid.UUID,
+    text: str,
+    request_context: dict[str, Any],
+    use_language_model: bool = True,
+    call: ObservedCall | None = None,
+) -> Processed:
+    """Steps 1 to 5 of `process` on input already checked; with `call` (an ingested span)
+    the observed output is the content, checked and redacted, and no model is asked."""
+    settings = context.settings
     async with context.stores.database.read() as session:
-        read = await sessions.read_state(session, data.agent_id, owner_id=owner_scope(principal))
+        read = await sessions.read_state(session, agent_id, owner_id=owner_scope(principal))
         ids = [] if read is None else read.feedback_ids
         feedback = await marks.engine_feedback(session, ids, context.app.keyring)  # none: no query
-    stored = _require_active(data.agent_id, read)
+    stored = _require_active(agent_id, read)
     started = time.perf_counter()
     config = config_for(settings, stored.configuration)
     outcome = REFLECTIVE_OUTCOME
-    if config.responder is not None and data.use_language_model:
+    if call is not None:
+        outcome = ResponderOutcome(content=call.output_text, name=OBSERVED, model=call.model)
+    elif config.responder is not None and use_language_model:
         outcome = await compose_with_model(
             settings,
             context.app.language_model,
@@ -203,14 +232,14 @@ async def process(info: Info, data: ProcessDraft) -> Processed:
             feedback=feedback,
         )
     user_id = uuid.UUID(principal.user_id)
-    run = _Run(uuid.uuid4(), data.agent_id, user_id, text, config, feedback, outcome, started)
+    request_id = uuid.uuid4() if call is None else call.request_id
+    run = _Run(request_id, agent_id, user_id, text, config, feedback, outcome, started, call)
     try:
         result, row, metrics = await _run_and_record(context, run, stored, request_context)
     except _EngineFailed as failure:
         cause = failure.__cause__ or failure
         await mark_agent_error(context, run.agent_id, f"engine failed: {type(cause).__name__}")
-        elapsed_ms = (time.perf_counter() - started) * 1000.0
-        failed = _metrics_of(run, elapsed_ms, None, process_usage())
+        failed = _metrics_of(run, run.elapsed_ms(), None, process_usage())
         async with context.stores.database.write_session() as session:
             await stage_metrics(session, failed)
         await emit_metrics(context, failed)
@@ -229,7 +258,7 @@ async def _run_and_record(
     """Run the engine on the state read, outside any lock, then `_record` what it produced."""
     responder: engine.Responder = (
         engine.ReflectiveResponder()
-        if run.outcome.content is None
+        if run.outcome.content is None and run.call is None
         else FixedResponder(run.outcome.content)
     )
     try:
@@ -326,6 +355,8 @@ def _metrics_of(
     """
     cpu_percent, memory_mb = usage
     ethics = None if result is None else result.ethics
+    call = run.call
+    observed = {} if call is None else call.metrics_columns()
     return MetricsRow(
         request_id=run.request_id,
         user_id=run.user_id,
@@ -346,6 +377,7 @@ def _metrics_of(
         input_chars=len(run.text),
         cpu_percent=cpu_percent,
         memory_mb=memory_mb,
+        **observed,
     )
 
 

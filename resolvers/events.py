@@ -29,6 +29,11 @@ def owner_agents_topic(owner_id: uuid.UUID) -> str:
     return f"user:{owner_id}:agents"
 
 
+def state_topic(agent_id: uuid.UUID) -> str:
+    """Broker topic of an agent's consciousness state changes."""
+    return f"agent:{agent_id}:state"
+
+
 def agent_metrics_topic(agent_id: uuid.UUID) -> str:
     return f"metrics:agent:{agent_id}"
 

@@ -31,12 +31,12 @@ from core.records import MetricsRow
 from db.pubsub import Subscription
 from db.types import utcnow
 from resolvers.agents import load_visible_agent
-from resolvers.consciousness import state_topic
 from resolvers.context import Context, Info
 from resolvers.events import (
     agent_metrics_topic,
     agent_topic,
     owner_agents_topic,
+    state_topic,
     user_metrics_topic,
 )
 from resolvers.loaders import Loaders

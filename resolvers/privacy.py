@@ -33,12 +33,12 @@ from db.repositories import privacy, users
 from resolvers.analytics import delete_user_metrics
 from resolvers.analytics_exports import FORMATS, ExportFormat, ExportTicket
 from resolvers.auth import check_login_throttle, count_failed_login
-from resolvers.consciousness import state_topic
 from resolvers.context import Context, Info
 from resolvers.events import (
     agent_metrics_topic,
     agent_topic,
     owner_agents_topic,
+    state_topic,
     user_metrics_topic,
 )
 

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 REFLECTIVE = "reflective"
 LANGUAGE_MODEL = "language_model"
+OBSERVED = "observed"  # the content is a real model's output, received in an OTLP span
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,12 @@ REFLECTIVE_OUTCOME = ResponderOutcome(content=None, name=REFLECTIVE, model=None)
 
 
 class FixedResponder:
-    """An engine Responder returning text composed beforehand; None (no content) if blocked."""
+    """An engine Responder returning text composed beforehand (None: no content, as for an
+    observed call without output); None if the engine blocked the input."""
 
     needs_check = True  # a language model's words: the engine checks them
 
-    def __init__(self, content: str) -> None:
+    def __init__(self, content: str | None) -> None:
         self._content = content
 
     def respond(self, analysis: engine.Analysis) -> str | None:

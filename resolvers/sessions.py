@@ -15,6 +15,7 @@ from resolvers.agents import load_visible_agent
 from resolvers.context import Info
 from resolvers.engine_inputs import stored_state
 from resolvers.pagination import Page, build_page, page_size
+from resolvers.responders import OBSERVED
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,52 @@ class StoredSession:
 
     row: SessionRow
     texts: SessionTexts
+
+    @property
+    def evaluation(self) -> GenAIEvaluation | None:
+        """The verdict on an observed call (an OTLP span), shaped as OpenTelemetry's
+        `gen_ai.evaluation.result` event; None for a session of `process`."""
+        responder = self.row.processing_metrics.get("responder") or {}
+        if responder.get("name") != OBSERVED:
+            return None
+        stored = self.row.ethical_evaluation
+        parts = [stored, *([stored["response"]] if stored.get("response") else [])]
+        label = max((p.get("decision", "ANSWERED") for p in parts), key=_DECISIONS.index)
+        reasons = [reason for p in parts for reason in p.get("block_reasons", ())]
+        categories = dict.fromkeys(v["category"] for p in parts for v in p.get("violations", ()))
+        explanation = "; ".join(reasons) or (
+            f"violations: {', '.join(categories)}" if categories else "no violations"
+        )
+        return GenAIEvaluation(
+            name=EVALUATION_NAME,
+            score_value=min(float(p.get("overall_score", 1.0)) for p in parts),
+            score_label=label.lower(),
+            explanation=explanation,
+            trace_id=str(self.texts.context.get("trace_id", "")),
+            span_id=str(self.texts.context.get("span_id", "")),
+        )
+
+
+EVALUATION_NAME = "consciousness.ethics"
+_DECISIONS = ("ANSWERED", "FLAGGED", "REFUSED")  # engine.Decision, from best to worst
+
+
+@dataclass(frozen=True)
+class GenAIEvaluation:
+    """The attributes of a `gen_ai.evaluation.result` event for one observed call: the ethics
+    stage's verdict over its input and its output together.
+
+    `score_value` is the lower of the two overall ethical scores (0 to 1, 1 = no concern);
+    `score_label` the worse decision (answered, flagged, refused); `explanation` the block
+    reasons, else the violation categories found.
+    """
+
+    name: str
+    score_value: float
+    score_label: str
+    explanation: str
+    trace_id: str
+    span_id: str
 
 
 async def consciousness_state(info: Info, agent_id: uuid.UUID) -> engine.AgentState | None:

@@ -10,10 +10,27 @@ from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
 from schema.pipeline import OperationObserver, OperationPipeline
-from schema.roots import agents, analytics, auth, consciousness, live, privacy, system
+from schema.roots import (
+    agents,
+    analytics,
+    api_keys,
+    auth,
+    consciousness,
+    live,
+    privacy,
+    system,
+)
 
 Query = merge_types(
-    "Query", (system.Query, auth.Query, agents.Query, consciousness.Query, analytics.Query)
+    "Query",
+    (
+        system.Query,
+        auth.Query,
+        agents.Query,
+        consciousness.Query,
+        analytics.Query,
+        api_keys.Query,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
@@ -24,6 +41,7 @@ Mutation = merge_types(
         analytics.Mutation,
         live.Mutation,
         privacy.Mutation,
+        api_keys.Mutation,
     ),
 )
 

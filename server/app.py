@@ -41,6 +41,8 @@ from server.graphql_app import GraphQLApp
 from server.landing import landing_endpoint
 from server.metrics import Metrics, metrics_endpoint
 from server.middleware import EdgeMiddleware
+from server.otlp import traces_endpoint
+from server.otlp_worker import IngestWorker
 from server.playground import STATIC_PATH, api_reference_page, static_files
 from server.rest.adapter import rest_routes
 from server.shutdown_signals import chain_shutdown_signals
@@ -126,6 +128,8 @@ def create_app(
             clock=clock,
         )
         graphql.token_watch.start(stores.tokens, settings.websocket_token_check_seconds)
+        if settings.ingest_worker:
+            ingest_worker.start_for(app_state)
         # uvicorn closes websockets (1012) before this lifespan's shutdown: say 1001 first.
         restore_signals = chain_shutdown_signals(graphql.close_websockets)
         try:
@@ -134,6 +138,7 @@ def create_app(
             restore_signals()
             await graphql.close_websockets()
             await graphql.token_watch.stop()
+            await ingest_worker.close()
             await rate_limiter.close()
             await app_state.language_model.aclose()
             await stores.close()
@@ -141,6 +146,7 @@ def create_app(
             if tracing is not None:  # exports the spans still buffered (blocking: a thread)
                 await asyncio.to_thread(tracing.shutdown)
 
+    ingest_worker = IngestWorker()  # started by the lifespan; analyses queued OTLP spans
     graphql = GraphQLApp(settings, graphql_ide="graphiql" if settings.playground_enabled else None)
     if metrics is not None:
         metrics.watch_websockets(graphql.connections)
@@ -205,6 +211,7 @@ def create_app(
         Route("/ready", ready),
         Route("/exports/{id}", download_export, methods=["GET"]),
         Route("/api/v1/docs", lambda _request: api_reference_page(), methods=["GET"]),
+        Route("/v1/traces", traces_endpoint(ingest_worker), methods=["POST"]),
         Mount(STATIC_PATH, app=static_files(), name="static"),
         *rest_routes(),
     ]

@@ -51,19 +51,25 @@ async def serving(app: Starlette) -> AsyncIterator[tuple[str, Running]]:
 
     Real sockets and protocols, while the test can reach the app's state (and its clock).
     """
-    async with running(app) as started:
-        port = free_port()
-        config = uvicorn.Config(started.asgi, port=port, log_level="warning", lifespan="off")
-        server = uvicorn.Server(config)
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-        task = asyncio.create_task(server.serve())
-        await wait_until(lambda: server.started or task.done(), "uvicorn listens")
-        assert not task.done(), task
-        try:
-            yield f"http://127.0.0.1:{port}", started
-        finally:
-            server.should_exit = True
-            await task
+    async with running(app) as started, uvicorn_serving(started.asgi) as url:
+        yield url, started
+
+
+@asynccontextmanager
+async def uvicorn_serving(asgi: ASGIApp) -> AsyncIterator[str]:
+    """uvicorn serving `asgi` (an app already started) in this event loop on a free port."""
+    port = free_port()
+    config = uvicorn.Config(asgi, port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    await wait_until(lambda: server.started or task.done(), "uvicorn listens")
+    assert not task.done(), task
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 AppClient = Callable[..., AbstractAsyncContextManager[tuple[httpx.AsyncClient, Stores]]]

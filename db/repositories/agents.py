@@ -142,6 +142,12 @@ async def get_agent(
     return (await session.exec(statement)).first()
 
 
+async def agent_named(session: AsyncSession, owner_id: uuid.UUID, name: str) -> Agent | None:
+    """The owner's agent called `name` (names are unique per owner), if any."""
+    statement = select(Agent).where(col(Agent.owner_id) == owner_id, col(Agent.name) == name)
+    return (await session.exec(statement)).first()
+
+
 async def name_taken(
     session: AsyncSession, owner_id: uuid.UUID, name: str, *, other_than: uuid.UUID | None = None
 ) -> bool:

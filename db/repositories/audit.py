@@ -26,6 +26,8 @@ class AuditAction(StrEnum):
     USER_DEACTIVATED = "user_deactivated"
     ETHICS_FEEDBACK_MARKED = "ethics_feedback_marked"
     ETHICS_FEEDBACK_UNDONE = "ethics_feedback_undone"
+    API_KEY_CREATED = "api_key_created"
+    API_KEY_REVOKED = "api_key_revoked"
 
 
 async def record(

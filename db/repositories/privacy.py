@@ -16,10 +16,19 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.crypto import Keyring
-from db.models import Agent, AgentVersion, AuditLog, ConsciousnessSession, EthicsFeedback, User
+from db.models import (
+    Agent,
+    AgentVersion,
+    ApiKey,
+    AuditLog,
+    ConsciousnessSession,
+    EthicsFeedback,
+    User,
+)
 from db.repositories.session_texts import open_texts
 
 EXCLUDED_USER_FIELDS = frozenset({"password_hash"})
+EXCLUDED_API_KEY_FIELDS = frozenset({"key_hash"})
 """Kept out of the export: a password hash is a secret, and gives the user nothing."""
 
 
@@ -95,8 +104,14 @@ async def collect(
             .order_by(col(AuditLog.created_at), col(AuditLog.id))
         )
     ).all()
+    keys = (
+        await session.exec(
+            select(ApiKey).where(col(ApiKey.user_id) == user_id).order_by(col(ApiKey.created_at))
+        )
+    ).all()
     return {
         "user": _row(user, EXCLUDED_USER_FIELDS),
+        "api_keys": [_row(key, EXCLUDED_API_KEY_FIELDS) for key in keys],
         "agents": [_row(agent) for agent in agents],
         "agent_versions": [_row(version) for version in versions],
         "consciousness_sessions": [_session(row, keyring) for row in sessions],

@@ -240,6 +240,17 @@ def _session_values(row: ConsciousnessSession) -> dict[str, Any]:
     return {column.name: getattr(row, column.name) for column in _SESSIONS.columns}
 
 
+async def stored_request_ids(
+    session: AsyncSession, request_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of `request_ids` already have their session (request_id is unique)."""
+    if not request_ids:
+        return set()
+    sessions = ConsciousnessSession
+    statement = select(sessions.request_id).where(col(sessions.request_id).in_(request_ids))
+    return {uuid.UUID(str(found)) for found in (await session.exec(statement)).all()}
+
+
 async def list_sessions(
     session: AsyncSession,
     agent_id: uuid.UUID,

@@ -37,7 +37,8 @@ MetricField = strawberry.enum(
     name="MetricField",
     description="A measured column of the metrics: engine scores in their documented ranges, "
     "processing time in ms, input size in characters, process CPU (% of one core) and RSS "
-    "(MB), GPU (null: not read on this server); BLOCKED and ERROR are 0/1, so AVG is a rate.",
+    "(MB), GPU (null: not read on this server), the observed model call's tokens (OTLP rows; "
+    "0 for process); BLOCKED and ERROR are 0/1, so AVG is a rate.",
 )
 AggregateFunction = strawberry.enum(
     AggregateFunctionValue,
@@ -48,8 +49,9 @@ AggregateFunction = strawberry.enum(
 GroupDimension = strawberry.enum(
     Dimension,
     name="GroupDimension",
-    description="AGENT, USER, or VIOLATION_CATEGORY (each category of a row counts the row "
-    "once; rows without violations belong to no category group).",
+    description="AGENT, USER, VIOLATION_CATEGORY (each category of a row counts the row "
+    "once; rows without violations belong to no category group), or MODEL, PROVIDER and "
+    "SOURCE (graphql or otlp; model and provider are empty for process).",
 )
 Interval = strawberry.enum(TimeBucket, name="TimeInterval", description="A time bucket.")
 
@@ -184,6 +186,9 @@ class AnalyticsRow:
     agent_id: uuid.UUID | None
     user_id: uuid.UUID | None
     violation_category: str | None
+    model: str | None
+    provider: str | None
+    source: str | None
     count: int = strawberry.field(description="Rows in the group.")
     values: list[AggregateValue] = strawberry.field(description="In the order asked.")
 
@@ -194,6 +199,9 @@ class AnalyticsRow:
             agent_id=record.agent_id,
             user_id=record.user_id,
             violation_category=record.violation_category,
+            model=record.model,
+            provider=record.provider,
+            source=record.source,
             count=record.count,
             values=[AggregateValue.from_record(value) for value in record.values],
         )

@@ -6,6 +6,7 @@ The evaluation types they embed are in schema/types/evaluations.py.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -250,6 +251,27 @@ class ViolationSummary:
         ]
 
 
+@strawberry.type(
+    description="The verdict on a call observed through OTLP, with the attributes of "
+    "OpenTelemetry's gen_ai.evaluation.result event."
+)
+class GenAIEvaluation:
+    name: str = strawberry.field(description="gen_ai.evaluation.name: consciousness.ethics.")
+    score_value: float = strawberry.field(
+        description="gen_ai.evaluation.score.value: the lower overall ethical score of the "
+        "input and the output, 0 to 1 (1: no concern)."
+    )
+    score_label: str = strawberry.field(
+        description="gen_ai.evaluation.score.label: the worse decision, answered, flagged "
+        "or refused."
+    )
+    explanation: str = strawberry.field(
+        description="gen_ai.evaluation.explanation: block reasons, else violation categories."
+    )
+    trace_id: str = strawberry.field(description="The span's trace id (hex).")
+    span_id: str = strawberry.field(description="The span's id (hex).")
+
+
 @strawberry.type(name="ConsciousnessSession", description="One processed request, as stored.")
 class SessionRecord:
     id: uuid.UUID
@@ -268,6 +290,10 @@ class SessionRecord:
         "text; when blocked, the stored response is the refusal that replaced it)."
     )
     context: JSON
+    evaluation: GenAIEvaluation | None = strawberry.field(
+        description="For a call observed through OTLP (/v1/traces): the verdict as a "
+        "gen_ai.evaluation.result record; null for process."
+    )
 
     @classmethod
     def from_stored(cls, stored: StoredSession) -> SessionRecord:
@@ -287,6 +313,9 @@ class SessionRecord:
             violations=ViolationSummary.listed(evaluation),
             response_violations=ViolationSummary.listed(evaluation.get("response") or {}),
             context=JSON(texts.context),
+            evaluation=None
+            if (found := stored.evaluation) is None
+            else GenAIEvaluation(**dataclasses.asdict(found)),
         )
 
 

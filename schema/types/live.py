@@ -83,6 +83,13 @@ class MetricsEvent:
     cpu_percent: float
     memory_mb: float
     gpu_percent: float | None
+    source: str = strawberry.field(description="graphql (process) or otlp (/v1/traces).")
+    model: str = strawberry.field(description="The observed model call's model; otlp only.")
+    provider: str = strawberry.field(description="Its provider (gen_ai.provider.name).")
+    input_tokens: int
+    output_tokens: int
+    trace_id: str = strawberry.field(description="The span's trace id (hex); otlp only.")
+    span_id: str
 
     @classmethod
     def from_record(cls, event: Delivered[MetricsRow]) -> MetricsEvent:

@@ -17,8 +17,9 @@ from schema.types.analytics import ExportPayload
 class PersonalDataExport:
     generated_at: datetime
     data: JSON = strawberry.field(
-        description="Your rows by table: user (without the password hash), agents, "
-        "agent_versions, consciousness_sessions, audit_log."
+        description="Your rows by table: user (without the password hash), api_keys "
+        "(without their hashes), agents, agent_versions, consciousness_sessions, "
+        "ethics_feedback, audit_log."
     )
     metrics: ExportPayload = strawberry.field(
         description="Every analytics row of yours (JSON lines), at `url` until `expiresAt`."

@@ -34,7 +34,8 @@ OTHER_AGENTS_ROWS = f"""
 INSERT INTO {METRICS_TABLE}
 SELECT now64(3) - toIntervalSecond(number), generateUUIDv4(), {{user:UUID}},
        arrayElement({{agents:Array(UUID)}}, number % length({{agents:Array(UUID)}}) + 1),
-       number % 100, 0.5, 0.5, 0.5, 0.5, 0, 0.5, false, false, [], 10, 1, 100, NULL
+       number % 100, 0.5, 0.5, 0.5, 0.5, 0, 0.5, false, false, [], 10, 1, 100, NULL,
+       'graphql', '', '', 0, 0, '', ''
 FROM numbers(5 * length({{agents:Array(UUID)}}))
 """
 

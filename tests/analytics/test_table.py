@@ -79,3 +79,13 @@ async def test_delete_user_metrics_removes_every_row_of_the_user(stores: Stores,
     await delete_user_metrics(stores, gone)
     assert await metrics.request_ids(gone) == []
     assert len(await metrics.request_ids(stays)) == 2
+
+
+def test_a_row_staged_before_the_genai_columns_gets_their_defaults() -> None:
+    """Outbox rows written by the previous version lack the new keys; they still insert."""
+    from db.analytics import METRICS_COLUMNS, row_values
+
+    old = make_row(uuid.uuid4(), uuid.uuid4(), 1)
+    values = dict(zip(METRICS_COLUMNS, row_values(old), strict=True))
+    assert values["source"] == "graphql"
+    assert (values["model"], values["input_tokens"], values["trace_id"]) == ("", 0, "")

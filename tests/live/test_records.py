@@ -72,6 +72,7 @@ GRAPHQL_TYPES: dict[Any, str] = {
     float: "Float!",
     bool: "Boolean!",
     int: "Int!",
+    str: "String!",
     tuple[str, ...]: "[String!]!",
     float | None: "Float",
 }

@@ -34,7 +34,8 @@ async def ok(client: httpx.AsyncClient, query: str, token: str, **variables: Any
 
 
 async def a_user_with_history(client: httpx.AsyncClient, name: str) -> dict[str, Any]:
-    """A user with an agent (two versions), a processed session and metrics, two sign-ins."""
+    """A user with an agent (two versions), a processed session and metrics, two sign-ins,
+    an ingestion key."""
     registered = await register(client, name)
     token = (await login(client, name))["accessToken"]
     agent = (await ok(client, CREATE, token, i={"name": f"{name}-agent", "agentType": "GENERAL"}))[
@@ -42,6 +43,7 @@ async def a_user_with_history(client: httpx.AsyncClient, name: str) -> dict[str,
     ]
     await ok(client, ACTIVATE, token, id=agent["id"])
     await ok(client, PROCESS, token, i={"agentId": agent["id"], "input": "I like clear skies."})
+    await ok(client, 'mutation { createApiKey(name: "collector") { key } }', token)
     return {
         "id": registered["user"]["id"],
         "username": name,
@@ -112,6 +114,8 @@ async def test_export_my_data_holds_every_row_of_the_caller(
     rows = data["data"]
     assert rows["user"]["id"] == ada["id"]
     assert "password_hash" not in rows["user"]
+    assert [key["name"] for key in rows["api_keys"]] == ["collector"]
+    assert "key_hash" not in rows["api_keys"][0]
     assert [agent["id"] for agent in rows["agents"]] == [ada["agent"]]
     assert len(rows["agent_versions"]) >= 2  # created, activated
     assert [s["user_id"] for s in rows["consciousness_sessions"]] == [ada["id"]]

@@ -17,6 +17,15 @@ DOCUMENTED = {
     # Root operations named after what they take, not fields that return a secret.
     ("Mutation", "refreshToken"),
     ("Mutation", "renewConnectionToken"),
+    # Ingestion keys: the operations, and the key's record (id, name, prefix; never the key
+    # or its hash). CreateApiKeyPayload.key hands the new key to its owner once.
+    ("Query", "apiKeys"),
+    ("Mutation", "createApiKey"),
+    ("Mutation", "revokeApiKey"),
+    ("CreateApiKeyPayload", "apiKey"),
+    # Counts of a model call's tokens (text units), not credentials.
+    ("MetricsEvent", "inputTokens"),
+    ("MetricsEvent", "outputTokens"),
 }
 
 
