@@ -10,10 +10,9 @@ ingestion (resolvers/ingestion.py) enters at step 1's read, through `process_che
    same unit of work its active ethics feedback marks (resolvers/feedback.py); check it is
    ACTIVE and parse its configuration;
 2. with a language-model responder, compose its content first (resolvers/responders.py);
-3. outside any transaction or lock, run the engine on the state read (a long input in a
-   worker thread, so it does not stall the event loop: resolvers/context.run_engine_work),
-   with the semantic guard and the marks; it checks a language model's content too and
-   replaces content that fails with a refusal.
+3. outside any transaction or lock, run the engine on the state read (a worker thread, so a
+   long input does not stall the event loop), with the semantic guard and the marks; it
+   checks the responder's content too and replaces content that fails with a refusal.
    Redact personal data from the request context (the ethics stage's detectors alone:
    engine.redact_personal_data);
 4. one short transaction: the new state, written only if the state is still the one read,
@@ -32,13 +31,12 @@ wait: the write requires the agent to be ACTIVE still.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 import engine
 from auth.permissions import Principal
@@ -263,7 +261,6 @@ async def _run_and_record(
     )
     try:
         result = await context.app.run_engine(
-            len(run.text),
             engine.process,
             engine.EngineRequest(run.text),
             stored_state(stored.state),
@@ -272,14 +269,9 @@ async def _run_and_record(
             guard=context.app.guard,
             feedback=run.feedback,
         )
-        # Up to MAX_CONTEXT_BYTES of detectors can take milliseconds: sized like the input.
+        # A worker thread too: up to MAX_CONTEXT_BYTES of detectors can take milliseconds.
         redacted = (
-            await context.app.run_engine(
-                len(orjson.dumps(request_context)),
-                redact_json,
-                request_context,
-                run.config.max_input_chars,
-            )
+            await asyncio.to_thread(redact_json, request_context, run.config.max_input_chars)
             if request_context
             else {}
         )

@@ -45,35 +45,14 @@ def parse_bearer(header: str) -> str | None:
     return header[len(BEARER_PREFIX) :].strip() or None
 
 
-# Engine work on a text of at most this many characters runs on the event loop (about 4 ms
-# at 1,000 characters); longer texts go to a worker thread (see run_engine_work).
-ENGINE_INLINE_MAX_CHARS = 1_000
-
-
 class EngineRunner(Protocol):
-    """Runs an engine function on a text of `chars` characters (the server's runner also
-    traces and times it)."""
+    """Runs an engine function off the event loop (the server's also traces and times it)."""
 
-    async def __call__(
-        self, chars: int, work: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
-    ) -> R: ...
+    async def __call__(self, work: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
 
 
-async def run_engine_work(
-    chars: int, work: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
-) -> R:
-    """The plain EngineRunner: on the event loop for a short text, else a worker thread.
-
-    The engine is pure CPU. In a worker thread it holds the GIL while the event loop, which
-    releases it at every socket call, waits up to the 5 ms switch interval to get it back
-    (the convoy effect): under 50 concurrent `process` calls each send, receive and poll
-    of the loop cost hundreds of microseconds of waiting, for a hand-off that saves nothing
-    on a single core. A short text's few milliseconds on the loop cost less than that; a
-    long one (30 ms at 10,000 characters) goes to a thread so that other requests are not
-    held behind it.
-    """
-    if chars <= ENGINE_INLINE_MAX_CHARS:
-        return work(*args, **kwargs)
+async def run_in_thread(work: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """The plain EngineRunner: a worker thread, nothing observed."""
     return await asyncio.to_thread(work, *args, **kwargs)
 
 
@@ -102,7 +81,7 @@ class AppState:
     language_model: ChatCompletions
     keyring: Keyring  # seals and opens session texts at rest (db/crypto.py)
     guard: engine.SemanticGuard | None = None
-    run_engine: EngineRunner = run_engine_work
+    run_engine: EngineRunner = run_in_thread
     clock: Clock = SYSTEM_CLOCK
 
     async def authenticate(self, authorization: str) -> Principal | None:

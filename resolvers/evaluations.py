@@ -39,9 +39,10 @@ async def evaluate(
     info: Info, text: str, agent_id: uuid.UUID | None, stage: Stage[Result]
 ) -> Result:
     """The engine `stage` (e.g. engine.evaluate_ethics) on the checked text, with the semantic
-    guard and the agent's active feedback marks (where run_engine_work puts it)."""
+    guard and the agent's active feedback marks, in a worker thread (see
+    resolvers/consciousness.py)."""
     checked = checked_text(info.context.settings, text, "text")
     config, feedback_ids = await _agent_setup(info, agent_id)
     feedback = await active_feedback(info.context, feedback_ids)
     app = info.context.app
-    return await app.run_engine(len(checked), stage, checked, config, app.guard, feedback)
+    return await app.run_engine(stage, checked, config, app.guard, feedback)

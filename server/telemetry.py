@@ -12,6 +12,7 @@ a context variable for each HTTP request and websocket. From there:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -23,7 +24,6 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionContext
 
 from engine import EngineResult
-from resolvers.context import run_engine_work
 from server.metrics import Metrics
 from server.tracing import Tracing
 
@@ -69,11 +69,8 @@ class Telemetry:
     metrics: Metrics | None
     tracing: Tracing | None
 
-    async def run_engine(
-        self, chars: int, work: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
-    ) -> R:
-        """Run an engine function where run_engine_work puts it, traced and timed when this
-        app asks.
+    async def run_engine(self, work: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run an engine function in a worker thread, traced and timed when this app asks.
 
         With tracing on: a span `engine.<function>` around the call and, for `process`, one
         child span per stage, placed end to end from the call's start using the durations the
@@ -85,11 +82,11 @@ class Telemetry:
             return started, work(*args, **kwargs)
 
         if self.tracing is None or not trace.get_current_span().is_recording():
-            _, result = await run_engine_work(chars, timed)
+            _, result = await asyncio.to_thread(timed)
         else:
             tracer = self.tracing.tracer
             with tracer.start_as_current_span(f"engine.{work.__name__}"):
-                started_ns, result = await run_engine_work(chars, timed)
+                started_ns, result = await asyncio.to_thread(timed)
                 if isinstance(result, EngineResult):
                     offset = started_ns
                     for stage in result.reasoning_chain:
