@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from db.agent_stats_cache import AgentStatsCache
 from db.analytics import AnalyticsStore
-from db.analytics_writer import AnalyticsWriter
+from db.analytics_writer import DEFAULT_FLUSH_INTERVAL_SECONDS, AnalyticsWriter
 from db.persisted_queries import (
     InProcessPersistedQueryStore,
     PersistedQueryStore,
@@ -53,6 +54,10 @@ class Stores:
     socket_slots: SocketSlots = field(default_factory=InProcessSocketSlots)
     # The metrics writer: set and started by the app's lifespan (not by startup checks).
     metrics_writer: AnalyticsWriter | None = None
+    # Agent statistics between this process's analytics inserts (db/agent_stats_cache.py).
+    agent_stats: AgentStatsCache = field(
+        default_factory=lambda: AgentStatsCache(DEFAULT_FLUSH_INTERVAL_SECONDS)
+    )
     _health: tuple[float, list[StoreHealth]] | None = field(default=None, repr=False)
     # Events published after the request (db/publisher.py), through `broker`.
     publisher: Publisher = field(init=False, repr=False)
@@ -72,6 +77,7 @@ class Stores:
         db_pool_timeout_seconds: float = 10.0,
         persisted_query_cache_bytes: int = 16 * 1024 * 1024,
         persisted_query_ttl_seconds: float = 86_400,
+        agent_stats_max_age_seconds: float = DEFAULT_FLUSH_INTERVAL_SECONDS,
     ) -> Stores:
         database = Database(
             database_url, pool_size=db_pool_size, pool_timeout=db_pool_timeout_seconds
@@ -106,7 +112,12 @@ class Stores:
             redis=redis,
             persisted_queries=persisted_queries,
             socket_slots=socket_slots,
+            agent_stats=AgentStatsCache(agent_stats_max_age_seconds),
         )
+
+    def analytics_generation(self) -> int:
+        """Rows this process's metrics writer has inserted: changes whenever stats may have."""
+        return 0 if self.metrics_writer is None else self.metrics_writer.stats().inserted_rows
 
     def _checks(self) -> list[tuple[str, str, Callable[[], Awaitable[float]]]]:
         return [

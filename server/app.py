@@ -94,6 +94,7 @@ def create_app(
             db_pool_timeout_seconds=settings.db_pool_timeout_seconds,
             persisted_query_cache_bytes=settings.persisted_query_cache_bytes,
             persisted_query_ttl_seconds=settings.persisted_query_ttl_seconds,
+            agent_stats_max_age_seconds=settings.analytics_flush_interval_seconds,
         )
         if settings.persisted_operations_file is not None:
             load_allow_list(settings.persisted_operations_file)  # read once; a bad file stops
