@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     query_cost_budget_enterprise: int = Field(default=0, ge=0)
     query_cost_budget_anonymous: int = Field(default=20_000, ge=0)
     introspection_enabled: bool = True
+    max_query_introspections: int = Field(default=2, ge=0)  # __schema/__type per operation
+    # Wall time an operation may run (schema/time_limit.py); 0: no limit. Subscriptions: none.
+    operation_time_limit_seconds: float = Field(default=30.0, ge=0)  # signed-in callers
+    operation_time_limit_anonymous_seconds: float = Field(default=3.0, ge=0)
     # HTTP hardening (server/security.py).
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     csrf_prevention: bool = True

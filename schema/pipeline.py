@@ -9,8 +9,9 @@ calls each concern's plain functions in a fixed order instead:
 - parse and validate: through process-wide LRU caches keyed on the query text, the token
   limit and the validation rules (schema/limits.py makes those rule classes once per set
   of limits, so a cached verdict stays specific to them);
-- execute: the refusals of schema/limits.py (size, allow-list, cost, budget); and on a
-  websocket, whose context outlives one operation, fresh DataLoaders.
+- execute: the refusals of schema/limits.py (size, allow-list, cost, budget); on a
+  websocket, whose context outlives one operation, fresh DataLoaders; and the caller's
+  time limit around a query or mutation (schema/time_limit.py).
 """
 
 from __future__ import annotations
@@ -27,9 +28,19 @@ from strawberry.schema.schema import validate_document
 from strawberry.types.execution import ExecutionContext
 from strawberry.types.graphql import OperationType
 
+from core.clock import SYSTEM_CLOCK
 from resolvers.loaders import Loaders
-from schema.limits import Limits, limit_rules, limits_of, name_token_limit, refusal
+from schema.limits import (
+    Limits,
+    caller,
+    limit_rules,
+    limits_of,
+    name_token_limit,
+    refusal,
+    time_limit,
+)
 from schema.masking import ErrorCodes
+from schema.time_limit import time_limited
 
 CACHE_SIZE = 1024  # distinct documents (and verdicts) kept; clients reuse a handful each
 
@@ -60,7 +71,7 @@ class OperationPipeline(ErrorCodes):
         limits = self._limits = limits_of(context.context)
         context.parse_options["max_tokens"] = limits.max_tokens
         context.validation_rules = context.validation_rules + limit_rules(
-            limits.max_depth, limits.max_aliases, limits.introspection
+            limits.max_depth, limits.max_aliases, limits.max_introspections, limits.introspection
         )
         yield from super().on_operation()  # codes and masks the errors
         result = context.result
@@ -100,4 +111,10 @@ class OperationPipeline(ErrorCodes):
             # A websocket's context lives as long as the socket: without new loaders, a
             # query sent later on it would read what an earlier one cached.
             request_context.loaders = Loaders.create(request_context.stores)
-        yield
+        if refused is not None or context.operation_type is OperationType.SUBSCRIPTION:
+            yield
+            return
+        seconds, setting = time_limit(self._limits, await caller(request_context))
+        app = getattr(request_context, "app", None)
+        with time_limited(app.clock if app is not None else SYSTEM_CLOCK, seconds, setting):
+            yield

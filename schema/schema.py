@@ -11,6 +11,7 @@ from strawberry.types.execution import ExecutionContext
 
 from schema.pipeline import OperationObserver, OperationPipeline
 from schema.roots import agents, analytics, auth, consciousness, live, privacy, system
+from schema.time_limit import TimeLimitedExecution
 
 Query = merge_types(
     "Query", (system.Query, auth.Query, agents.Query, consciousness.Query, analytics.Query)
@@ -61,6 +62,7 @@ schema = Schema(
     mutation=Mutation,
     subscription=live.Subscription,
     config=StrawberryConfig(auto_camel_case=True),
+    execution_context_class=TimeLimitedExecution,
 )
 
 
