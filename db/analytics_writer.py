@@ -159,7 +159,8 @@ class AnalyticsWriter:
 async def _wait(event: asyncio.Event, seconds: float) -> None:
     """Until `event` is set or `seconds` have passed."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), seconds)
+        async with asyncio.timeout(seconds):  # not wait_for: see Stores.health
+            await event.wait()
 
 
 def _content_token(rows: list[ColumnRow]) -> str:
