@@ -125,6 +125,12 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, gt=0)
     registration_enabled: bool = True
     registrations_per_ip_per_hour: int = Field(default=20, ge=0)  # 0: no limit
+    # Anomalies in authentication (resolvers/anomalies.py); a threshold of 0 turns one off.
+    auth_anomaly_window_seconds: int = Field(default=600, ge=1)
+    auth_anomaly_failed_usernames: int = Field(default=10, ge=0)  # per address, in the window
+    auth_anomaly_registrations_per_minute: int = Field(default=10, ge=0)  # per address
+    auth_anomaly_token_ip_seconds: int = Field(default=60, ge=0)
+    auth_block_seconds: int = Field(default=900, ge=1)
     playground_enabled: bool = True
     dashboard_enabled: bool = True  # the live dashboard page at /dashboard
     analytics_retention_days: int = Field(default=90, ge=1, le=3650)  # table TTL

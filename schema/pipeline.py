@@ -10,8 +10,9 @@ calls each concern's plain functions in a fixed order instead:
   limit and the validation rules (schema/limits.py makes those rule classes once per set
   of limits, so a cached verdict stays specific to them);
 - execute: the refusals of schema/limits.py (size, allow-list, cost, budget); on a
-  websocket, whose context outlives one operation, fresh DataLoaders; and the caller's
-  time limit around a query or mutation (schema/time_limit.py).
+  websocket, whose context outlives one operation, fresh DataLoaders; where the caller's
+  token is used from (resolvers/anomalies.py); and the caller's time limit around a query
+  or mutation (schema/time_limit.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from strawberry.types.execution import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from core.clock import SYSTEM_CLOCK
+from resolvers import anomalies
 from resolvers.loaders import Loaders
 from schema.limits import (
     Limits,
@@ -111,10 +113,13 @@ class OperationPipeline(ErrorCodes):
             # A websocket's context lives as long as the socket: without new loaders, a
             # query sent later on it would read what an earlier one cached.
             request_context.loaders = Loaders.create(request_context.stores)
+        app = getattr(request_context, "app", None)
+        principal = await caller(request_context) if refused is None else None
+        if principal is not None and app is not None:
+            await anomalies.after_authentication(request_context, principal)
         if refused is not None or context.operation_type is OperationType.SUBSCRIPTION:
             yield
             return
-        seconds, setting = time_limit(self._limits, await caller(request_context))
-        app = getattr(request_context, "app", None)
+        seconds, setting = time_limit(self._limits, principal)
         with time_limited(app.clock if app is not None else SYSTEM_CLOCK, seconds, setting):
             yield

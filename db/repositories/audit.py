@@ -26,6 +26,7 @@ class AuditAction(StrEnum):
     USER_DEACTIVATED = "user_deactivated"
     ETHICS_FEEDBACK_MARKED = "ethics_feedback_marked"
     ETHICS_FEEDBACK_UNDONE = "ethics_feedback_undone"
+    AUTH_ANOMALY = "auth_anomaly"  # details.kind says which (resolvers/anomalies.py)
 
 
 async def record(

@@ -19,7 +19,7 @@ from tests.support import FakeClock, bearer, graphql, only_error, register
 
 SCHEMA_TREE = "__schema { types { name fields { name args { name } } } }"
 THIRTY_TREES = "{ " + " ".join(f"s{index}: {SCHEMA_TREE}" for index in range(30)) + " }"
-WIDE = "{ systemHealth { stores { name backend ok latencyMs error } } }"  # 17 fields
+WIDE = "{ systemHealth { status checkedAt stores { name ok latencyMs error } } }"  # 16 fields
 
 
 def test_introspection_costs_every_element_of_the_schema_it_walks() -> None:
