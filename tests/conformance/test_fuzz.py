@@ -2,8 +2,9 @@
 
 Each root field of schema.graphql gets generated operations (valid and edge-case arguments
 and selections), sent over HTTP to a real uvicorn by a freshly registered user, on each
-store column (embedded, and PostgreSQL + Redis); none may answer a 5xx or an INTERNAL error. The bounded run in `make test` is about 2,000 operations
-(FUZZ_EXAMPLES per field); `make fuzz` runs a longer one.
+store column (embedded, and PostgreSQL + Redis); none may answer a 5xx or an INTERNAL
+error. The bounded run in `make test` is about 2,000 operations per column (FUZZ_EXAMPLES
+per field); `make fuzz` runs a longer one.
 """
 
 from __future__ import annotations
