@@ -25,21 +25,18 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import os
 import secrets
-import signal
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-from figures import Figure, add_json_option, percentile, write_figures
-from http_bench import BIN, ROOT, Server, embedded_stores, running
-from stack import create_agents, create_bench_user, sign_in
+from figures import Figure, add_json_option, percentile
+from http_bench import embedded_stores
+from process_bench import measure_on_a_server
+from process_bench import server as bench_server
 
 ME = {"query": "{ me { id } }"}
 PROBE_INTERVAL_SECONDS = 0.02
@@ -52,24 +49,12 @@ APQ_COMMENT_BYTES = 90_000
 PROCESS = "mutation($i: ProcessInput!) { process(input: $i) { requestId } }"
 
 
-@contextlib.contextmanager
-def server(workdir: Path) -> Iterator[str]:
-    """Migrate, create the ENTERPRISE user, start `consciousness serve` with default limits."""
+def server(workdir: Path) -> contextlib.AbstractContextManager[str]:
+    """process_bench's server, with the server's default query-cost budgets."""
     stores = embedded_stores(workdir / "data")
     for budget in ("QUERY_COST_BUDGET_ANONYMOUS", "QUERY_COST_BUDGET_BASIC"):
         stores.pop(budget)  # the defaults: anonymous callers have a budget to spend
-    create_bench_user({**os.environ, "PYTHONPATH": str(ROOT), **stores}, workdir)
-    app = Server("abuse-bench", [str(BIN / "consciousness"), "serve"], "/ready", [], app=True)
-    with running(app, [], workdir, stores) as (base, _pid):
-        yield base
-
-
-def prepare(base: str) -> tuple[str, str]:
-    """Log in as the benchmark user, create and activate an agent: (token, agent id)."""
-    with httpx.Client(base_url=base, timeout=30) as client:
-        token = sign_in(client)
-        (agent_id,) = create_agents(client, 1)
-    return token, agent_id
+    return bench_server(workdir, stores)
 
 
 async def probe(base: str, token: str, seconds: float) -> list[float]:
@@ -184,11 +169,7 @@ def main() -> None:
         base, token, agent_id, seconds = args.attack
         asyncio.run(attack(base, token, agent_id, float(seconds)))
         return
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so the server is stopped
-    with tempfile.TemporaryDirectory(prefix="abuse-bench-") as tmp, server(Path(tmp)) as base:
-        token, agent_id = prepare(base)
-        figures = asyncio.run(measure(base, token, agent_id, args))
-    write_figures(args.json, figures)
+    measure_on_a_server(measure, args, server)
 
 
 if __name__ == "__main__":

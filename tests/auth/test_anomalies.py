@@ -4,21 +4,27 @@ used from a second address), on both store columns."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 
-from auth.passwords import hash_password
-from core.enums import Role, Tier
+from core.enums import Role
 from core.settings import Settings
-from db.repositories.users import create_user
 from server.app import create_app
 from tests.apps import Running, running
 from tests.conftest import empty_tables
-from tests.support import LOGIN, PASSWORD, bearer, graphql, login, only_error, register
+from tests.support import (
+    LOGIN,
+    PASSWORD,
+    bearer,
+    create_member,
+    graphql,
+    login,
+    only_error,
+    register,
+)
 
 ANOMALIES = """{ auditLog(action: "auth_anomaly") {
     totalCount edges { node { userId ipAddress details } } } }"""
@@ -49,16 +55,7 @@ async def app_at_addresses(
 
 
 async def anomalies_seen_by_an_admin(app: Running, client: httpx.AsyncClient) -> list[Any]:
-    name = f"admin{uuid.uuid4().hex[:6]}"
-    async with app.state.stores.database.session() as session:
-        await create_user(
-            session,
-            username=name,
-            email=f"{name}@example.org",
-            password_hash=hash_password(PASSWORD),
-            roles=[Role.ADMIN],
-            tier=Tier.BASIC,
-        )
+    name = await create_member(app.state.stores, Role.ADMIN)
     headers = bearer((await login(client, name))["accessToken"])
     body = await graphql(client, ANOMALIES, headers=headers)
     assert "errors" not in body, body
@@ -146,7 +143,7 @@ async def test_a_token_used_from_a_second_address_soon_after_is_audited(
 
 async def test_anomaly_watching_can_be_turned_off(settings: Settings) -> None:
     off = {"auth_anomaly_failed_usernames": 0, "auth_anomaly_token_ip_seconds": 0}
-    async with app_at_addresses(settings, **off) as (app, at):
+    async with app_at_addresses(settings, **off) as (app, at):  # as tests/conftest.py has it
         client = at("203.0.113.20")
         for number in range(12):
             assert (await failed_login(client, f"nobody{number}"))["extensions"]["code"] == (

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
 
-from auth.passwords import hash_password
-from core.enums import Role, Tier
-from db.repositories.users import create_user
+from core.enums import Role
 from db.stores import Stores
 from server.app import create_app
 from tests.apps import running
 from tests.conftest import make_settings
-from tests.support import PASSWORD, bearer, graphql, login, only_error
+from tests.support import bearer, create_member, graphql, login, only_error
 
 
 async def test_health_is_live(client: httpx.AsyncClient) -> None:
@@ -33,17 +29,7 @@ async def test_ready_checks_every_store(client: httpx.AsyncClient) -> None:
 
 async def admin_headers(client: httpx.AsyncClient, stores: Stores, role: Role) -> dict[str, str]:
     """A signed-in user with `role`, as request headers."""
-    name = f"{role.value.lower()}{uuid.uuid4().hex[:6]}"
-    async with stores.database.session() as session:
-        await create_user(
-            session,
-            username=name,
-            email=f"{name}@example.org",
-            password_hash=hash_password(PASSWORD),
-            roles=[role],
-            tier=Tier.BASIC,
-        )
-    return bearer((await login(client, name))["accessToken"])
+    return bearer((await login(client, await create_member(stores, role)))["accessToken"])
 
 
 async def test_system_health_reports_each_store(
