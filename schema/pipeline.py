@@ -7,8 +7,9 @@ calls each concern's plain functions in a fixed order instead:
   codes (schema/masking.py), the token-limit error is restated as our limit, and the
   schema's observer (the server's telemetry) sees the final outcome;
 - parse and validate: through process-wide LRU caches keyed on the query text, the token
-  limit and the validation rules (schema/limits.py makes those rule classes once per set
-  of limits, so a cached verdict stays specific to them);
+  limit and the validation rules, for documents up to CACHED_QUERY_CHARS long
+  (schema/limits.py makes those rule classes once per set of limits, so a cached verdict
+  stays specific to them);
 - execute: the refusals of schema/limits.py (size, allow-list, cost, budget); on a
   websocket, whose context outlives one operation, fresh DataLoaders; where the caller's
   token is used from (resolvers/anomalies.py); and the caller's time limit around a query
@@ -45,6 +46,10 @@ from schema.masking import ErrorCodes
 from schema.time_limit import time_limited
 
 CACHE_SIZE = 1024  # distinct documents (and verdicts) kept; clients reuse a handful each
+CACHED_QUERY_CHARS = 8_000
+"""Longer documents are parsed and validated each time, never kept: at MAX_QUERY_BYTES
+(100 KB) each, a client sending new ones (a comment is enough) would have filled the caches
+with 100 MB; at this size they hold at most 8 MB of text. Real operations are far shorter."""
 
 _cached_parse: functools._lru_cache_wrapper[DocumentNode] = functools.lru_cache(CACHE_SIZE)(parse)
 _cached_validation: functools._lru_cache_wrapper[list[GraphQLError]] = functools.lru_cache(
@@ -85,8 +90,13 @@ class OperationPipeline(ErrorCodes):
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
+        query, options = context.query or "", context.parse_options
         try:
-            context.graphql_document = _cached_parse(context.query, **context.parse_options)
+            context.graphql_document = (
+                _cached_parse(query, **options)
+                if len(query) <= CACHED_QUERY_CHARS
+                else parse(query, **options)
+            )
         except GraphQLError:
             # Raised here, outside the operation, a syntax error would reach the client
             # without a code: strawberry parses again and reports it where we code it.
@@ -95,9 +105,16 @@ class OperationPipeline(ErrorCodes):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        context.pre_execution_errors = _cached_validation(
-            context.schema._schema, context.graphql_document, context.validation_rules
+        schema, document, rules = (
+            context.schema._schema,
+            context.graphql_document,
+            context.validation_rules,
         )
+        if len(context.query or "") <= CACHED_QUERY_CHARS:
+            context.pre_execution_errors = _cached_validation(schema, document, rules)
+        else:
+            assert document is not None  # strawberry validates only a parsed document
+            context.pre_execution_errors = validate_document(schema, document, rules)
         yield
 
     async def on_execute(self) -> AsyncIterator[None]:

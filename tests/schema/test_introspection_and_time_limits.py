@@ -3,6 +3,7 @@ runs within its caller's time limit, the smallest for anonymous callers."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -128,3 +129,19 @@ async def test_a_query_waiting_past_its_time_limit_is_cancelled(app_with: AppCli
         error = only_error(body)
         assert error["extensions"]["code"] == "BAD_USER_INPUT"
         assert error["extensions"]["limit"] == "OPERATION_TIME_LIMIT_SECONDS"
+
+
+async def test_long_documents_are_answered_but_never_kept_in_the_caches(
+    client: httpx.AsyncClient,
+) -> None:
+    from schema.pipeline import CACHED_QUERY_CHARS, _cached_parse, _cached_validation
+
+    parsed, validated = _cached_parse.cache_info(), _cached_validation.cache_info()
+    for number in range(3):  # each new: a comment is enough to make a document new
+        query = "{ __typename }\n#" + f"{number}" * (CACHED_QUERY_CHARS + 1)
+        assert (await graphql(client, query))["data"] == {"__typename": "Query"}
+    assert _cached_parse.cache_info().misses == parsed.misses
+    assert _cached_validation.cache_info().misses == validated.misses
+    short = f"{{ __typename }} # {uuid.uuid4()}"  # new, short: kept
+    assert (await graphql(client, short))["data"] == {"__typename": "Query"}
+    assert _cached_parse.cache_info().misses == parsed.misses + 1
