@@ -12,7 +12,8 @@ calls each concern's plain functions in a fixed order instead:
   stays specific to them);
 - execute: the refusals of schema/limits.py (size, allow-list, cost, budget); on a
   websocket, whose context outlives one operation, fresh DataLoaders; where the caller's
-  token is used from (resolvers/anomalies.py); and the caller's time limit around a query
+  token is used from (resolvers/anomalies.py); a kept result for an introspection-only
+  operation (schema/introspection_cache.py); and the caller's time limit around a query
   or mutation (schema/time_limit.py).
 """
 
@@ -33,6 +34,7 @@ from strawberry.types.graphql import OperationType
 from core.clock import SYSTEM_CLOCK
 from resolvers import anomalies
 from resolvers.loaders import Loaders
+from schema.introspection_cache import IntrospectionResults
 from schema.limits import (
     Limits,
     caller,
@@ -55,6 +57,7 @@ _cached_parse: functools._lru_cache_wrapper[DocumentNode] = functools.lru_cache(
 _cached_validation: functools._lru_cache_wrapper[list[GraphQLError]] = functools.lru_cache(
     CACHE_SIZE
 )(validate_document)
+introspection_results = IntrospectionResults(max_query_chars=CACHED_QUERY_CHARS)
 
 
 class OperationObserver(Protocol):
@@ -137,6 +140,14 @@ class OperationPipeline(ErrorCodes):
         if refused is not None or context.operation_type is OperationType.SUBSCRIPTION:
             yield
             return
+        kept = introspection_results.key(context)
+        served = introspection_results.get(kept) if kept is not None else None
+        if served is not None:
+            context.result = served  # nothing executes
+            yield
+            return
         seconds, setting = time_limit(self._limits, principal)
         with time_limited(app.clock if app is not None else SYSTEM_CLOCK, seconds, setting):
             yield
+        if kept is not None:
+            introspection_results.keep(kept, context.result)

@@ -145,3 +145,23 @@ async def test_long_documents_are_answered_but_never_kept_in_the_caches(
     short = f"{{ __typename }} # {uuid.uuid4()}"  # new, short: kept
     assert (await graphql(client, short))["data"] == {"__typename": "Query"}
     assert _cached_parse.cache_info().misses == parsed.misses + 1
+
+
+async def test_an_introspection_only_operation_is_answered_from_the_kept_result(
+    client: httpx.AsyncClient,
+) -> None:
+    from schema.pipeline import introspection_results
+
+    query = f"query Q($n: String!) {{ __type(name: $n) {{ name }} }} # {uuid.uuid4()}"
+    hits = introspection_results.hits
+    first = await graphql(client, query, {"n": "Agent"})
+    assert first["data"] == {"__type": {"name": "Agent"}}
+    assert introspection_results.hits == hits
+    assert await graphql(client, query, {"n": "Agent"}) == first
+    assert introspection_results.hits == hits + 1
+    # other variables are another result; a document that also reads data is never kept
+    assert (await graphql(client, query, {"n": "User"}))["data"] == {"__type": {"name": "User"}}
+    mixed = f"{{ __typename systemHealth {{ status }} }} # {uuid.uuid4()}"
+    for _ in range(2):
+        assert "errors" not in await graphql(client, mixed)
+    assert introspection_results.hits == hits + 1
