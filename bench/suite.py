@@ -11,7 +11,7 @@ Writes bench/results/latest.md and latest.json (scratch, with each script's log)
 (or `--publish`) also copies them to bench/LATEST.md and bench/latest.json, which README links.
 Run from the repo root: `.venv/bin/python bench/suite.py [--quick] [--only NAMES] [--skip NAMES]
 [--publish]`, NAMES comma-separated from: floor, agents, process, fanout, analytics, engine,
-ethics, lag, listing, grouping, observability.
+ethics, lag, listing, grouping, observability, abuse.
 """
 
 from __future__ import annotations
@@ -91,6 +91,10 @@ JOBS = (
     Job("otlp", "extra: OTLP ingestion", "otlp_bench.py", ("--requests", "5"), 15,
         "GenAI spans POSTed to /v1/traces and stored as sessions by one process's ingestion "
         "worker, against decoding the same payloads alone"),
+    Job("abuse", "extra: abuse", "abuse_bench.py", ("--seconds", "8", "--idle-seconds", "3"),
+        10, "a signed-in client's `{ me { id } }` p99 while 3 anonymous clients send aliased "
+        "introspection, one sends `process` with 20,000 emoji and one floods APQ, against "
+        "its idle p99"),
 )  # fmt: skip
 
 

@@ -127,7 +127,12 @@ class Stores:
         ]
 
     async def health(self) -> list[StoreHealth]:
-        """Ping every store concurrently, each bounded by a timeout; reused for a second."""
+        """Ping every store concurrently, each bounded by a timeout; reused for a second.
+
+        The timeouts are `asyncio.timeout`, never `wait_for`, here and on every shutdown
+        path: Python 3.11's `wait_for` drops a cancellation that lands in the step where
+        what it waits for finishes, and the cancelled caller then runs on.
+        """
         now = time.monotonic()
         if self._health is not None and now - self._health[0] < HEALTH_CACHE_SECONDS:
             return self._health[1]
@@ -163,7 +168,8 @@ class Stores:
 
 async def _check(name: str, backend: str, ping: Callable[[], Awaitable[float]]) -> StoreHealth:
     try:
-        latency = await asyncio.wait_for(ping(), HEALTH_TIMEOUT_SECONDS)
+        async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):  # see `Stores.health`
+            latency = await ping()
     except Exception as exc:  # a health check reports every failure instead of raising it
         # The public answer names only the kind of failure; `detail` is for logs and startup.
         return StoreHealth(
