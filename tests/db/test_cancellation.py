@@ -1,4 +1,4 @@
-"""A cancellation that lands as a health check or the analytics writer's wait ends is kept.
+"""A cancellation that lands as a health check or the drain loop's wait ends is kept.
 
 Python 3.11's `asyncio.wait_for` returned the finished result and dropped such a cancel, so
 the cancelled caller (a request past its time limit, a shutdown) ran on. Each test cancels
@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from db.analytics_writer import _wait
+from db.drain_loop import wait_event
 from db.stores import _check
 
 
@@ -30,7 +30,7 @@ async def test_a_health_check_cancelled_as_its_ping_answers_is_cancelled() -> No
 
 async def test_a_writer_waiting_for_rows_cancelled_as_they_arrive_is_cancelled() -> None:
     arrived = asyncio.Event()
-    waiting = asyncio.create_task(_wait(arrived, 5.0))
+    waiting = asyncio.create_task(wait_event(arrived, 5.0))
     await asyncio.sleep(0)  # it waits now
     arrived.set()
     waiting.cancel()  # in the same step as the event
