@@ -24,6 +24,7 @@ from db.redis_client import open_redis
 from db.session import Database
 from db.socket_slots import InProcessSocketSlots, RedisSocketSlots, SocketSlots
 from db.tokens import InProcessTokenStore, RedisTokenStore, TokenStore
+from db.user_cache import UserCache
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class Stores:
     socket_slots: SocketSlots = field(default_factory=InProcessSocketSlots)
     # The metrics writer: set and started by the app's lifespan (not by startup checks).
     metrics_writer: AnalyticsWriter | None = None
+    # The signed-in user's row per access token, for `me` (db/user_cache.py).
+    user_rows: UserCache = field(default_factory=UserCache)
     # Agent statistics between this process's analytics inserts (db/agent_stats_cache.py).
     agent_stats: AgentStatsCache = field(
         default_factory=lambda: AgentStatsCache(DEFAULT_FLUSH_INTERVAL_SECONDS)

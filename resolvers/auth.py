@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -229,6 +230,7 @@ async def login(info: Info, username: str, password: str) -> IssuedTokens:
         user.last_login_at = utcnow()
         user = await users.save_user(session, user)
         await audit_trail.record_in(session, context, AuditAction.LOGIN, user.id)
+    context.stores.user_rows.forget_user(user.id)  # its sign-in time moved
     return await _issue(context, user)
 
 
@@ -287,9 +289,17 @@ async def logout(info: Info, refresh_token: str) -> bool:
 
 
 async def me(info: Info) -> UserRow:
+    """The caller's account: read once per access token (db/user_cache.py says why that is
+    current), then from this process's cache."""
     principal = await info.context.require_principal()
+    cache = info.context.stores.user_rows
+    user = cache.get(principal.jti)
+    if user is not None:
+        return user
+    read_at = time.monotonic()
     async with info.context.stores.database.read() as session:
         user = await users.get_user(session, uuid.UUID(principal.user_id))
     if user is None or not user.is_active:
         raise Unauthenticated("this account no longer exists or was deactivated")
+    cache.put(principal.jti, user, read_at)
     return user
