@@ -47,13 +47,16 @@ assets: $(NODE_MODULES)  ## rebuild server/static/ from web/ (commit the result)
 browser-deps:  ## node_modules (playwright-core) and chromium for the browser tests
 	sh tests/browser/setup.sh
 
+deploy-deps:  ## Debian's nginx, the load balancer of the scale-out test (tests/deploy)
+	sh tests/deploy/setup.sh
+
 run: $(STAMP)  ## start the server on embedded defaults (data under ./data)
 	$(BIN)/consciousness serve --host $(HOST) --port $(PORT)
 
 demo: $(STAMP)  ## like run, plus a demo user, agents and a stream of requests
 	$(BIN)/consciousness serve --host $(HOST) --port $(PORT) --demo
 
-test: $(STAMP) $(CONFORMANCE) browser-deps lint  ## lint, type-check, then the whole test suite
+test: $(STAMP) $(CONFORMANCE) browser-deps deploy-deps lint  ## lint, type-check, then the whole test suite
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
