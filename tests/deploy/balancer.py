@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.servers import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 NGINX_CANDIDATES = ("/usr/sbin/nginx", "nginx")
@@ -49,13 +51,6 @@ def balancer_conf(upstreams: list[str], port: int, workdir: Path) -> str:
     return text.replace("/tmp/", f"{workdir}/")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _listening(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -69,7 +64,7 @@ def load_balancer(nginx: str, upstreams: list[str], workdir: Path) -> Iterator[s
     """nginx in front of `upstreams` for the block; yields its URL. Its log (access lines
     name the upstream that answered) goes to workdir/nginx.log."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     conf = workdir / "nginx.conf"
     conf.write_text(balancer_conf(upstreams, port, workdir), encoding="utf-8")
     # Started as root, nginx would run its workers as `nobody`, who cannot enter workdir.
