@@ -28,7 +28,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from figures import Figure, add_json_option, int_list, write_figures
+from figures import Figure, add_load_options, parse_load_options, write_figures
 from http_bench import ROOT, Row, machine_info, measure_wrk, warm_up
 from process_load_bench import P99_TARGET_MS, seed
 from processes import (
@@ -147,13 +147,8 @@ def render(rows: list[Row], args: argparse.Namespace) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=15, help="seconds of load per row")
-    parser.add_argument("--connections", type=int_list, default=[200], help="e.g. 50,200")
-    parser.add_argument("--quick", action="store_true", help="3-second rows")
-    add_json_option(parser)
-    args = parser.parse_args()
-    if args.quick:
-        args.duration = 3
+    add_load_options(parser, connections=[200])
+    args = parse_load_options(parser)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: servers stopped, DB dropped
     wrk_path = ensure_wrk()
     nginx = nginx_binary()
