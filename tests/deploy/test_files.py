@@ -114,3 +114,23 @@ def test_the_grafana_dashboard_charts_metrics_the_server_exports() -> None:
     provisioning = DEPLOY / "grafana" / "provisioning"
     for path in provisioning.rglob("*.yaml"):
         assert yaml.safe_load(path.read_text(encoding="utf-8"))["apiVersion"] == 1
+
+
+def test_the_yaml_files_pass_yamllint() -> None:
+    from yamllint import linter
+    from yamllint.config import YamlLintConfig
+
+    config = YamlLintConfig(file=str(DEPLOY / ".yamllint.yaml"))
+    files = [
+        path
+        for pattern in ("*.yaml", "*.yml")
+        for path in DEPLOY.rglob(pattern)
+        if "templates" not in path.parts  # Go templates: tests/deploy/test_chart.py renders them
+    ]
+    assert len(files) >= 7
+    problems = [
+        f"{path.relative_to(ROOT)}:{problem.line}: {problem.desc}"
+        for path in files
+        for problem in linter.run(path.read_text(encoding="utf-8"), config, str(path))
+    ]
+    assert problems == []
