@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 # Targets that name no file (`schema` is also a directory: without this, make called it
 # up to date whenever the directory was newer than the venv, and regenerated nothing).
-.PHONY: install upgrade assets browser-deps run demo test lint format schema fuzz bench profile clean
+.PHONY: install upgrade assets browser-deps deploy-deps run demo test lint format schema fuzz bench profile clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -51,13 +51,16 @@ assets: $(NODE_MODULES)  ## rebuild server/static/ from web/ (commit the result)
 browser-deps:  ## node_modules (playwright-core) and chromium for the browser tests
 	sh tests/browser/setup.sh
 
+deploy-deps:  ## Debian's nginx, the load balancer of the scale-out test (tests/deploy)
+	sh tests/deploy/setup.sh
+
 run: $(STAMP)  ## start the server on embedded defaults (data under ./data)
 	$(BIN)/consciousness serve --host $(HOST) --port $(PORT)
 
 demo: $(STAMP)  ## like run, plus a demo user, agents and a stream of requests
 	$(BIN)/consciousness serve --host $(HOST) --port $(PORT) --demo
 
-test: $(STAMP) $(CONFORMANCE) browser-deps lint  ## lint, type-check, then the whole test suite
+test: $(STAMP) $(CONFORMANCE) browser-deps deploy-deps lint  ## lint, type-check, then the whole test suite
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

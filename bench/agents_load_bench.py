@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import httpx
-from figures import Figure, add_json_option, int_list, number, write_figures
+from figures import Figure, add_load_options, number, parse_load_options, write_figures
 from http_bench import (
     BARE,
     BIN,
@@ -152,13 +152,8 @@ def figures(rows: list[Row]) -> list[Figure]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=15, help="seconds of load per row")
-    parser.add_argument("--connections", type=int_list, default=[1, 50, 200], help="e.g. 1,50")
-    parser.add_argument("--quick", action="store_true", help="3-second rows")
-    add_json_option(parser)
-    args = parser.parse_args()
-    if args.quick:
-        args.duration = 3
+    add_load_options(parser, connections=[1, 50, 200])
+    args = parse_load_options(parser)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: servers stopped, DB dropped
     wrk_path = ensure_wrk()
     server_pin, wrk_pin, pinned = pinning()

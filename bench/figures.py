@@ -82,6 +82,23 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_load_options(parser: argparse.ArgumentParser, connections: list[int]) -> None:
+    """The options of the wrk load scripts: --duration (15 s rows), --connections, --quick
+    (3-second rows, see parse_load_options) and --json."""
+    parser.add_argument("--duration", type=int, default=15, help="seconds of load per row")
+    parser.add_argument("--connections", type=int_list, default=connections, help="e.g. 50,200")
+    parser.add_argument("--quick", action="store_true", help="3-second rows")
+    add_json_option(parser)
+
+
+def parse_load_options(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The arguments, with --quick applied."""
+    args = parser.parse_args()
+    if args.quick:
+        args.duration = 3
+    return args
+
+
 def write_figures(path: Path | None, figures: list[Figure], **context: object) -> None:
     """Write the figures (and any context: settings, machine) as JSON, when a path is given."""
     if path is None:

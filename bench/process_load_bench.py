@@ -42,7 +42,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from figures import Figure, add_json_option, int_list, number, percentile, write_figures
+from figures import (
+    Figure,
+    add_load_options,
+    int_list,
+    number,
+    parse_load_options,
+    percentile,
+    write_figures,
+)
 from http_bench import LUA_REPORT, ROOT, Row, machine_info, measure_wrk, warm_up
 from process_bench import PROCESS, TEXTS
 from processes import (
@@ -293,14 +301,9 @@ def render(runs: list[Run], engine: tuple[float, float], args: argparse.Namespac
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=15, help="seconds of load per row")
-    parser.add_argument("--connections", type=int_list, default=[50, 200], help="e.g. 50,200")
+    add_load_options(parser, connections=[50, 200])
     parser.add_argument("--workers", type=int_list, default=[1, 2], help="e.g. 1,2")
-    parser.add_argument("--quick", action="store_true", help="3-second rows")
-    add_json_option(parser)
-    args = parser.parse_args()
-    if args.quick:
-        args.duration = 3
+    args = parse_load_options(parser)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: servers stopped, DB dropped
     wrk_path = ensure_wrk()
     engine = engine_alone(ENGINE_CALLS)

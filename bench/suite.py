@@ -11,7 +11,7 @@ Writes bench/results/latest.md and latest.json (scratch, with each script's log)
 (or `--publish`) also copies them to bench/LATEST.md and bench/latest.json, which README links.
 Run from the repo root: `.venv/bin/python bench/suite.py [--quick] [--only NAMES] [--skip NAMES]
 [--publish]`, NAMES comma-separated from: floor, agents, process, fanout, analytics, engine,
-ethics, lag, listing, grouping, observability, abuse.
+ethics, lag, listing, grouping, balancer, observability, otlp, abuse.
 """
 
 from __future__ import annotations
@@ -86,6 +86,9 @@ JOBS = (
     Job("grouping", "extra: grouped fan-out", "fanout_grouping_bench.py",
         ("--subscribers", "100", "--seconds", "3"), 15,
         "500 subscribers of one operation, grouped against ungrouped"),
+    Job("balancer", "9. load balancer", "balancer_bench.py", ("--quick",), 20,
+        "`process` at c=200 through nginx (deploy/nginx.conf) on two `consciousness serve` "
+        "processes against one process direct, PostgreSQL + Redis"),
     Job("observability", "extra: observability", "observability_bench.py", ("--quick",), 45,
         "metrics, JSON request logs and tracing on against everything off"),
     Job("otlp", "extra: OTLP ingestion", "otlp_bench.py", ("--requests", "5"), 15,

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -58,6 +58,20 @@ def _failed_before_execution(response: GraphQLHTTPResponse) -> bool:
     return response.get("data") is None and bool(errors) and not any("path" in e for e in errors)
 
 
+SHUTTING_DOWN = "server shutting down"
+
+
+async def refuse_while_closing(websocket: WebSocket) -> None:
+    """Refuse a handshake during shutdown with 503, so that a load balancer passes it to
+    another process (deploy/nginx.conf retries on 503) and a client knows to try again; a
+    server without the denial-response extension can only close it (its client sees 403)."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        refusal = PlainTextResponse(SHUTTING_DOWN, 503, headers={"retry-after": "1"})
+        await websocket.send_denial_response(refusal)
+    else:
+        await websocket.close(code=1001, reason=SHUTTING_DOWN)
+
+
 class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI view with our typed context (see the module docstring)."""
 
@@ -81,11 +95,11 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and self._closing:
-            await WebSocket(scope, receive, send).close(code=1001)  # refused: shutting down
+            await refuse_while_closing(WebSocket(scope, receive, send))
             return
         await super().__call__(scope, receive, send)
 
-    async def close_websockets(self, code: int = 1001, reason: str = "server shutting down") -> int:
+    async def close_websockets(self, code: int = 1001, reason: str = SHUTTING_DOWN) -> int:
         """Close every open websocket with `code` (1001 going away); returns how many.
 
         Stable API for the shutdown path. From the first call on, new websocket handshakes

@@ -7,7 +7,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from core.settings import Settings
 from server.app import create_app
@@ -79,4 +80,19 @@ async def test_a_socket_whose_operations_do_not_stop_still_gets_going_away(
         closing = asyncio.create_task(view.close_websockets())
         assert await _close_code(socket) == 1001
         assert await asyncio.wait_for(closing, EXIT_SECONDS) == 1
+        await empty_tables(started.state.stores)
+
+
+async def test_a_handshake_during_shutdown_is_refused_with_503(settings: Settings) -> None:
+    """503, not the 403 of a plain close: a load balancer passes a 503 on to another process
+    (deploy/nginx.conf), so a subscriber resuming after its 1001 lands on a live one."""
+    app = create_app(settings)
+    view = next(r.app for r in app.routes if isinstance(getattr(r, "app", None), GraphQLApp))
+    async with serving(app) as (url, started):
+        await view.close_websockets()
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(url.replace("http", "ws") + "/graphql",
+                          subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]  # fmt: skip
+        assert refused.value.response.status_code == 503
+        assert refused.value.response.headers["retry-after"] == "1"
         await empty_tables(started.state.stores)
