@@ -6,10 +6,12 @@ calls each concern's plain functions in a fixed order instead:
 - operation: the server's limits for the parser and validator; afterwards errors get their
   codes (schema/masking.py), the token-limit error is restated as our limit, and the
   schema's observer (the server's telemetry) sees the final outcome;
-- parse and validate: through process-wide LRU caches keyed on the query text, the token
-  limit and the validation rules, for documents up to CACHED_QUERY_CHARS long
-  (schema/limits.py makes those rule classes once per set of limits, so a cached verdict
-  stays specific to them);
+- parse and validate, inside the operation hook before strawberry's own steps (which skip
+  a document already parsed and a verdict already reached; as hooks of their own they cost
+  two more context managers per operation than the work they do): through process-wide
+  LRU caches keyed on the query text, the token limit and the validation rules, for
+  documents up to CACHED_QUERY_CHARS long (schema/limits.py makes those rule classes once
+  per set of limits, so a cached verdict stays specific to them);
 - execute: the refusals of schema/limits.py (size, allow-list, cost, budget); on a
   websocket, whose context outlives one operation, fresh DataLoaders; where the caller's
   token is used from (resolvers/anomalies.py); a kept result for an introspection-only
@@ -70,6 +72,26 @@ class OperationObserver(Protocol):
         """One operation ended with these (final, coded) errors after `seconds`."""
 
 
+def _parse_and_validate(context: ExecutionContext) -> None:
+    """The document and its verdict, for strawberry to find already made (cached up to
+    CACHED_QUERY_CHARS)."""
+    query, options = context.query, context.parse_options
+    if context.graphql_document is not None or not query:
+        return
+    cached = len(query) <= CACHED_QUERY_CHARS
+    try:
+        document = _cached_parse(query, **options) if cached else parse(query, **options)
+    except GraphQLError:
+        # Raised here, before the operation's error handling, a syntax error would reach
+        # the client without a code: strawberry parses again and reports it where we code it.
+        return
+    context.graphql_document = document
+    validate = _cached_validation if cached else validate_document
+    context.pre_execution_errors = validate(
+        context.schema._schema, document, context.validation_rules
+    )
+
+
 class OperationPipeline(ErrorCodes):
     """Our one extension (see the module docstring); ErrorCodes masks as MaskErrors does."""
 
@@ -83,6 +105,7 @@ class OperationPipeline(ErrorCodes):
         context.validation_rules = context.validation_rules + limit_rules(
             limits.max_depth, limits.max_aliases, limits.max_introspections, limits.introspection
         )
+        _parse_and_validate(context)
         yield from super().on_operation()  # codes and masks the errors
         result = context.result
         if result is not None and result.errors:
@@ -90,35 +113,6 @@ class OperationPipeline(ErrorCodes):
         observer: OperationObserver | None = getattr(context.schema, "observer", None)
         if observer is not None:
             observer.observe(context, time.perf_counter() - started)
-
-    def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
-        query, options = context.query or "", context.parse_options
-        try:
-            context.graphql_document = (
-                _cached_parse(query, **options)
-                if len(query) <= CACHED_QUERY_CHARS
-                else parse(query, **options)
-            )
-        except GraphQLError:
-            # Raised here, outside the operation, a syntax error would reach the client
-            # without a code: strawberry parses again and reports it where we code it.
-            context.graphql_document = None
-        yield
-
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        schema, document, rules = (
-            context.schema._schema,
-            context.graphql_document,
-            context.validation_rules,
-        )
-        if len(context.query or "") <= CACHED_QUERY_CHARS:
-            context.pre_execution_errors = _cached_validation(schema, document, rules)
-        else:
-            assert document is not None  # strawberry validates only a parsed document
-            context.pre_execution_errors = validate_document(schema, document, rules)
-        yield
 
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
