@@ -25,6 +25,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import QueuePool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.errors import ServiceUnavailable
@@ -103,6 +105,15 @@ async def _connection_loss_refused() -> AsyncIterator[None]:
         raise ServiceUnavailable(CONNECTION_LOST) from exc
 
 
+@dataclass(frozen=True)
+class PoolUsage:
+    """The PostgreSQL pool's connections now: its fixed size, in use, and idle."""
+
+    size: int
+    checked_out: int
+    idle: int
+
+
 class Database:
     """The primary store; `session()` is a unit of work: commit on success, rollback on error."""
 
@@ -122,6 +133,13 @@ class Database:
             expire_on_commit=False,
         )
         self._sqlite_writers = asyncio.Lock() if self.backend == "sqlite" else None
+
+    def pool_usage(self) -> PoolUsage | None:
+        """The pool's connections now; None on SQLite, which has no pool of its own."""
+        pool = self.engine.pool
+        if not isinstance(pool, QueuePool):
+            return None
+        return PoolUsage(pool.size(), pool.checkedout(), pool.checkedin())
 
     @property
     def backend(self) -> str:

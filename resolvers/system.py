@@ -1,4 +1,4 @@
-"""Use cases about the server itself: health and status."""
+"""Use cases about the server itself: health, status and this process's own numbers."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
+from db.analytics_writer import WriterStats
+from db.session import PoolUsage
 from db.stores import StoreHealth
 from db.types import utcnow
 from resolvers.context import Info
+from resolvers.metrics import process_usage
 
 
 class HealthStatus(Enum):
@@ -58,4 +61,29 @@ async def system_status(info: Info) -> ServerStatus:
         started_at=app.started_at,
         uptime_seconds=round((now - app.started_at).total_seconds(), 3),
         python_version=platform.python_version(),
+    )
+
+
+@dataclass(frozen=True)
+class ProcessReport:
+    """This process now: CPU and memory, its database pool, its metrics writer."""
+
+    uptime_seconds: float
+    cpu_percent: float
+    memory_mb: float
+    database_pool: PoolUsage | None
+    analytics_writer: WriterStats | None
+
+
+async def system_metrics(info: Info) -> ProcessReport:
+    """The numbers /metrics exports for Prometheus, for one process, as one answer."""
+    app, stores = info.context.app, info.context.stores
+    cpu_percent, memory_mb = process_usage()
+    writer = stores.metrics_writer
+    return ProcessReport(
+        uptime_seconds=round((utcnow() - app.started_at).total_seconds(), 3),
+        cpu_percent=cpu_percent,
+        memory_mb=round(memory_mb, 1),
+        database_pool=stores.database.pool_usage(),
+        analytics_writer=None if writer is None else writer.stats(),
     )

@@ -24,7 +24,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
-from sqlalchemy.pool import QueuePool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -197,19 +196,18 @@ def _writer_metrics(stores: Stores) -> Iterable[Metric]:
 
 
 def _pool_metrics(stores: Stores) -> Iterable[Metric]:
-    pool = stores.database.engine.pool
-    if not isinstance(pool, QueuePool):
+    usage = stores.database.pool_usage()
+    if usage is None:
         return
     family = GaugeMetricFamily(
         "db_pool_connections",
-        "Primary database connections by state (in use, idle in the pool, over the size)",
+        "Primary database connections by state (in use, idle in the pool)",
         labels=["state"],
     )
-    family.add_metric(["checked_out"], pool.checkedout())
-    family.add_metric(["idle"], pool.checkedin())
-    family.add_metric(["overflow"], max(0, pool.overflow()))
+    family.add_metric(["checked_out"], usage.checked_out)
+    family.add_metric(["idle"], usage.idle)
     yield family
-    yield GaugeMetricFamily("db_pool_size", "Configured pool size", value=pool.size())
+    yield GaugeMetricFamily("db_pool_size", "Configured pool size", value=usage.size)
 
 
 def metrics_endpoint(

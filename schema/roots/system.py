@@ -6,7 +6,7 @@ import strawberry
 
 from resolvers import system
 from resolvers.context import Info
-from schema.types.system import SystemHealth, SystemStatus
+from schema.types.system import SystemHealth, SystemMetrics, SystemStatus, admin_only
 
 
 @strawberry.type
@@ -20,3 +20,10 @@ class Query:
     )
     async def system_status(self, info: Info) -> SystemStatus:
         return SystemStatus.from_record(await system.system_status(info))
+
+    @strawberry.field(
+        description="This process's CPU, memory, database pool and metrics writer (system:read).",
+        extensions=admin_only(),
+    )
+    async def system_metrics(self, info: Info) -> SystemMetrics:
+        return SystemMetrics.from_record(await system.system_metrics(info))

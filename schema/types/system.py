@@ -15,6 +15,8 @@ from strawberry.extensions import FieldExtension
 
 from auth.permissions import Permission
 from db import stores as db_stores
+from db.analytics_writer import WriterStats
+from db.session import PoolUsage
 from resolvers import system
 from resolvers.context import Info
 from schema.permissions import requires
@@ -100,3 +102,61 @@ class SystemStatus:
     )
     async def stores(self, info: Info) -> list[StoreHealth]:
         return [StoreHealth.from_record(store) for store in await system.store_health(info)]
+
+
+@strawberry.type(description="The PostgreSQL pool's connections now (a fixed pool).")
+class DatabasePool:
+    size: int
+    checked_out: int = strawberry.field(description="In use by a request now.")
+    idle: int
+
+    @classmethod
+    def from_record(cls, record: PoolUsage) -> DatabasePool:
+        return cls(size=record.size, checked_out=record.checked_out, idle=record.idle)
+
+
+@strawberry.type(description="This process's metrics writer (outbox -> ClickHouse) since start.")
+class AnalyticsWriterStats:
+    pending_rows: int = strawberry.field(description="Staged, not yet inserted.")
+    staged_rows: int
+    inserted_rows: int
+    duplicate_rows: int = strawberry.field(description="Replays ClickHouse already held.")
+    batches: int
+    insert_failures: int
+
+    @classmethod
+    def from_record(cls, record: WriterStats) -> AnalyticsWriterStats:
+        return cls(
+            pending_rows=record.pending_rows,
+            staged_rows=record.staged_rows,
+            inserted_rows=record.inserted_rows,
+            duplicate_rows=record.duplicate_rows,
+            batches=record.batches,
+            insert_failures=record.insert_failures,
+        )
+
+
+@strawberry.type(description="This process now (the server answering), for administrators.")
+class SystemMetrics:
+    uptime_seconds: float
+    cpu_percent: float = strawberry.field(
+        description="% of one core over the last second (sampled at most once a second)."
+    )
+    memory_mb: float = strawberry.field(description="Resident memory.")
+    database_pool: DatabasePool | None = strawberry.field(
+        description="Null on SQLite, which has no pool."
+    )
+    analytics_writer: AnalyticsWriterStats | None = strawberry.field(
+        description="Null in a process that runs no writer."
+    )
+
+    @classmethod
+    def from_record(cls, record: system.ProcessReport) -> SystemMetrics:
+        pool, writer = record.database_pool, record.analytics_writer
+        return cls(
+            uptime_seconds=record.uptime_seconds,
+            cpu_percent=record.cpu_percent,
+            memory_mb=record.memory_mb,
+            database_pool=None if pool is None else DatabasePool.from_record(pool),
+            analytics_writer=None if writer is None else AnalyticsWriterStats.from_record(writer),
+        )

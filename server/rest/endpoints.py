@@ -238,4 +238,11 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "Version, environment, uptime and store backends (system:read: administrators)",
         "system",
     ),
+    Endpoint(
+        "GET",
+        "/system/metrics",
+        "RestSystemMetrics",
+        "This process's CPU, memory, database pool and metrics writer (system:read)",
+        "system",
+    ),
 )

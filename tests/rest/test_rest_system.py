@@ -45,6 +45,27 @@ async def test_status_details_are_for_administrators(
     assert {store["backend"] for store in status.json()["stores"]}
 
 
+async def test_process_metrics_are_for_administrators(
+    client: httpx.AsyncClient, user: MakeUser
+) -> None:
+    problem_of(await client.get(f"{API}/system/metrics"), 401, "UNAUTHENTICATED")
+    developer = await user("dev", Role.DEVELOPER)
+    problem_of(await client.get(f"{API}/system/metrics", headers=developer), 403, "FORBIDDEN")
+    admin = await user("root", Role.ADMIN)
+    answer = await client.get(f"{API}/system/metrics", headers=admin)
+    assert answer.status_code == 200, answer.text
+    metrics = answer.json()
+    assert metrics["memoryMb"] > 0
+    assert metrics["uptimeSeconds"] >= 0
+    writer = metrics["analyticsWriter"]
+    assert writer is not None
+    assert writer["insertedRows"] >= 0
+    pool = metrics["databasePool"]
+    if pool is not None:  # PostgreSQL: a fixed pool, never more in use than its size
+        assert pool["size"] > 0
+        assert 0 <= pool["checkedOut"] <= pool["size"]
+
+
 async def test_rest_and_graphql_give_the_same_data(
     client: httpx.AsyncClient, user: MakeUser
 ) -> None:

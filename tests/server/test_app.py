@@ -129,3 +129,25 @@ async def test_ready_names_the_store_that_is_down(tmp_path: object) -> None:
     broker = next(store for store in health["stores"] if store["name"] == "broker")
     assert broker["ok"] is False
     assert "127.0.0.1" not in (broker["error"] or "")
+
+
+async def test_system_metrics_are_for_administrators_and_name_this_process(
+    client: httpx.AsyncClient, stores: Stores
+) -> None:
+    query = (
+        "{ systemMetrics { memoryMb databasePool { size idle checkedOut }"
+        " analyticsWriter { insertedRows } } }"
+    )
+    user = await admin_headers(client, stores, Role.USER)
+    assert only_error(await graphql(client, query, headers=user))["extensions"]["code"] == (
+        "FORBIDDEN"
+    )
+    admin = await admin_headers(client, stores, Role.ADMIN)
+    metrics = (await graphql(client, query, headers=admin))["data"]["systemMetrics"]  # type: ignore[index]
+    assert metrics["memoryMb"] > 0
+    assert metrics["analyticsWriter"]["insertedRows"] >= 0
+    usage = stores.database.pool_usage()
+    if usage is None:
+        assert metrics["databasePool"] is None  # SQLite has no pool
+    else:
+        assert metrics["databasePool"]["size"] == usage.size
