@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from redis.asyncio import Redis
 
@@ -23,6 +25,8 @@ from db.redis_client import open_redis
 from db.session import Database
 from db.socket_slots import InProcessSocketSlots, RedisSocketSlots, SocketSlots
 from db.tokens import InProcessTokenStore, RedisTokenStore, TokenStore
+from db.vector_writer import VectorWriter
+from db.vectors import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,9 @@ class Stores:
     socket_slots: SocketSlots = field(default_factory=InProcessSocketSlots)
     # The metrics writer: set and started by the app's lifespan (not by startup checks).
     metrics_writer: AnalyticsWriter | None = None
+    # Session embeddings (db/vectors.py) and their writer, set and started by the lifespan.
+    vectors: VectorStore | None = None
+    vector_writer: VectorWriter | None = None
     _health: tuple[float, list[StoreHealth]] | None = field(default=None, repr=False)
     # Events published after the request (db/publisher.py), through `broker`.
     publisher: Publisher = field(init=False, repr=False)
@@ -72,6 +79,9 @@ class Stores:
         db_pool_timeout_seconds: float = 10.0,
         persisted_query_cache_bytes: int = 16 * 1024 * 1024,
         persisted_query_ttl_seconds: float = 86_400,
+        qdrant_url: str = "",
+        qdrant_api_key: str = "",
+        vectors_path: Path | None = None,
     ) -> Stores:
         database = Database(
             database_url, pool_size=db_pool_size, pool_timeout=db_pool_timeout_seconds
@@ -98,7 +108,12 @@ class Stores:
             else InProcessSocketSlots()
         )
         analytics = await AnalyticsStore.open(clickhouse_url)
+        vectors = None
+        if qdrant_url or vectors_path is not None:
+            local = vectors_path if vectors_path is not None else Path("vectors")
+            vectors = await asyncio.to_thread(VectorStore.open, qdrant_url, qdrant_api_key, local)
         return cls(
+            vectors=vectors,
             database=database,
             broker=broker,
             analytics=analytics,
@@ -113,7 +128,15 @@ class Stores:
             ("database", self.database.backend, self.database.ping),
             ("broker", self.broker.backend, self.broker.ping),
             ("analytics", self.analytics.backend, self.analytics.ping),
+            *([("vectors", self.vectors.backend, self.vectors.ping)] if self.vectors else []),
         ]
+
+    async def forget_vectors(
+        self, *, agent_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None
+    ) -> None:
+        """Delete an agent's or a user's session embeddings (none kept: nothing to do)."""
+        if self.vector_writer is not None:
+            await self.vector_writer.forget(agent_id=agent_id, user_id=user_id)
 
     async def health(self) -> list[StoreHealth]:
         """Ping every store concurrently, each bounded by a timeout; reused for a second."""
@@ -133,6 +156,11 @@ class Stores:
                 await self.metrics_writer.close()  # flushes into analytics before it closes
             except Exception:
                 log.exception("error while flushing the analytics writer")
+        if self.vector_writer is not None:
+            try:
+                await self.vector_writer.close()
+            except Exception:
+                log.exception("error while stopping the vector writer")
         closers = [
             self.broker.close,
             self.tokens.close,
@@ -141,6 +169,8 @@ class Stores:
             self.analytics.close,
             self.database.close,
         ]
+        if self.vectors is not None:
+            closers.append(self.vectors.close)
         if self.redis is not None:
             closers.append(self.redis.aclose)
         for close in closers:
