@@ -10,7 +10,7 @@ from resolvers.pagination import Page
 from resolvers.similar_sessions import AgentDrift, ScoredSession, SimilarityFilter
 from schema.types.consciousness import SessionRecord
 from schema.types.evaluations import Decision
-from schema.types.pagination import PageInfo
+from schema.types.pagination import PageInfo, page_info
 
 
 @strawberry.input(description="Narrows similarSessions; every given condition must hold.")
@@ -66,15 +66,7 @@ class SimilarSessionConnection:
             )
             for cursor, scored in page.edges
         ]
-        return cls(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                has_previous_page=page.has_previous_page,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
-        )
+        return cls(edges=edges, page_info=page_info(page))
 
 
 @strawberry.type(

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlmodel import col, select
 
 from core.enums import Role
@@ -20,7 +21,7 @@ from tests.agents.conftest import DELETE, insert_sessions
 from tests.apps import Running
 from tests.consciousness.conftest import PROCESS, Caller, MakeCaller, active_agent, process_input
 from tests.servers import free_port
-from tests.support import only_error
+from tests.support import PASSWORD, only_error
 
 SIMILAR = """
 query($agent: UUID!, $text: String, $session: UUID, $first: Int! = 10, $after: String,
@@ -245,3 +246,34 @@ async def test_drift_is_higher_when_recent_inputs_resemble_earlier_ones(
     assert (await owner.ok(DRIFT, agent=empty, window=5))["agentDrift"]["similarity"] is None
     error = only_error(await owner.send(DRIFT, agent=agent, window=0))
     assert error["extensions"]["field"] == "window"
+
+
+EXPORT = "mutation { exportMyData { data } }"
+ERASE = """mutation($password: String!) { deleteMyAccount(confirm: true, password: $password) }"""
+
+
+async def test_export_lists_the_vectors_and_erasure_deletes_them(
+    caller: MakeCaller, stores: Stores
+) -> None:
+    owner = await caller("vector-gdpr")
+    agent = await active_agent(owner)
+    ids = await processed(stores, owner, agent, COOKING)
+    embeddings = (await owner.ok(EXPORT))["exportMyData"]["data"]["session_embeddings"]
+    assert embeddings["model"].startswith("wordllama")
+    assert "not" in embeddings["note"]  # says why the vectors themselves are left out
+    assert sorted(point["session_id"] for point in embeddings["points"]) == sorted(ids)
+    assert {point["agent_id"] for point in embeddings["points"]} == {agent}
+    await owner.ok(ERASE, password=PASSWORD)
+    assert await writer_of(stores).store.owned_points(owner.user_id) == []
+
+
+async def test_metrics_count_the_vectors_written(
+    caller: MakeCaller, stores: Stores, client: httpx.AsyncClient
+) -> None:
+    owner = await caller("vector-metrics")
+    agent = await active_agent(owner)
+    await processed(stores, owner, agent, COOKING)
+    body = (await client.get("/metrics")).text
+    written = [line for line in body.splitlines() if line.startswith("vector_writer_written")]
+    assert written
+    assert float(written[0].split()[-1]) >= len(COOKING)
