@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import time
 import uuid
@@ -30,6 +31,7 @@ from qdrant_client import QdrantClient, models
 from core.errors import ServiceUnavailable
 
 COLLECTION = "session_embeddings_v1"
+LOCAL_UPSERT_CHUNK = 16
 _INDEXED = {
     "agent_id": models.PayloadSchemaType.KEYWORD,
     "owner_id": models.PayloadSchemaType.KEYWORD,
@@ -211,10 +213,18 @@ class VectorStore:
         await self._call(work)
 
     async def upsert(self, vectors: Sequence[SessionVector]) -> None:
-        """Write `vectors` (a session written again is overwritten), waiting until stored."""
-        if vectors:
-            points = [vector.point() for vector in vectors]
-            await self._call(lambda: self._client.upsert(COLLECTION, points, wait=True))
+        """Write `vectors` (a session written again is overwritten), waiting until stored.
+
+        Local mode commits each point to its SQLite file (milliseconds a point), so it takes
+        LOCAL_UPSERT_CHUNK points per locked call: a search waits for one chunk, not a batch.
+        """
+        points = [vector.point() for vector in vectors]
+        chunk = LOCAL_UPSERT_CHUNK if self._local_path is not None else max(len(points), 1)
+        for start in range(0, len(points), chunk):
+            await self._call(functools.partial(self._write, points[start : start + chunk]))
+
+    def _write(self, points: list[models.PointStruct]) -> None:
+        self._client.upsert(COLLECTION, points, wait=True)
 
     async def search(
         self, vector: Sequence[float], where: SearchFilter, limit: int, offset: int
