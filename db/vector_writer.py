@@ -28,11 +28,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from db.crypto import Keyring
+from db.crypto import DataKeyError, Keyring
 from db.drain_loop import DrainLoop
 from db.repositories.session_texts import open_input
 from db.session import Database
-from db.vector_queue import claimed_sessions
+from db.vector_queue import QueuedSession, claimed_sessions
 from db.vectors import SessionVector, VectorStore
 from engine.ethics.semantic import Embedder
 
@@ -52,6 +52,7 @@ class VectorWriterStats:
     batches: int = 0
     failures: int = 0
     retention_runs: int = 0
+    unreadable: int = 0  # sessions whose input did not open (db/crypto.py): not embedded
 
 
 class VectorWriter(DrainLoop):
@@ -119,8 +120,9 @@ class VectorWriter(DrainLoop):
         async with claimed_sessions(self._database, self._batch_size) as batch:
             if not batch:
                 return 0
-            texts = [open_input(self._keyring, q.id, q.key_id, q.input_text) for q in batch]
-            matrix = await asyncio.to_thread(self.embedder.embed, texts)
+            opened = [(q, self._opened(q)) for q in batch]
+            readable = [(q, text) for q, text in opened if text is not None]
+            matrix = await asyncio.to_thread(self.embedder.embed, [text for _, text in readable])
             await self.store.upsert(
                 [
                     SessionVector(
@@ -133,12 +135,23 @@ class VectorWriter(DrainLoop):
                         q.categories,
                         row.tolist(),
                     )
-                    for q, row in zip(batch, matrix, strict=True)
+                    for (q, _), row in zip(readable, matrix, strict=True)
                 ]
             )
-        self._stats.written += len(batch)
+        self._stats.written += len(readable)
         self._stats.batches += 1
         return len(batch)
+
+    def _opened(self, queued: QueuedSession) -> str | None:
+        """The session's input; None (logged, counted, flagged all the same: retrying cannot
+        help until the keyring changes, and `consciousness reindex` retries) when its data key
+        is missing or the row was altered."""
+        try:
+            return open_input(self._keyring, queued.id, queued.key_id, queued.input_text)
+        except DataKeyError as exc:
+            log.error("vector writer skips a session it cannot open: %s", exc)
+            self._stats.unreadable += 1
+            return None
 
     async def _apply_retention(self) -> None:
         """`apply_retention`, at most once an hour."""

@@ -288,7 +288,11 @@ def _reindex(settings: Settings, args: argparse.Namespace) -> None:
             while batch := await writer.drain_batch():
                 done += batch
                 print(_progress_bar(done, total), end="\r", flush=True)
-            print(f"\ndone: {done} sessions embedded")
+            stats = writer.stats()
+            print(
+                f"\ndone: {stats.written} sessions embedded, {stats.unreadable} skipped: "
+                "their input did not open (see the log)"
+            )
         finally:
             await database.close()
             await store.close()

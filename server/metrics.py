@@ -208,6 +208,7 @@ def _vector_writer_metrics(stores: Stores) -> Iterable[Metric]:
         ("batches", stats.batches, "Embedding batches written"),
         ("failures", stats.failures, "Drains that failed (their sessions are retried)"),
         ("retention_runs", stats.retention_runs, "Deletions of vectors past their retention"),
+        ("unreadable_sessions", stats.unreadable, "Sessions skipped: their input did not open"),
     ):
         yield CounterMetricFamily(f"vector_writer_{name}", text, value=value)
 

@@ -46,7 +46,7 @@ def test_reindex_embeds_every_session_resumes_and_rebuilds_a_lost_store(
     out = capsys.readouterr().out
     assert "7 sessions to embed" in out
     assert "[############..................] 3/7" in out
-    assert "done: 7 sessions embedded" in out
+    assert "done: 7 sessions embedded, 0 skipped" in out
     assert asyncio.run(stored_vectors(tmp_path, ids)) == 7
 
     assert main(["reindex", "--resume"]) == 0  # nothing left: nothing done, nothing lost
@@ -70,3 +70,24 @@ def test_reindex_embeds_every_session_resumes_and_rebuilds_a_lost_store(
 def test_reindex_refuses_a_bad_batch_size(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["reindex", "--batch-size", "0"]) == 2
     assert "--batch-size must be at least 1" in capsys.readouterr().err
+
+
+def test_a_session_that_does_not_open_is_skipped_not_retried_forever(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'consciousness.db'}")
+
+    async def prepare() -> list[uuid.UUID]:
+        await upgrade_database(database.engine)
+        ids = await _sessions(database, Keyring("lost", dict([new_key("lost")])), 2)
+        await database.close()
+        return ids
+
+    ids = asyncio.run(prepare())
+    for name in ("DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL", "QDRANT_URL", "JWT_SECRETS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DATA_ENCRYPTION_KEYS", ",".join(setting(new_key("k2"))))
+    assert main(["reindex"]) == 0
+    assert "done: 1 sessions embedded, 2 skipped" in capsys.readouterr().out
+    assert asyncio.run(stored_vectors(tmp_path, ids)) == 1  # the plaintext row only
