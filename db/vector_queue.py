@@ -27,6 +27,9 @@ from db.session import Database
 _SESSIONS = SQLModel.metadata.tables[str(ConsciousnessSession.__tablename__)]
 _AGENTS = SQLModel.metadata.tables[str(Agent.__tablename__)]
 _WAITING = _SESSIONS.c.vectorised.is_(False)
+# Marks the writer's statements (they run on its own schedule): tests counting a request's
+# statements leave them out.
+STATEMENT_TAG = "/* vector_writer */"
 
 
 @dataclass(frozen=True)
@@ -66,11 +69,13 @@ _CLAIM = (
     .join(_AGENTS, _AGENTS.c.id == _SESSIONS.c.agent_id)
     .where(_WAITING)
     .order_by(_SESSIONS.c.created_at)
+    .prefix_with(STATEMENT_TAG)
 )
 _MARK = (
     update(_SESSIONS)
     .where(_SESSIONS.c.id.in_(bindparam("ids", expanding=True)))
     .values(vectorised=True)
+    .prefix_with(STATEMENT_TAG)
 )
 
 
