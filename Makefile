@@ -12,6 +12,10 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
+# Targets that name no file (`schema` is also a directory: without this, make called it
+# up to date whenever the directory was newer than the venv, and regenerated nothing).
+.PHONY: install upgrade assets browser-deps run demo test lint format schema fuzz bench profile clean
+
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet uv==$(UV_VERSION)

@@ -23,6 +23,7 @@ class Permission(StrEnum):
     USERS_READ = "users:read"
     USERS_MANAGE = "users:manage"
     AUDIT_READ = "audit:read"
+    SYSTEM_READ = "system:read"  # the server's version, environment and store kinds
     ROLES_GRANT_ADMIN = "roles:grant_admin"  # grant or revoke Admin and SuperAdmin
 
 
@@ -45,6 +46,7 @@ _ADMIN = _RESEARCHER | {
     Permission.USERS_READ,
     Permission.USERS_MANAGE,
     Permission.AUDIT_READ,
+    Permission.SYSTEM_READ,
 }
 _SUPER_ADMIN = _ADMIN | {Permission.ROLES_GRANT_ADMIN}
 

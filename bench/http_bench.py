@@ -154,15 +154,16 @@ def servers() -> list[Server]:
                [Scenario(CACHED, "{ hello }", BARE)]),
         Server("app", app, "/ready", [
             Scenario("app { __typename }", "{ __typename }", CACHED, ratio_target=0.8),
-            Scenario("app { systemStatus { version } }", "{ systemStatus { version } }", CACHED),
+            Scenario("app { systemStatus { uptimeSeconds } }", "{ systemStatus { uptimeSeconds } }",
+                     CACHED),
             Scenario("app { systemHealth { status } }", "{ systemHealth { status } }", CACHED),
             Scenario("app login (Argon2)", LOGIN, CACHED, connections=LOGIN_CONNECTIONS),
             Scenario("app { me { id username } }", "{ me { id username } }", CACHED, auth=True,
                      ratio_target=0.6),
         ], app=True),
         Server("app-serve", [str(BIN / "consciousness"), "serve"], "/ready", [
-            Scenario("`consciousness serve` { systemStatus { version } }",
-                     "{ systemStatus { version } }", CACHED)], app=True),
+            Scenario("`consciousness serve` { systemStatus { uptimeSeconds } }",
+                     "{ systemStatus { uptimeSeconds } }", CACHED)], app=True),
     ]  # fmt: skip
 
 

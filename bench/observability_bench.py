@@ -54,7 +54,7 @@ from http_bench import (
 from processes import ensure_wrk, free_port, last_line, pinning
 
 QUERIES = [
-    ("{ systemStatus { version } }", False),
+    ("{ systemStatus { uptimeSeconds } }", False),
     ("{ me { id username } }", True),
 ]
 OFF = "off"

@@ -30,7 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +57,10 @@ TEXTS = [
 
 
 @contextlib.contextmanager
-def server(workdir: Path) -> Iterator[str]:
-    """Migrate, create the ENTERPRISE user, start `consciousness serve`; always stop it."""
-    stores = embedded_stores(workdir / "data")
+def server(workdir: Path, stores: dict[str, str] | None = None) -> Iterator[str]:
+    """Migrate, create the ENTERPRISE user, start `consciousness serve` (embedded stores
+    unless `stores` says otherwise); always stop it."""
+    stores = embedded_stores(workdir / "data") if stores is None else stores
     create_bench_user({**os.environ, "PYTHONPATH": str(ROOT), **stores}, workdir)
     app = Server("process-bench", [str(BIN / "consciousness"), "serve"], "/ready", [], app=True)
     with running(app, [], workdir, stores) as (base, _pid):
@@ -252,8 +253,21 @@ def main() -> None:
         base, token, agent_id, seconds, concurrency = args.drive
         asyncio.run(drive(base, token, agent_id, float(seconds), int(concurrency)))
         return
+    measure_on_a_server(measure, args)
+
+
+Measure = Callable[[str, str, str, argparse.Namespace], Awaitable[list[Figure]]]
+
+
+def measure_on_a_server(
+    measure: Measure,
+    args: argparse.Namespace,
+    make_server: Callable[[Path], contextlib.AbstractContextManager[str]] = server,
+) -> None:
+    """Start a server, sign in and make an agent, `measure`, write the figures; the server
+    is stopped even on SIGTERM."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so the server is stopped
-    with tempfile.TemporaryDirectory(prefix="process-bench-") as tmp, server(Path(tmp)) as base:
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp, make_server(Path(tmp)) as base:
         token, agent_id = prepare(base)
         figures = asyncio.run(measure(base, token, agent_id, args))
     write_figures(args.json, figures)

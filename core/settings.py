@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     query_cost_budget_enterprise: int = Field(default=0, ge=0)
     query_cost_budget_anonymous: int = Field(default=20_000, ge=0)
     introspection_enabled: bool = True
+    max_query_introspections: int = Field(default=2, ge=0)  # __schema/__type per operation
+    # Wall time an operation may run (schema/time_limit.py); 0: no limit. Subscriptions: none.
+    operation_time_limit_seconds: float = Field(default=30.0, ge=0)  # signed-in callers
+    operation_time_limit_anonymous_seconds: float = Field(default=3.0, ge=0)
     # HTTP hardening (server/security.py).
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     csrf_prevention: bool = True
@@ -130,6 +134,12 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     registration_enabled: bool = True
     registrations_per_ip_per_hour: int = Field(default=20, ge=0)  # 0: no limit
+    # Anomalies in authentication (resolvers/anomalies.py); a threshold of 0 turns one off.
+    auth_anomaly_window_seconds: int = Field(default=600, ge=1)
+    auth_anomaly_failed_usernames: int = Field(default=10, ge=0)  # per address, in the window
+    auth_anomaly_registrations_per_minute: int = Field(default=10, ge=0)  # per address
+    auth_anomaly_token_ip_seconds: int = Field(default=60, ge=0)
+    auth_block_seconds: int = Field(default=900, ge=1)
     playground_enabled: bool = True
     dashboard_enabled: bool = True  # the live dashboard page at /dashboard
     analytics_retention_days: int = Field(default=90, ge=1, le=3650)  # table TTL

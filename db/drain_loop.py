@@ -15,7 +15,8 @@ import contextlib
 async def wait_event(event: asyncio.Event, seconds: float) -> None:
     """Until `event` is set or `seconds` have passed."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), seconds)
+        async with asyncio.timeout(seconds):  # not wait_for: see Stores.health
+            await event.wait()
 
 
 class DrainLoop:

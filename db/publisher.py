@@ -50,7 +50,8 @@ class Publisher:
         if self._task is None:
             return
         try:
-            await asyncio.wait_for(self.flush(), CLOSE_TIMEOUT_SECONDS)
+            async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):  # not wait_for: see Stores.health
+                await self.flush()
         except TimeoutError:
             log.warning("closing with %d events unpublished", self._queue.qsize())
         self._task.cancel()

@@ -107,7 +107,8 @@ class RevocationMirror:
             return
         self._stopping = True
         try:
-            await asyncio.wait_for(asyncio.shield(task), STOP_SECONDS)
+            async with asyncio.timeout(STOP_SECONDS):  # not wait_for: see Stores.health
+                await asyncio.shield(task)
         except TimeoutError:
             task.cancel()
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from db.agent_stats_cache import AgentStatsCache
 from db.analytics import AnalyticsStore
-from db.analytics_writer import AnalyticsWriter
+from db.analytics_writer import DEFAULT_FLUSH_INTERVAL_SECONDS, AnalyticsWriter
 from db.persisted_queries import (
     InProcessPersistedQueryStore,
     PersistedQueryStore,
@@ -60,6 +61,10 @@ class Stores:
     # Session embeddings (db/vectors.py) and their writer, set and started by the lifespan.
     vectors: VectorStore | None = None
     vector_writer: VectorWriter | None = None
+    # Agent statistics between this process's analytics inserts (db/agent_stats_cache.py).
+    agent_stats: AgentStatsCache = field(
+        default_factory=lambda: AgentStatsCache(DEFAULT_FLUSH_INTERVAL_SECONDS)
+    )
     _health: tuple[float, list[StoreHealth]] | None = field(default=None, repr=False)
     # Events published after the request (db/publisher.py), through `broker`.
     publisher: Publisher = field(init=False, repr=False)
@@ -82,6 +87,7 @@ class Stores:
         qdrant_url: str = "",
         qdrant_api_key: str = "",
         vectors_path: Path | None = None,
+        agent_stats_max_age_seconds: float = DEFAULT_FLUSH_INTERVAL_SECONDS,
     ) -> Stores:
         database = Database(
             database_url, pool_size=db_pool_size, pool_timeout=db_pool_timeout_seconds
@@ -107,11 +113,11 @@ class Stores:
             if redis is not None
             else InProcessSocketSlots()
         )
-        analytics = await AnalyticsStore.open(clickhouse_url)
-        vectors = None
+        vectors = None  # opened first: its failure (a locked folder) leaves nothing open
         if qdrant_url or vectors_path is not None:
             local = vectors_path if vectors_path is not None else Path("vectors")
             vectors = await asyncio.to_thread(VectorStore.open, qdrant_url, qdrant_api_key, local)
+        analytics = await AnalyticsStore.open(clickhouse_url)
         return cls(
             vectors=vectors,
             database=database,
@@ -121,7 +127,12 @@ class Stores:
             redis=redis,
             persisted_queries=persisted_queries,
             socket_slots=socket_slots,
+            agent_stats=AgentStatsCache(agent_stats_max_age_seconds),
         )
+
+    def analytics_generation(self) -> int:
+        """Rows this process's metrics writer has inserted: changes whenever stats may have."""
+        return 0 if self.metrics_writer is None else self.metrics_writer.stats().inserted_rows
 
     def _checks(self) -> list[tuple[str, str, Callable[[], Awaitable[float]]]]:
         return [
@@ -139,7 +150,12 @@ class Stores:
             await self.vector_writer.forget(agent_id=agent_id, user_id=user_id)
 
     async def health(self) -> list[StoreHealth]:
-        """Ping every store concurrently, each bounded by a timeout; reused for a second."""
+        """Ping every store concurrently, each bounded by a timeout; reused for a second.
+
+        The timeouts are `asyncio.timeout`, never `wait_for`, here and on every shutdown
+        path: Python 3.11's `wait_for` drops a cancellation that lands in the step where
+        what it waits for finishes, and the cancelled caller then runs on.
+        """
         now = time.monotonic()
         if self._health is not None and now - self._health[0] < HEALTH_CACHE_SECONDS:
             return self._health[1]
@@ -182,7 +198,8 @@ class Stores:
 
 async def _check(name: str, backend: str, ping: Callable[[], Awaitable[float]]) -> StoreHealth:
     try:
-        latency = await asyncio.wait_for(ping(), HEALTH_TIMEOUT_SECONDS)
+        async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):  # see `Stores.health`
+            latency = await ping()
     except Exception as exc:  # a health check reports every failure instead of raising it
         # The public answer names only the kind of failure; `detail` is for logs and startup.
         return StoreHealth(

@@ -85,6 +85,8 @@ class InProcessTokenStore:
         self._user_refresh: dict[str, set[str]] = {}
         # Each family's access tokens (jti -> Unix expiry), revoked with the family.
         self._family_access: dict[str, dict[str, float]] = {}
+        # The address each access token was last used from (jti -> IP), for a window.
+        self._sightings: _ExpiringMap[str] = _ExpiringMap()
 
     def start(self) -> None:
         """Nothing to follow: this process holds every revocation itself."""
@@ -119,6 +121,13 @@ class InProcessTokenStore:
             return RefreshUse(record, first_use=False)
         self._used.set(token_hash, True, ttl_seconds, expires_at=expires_at)
         return RefreshUse(record, first_use=True)
+
+    async def note_sighting(self, jti: str, ip: str, window_seconds: float) -> str | None:
+        """Note that access token `jti` is used from `ip`; the other address it was used
+        from within the last `window_seconds`, if there is one."""
+        previous = self._sightings.get(jti)
+        self._sightings.set(jti, ip, window_seconds)
+        return previous if previous is not None and previous != ip else None
 
     async def remember_access(self, family_id: str, jti: str, expires_at: float) -> None:
         """Note an access token issued in `family_id`, to revoke it with the family."""

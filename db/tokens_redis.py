@@ -4,6 +4,7 @@ written and followed in each process (db/revocation_mirror.py)."""
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import orjson
@@ -19,6 +20,8 @@ from db.token_records import (
     seconds_or_none,
     ttl_ms,
 )
+
+MAX_CACHED_SIGHTINGS = 10_000  # access tokens whose last address this process remembers
 
 # the record's remaining TTL. Returns nil for an unknown token, else {record, 1 on first
 # use | 0 on reuse}. Unknown tokens create no marker, so guessing tokens cannot fill Redis.
@@ -77,6 +80,9 @@ class RedisTokenStore:
         self._use_refresh = redis.register_script(_USE_REFRESH_LUA)
         self._revoke_user_before = redis.register_script(_REVOKE_USER_BEFORE_LUA)
         self.mirror = RevocationMirror(redis, self._prefix, self._channel)
+        # Sightings this process wrote lately (jti -> (IP, monotonic time)): a token used
+        # again from the same address asks Redis again only after half the window.
+        self._sighted: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
     def start(self) -> None:
         """Follow revocations in this process (a task on the running loop)."""
@@ -119,6 +125,31 @@ class RedisTokenStore:
             return None
         raw, first = result
         return RefreshUse(RefreshRecord(**orjson.loads(raw)), first_use=first == 1)
+
+    async def note_sighting(self, jti: str, ip: str, window_seconds: float) -> str | None:
+        """Note that access token `jti` is used from `ip`; the other address it was used
+        from within the last `window_seconds` (by any process), if there is one.
+
+        One SET … GET, skipped while this process wrote the same address less than half a
+        window ago: the stored sighting is then at most half a window old, so a change of
+        address within half a window is always seen, and one within a window usually.
+        """
+        now = time.monotonic()
+        cached = self._sighted.get(jti)
+        if cached is not None and cached[0] == ip and now - cached[1] < window_seconds / 2:
+            return None
+        with unavailable_on_redis_error(STORE):
+            previous = await self._redis.set(
+                self._key("sighting", jti), ip, px=ttl_ms(window_seconds), get=True
+            )
+        self._sighted[jti] = (ip, now)
+        self._sighted.move_to_end(jti)
+        if len(self._sighted) > MAX_CACHED_SIGHTINGS:
+            self._sighted.popitem(last=False)
+        if previous is None:
+            return None
+        previous_ip = previous.decode() if isinstance(previous, bytes) else str(previous)
+        return previous_ip if previous_ip != ip else None
 
     async def remember_access(self, family_id: str, jti: str, expires_at: float) -> None:
         """Note an access token issued in `family_id` (a hash jti -> expiry that lives as

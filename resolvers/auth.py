@@ -33,6 +33,7 @@ from db.repositories import users
 from db.repositories.audit import AuditAction
 from db.tokens import RefreshRecord
 from db.types import utcnow
+from resolvers import anomalies
 from resolvers import audit as audit_trail
 from resolvers.context import Context, Info
 
@@ -122,6 +123,8 @@ async def register(info: Info, data: Registration) -> IssuedTokens:
     if not context.settings.registration_enabled:
         raise Forbidden("registration is closed on this server")
     _validate_registration(data)
+    await anomalies.refuse_if_blocked(context)
+    await anomalies.before_registration(context)
     await _count_registration(context)
     password_hash = await asyncio.to_thread(hash_password, data.password)
     # The token store first: when it fails, no account is left behind and the username stays
@@ -202,6 +205,7 @@ async def login(info: Info, username: str, password: str) -> IssuedTokens:
             f"password must be at most {MAX_PASSWORD_LENGTH} characters", field="password"
         )
     username = username.strip().lower()
+    await anomalies.refuse_if_blocked(context)
     await check_login_throttle(context, username)
     async with context.stores.database.session() as session:
         user = await users.get_user_by_username(session, username)
@@ -210,6 +214,7 @@ async def login(info: Info, username: str, password: str) -> IssuedTokens:
     )
     if user is None or not valid or not user.is_active:
         await count_failed_login(context, username)
+        await anomalies.after_failed_login(context, username)
         reason = "unknown user" if user is None else "wrong password" if not valid else "inactive"
         await audit_trail.record(
             context,
@@ -235,6 +240,7 @@ async def refresh_token(info: Info, refresh_token: str) -> IssuedTokens:
     victim must sign in again.
     """
     context = info.context
+    await anomalies.refuse_if_blocked(context)
     store = context.stores.tokens
     use = await store.use_refresh(
         hash_refresh_token(refresh_token), context.settings.refresh_token_ttl_seconds

@@ -50,11 +50,20 @@ def stored_state(data: dict[str, Any]) -> engine.AgentState | None:
 
 
 def redact_json(value: Any, max_chars: int) -> Any:
-    """`value` with personal data in every string replaced by placeholders."""
+    """`value` with personal data in every string, object keys included, replaced by
+    placeholders; keys that become equal are numbered, so no value is lost."""
     if isinstance(value, str):
         return engine.redact_personal_data(value, max_chars)
     if isinstance(value, dict):
-        return {key: redact_json(item, max_chars) for key, item in value.items()}
+        redacted: dict[str, Any] = {}
+        for key, item in value.items():
+            name = engine.redact_personal_data(key, max_chars)
+            number = 2
+            while name in redacted:
+                name = f"{engine.redact_personal_data(key, max_chars)} ({number})"
+                number += 1
+            redacted[name] = redact_json(item, max_chars)
+        return redacted
     if isinstance(value, list):
         return [redact_json(item, max_chars) for item in value]
     return value

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -36,12 +37,20 @@ async def load_users(stores: Stores, keys: list[uuid.UUID]) -> list[User | None]
 async def fetch_agent_stats(
     stores: Stores, agent_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, AgentStats]:
-    """Agent statistics from the analytics store, one ClickHouse query for all of `agent_ids`.
+    """Agent statistics from the analytics store: those cached since this process's last
+    insert (db/agent_stats_cache.py), the others in one ClickHouse query.
 
     An agent without metrics rows is absent (its stats are NO_REQUESTS). They are as fresh
-    as the metrics writer's last flush (ANALYTICS_FLUSH_INTERVAL_SECONDS).
+    as this process's last insert, and at most ANALYTICS_FLUSH_INTERVAL_SECONDS behind
+    other processes' inserts.
     """
-    query = build_agent_stats(list(agent_ids))
+    generation = stores.analytics_generation()
+    cached, missing = stores.agent_stats.lookup(agent_ids, generation)
+    found = {agent_id: stats for agent_id, stats in cached.items() if stats is not None}
+    if not missing:
+        return found
+    read_at = time.monotonic()
+    query = build_agent_stats(missing)
     try:
         rows = await stores.analytics.query_rows(query.sql, query.parameters)
     except Exception as exc:
@@ -49,10 +58,12 @@ async def fetch_agent_stats(
         raise ServiceUnavailable(
             "agent statistics are unavailable: the analytics store is down"
         ) from None
-    return {
+    fetched = {
         agent_id: AgentStats(int(count), statistic(awareness), statistic(ethical), statistic(p95))
         for agent_id, count, awareness, ethical, p95 in rows
     }
+    stores.agent_stats.store(missing, fetched, generation, read_at)
+    return found | fetched
 
 
 async def load_agent_stats(stores: Stores, keys: list[uuid.UUID]) -> list[AgentStats]:

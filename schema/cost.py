@@ -14,9 +14,13 @@ The cost approximates the work an operation asks for, in "objects fetched":
 - a list field without a size argument (`edges`, `violations`, `stores`, …) is paid once:
   its length is bounded by its parent's page or by the server;
 - fragments count where they are spread, inline fragments of every type condition are
-  added up (an upper bound), and introspection fields (`__schema`, `__type`,
-  `__typename`) cost nothing: introspection is bounded by the schema and can be switched
-  off (INTROSPECTION_ENABLED).
+  added up (an upper bound);
+- introspection costs what it walks, whatever its selection (an upper bound): `__schema`
+  the number of elements in the schema (types, fields, arguments, input fields, enum
+  values, directives; about 800 here, so a full introspection query costs about as much as
+  eight pages of 100 agents), `__type` those of the largest type; `__typename` is free.
+  Thirty aliased `__schema` trees are thirty full introspections (about 1.4 s of CPU):
+  besides this cost, MAX_QUERY_INTROSPECTIONS caps how many one operation may hold.
 
 Variables are read from the request, so `agents(first: $n)` costs what `$n` asks for.
 A size that is not a positive integer (a bad variable, say) counts as the default, and a
@@ -28,6 +32,7 @@ to measure.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
@@ -38,9 +43,11 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLArgument,
+    GraphQLEnumType,
     GraphQLInputObjectType,
     GraphQLInt,
     GraphQLInterfaceType,
+    GraphQLNamedType,
     GraphQLObjectType,
     GraphQLSchema,
     GraphQLUnionType,
@@ -94,6 +101,30 @@ FIELD_WEIGHTS: Final[Mapping[tuple[str, str], int]] = MappingProxyType(
 """Weights that differ from the defaults, by (parent type, field name)."""
 
 
+@functools.cache
+def introspection_weights(schema: GraphQLSchema) -> Mapping[str, int]:
+    """The cost of `__schema` (every element of the schema) and of `__type` (the largest type).
+
+    An element is a type, a field, an argument, an input field, an enum value or a
+    directive: what a full introspection returns one object for (and more, for the
+    `ofType` chains of wrapped types, which this leaves out).
+    """
+
+    def elements(named: GraphQLNamedType) -> int:
+        total = 1
+        if isinstance(named, GraphQLObjectType | GraphQLInterfaceType):
+            total += sum(1 + len(field.args) for field in named.fields.values())
+        elif isinstance(named, GraphQLInputObjectType):
+            total += len(named.fields)
+        elif isinstance(named, GraphQLEnumType):
+            total += len(named.values)
+        return total
+
+    sizes = [elements(named) for named in schema.type_map.values()]
+    directives = sum(1 + len(directive.args) for directive in schema.directives)
+    return MappingProxyType({"__schema": sum(sizes) + directives, "__type": max(sizes)})
+
+
 class _CostWalker:
     def __init__(
         self,
@@ -138,7 +169,7 @@ class _CostWalker:
     def field(self, parent: Any, node: FieldNode) -> int:
         name = node.name.value
         if name.startswith("__"):
-            return 0
+            return introspection_weights(self.schema).get(name, 0)
         if not isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
             return 0  # unions have no fields but __typename; unknown types: validation says
         definition = parent.fields.get(name)

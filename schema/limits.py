@@ -3,9 +3,10 @@
 schema/pipeline.py applies them:
 - tokens: graphql-core's parser stops after MAX_QUERY_TOKENS tokens (a parse option, so
   the parser cache keys on it);
-- depth and aliases: a validation rule (`limit_rules`) whose classes are made once per
-  distinct pair of limits, so the validation cache keys on them too and a cached
-  verdict can never let an over-limit document through;
+- depth, aliases and introspection fields (`__schema`, `__type`): a validation rule
+  (`limit_rules`) whose classes are made once per distinct set of limits, so the
+  validation cache keys on them too and a cached verdict can never let an over-limit
+  document through;
 - introspection: graphql-core's NoSchemaIntrospectionCustomRule when INTROSPECTION_ENABLED
   is false (`__typename` stays allowed);
 - text and nesting of every value (schema/input_checks.py): in variables before execution,
@@ -43,6 +44,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from limits import RateLimitItemPerHour
 from strawberry.types.execution import ExecutionContext
 
+from auth.permissions import Principal
 from auth.ratelimit import COST_NAMESPACE, cost_budgets
 from core.enums import Tier
 from core.errors import BadUserInput, ErrorCode, RateLimited, ServiceUnavailable, Unauthenticated
@@ -55,6 +57,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_LIMIT_MESSAGE: Final = "Document contains more than"  # noqa: S105  (parser message)
 MAX_CACHED_LIMITS: Final = 64
+INTROSPECTION_FIELDS: Final = frozenset({"__schema", "__type"})
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,11 @@ class Limits:
     max_tokens: int
     max_depth: int
     max_aliases: int
+    max_introspections: int
     max_cost: int
     introspection: bool
+    time_limit: float  # seconds a signed-in caller's operation may run; 0: no limit
+    time_limit_anonymous: float
     budgets: Mapping[Tier | None, int]  # per hour; None: anonymous (per client IP); 0: none
 
     @classmethod
@@ -76,8 +82,11 @@ class Limits:
             max_tokens=settings.max_query_tokens,
             max_depth=settings.max_query_depth,
             max_aliases=settings.max_query_aliases,
+            max_introspections=settings.max_query_introspections,
             max_cost=settings.max_query_cost,
             introspection=settings.introspection_enabled,
+            time_limit=settings.operation_time_limit_seconds,
+            time_limit_anonymous=settings.operation_time_limit_anonymous_seconds,
             budgets=cost_budgets(settings),
         )
 
@@ -100,6 +109,7 @@ def over_limit(message: str, limit: str, maximum: int, actual: int) -> BadUserIn
 class _Measure:
     depth: int = 0
     aliases: int = 0
+    introspections: int = 0  # __schema and __type fields
 
 
 class _Measurer:
@@ -118,6 +128,8 @@ class _Measurer:
             if isinstance(selection, FieldNode):
                 if selection.alias is not None:
                     result.aliases += 1
+                if selection.name.value in INTROSPECTION_FIELDS:
+                    result.introspections += 1
                 if selection.name.value.startswith("__"):
                     continue  # introspection is bounded by the schema, like strawberry's limiter
                 inner = self.selection_set(selection.selection_set)
@@ -132,6 +144,7 @@ class _Measurer:
                     continue
                 result.depth = max(result.depth, inner.depth)
                 result.aliases += inner.aliases
+                result.introspections += inner.introspections
         return result
 
     def fragment(self, name: str) -> _Measure:
@@ -148,7 +161,9 @@ class _Measurer:
 
 
 @functools.cache
-def limit_rules(max_depth: int, max_aliases: int, introspection: bool) -> tuple[type[Any], ...]:
+def limit_rules(
+    max_depth: int, max_aliases: int, max_introspections: int, introspection: bool
+) -> tuple[type[Any], ...]:
     """The validation rules for these limits: the same classes for the same limits, always.
 
     Strawberry's validation cache keys on the rule classes, so making them once per set of
@@ -190,6 +205,18 @@ def limit_rules(max_depth: int, max_aliases: int, introspection: bool) -> tuple[
                             "MAX_QUERY_ALIASES",
                             max_aliases,
                             measure.aliases,
+                        ),
+                        definition,
+                    )
+                if measure.introspections > max_introspections:
+                    self._report(
+                        over_limit(
+                            f"the {name} asks for {measure.introspections} introspections "
+                            f"(__schema, __type); at most {max_introspections} are allowed "
+                            "(MAX_QUERY_INTROSPECTIONS)",
+                            "MAX_QUERY_INTROSPECTIONS",
+                            max_introspections,
+                            measure.introspections,
                         ),
                         definition,
                     )
@@ -262,15 +289,28 @@ async def refusal(context: ExecutionContext, limits: Limits) -> BadUserInput | R
     return await _spend(context.context, limits, cost)
 
 
+async def caller(request_context: Any) -> Principal | None:
+    """The verified caller of this operation; None when anonymous or the token is bad."""
+    try:
+        principal: Principal | None = await request_context.principal()
+    except Unauthenticated:
+        return None  # a bad token is refused by the fields that need one
+    return principal
+
+
+def time_limit(limits: Limits, principal: Principal | None) -> tuple[float, str]:
+    """The seconds an operation of this caller may run, and the setting that says so."""
+    if principal is None:
+        return limits.time_limit_anonymous, "OPERATION_TIME_LIMIT_ANONYMOUS_SECONDS"
+    return limits.time_limit, "OPERATION_TIME_LIMIT_SECONDS"
+
+
 async def _spend(request_context: Any, limits: Limits, cost: int) -> RateLimited | None:
     """Count `cost` against the caller's hourly budget (their tier's, or their IP's)."""
     app = getattr(request_context, "app", None)
     if app is None or cost <= 0:
         return None
-    try:
-        principal = await request_context.principal()
-    except Unauthenticated:
-        principal = None  # a bad token is refused by the fields that need one
+    principal = await caller(request_context)
     tier = principal.tier if principal is not None else None
     budget = limits.budgets[tier]
     if budget == 0:

@@ -7,10 +7,14 @@ calls each concern's plain functions in a fixed order instead:
   codes (schema/masking.py), the token-limit error is restated as our limit, and the
   schema's observer (the server's telemetry) sees the final outcome;
 - parse and validate: through process-wide LRU caches keyed on the query text, the token
-  limit and the validation rules (schema/limits.py makes those rule classes once per set
-  of limits, so a cached verdict stays specific to them);
-- execute: the refusals of schema/limits.py (size, allow-list, cost, budget); and on a
-  websocket, whose context outlives one operation, fresh DataLoaders.
+  limit and the validation rules, for documents up to CACHED_QUERY_CHARS long
+  (schema/limits.py makes those rule classes once per set of limits, so a cached verdict
+  stays specific to them);
+- execute: the refusals of schema/limits.py (size, allow-list, cost, budget); on a
+  websocket, whose context outlives one operation, fresh DataLoaders; where the caller's
+  token is used from (resolvers/anomalies.py); a kept result for an introspection-only
+  operation (schema/introspection_cache.py); and the caller's time limit around a query
+  or mutation (schema/time_limit.py).
 """
 
 from __future__ import annotations
@@ -27,16 +31,33 @@ from strawberry.schema.schema import validate_document
 from strawberry.types.execution import ExecutionContext
 from strawberry.types.graphql import OperationType
 
+from core.clock import SYSTEM_CLOCK
+from resolvers import anomalies
 from resolvers.loaders import Loaders
-from schema.limits import Limits, limit_rules, limits_of, name_token_limit, refusal
+from schema.introspection_cache import IntrospectionResults
+from schema.limits import (
+    Limits,
+    caller,
+    limit_rules,
+    limits_of,
+    name_token_limit,
+    refusal,
+    time_limit,
+)
 from schema.masking import ErrorCodes
+from schema.time_limit import time_limited
 
 CACHE_SIZE = 1024  # distinct documents (and verdicts) kept; clients reuse a handful each
+CACHED_QUERY_CHARS = 8_000
+"""Longer documents are parsed and validated each time, never kept: at MAX_QUERY_BYTES
+(100 KB) each, a client sending new ones (a comment is enough) would have filled the caches
+with 100 MB; at this size they hold at most 8 MB of text. Real operations are far shorter."""
 
 _cached_parse: functools._lru_cache_wrapper[DocumentNode] = functools.lru_cache(CACHE_SIZE)(parse)
 _cached_validation: functools._lru_cache_wrapper[list[GraphQLError]] = functools.lru_cache(
     CACHE_SIZE
 )(validate_document)
+introspection_results = IntrospectionResults(max_query_chars=CACHED_QUERY_CHARS)
 
 
 class OperationObserver(Protocol):
@@ -60,7 +81,7 @@ class OperationPipeline(ErrorCodes):
         limits = self._limits = limits_of(context.context)
         context.parse_options["max_tokens"] = limits.max_tokens
         context.validation_rules = context.validation_rules + limit_rules(
-            limits.max_depth, limits.max_aliases, limits.introspection
+            limits.max_depth, limits.max_aliases, limits.max_introspections, limits.introspection
         )
         yield from super().on_operation()  # codes and masks the errors
         result = context.result
@@ -72,8 +93,13 @@ class OperationPipeline(ErrorCodes):
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
+        query, options = context.query or "", context.parse_options
         try:
-            context.graphql_document = _cached_parse(context.query, **context.parse_options)
+            context.graphql_document = (
+                _cached_parse(query, **options)
+                if len(query) <= CACHED_QUERY_CHARS
+                else parse(query, **options)
+            )
         except GraphQLError:
             # Raised here, outside the operation, a syntax error would reach the client
             # without a code: strawberry parses again and reports it where we code it.
@@ -82,9 +108,16 @@ class OperationPipeline(ErrorCodes):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        context.pre_execution_errors = _cached_validation(
-            context.schema._schema, context.graphql_document, context.validation_rules
+        schema, document, rules = (
+            context.schema._schema,
+            context.graphql_document,
+            context.validation_rules,
         )
+        if len(context.query or "") <= CACHED_QUERY_CHARS:
+            context.pre_execution_errors = _cached_validation(schema, document, rules)
+        else:
+            assert document is not None  # strawberry validates only a parsed document
+            context.pre_execution_errors = validate_document(schema, document, rules)
         yield
 
     async def on_execute(self) -> AsyncIterator[None]:
@@ -100,4 +133,21 @@ class OperationPipeline(ErrorCodes):
             # A websocket's context lives as long as the socket: without new loaders, a
             # query sent later on it would read what an earlier one cached.
             request_context.loaders = Loaders.create(request_context.stores)
-        yield
+        app = getattr(request_context, "app", None)
+        principal = await caller(request_context) if refused is None else None
+        if principal is not None and app is not None:
+            await anomalies.after_authentication(request_context, principal)
+        if refused is not None or context.operation_type is OperationType.SUBSCRIPTION:
+            yield
+            return
+        kept = introspection_results.key(context)
+        served = introspection_results.get(kept) if kept is not None else None
+        if served is not None:
+            context.result = served  # nothing executes
+            yield
+            return
+        seconds, setting = time_limit(self._limits, principal)
+        with time_limited(app.clock if app is not None else SYSTEM_CLOCK, seconds, setting):
+            yield
+        if kept is not None:
+            introspection_results.keep(kept, context.result)

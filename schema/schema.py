@@ -20,6 +20,7 @@ from schema.roots import (
     privacy,
     system,
 )
+from schema.time_limit import TimeLimitedExecution
 
 Query = merge_types(
     "Query",
@@ -79,6 +80,7 @@ schema = Schema(
     mutation=Mutation,
     subscription=live.Subscription,
     config=StrawberryConfig(auto_camel_case=True),
+    execution_context_class=TimeLimitedExecution,
 )
 
 

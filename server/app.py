@@ -98,6 +98,7 @@ def create_app(
             qdrant_url=settings.qdrant_url,
             qdrant_api_key=settings.qdrant_api_key,
             vectors_path=settings.vectors_path,
+            agent_stats_max_age_seconds=settings.analytics_flush_interval_seconds,
         )
         if settings.persisted_operations_file is not None:
             load_allow_list(settings.persisted_operations_file)  # read once; a bad file stops

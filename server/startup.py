@@ -52,7 +52,8 @@ async def prepare_database(settings: Settings) -> None:
     database = Database(settings.resolved_database_url)
     try:
         try:
-            await asyncio.wait_for(database.ping(), STARTUP_TIMEOUT_SECONDS)
+            async with asyncio.timeout(STARTUP_TIMEOUT_SECONDS):
+                await database.ping()
         except Exception as exc:
             raise ConfigurationError(
                 f"configuration error: DATABASE_URL: the database store ({database.backend}) "
@@ -75,8 +76,8 @@ async def _upgrade(database: Database) -> None:
 async def prepare_stores(settings: Settings, *, migrate: bool = True) -> None:
     """Open every store, check it answers, apply migrations; ConfigurationError on failure."""
     try:
-        stores = await asyncio.wait_for(
-            Stores.open(
+        async with asyncio.timeout(STARTUP_TIMEOUT_SECONDS):
+            stores = await Stores.open(
                 database_url=settings.resolved_database_url,
                 redis_url=settings.redis_url,
                 clickhouse_url=settings.resolved_clickhouse_url,
@@ -84,10 +85,13 @@ async def prepare_stores(settings: Settings, *, migrate: bool = True) -> None:
                 qdrant_url=settings.qdrant_url,
                 qdrant_api_key=settings.qdrant_api_key,
                 vectors_path=settings.vectors_path,
-            ),
-            STARTUP_TIMEOUT_SECONDS,
-        )
+            )
     except Exception as exc:
+        if "Qdrant" in str(exc):  # local mode's folder is locked by another process
+            raise ConfigurationError(
+                f"configuration error: QDRANT_URL: cannot open the vector store: {exc} "
+                "(is the server running? stop it first)"
+            ) from None
         hint = (
             " (the embedded store is open in another process: is the server running? stop it first)"
             if "Cannot lock file" in str(exc)

@@ -216,7 +216,8 @@ class LiveHandler:
         deadline = time.monotonic() + drain_seconds
         for member in list(self.members):
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(member.drained(), max(0.0, deadline - time.monotonic()))
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    await member.drained()
         try:
             async with asyncio.timeout(STOP_OPERATIONS_SECONDS):
                 await self.cancel_operations()

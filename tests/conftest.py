@@ -93,6 +93,10 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "data_dir": data_dir,
         "jwt_secrets": [TEST_JWT_SECRET],
         "clickhouse_url": TEST_ANALYTICS_URL,
+        # Tests register and fail sign-ins from one address far more than people do; the
+        # anomaly tests (tests/auth/test_anomalies.py) turn the watching on.
+        "auth_anomaly_registrations_per_minute": 0,
+        "auth_anomaly_failed_usernames": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

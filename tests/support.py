@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+
+from auth.passwords import hash_password
+from core.enums import Role, Tier
+from db.repositories.users import create_user
+from db.stores import Stores
 
 POLL_SECONDS = 0.01
 
@@ -152,3 +159,23 @@ async def login(
     assert "errors" not in body, body
     payload: dict[str, Any] = body["data"]["login"]  # type: ignore[index]
     return payload
+
+
+@functools.cache
+def _password_hash() -> str:
+    return hash_password(PASSWORD)
+
+
+async def create_member(stores: Stores, role: Role = Role.USER, tier: Tier = Tier.BASIC) -> str:
+    """A new user with `role` and PASSWORD, written straight to the store; their username."""
+    name = f"{role.value.lower()}{uuid.uuid4().hex[:8]}"
+    async with stores.database.session() as session:
+        await create_user(
+            session,
+            username=name,
+            email=f"{name}@example.org",
+            password_hash=_password_hash(),
+            roles=[role],
+            tier=tier,
+        )
+    return name

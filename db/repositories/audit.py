@@ -28,6 +28,7 @@ class AuditAction(StrEnum):
     ETHICS_FEEDBACK_UNDONE = "ethics_feedback_undone"
     API_KEY_CREATED = "api_key_created"
     API_KEY_REVOKED = "api_key_revoked"
+    AUTH_ANOMALY = "auth_anomaly"  # details.kind says which (resolvers/anomalies.py)
 
 
 async def record(

@@ -15,6 +15,8 @@ class Query:
     async def system_health(self, info: Info) -> SystemHealth:
         return SystemHealth.from_record(await system.system_health(info))
 
-    @strawberry.field(description="Version, uptime and the store backends in use.")
+    @strawberry.field(
+        description="Uptime for anyone; version, environment and store backends for admins."
+    )
     async def system_status(self, info: Info) -> SystemStatus:
         return SystemStatus.from_record(await system.system_status(info))

@@ -46,7 +46,7 @@ class ProcessInput:
     input: str = strawberry.field(description="The text, 1 to MAX_INPUT_CHARS characters.")
     context: JSON | None = strawberry.field(
         default=None,
-        description="A JSON object (at most 4 KB) stored with the session; strings redacted.",
+        description="A JSON object (at most 4 KB) kept with the session; keys and text redacted.",
     )
     options: ProcessOptions | None = None
 

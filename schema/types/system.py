@@ -1,14 +1,29 @@
-"""Types that describe the server itself: health of each store, version and uptime."""
+"""Types that describe the server itself: health of each store, version and uptime.
+
+What would help an attacker pick an exploit (the version, the environment, the Python
+version, which store software runs) is for admins only (system:read): anyone else asking
+for it gets FORBIDDEN. Whether the server and each store are up, and since when, stays
+public, for load balancers and status pages.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 import strawberry
+from strawberry.extensions import FieldExtension
 
+from auth.permissions import Permission
 from db import stores as db_stores
 from resolvers import system
 from resolvers.context import Info
+from schema.permissions import requires
+
+
+def admin_only() -> list[FieldExtension]:
+    """The extensions of a field only admins may read (system:read)."""
+    return requires(Permission.SYSTEM_READ)
+
 
 HealthStatus = strawberry.enum(
     system.HealthStatus,
@@ -21,7 +36,8 @@ HealthStatus = strawberry.enum(
 class StoreHealth:
     name: str = strawberry.field(description="database, broker or analytics.")
     backend: str = strawberry.field(
-        description="sqlite, postgresql, memory, redis, chdb, clickhouse."
+        description="sqlite, postgresql, memory, redis, chdb, clickhouse (system:read).",
+        extensions=admin_only(),
     )
     ok: bool
     latency_ms: float | None = strawberry.field(description="Round trip of a trivial query.")
@@ -56,11 +72,17 @@ class SystemHealth:
 
 @strawberry.type
 class SystemStatus:
-    version: str
-    environment: str
+    version: str = strawberry.field(
+        description="The server's version (system:read).", extensions=admin_only()
+    )
+    environment: str = strawberry.field(
+        description="development or production (system:read).", extensions=admin_only()
+    )
     started_at: datetime
     uptime_seconds: float = strawberry.field(description="Seconds since this process started.")
-    python_version: str
+    python_version: str = strawberry.field(
+        description="The Python that runs the server (system:read).", extensions=admin_only()
+    )
 
     @classmethod
     def from_record(cls, record: system.ServerStatus) -> SystemStatus:
@@ -72,6 +94,9 @@ class SystemStatus:
             python_version=record.python_version,
         )
 
-    @strawberry.field(description="Each store's backend and health (checked only when asked).")
+    @strawberry.field(
+        description="Each store's backend and health (checked only when asked; system:read).",
+        extensions=admin_only(),
+    )
     async def stores(self, info: Info) -> list[StoreHealth]:
         return [StoreHealth.from_record(store) for store in await system.store_health(info)]

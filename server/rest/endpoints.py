@@ -235,8 +235,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "GET",
         "/system/status",
         "RestSystemStatus",
-        "Version, uptime and store backends",
+        "Version, environment, uptime and store backends (system:read: administrators)",
         "system",
-        public=True,
     ),
 )

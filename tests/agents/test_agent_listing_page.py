@@ -10,6 +10,7 @@ import pytest
 
 import resolvers.loaders
 from core.enums import Role
+from db.metrics_outbox import stage
 from db.stores import Stores
 from tests.agents.conftest import Caller, MakeCaller, insert_agents
 from tests.agents.test_agent_sessions import counting_statements
@@ -67,6 +68,7 @@ async def test_owners_and_stats_come_with_the_page_not_from_dataloaders(
 
     monkeypatch.setattr(resolvers.loaders, "load_users", unused)
     monkeypatch.setattr(resolvers.loaders, "load_agent_stats", unused)
+    stores.agent_stats.clear()  # the single reads above cached each agent's stats
     data, queries = await _queries(alice, stores, CARDS)
     assert queries == (2, 1)  # the page and its owners; its agents' stats
     nodes = [edge["node"] for edge in data["agents"]["edges"]]
@@ -74,6 +76,39 @@ async def test_owners_and_stats_come_with_the_page_not_from_dataloaders(
     assert {node["who"]["username"] for node in nodes} == {"alice"}
     assert [node["stats"] for node in nodes] == single
     assert [stats["requestCount"] for stats in single] == [0, 1, 2, 3]
+
+
+async def test_stats_read_again_before_an_insert_come_from_the_cache(
+    caller: MakeCaller, stores: Stores, metrics: Metrics
+) -> None:
+    alice = await caller("alice")
+    agents = await insert_agents(stores, alice.user_id, 2)
+    await metrics.insert([make_row(alice.user_id, agents[0].id, 0)])
+    stores.agent_stats.clear()
+    first, queries = await _queries(alice, stores, CARDS)
+    assert queries == (2, 1)
+    again, queries = await _queries(alice, stores, CARDS)
+    assert queries == (2, 0)  # no insert by this process since: the same stats, no query
+    assert again == first
+
+
+async def test_an_insert_by_this_process_makes_stats_read_again(
+    caller: MakeCaller, stores: Stores, metrics: Metrics
+) -> None:
+    alice = await caller("alice")
+    [agent] = await insert_agents(stores, alice.user_id, 1)
+    stores.agent_stats.clear()
+    await _queries(alice, stores, CARDS)
+    writer = stores.metrics_writer
+    assert writer is not None
+    async with stores.database.session() as session:
+        await stage(session, make_row(alice.user_id, agent.id, 0))
+    metrics.track(alice.user_id)
+    assert await writer.flush()
+    data, queries = await _queries(alice, stores, CARDS)
+    assert queries == (2, 1)
+    [edge] = data["agents"]["edges"]
+    assert edge["node"]["stats"]["requestCount"] == 1
 
 
 async def test_an_empty_page_asks_no_store_for_owners_or_stats(

@@ -166,6 +166,7 @@ async def test_listing_agents_with_owner_stats_and_sessions_costs_a_constant_num
     for agent in few:
         await insert_sessions(app, agent.id, alice.user_id, [1.0, 2.0, 3.0])
         await metrics.insert([make_row(alice.user_id, agent.id, i) for i in range(3)])
+    stores.agent_stats.clear()  # counted cold: every listed agent's stats read
     with_five = await _nested_queries(alice, stores)
 
     many = await insert_agents(stores, alice.user_id, 95, prefix="many")
@@ -174,6 +175,7 @@ async def test_listing_agents_with_owner_stats_and_sessions_costs_a_constant_num
         await metrics.insert([make_row(alice.user_id, agent.id, i) for i in range(2)])
     data = await alice.ok(NESTED_LIST)
     assert len(data["agents"]["edges"]) == 100
+    stores.agent_stats.clear()
     with_hundred = await _nested_queries(alice, stores)
 
     # Database: the page, then one query each for owners and recent sessions (no count:

@@ -21,16 +21,14 @@ import jwt
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from auth.passwords import hash_password
-from core.enums import Role, Tier
+from core.enums import Role
 from core.settings import Settings
-from db.repositories.users import create_user
 from resolvers.context import AppState
 from server.app import create_app
 from tests.apps import serving
 from tests.conftest import empty_tables
 from tests.live.client import STEP_SECONDS, Socket, User
-from tests.support import PASSWORD, FakeClock, wait_until
+from tests.support import PASSWORD, FakeClock, create_member, wait_until
 
 TTL_SECONDS = 300
 CHECK_SECONDS = 0.05
@@ -68,20 +66,6 @@ async def server(settings: Settings) -> AsyncIterator[Server]:
         finally:
             await empty_tables(started.state.stores)
             await started.state.rate_limiter.clear()
-
-
-async def _create_admin(server: Server) -> str:
-    name = f"admin{uuid.uuid4().hex[:8]}"
-    async with server.state.stores.database.session() as session:
-        await create_user(
-            session,
-            username=name,
-            email=f"{name}@example.org",
-            password_hash=hash_password(PASSWORD),
-            roles=[Role.ADMIN],
-            tier=Tier.BASIC,
-        )
-    return name
 
 
 async def _post(url: str, query: str, token: str | None = None, **variables: object) -> Any:
@@ -262,7 +246,7 @@ async def test_a_revocation_closes_only_the_sockets_of_that_token(
 
 
 async def test_deactivating_the_user_closes_the_socket(server: Server) -> None:
-    admin_name = await _create_admin(server)
+    admin_name = await create_member(server.state.stores, Role.ADMIN)
     user, _, _ = await _register(server.url)
     admin = await _login(server.url, admin_name)
     socket = await Socket.open(server.url, user.token, "graphql-transport-ws")

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.enums import Role
 from db.allow_list import register_operations
 from server.app import create_app
 from tests.apps import AppClient, running
@@ -23,14 +24,25 @@ query($id: UUID!) { agent(id: $id) {
 """
 
 
-async def test_health_and_status_need_no_token(client: httpx.AsyncClient) -> None:
+async def test_health_needs_no_token_and_names_no_backend(client: httpx.AsyncClient) -> None:
     health = await client.get(f"{API}/system/health")
     assert health.status_code == 200
     assert health.json()["status"] == "OK"
     assert {store["name"] for store in health.json()["stores"]} >= {"database", "broker"}
-    status = await client.get(f"{API}/system/status")
-    assert status.status_code == 200
+    assert all("backend" not in store for store in health.json()["stores"])
+
+
+async def test_status_details_are_for_administrators(
+    client: httpx.AsyncClient, user: MakeUser
+) -> None:
+    problem_of(await client.get(f"{API}/system/status"), 401, "UNAUTHENTICATED")
+    developer = await user("dev", Role.DEVELOPER)
+    problem_of(await client.get(f"{API}/system/status", headers=developer), 403, "FORBIDDEN")
+    admin = await user("root", Role.ADMIN)
+    status = await client.get(f"{API}/system/status", headers=admin)
+    assert status.status_code == 200, status.text
     assert status.json()["uptimeSeconds"] >= 0
+    assert {store["backend"] for store in status.json()["stores"]}
 
 
 async def test_rest_and_graphql_give_the_same_data(

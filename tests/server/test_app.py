@@ -5,10 +5,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from core.enums import Role
+from db.stores import Stores
 from server.app import create_app
 from tests.apps import running
 from tests.conftest import make_settings
-from tests.support import graphql
+from tests.support import bearer, create_member, graphql, login, only_error
 
 
 async def test_health_is_live(client: httpx.AsyncClient) -> None:
@@ -25,10 +27,16 @@ async def test_ready_checks_every_store(client: httpx.AsyncClient) -> None:
     assert set(body["stores"]) == {"database", "broker", "analytics", "vectors"}
 
 
+async def admin_headers(client: httpx.AsyncClient, stores: Stores, role: Role) -> dict[str, str]:
+    """A signed-in user with `role`, as request headers."""
+    return bearer((await login(client, await create_member(stores, role)))["accessToken"])
+
+
 async def test_system_health_reports_each_store(
-    client: httpx.AsyncClient, settings: object
+    client: httpx.AsyncClient, stores: Stores, settings: object
 ) -> None:
-    body = await graphql(client, "{ systemHealth { status stores { name backend ok latencyMs } } }")
+    query = "{ systemHealth { status stores { name backend ok latencyMs } } }"
+    body = await graphql(client, query, headers=await admin_headers(client, stores, Role.ADMIN))
     health = body["data"]["systemHealth"]  # type: ignore[index]
     assert health["status"] == "OK"
     backends = {store["name"]: store["backend"] for store in health["stores"]}
@@ -42,12 +50,42 @@ async def test_system_health_reports_each_store(
     assert all(store["ok"] and store["latencyMs"] >= 0 for store in health["stores"])
 
 
-async def test_system_status_has_version_and_uptime(client: httpx.AsyncClient) -> None:
-    body = await graphql(client, "{ systemStatus { version environment uptimeSeconds startedAt } }")
+async def test_system_status_has_version_and_uptime(
+    client: httpx.AsyncClient, stores: Stores
+) -> None:
+    query = "{ systemStatus { version environment pythonVersion uptimeSeconds startedAt } }"
+    body = await graphql(client, query, headers=await admin_headers(client, stores, Role.ADMIN))
     status = body["data"]["systemStatus"]  # type: ignore[index]
     assert status["version"] == "0.1.0"
     assert status["environment"] == "development"
+    assert status["pythonVersion"].count(".") == 2
     assert status["uptimeSeconds"] >= 0
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "systemStatus { version }",
+        "systemStatus { environment }",
+        "systemStatus { pythonVersion }",
+        "systemStatus { stores { ok } }",
+        "systemHealth { stores { backend } }",
+    ],
+)
+async def test_the_server_details_are_for_admins_only(
+    client: httpx.AsyncClient, stores: Stores, field: str
+) -> None:
+    user = await admin_headers(client, stores, Role.USER)
+    for headers in ({}, user):
+        error = only_error(await graphql(client, "{ " + field + " }", headers=headers))
+        assert error["extensions"]["code"] in {"FORBIDDEN", "UNAUTHENTICATED"}
+        if headers:
+            assert "system:read" in error["message"]
+    public = (
+        "{ systemStatus { uptimeSeconds startedAt } systemHealth { status stores { name ok } } }"
+    )
+    for headers in ({}, user):
+        assert "errors" not in await graphql(client, public, headers=headers)
 
 
 @pytest.mark.parametrize(
