@@ -188,14 +188,14 @@ def _writer_metrics(stores: Stores) -> Iterable[Metric]:
         "Metrics rows staged by this process since a drain last emptied the outbox",
         value=stats.pending_rows,
     )
-    for name, value, text in (
+    yield from _counters(
+        "analytics_writer_",
         ("staged_rows", stats.staged_rows, "Metrics rows staged in the outbox"),
         ("inserted_rows", stats.inserted_rows, "Metrics rows inserted into ClickHouse"),
         ("duplicate_rows", stats.duplicate_rows, "Outbox rows ClickHouse already held"),
         ("batches", stats.batches, "Insert batches"),
         ("insert_failures", stats.insert_failures, "Drains of the outbox that failed"),
-    ):
-        yield CounterMetricFamily(f"analytics_writer_{name}", text, value=value)
+    )
 
 
 def _vector_writer_metrics(stores: Stores) -> Iterable[Metric]:
@@ -203,14 +203,20 @@ def _vector_writer_metrics(stores: Stores) -> Iterable[Metric]:
     if writer is None:
         return
     stats = writer.stats()
-    for name, value, text in (
+    yield from _counters(
+        "vector_writer_",
         ("written_sessions", stats.written, "Session embeddings written to the vector store"),
         ("batches", stats.batches, "Embedding batches written"),
         ("failures", stats.failures, "Drains that failed (their sessions are retried)"),
         ("retention_runs", stats.retention_runs, "Deletions of vectors past their retention"),
         ("unreadable_sessions", stats.unreadable, "Sessions skipped: their input did not open"),
-    ):
-        yield CounterMetricFamily(f"vector_writer_{name}", text, value=value)
+    )
+
+
+def _counters(prefix: str, *counters: tuple[str, int, str]) -> Iterable[Metric]:
+    """One counter family per (name, value, help text), each name behind `prefix`."""
+    for name, value, text in counters:
+        yield CounterMetricFamily(prefix + name, text, value=value)
 
 
 def _pool_metrics(stores: Stores) -> Iterable[Metric]:
