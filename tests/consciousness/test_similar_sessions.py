@@ -21,7 +21,7 @@ from tests.agents.conftest import DELETE, insert_sessions
 from tests.apps import Running
 from tests.consciousness.conftest import PROCESS, Caller, MakeCaller, active_agent, process_input
 from tests.servers import free_port
-from tests.support import PASSWORD, only_error
+from tests.support import PASSWORD, only_error, wait_until
 
 SIMILAR = """
 query($agent: UUID!, $text: String, $session: UUID, $first: Int! = 10, $after: String,
@@ -84,6 +84,19 @@ async def test_the_nearest_sessions_come_first_with_their_scores(
     scores = [node["score"] for node in nodes]
     assert scores == sorted(scores, reverse=True)
     assert all(-1.0 <= score <= 1.0 for score in scores)
+
+
+async def test_a_processed_session_is_embedded_without_being_asked(
+    caller: MakeCaller, stores: Stores
+) -> None:
+    owner = await caller("vector-wake")
+    agent = await active_agent(owner)
+    await owner.send(PROCESS, input=process_input(agent, WEATHER[0]))
+
+    async def found() -> bool:
+        return len(await search(owner, agent, text=WEATHER[0])) == 1
+
+    await wait_until(found, "the vector writer embeds the new session")
 
 
 async def test_a_search_by_session_excludes_that_session(
