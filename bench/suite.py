@@ -11,7 +11,7 @@ Writes bench/results/latest.md and latest.json (scratch, with each script's log)
 (or `--publish`) also copies them to bench/LATEST.md and bench/latest.json, which README links.
 Run from the repo root: `.venv/bin/python bench/suite.py [--quick] [--only NAMES] [--skip NAMES]
 [--publish]`, NAMES comma-separated from: floor, agents, process, fanout, analytics, engine,
-ethics, lag, listing, grouping, balancer, observability, otlp, abuse.
+ethics, lag, listing, grouping, balancer, observability, otlp, abuse, vectors.
 """
 
 from __future__ import annotations
@@ -94,6 +94,10 @@ JOBS = (
     Job("otlp", "extra: OTLP ingestion", "otlp_bench.py", ("--requests", "5"), 15,
         "GenAI spans POSTed to /v1/traces and stored as sessions by one process's ingestion "
         "worker, against decoding the same payloads alone"),
+    Job("vectors", "extra: session embeddings", "vectors_bench.py",
+        ("--sessions", "500", "--vectors", "20000", "--runs", "10"), 20,
+        "VectorWriter ingestion (claim, embed, upsert, flag) and the similarSessions vector "
+        "query over 100,000 vectors, against qdrant-client directly on the same local mode"),
     Job("abuse", "extra: abuse", "abuse_bench.py", ("--seconds", "8", "--idle-seconds", "3"),
         10, "a signed-in client's `{ me { id } }` p99 while 3 anonymous clients send aliased "
         "introspection, one sends `process` with 20,000 emoji and one floods APQ, against "

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     redis_url: str = ""
     redis_key_prefix: str = "consciousness:"
     clickhouse_url: str = ""
+    # Session embeddings (db/vectors.py): empty, qdrant-client's local mode in DATA_DIR/vectors.
+    qdrant_url: str = ""
+    qdrant_api_key: str = ""
+    vector_retention_days: int = Field(default=90, ge=1, le=3650)
     jwt_secrets: Annotated[list[str], NoDecode] = Field(default_factory=list)
     jwt_algorithm: str = "HS256"
     # Encryption at rest of session texts (db/crypto.py): `id:base64-of-32-bytes`, comma-separated.
@@ -306,9 +310,14 @@ class Settings(BaseSettings):
         return self.clickhouse_url or f"chdb://{(self.data_dir / 'analytics').resolve()}"
 
     @property
+    def vectors_path(self) -> Path:
+        """Where local mode keeps the session embeddings (unused with QDRANT_URL)."""
+        return self.data_dir / "vectors"
+
+    @property
     def uses_in_process_stores(self) -> bool:
         """True when some store lives inside this process and so cannot be shared by workers."""
-        return not self.redis_url
+        return not self.redis_url or not self.qdrant_url
 
     def signing_secrets(self) -> list[str]:
         """The JWT secrets, newest first; in development one is generated and kept in data_dir."""

@@ -16,6 +16,8 @@ from sqlalchemy import (
     LargeBinary,
     UniqueConstraint,
     Uuid,
+    false,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -115,7 +117,16 @@ class ConsciousnessSession(SQLModel, table=True):
     """
 
     __tablename__ = "consciousness_sessions"
-    __table_args__ = (Index("ix_sessions_agent_created", "agent_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_sessions_agent_created", "agent_id", "created_at", "id"),
+        # The sessions the vector writer has still to embed (db/vector_writer.py): small.
+        Index(
+            "ix_sessions_unvectorised",
+            "created_at",
+            postgresql_where=text("NOT vectorised"),
+            sqlite_where=text("NOT vectorised"),
+        ),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     request_id: uuid.UUID = Field(sa_column=Column(Uuid(), nullable=False, unique=True))
@@ -137,6 +148,9 @@ class ConsciousnessSession(SQLModel, table=True):
     processing_time_ms: float
     blocked: bool = Field(default=False)
     created_at: datetime = _created_at()
+    # True once its embedding is in the vector store: the vector writer's queue is the
+    # sessions still false, so a committed session is never missed (db/vector_writer.py).
+    vectorised: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class EthicsFeedback(SQLModel, table=True):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from redis.asyncio import Redis
 
@@ -25,6 +27,8 @@ from db.session import Database
 from db.socket_slots import InProcessSocketSlots, RedisSocketSlots, SocketSlots
 from db.tokens import InProcessTokenStore, RedisTokenStore, TokenStore
 from db.user_cache import UserCache
+from db.vector_writer import VectorWriter
+from db.vectors import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,9 @@ class Stores:
     metrics_writer: AnalyticsWriter | None = None
     # The signed-in user's row per access token, for `me` (db/user_cache.py).
     user_rows: UserCache = field(default_factory=UserCache)
+    # Session embeddings (db/vectors.py) and their writer, set and started by the lifespan.
+    vectors: VectorStore | None = None
+    vector_writer: VectorWriter | None = None
     # Agent statistics between this process's analytics inserts (db/agent_stats_cache.py).
     agent_stats: AgentStatsCache = field(
         default_factory=lambda: AgentStatsCache(DEFAULT_FLUSH_INTERVAL_SECONDS)
@@ -80,6 +87,9 @@ class Stores:
         db_pool_timeout_seconds: float = 10.0,
         persisted_query_cache_bytes: int = 16 * 1024 * 1024,
         persisted_query_ttl_seconds: float = 86_400,
+        qdrant_url: str = "",
+        qdrant_api_key: str = "",
+        vectors_path: Path | None = None,
         agent_stats_max_age_seconds: float = DEFAULT_FLUSH_INTERVAL_SECONDS,
     ) -> Stores:
         database = Database(
@@ -106,8 +116,13 @@ class Stores:
             if redis is not None
             else InProcessSocketSlots()
         )
+        vectors = None  # opened first: its failure (a locked folder) leaves nothing open
+        if qdrant_url or vectors_path is not None:
+            local = vectors_path if vectors_path is not None else Path("vectors")
+            vectors = await asyncio.to_thread(VectorStore.open, qdrant_url, qdrant_api_key, local)
         analytics = await AnalyticsStore.open(clickhouse_url)
         return cls(
+            vectors=vectors,
             database=database,
             broker=broker,
             analytics=analytics,
@@ -127,7 +142,15 @@ class Stores:
             ("database", self.database.backend, self.database.ping),
             ("broker", self.broker.backend, self.broker.ping),
             ("analytics", self.analytics.backend, self.analytics.ping),
+            *([("vectors", self.vectors.backend, self.vectors.ping)] if self.vectors else []),
         ]
+
+    async def forget_vectors(
+        self, *, agent_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None
+    ) -> None:
+        """Delete an agent's or a user's session embeddings (none kept: nothing to do)."""
+        if self.vector_writer is not None:
+            await self.vector_writer.forget(agent_id=agent_id, user_id=user_id)
 
     async def health(self) -> list[StoreHealth]:
         """Ping every store concurrently, each bounded by a timeout; reused for a second.
@@ -152,6 +175,11 @@ class Stores:
                 await self.metrics_writer.close()  # flushes into analytics before it closes
             except Exception:
                 log.exception("error while flushing the analytics writer")
+        if self.vector_writer is not None:
+            try:
+                await self.vector_writer.close()
+            except Exception:
+                log.exception("error while stopping the vector writer")
         closers = [
             self.broker.close,
             self.tokens.close,
@@ -160,6 +188,8 @@ class Stores:
             self.analytics.close,
             self.database.close,
         ]
+        if self.vectors is not None:
+            closers.append(self.vectors.close)
         if self.redis is not None:
             closers.append(self.redis.aclose)
         for close in closers:

@@ -10,6 +10,7 @@ resolvers/agent_versions.py.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,8 @@ from resolvers.events import publish_agent_event
 from resolvers.loaders import fetch_agent_stats
 from resolvers.pagination import Page, build_page, page_size
 from resolvers.selection import selects
+
+log = logging.getLogger(__name__)
 
 MAX_NAME_CHARS = 100
 MAX_DESCRIPTION_CHARS = 2000
@@ -319,4 +322,14 @@ async def delete_agent(info: Info, agent_id: uuid.UUID, confirm: bool) -> uuid.U
             raise agent_not_found(agent_id)
     await publish_agent_event(context, AgentEventKind.DELETED, agent)
     await delete_agent_metrics(context, agent_id)
+    await _delete_agent_vectors(context, agent_id)
     return agent_id
+
+
+async def _delete_agent_vectors(context: Context, agent_id: uuid.UUID) -> None:
+    """The deleted agent's session embeddings; a failure is logged (the agent is gone, and
+    its vectors can no longer be found: every search is scoped to an existing agent)."""
+    try:
+        await context.stores.forget_vectors(agent_id=agent_id)
+    except Exception:
+        log.exception("could not delete the vectors of deleted agent %s", agent_id)

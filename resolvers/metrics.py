@@ -70,6 +70,9 @@ async def emit_metrics(
     writer = context.stores.metrics_writer
     if writer is not None:
         writer.notify()
+    vectors = context.stores.vector_writer
+    if vectors is not None:
+        vectors.wake()  # the session is stored: embed it (db/vector_writer.py)
     payload = metrics.to_payload()
     await context.stores.publisher.send(
         [*((topic, payload) for topic in metrics_topics(metrics)), *also]

@@ -1,12 +1,15 @@
 """The caller's own data (GDPR): export everything about them, or erase their account.
 
 Erasure covers every store: the relational rows (db/repositories/privacy.py), the
-analytics rows of the user and of their agents, and the refresh tokens. Their access
+analytics rows and session embeddings (vectors) of the user and of their agents, and the
+refresh tokens. Their access
 tokens stop working at once (a revocation cutoff for the user id, kept in the token store
 until the longest-lived access token would have expired, ACCESS_TOKEN_TTL_SECONDS).
-Analytics rows go first: when ClickHouse fails the call fails and nothing is erased, so
-the user can simply retry; after the relational rows, the analytics delete runs once more
-for rows written by requests that were still in flight.
+Analytics rows and vectors go first: when ClickHouse or Qdrant fails the call fails and
+nothing is erased, so the user can simply retry; after the relational rows, those deletes
+run once more for rows written by requests (or vector batches) that were still in flight.
+The export lists each vector's payload but not the vector itself: a deterministic function
+of the exported session input under the named model (EMBEDDINGS_NOTE).
 """
 
 from __future__ import annotations
@@ -41,11 +44,16 @@ from resolvers.events import (
     state_topic,
     user_metrics_topic,
 )
+from resolvers.similar_sessions import NO_VECTORS
 
 log = logging.getLogger(__name__)
 
 METRICS_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ACCOUNT_GONE = "this account no longer exists"
+EMBEDDINGS_NOTE = (
+    "one point per session: its payload is listed; the vector itself is not, being the "
+    "named model's embedding of that session's (redacted) input, exported above"
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ async def export_my_data(info: Info) -> PersonalData:
     if data is None:
         raise Unauthenticated(ACCOUNT_GONE)
     await _flush_metrics(context)
+    data["session_embeddings"] = await _embeddings_of(context, user_id)
     now = datetime.now(UTC)
     rows = build_rows(
         MetricsFilter(start=METRICS_EPOCH, end=now + timedelta(minutes=1), user_ids=(user_id,)),
@@ -97,6 +106,18 @@ async def export_my_data(info: Info) -> PersonalData:
     )
 
 
+async def _embeddings_of(context: Context, user_id: uuid.UUID) -> dict[str, Any]:
+    """What the vector store holds about the user: each point's payload, not its vector."""
+    writer = context.stores.vector_writer
+    if writer is None:
+        return {"points": [], "note": NO_VECTORS}
+    return {
+        "model": writer.embedder.name,
+        "note": EMBEDDINGS_NOTE,
+        "points": await writer.store.owned_points(user_id),
+    }
+
+
 async def _check_password(
     context: Context, user_id: uuid.UUID, username: str, password: str
 ) -> None:
@@ -113,6 +134,9 @@ async def _check_password(
 
 
 async def _erase_metrics(context: Context, user_id: uuid.UUID, agent_ids: list[uuid.UUID]) -> None:
+    await context.stores.forget_vectors(user_id=user_id)
+    for agent_id in agent_ids:  # vectors of their agents' sessions that an admin ran
+        await context.stores.forget_vectors(agent_id=agent_id)
     await _flush_metrics(context)
     await delete_user_metrics(context.stores, user_id)
     for agent_id in agent_ids:  # rows of their agents that someone else (an admin) ran
@@ -157,7 +181,9 @@ async def delete_my_account(info: Info, confirm: bool, password: str) -> bool:
         await _erase_metrics(context, user_id, agent_ids)
     except Exception as exc:
         log.exception("account %s: the analytics rows could not be deleted", user_id)
-        raise ServiceUnavailable("the analytics store is unavailable; nothing was erased") from exc
+        raise ServiceUnavailable(
+            "the analytics or vector store is unavailable; nothing was erased"
+        ) from exc
     async with context.stores.database.session() as session:
         agent_ids = await privacy.owned_agent_ids(session, user_id)  # created meanwhile
         if not await privacy.erase(session, user_id):

@@ -26,9 +26,10 @@ from core.settings import Settings
 from db.allow_list import load_allow_list
 from db.analytics_writer import AnalyticsWriter
 from db.crypto import Keyring
-from db.guard_model import load_guard
+from db.guard_model import MODEL_DIM, load_embedder, load_guard
 from db.stores import Stores
 from db.types import utcnow
+from db.vector_writer import VectorWriter
 from engine import SemanticGuard
 from outbound.language_model import ChatCompletions
 from resolvers.context import AppState
@@ -94,6 +95,9 @@ def create_app(
             db_pool_timeout_seconds=settings.db_pool_timeout_seconds,
             persisted_query_cache_bytes=settings.persisted_query_cache_bytes,
             persisted_query_ttl_seconds=settings.persisted_query_ttl_seconds,
+            qdrant_url=settings.qdrant_url,
+            qdrant_api_key=settings.qdrant_api_key,
+            vectors_path=settings.vectors_path,
             agent_stats_max_age_seconds=settings.analytics_flush_interval_seconds,
         )
         if settings.persisted_operations_file is not None:
@@ -112,6 +116,8 @@ def create_app(
         secrets = settings.signing_secrets()
         rate_limiter = await RateLimiter.create(settings.redis_url, settings.redis_key_prefix)
         guard = await _load_guard() if settings.ethics_semantic_guard else None
+        keyring = Keyring(*settings.data_keys())
+        await _start_vector_writer(settings, stores, guard, keyring)
         running = app_state = AppState(
             settings=settings,
             stores=stores,
@@ -124,7 +130,7 @@ def create_app(
             version=package_version(),
             language_model=ChatCompletions(settings.llm_api_key, settings.llm_timeout_seconds),
             guard=guard,
-            keyring=Keyring(*settings.data_keys()),
+            keyring=keyring,
             run_engine=telemetry.run_engine,
             clock=clock,
         )
@@ -251,6 +257,25 @@ async def _load_guard() -> SemanticGuard:
         rss_after - rss_before,
     )
     return guard
+
+
+async def _start_vector_writer(
+    settings: Settings, stores: Stores, guard: SemanticGuard | None, keyring: Keyring
+) -> None:
+    """Migrate the vector collection and start its writer, embedding with the guard's model
+    (loaded once; without the guard, the same model is loaded for the vectors alone)."""
+    if stores.vectors is None:
+        return
+    embedder = guard.embedder if guard is not None else await asyncio.to_thread(load_embedder)
+    await stores.vectors.migrate(MODEL_DIM)
+    stores.vector_writer = VectorWriter(
+        stores.vectors,
+        stores.database,
+        embedder,
+        keyring,
+        retention_days=settings.vector_retention_days,
+    )
+    stores.vector_writer.start()  # stores.close() stops it after a last drain
 
 
 def _running_stores(app: AppState | None) -> tuple[Stores, RateLimiter] | None:

@@ -241,6 +241,70 @@ def _rotate_data_key(settings: Settings, args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
+def _reindex(settings: Settings, args: argparse.Namespace) -> None:
+    """Rebuild the session embeddings from the stored sessions (a model change, a lost store).
+
+    Without --resume the collection is dropped and every session queued again; each batch
+    is flagged once stored, so an interrupted run continues with `--resume`. With the
+    embedded store (no QDRANT_URL) stop the server first: local mode admits one process.
+    """
+    from db.crypto import Keyring
+    from db.guard_model import MODEL_DIM, load_embedder
+    from db.session import Database
+    from db.vector_queue import count_waiting, requeue_all
+    from db.vector_writer import VectorWriter
+    from db.vectors import VectorStore
+    from server.startup import prepare_database
+
+    if args.batch_size < 1:
+        raise ConfigurationError("error: --batch-size must be at least 1")
+
+    async def run() -> None:
+        await prepare_database(settings)
+        try:
+            store = VectorStore.open(
+                settings.qdrant_url, settings.qdrant_api_key, settings.vectors_path
+            )
+        except RuntimeError as exc:  # local mode's folder lock: the server holds it
+            raise ConfigurationError(f"error: QDRANT_URL: {exc} (stop the server first)") from None
+        database = Database(settings.resolved_database_url)
+        try:
+            if args.resume:
+                await store.migrate(MODEL_DIM)
+            else:
+                await store.recreate(MODEL_DIM)
+                await requeue_all(database)
+            total = await count_waiting(database)
+            writer = VectorWriter(
+                store,
+                database,
+                load_embedder(),
+                Keyring(*settings.data_keys()),
+                retention_days=settings.vector_retention_days,
+                batch_size=args.batch_size,
+            )
+            done = 0
+            print(f"{total} sessions to embed into {settings.qdrant_url or 'local mode'}")
+            while batch := await writer.drain_batch():
+                done += batch
+                print(_progress_bar(done, total), end="\r", flush=True)
+            stats = writer.stats()
+            print(
+                f"\ndone: {stats.written} sessions embedded, {stats.unreadable} skipped: "
+                "their input did not open (see the log)"
+            )
+        finally:
+            await database.close()
+            await store.close()
+
+    asyncio.run(run())
+
+
+def _progress_bar(done: int, total: int, width: int = 30) -> str:
+    filled = width if total <= 0 else min(width, width * done // total)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{max(total, done)}"
+
+
 def _export_schema(_settings: Settings, _args: argparse.Namespace) -> None:
     from schema.schema import export_sdl
 
@@ -328,6 +392,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rotate.add_argument("--batch-size", type=int, default=200, help="sessions per transaction")
     rotate.set_defaults(handler=_rotate_data_key)
+
+    reindex = commands.add_parser(
+        "reindex", help="rebuild the session embeddings from the stored sessions (resumable)"
+    )
+    reindex.add_argument("--batch-size", type=int, default=256, help="sessions per batch")
+    reindex.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run: keep what is stored"
+    )
+    reindex.set_defaults(handler=_reindex)
 
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export.set_defaults(handler=_export_schema)

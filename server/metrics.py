@@ -5,7 +5,8 @@ their latency by operation name and outcome, open websockets and subscriptions, 
 durations.
 Read from the stores at scrape time (StoresCollector), so nothing else in the code counts
 for /metrics: broker subscribers, reconnects and dropped events, the analytics writer's
-pending rows and counters, rate-limit refusals, the database pool.
+pending rows and counters, the vector writer's counters, rate-limit refusals, the database
+pool.
 
 /metrics reveals usage, so it answers only callers that pass every configured check:
 `Authorization: Bearer <METRICS_TOKEN>` when that is set, and a client address inside
@@ -118,6 +119,7 @@ class StoresCollector(Collector):
         stores, rate_limiter = current
         yield from _broker_metrics(stores)
         yield from _writer_metrics(stores)
+        yield from _vector_writer_metrics(stores)
         yield from _pool_metrics(stores)
         refusals = CounterMetricFamily(
             "rate_limit_refusals",
@@ -185,14 +187,35 @@ def _writer_metrics(stores: Stores) -> Iterable[Metric]:
         "Metrics rows staged by this process since a drain last emptied the outbox",
         value=stats.pending_rows,
     )
-    for name, value, text in (
+    yield from _counters(
+        "analytics_writer_",
         ("staged_rows", stats.staged_rows, "Metrics rows staged in the outbox"),
         ("inserted_rows", stats.inserted_rows, "Metrics rows inserted into ClickHouse"),
         ("duplicate_rows", stats.duplicate_rows, "Outbox rows ClickHouse already held"),
         ("batches", stats.batches, "Insert batches"),
         ("insert_failures", stats.insert_failures, "Drains of the outbox that failed"),
-    ):
-        yield CounterMetricFamily(f"analytics_writer_{name}", text, value=value)
+    )
+
+
+def _vector_writer_metrics(stores: Stores) -> Iterable[Metric]:
+    writer = stores.vector_writer
+    if writer is None:
+        return
+    stats = writer.stats()
+    yield from _counters(
+        "vector_writer_",
+        ("written_sessions", stats.written, "Session embeddings written to the vector store"),
+        ("batches", stats.batches, "Embedding batches written"),
+        ("failures", stats.failures, "Drains that failed (their sessions are retried)"),
+        ("retention_runs", stats.retention_runs, "Deletions of vectors past their retention"),
+        ("unreadable_sessions", stats.unreadable, "Sessions skipped: their input did not open"),
+    )
+
+
+def _counters(prefix: str, *counters: tuple[str, int, str]) -> Iterable[Metric]:
+    """One counter family per (name, value, help text), each name behind `prefix`."""
+    for name, value, text in counters:
+        yield CounterMetricFamily(prefix + name, text, value=value)
 
 
 def _pool_metrics(stores: Stores) -> Iterable[Metric]:

@@ -11,6 +11,7 @@ import asyncio
 
 from core.settings import ConfigurationError, Settings
 from db.analytics_migrations import migrate_analytics
+from db.guard_model import MODEL_DIM
 from db.migrate import upgrade_database
 from db.session import Database
 from db.stores import Stores
@@ -21,6 +22,7 @@ _SETTING_OF_STORE = {
     "database": "DATABASE_URL",
     "broker": "REDIS_URL",
     "analytics": "CLICKHOUSE_URL",
+    "vectors": "QDRANT_URL",
 }
 
 
@@ -37,6 +39,11 @@ def check_workers(settings: Settings, workers: int) -> None:
         raise ConfigurationError(
             f"configuration error: --workers {workers} needs CLICKHOUSE_URL: the embedded "
             "chDB analytics store can be opened by one process only"
+        )
+    if not settings.qdrant_url:
+        raise ConfigurationError(
+            f"configuration error: --workers {workers} needs QDRANT_URL: qdrant-client's "
+            "local mode (the embedded vector store) can be opened by one process only"
         )
 
 
@@ -75,8 +82,16 @@ async def prepare_stores(settings: Settings, *, migrate: bool = True) -> None:
                 redis_url=settings.redis_url,
                 clickhouse_url=settings.resolved_clickhouse_url,
                 redis_key_prefix=settings.redis_key_prefix,
+                qdrant_url=settings.qdrant_url,
+                qdrant_api_key=settings.qdrant_api_key,
+                vectors_path=settings.vectors_path,
             )
     except Exception as exc:
+        if "Qdrant" in str(exc):  # local mode's folder is locked by another process
+            raise ConfigurationError(
+                f"configuration error: QDRANT_URL: cannot open the vector store: {exc} "
+                "(is the server running? stop it first)"
+            ) from None
         hint = (
             " (the embedded store is open in another process: is the server running? stop it first)"
             if "Cannot lock file" in str(exc)
@@ -102,5 +117,12 @@ async def prepare_stores(settings: Settings, *, migrate: bool = True) -> None:
                 raise ConfigurationError(
                     f"configuration error: CLICKHOUSE_URL: analytics migrations failed: {exc}"
                 ) from None
+            if stores.vectors is not None:
+                try:
+                    await stores.vectors.migrate(MODEL_DIM)
+                except Exception as exc:
+                    raise ConfigurationError(
+                        f"configuration error: QDRANT_URL: the vector collection: {exc}"
+                    ) from None
     finally:
         await stores.close()

@@ -31,6 +31,7 @@ NOT_SETTINGS = {
     "PERSISTED_QUERY_NOT_FOUND",
     "PERSISTED_QUERY_NOT_SUPPORTED",
     "FUZZ_EXAMPLES",
+    "QDRANT_TEST_URL",
 }
 SETTINGS = {name.upper(): name for name in Settings.model_fields}
 ENUM_VALUES = {

@@ -62,22 +62,30 @@ def seal_texts(keyring: Keyring, session_id: uuid.UUID, texts: SessionTexts) -> 
 
 def open_texts(keyring: Keyring, row: ConsciousnessSession) -> SessionTexts:
     """The texts of a stored session; DataKeyError (naming the session) when one does not open."""
-    key_id = row.key_id
-
-    def opened(column: str, value: bytes) -> bytes:
-        if key_id is None:  # written before encryption at rest
-            return value
-        try:
-            return keyring.open(key_id, value, _associated_data(row.id, column))
-        except DataKeyError as exc:
-            raise DataKeyError(f"session {row.id}, {column}: {exc}") from None
-
     response = row.response_text
     return SessionTexts(
-        input_text=opened("input_text", row.input_text).decode(),
-        response_text=None if response is None else opened("response_text", response).decode(),
-        context=orjson.loads(opened("context", row.context)),
+        input_text=open_input(keyring, row.id, row.key_id, row.input_text),
+        response_text=None
+        if response is None
+        else _opened(keyring, row.id, row.key_id, "response_text", response).decode(),
+        context=orjson.loads(_opened(keyring, row.id, row.key_id, "context", row.context)),
     )
+
+
+def open_input(keyring: Keyring, session_id: uuid.UUID, key_id: str | None, sealed: bytes) -> str:
+    """A stored session's (redacted) input alone, from its `input_text` column."""
+    return _opened(keyring, session_id, key_id, "input_text", sealed).decode()
+
+
+def _opened(
+    keyring: Keyring, session_id: uuid.UUID, key_id: str | None, column: str, value: bytes
+) -> bytes:
+    if key_id is None:  # written before encryption at rest
+        return value
+    try:
+        return keyring.open(key_id, value, _associated_data(session_id, column))
+    except DataKeyError as exc:
+        raise DataKeyError(f"session {session_id}, {column}: {exc}") from None
 
 
 def _not_current(keyring: Keyring) -> Any:

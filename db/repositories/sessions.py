@@ -275,6 +275,34 @@ async def list_sessions(
     return list(rows.all()), int(total.one())
 
 
+async def agent_sessions_by_id(
+    session: AsyncSession, agent_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, ConsciousnessSession]:
+    """Those of `ids` that are sessions of `agent_id`, by id."""
+    if not ids:
+        return {}
+    sessions = ConsciousnessSession
+    query = select(sessions).where(
+        col(sessions.agent_id) == agent_id, col(sessions.id).in_(list(ids))
+    )
+    return {row.id: row for row in (await session.exec(query)).all()}
+
+
+async def newest_session_ids(
+    session: AsyncSession, agent_id: uuid.UUID, limit: int
+) -> list[uuid.UUID]:
+    """The ids of the agent's `limit` newest sessions, newest first."""
+    sessions = ConsciousnessSession
+    created, ident = col(sessions.created_at), col(sessions.id)
+    query = (
+        select(sessions.id)
+        .where(col(sessions.agent_id) == agent_id)
+        .order_by(created.desc(), ident.desc())
+        .limit(limit)
+    )
+    return list((await session.exec(query)).all())
+
+
 def stored_evaluations(result: EngineResult) -> dict[str, Any]:
     """The input's ethics result as `stored_evaluation`, with the feedback marks that applied
     and, under "response", the responder's text's (None without content)."""

@@ -8,7 +8,7 @@ import strawberry
 
 import engine
 from auth.permissions import Permission
-from resolvers import consciousness, evaluations, feedback, sessions
+from resolvers import consciousness, evaluations, feedback, sessions, similar_sessions
 from resolvers.context import Info
 from schema.permissions import experimental, rate_limited, requires
 from schema.types.consciousness import (
@@ -27,6 +27,11 @@ from schema.types.evaluations import (
 )
 from schema.types.feedback import EthicsFeedbackInput, EthicsFeedbackPayload
 from schema.types.pagination import connection
+from schema.types.similarity import (
+    AgentDriftResult,
+    SimilarSessionConnection,
+    SimilarSessionsFilter,
+)
 
 EVALUATE = Permission.CONSCIOUSNESS_READ
 READ = Permission.CONSCIOUSNESS_READ
@@ -55,6 +60,42 @@ class Query:
     ) -> ConsciousnessSessionConnection:
         page = await sessions.consciousness_sessions(info, agent_id, first, after)
         return connection(page, SessionRecord.from_stored)
+
+    @strawberry.field(
+        description="The agent's stored sessions whose inputs are nearest `text`, or the "
+        "input of its session `sessionId` (exactly one), best first; first ≤ 100.",
+        extensions=requires(READ),
+    )
+    async def similar_sessions(
+        self,
+        info: Info,
+        agent_id: uuid.UUID,
+        text: str | None = None,
+        session_id: uuid.UUID | None = None,
+        first: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+        filter: SimilarSessionsFilter | None = None,
+    ) -> SimilarSessionConnection:
+        narrowing = (filter or SimilarSessionsFilter()).narrowing()
+        page = await similar_sessions.similar_sessions(
+            info,
+            agent_id,
+            text=text,
+            session_id=session_id,
+            first=first,
+            after=after,
+            narrowing=narrowing,
+        )
+        return SimilarSessionConnection.of(page)
+
+    @strawberry.field(
+        description="How far the agent's `window` newest inputs drift from its earlier ones.",
+        extensions=requires(READ),
+    )
+    async def agent_drift(
+        self, info: Info, agent_id: uuid.UUID, window: int = 50
+    ) -> AgentDriftResult:
+        return AgentDriftResult.of(await similar_sessions.agent_drift(info, agent_id, window))
 
     @strawberry.field(
         description="Confidence, limitations and decision for a text; not stored. Rate-limited.",

@@ -43,13 +43,15 @@ class Connection(Generic[NodeType]):
 def connection(page: Page[Row], node_of: Callable[[Row], NodeType]) -> Connection[NodeType]:
     """The Relay connection of a page, each row made into its GraphQL node by `node_of`."""
     edges = [Edge(node=node_of(row), cursor=cursor) for cursor, row in page.edges]
-    return Connection(
-        edges=edges,
-        page_info=PageInfo(
-            has_next_page=page.has_next_page,
-            has_previous_page=page.has_previous_page,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
-        counted=page.total_count,
+    return Connection(edges=edges, page_info=page_info(page), counted=page.total_count)
+
+
+def page_info(page: Page[Row]) -> PageInfo:
+    """Where `page` sits, and the cursors of its first and last rows."""
+    cursors = [cursor for cursor, _ in page.edges]
+    return PageInfo(
+        has_next_page=page.has_next_page,
+        has_previous_page=page.has_previous_page,
+        start_cursor=cursors[0] if cursors else None,
+        end_cursor=cursors[-1] if cursors else None,
     )

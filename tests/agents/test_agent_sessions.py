@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import event
 
 from db.stores import Stores
+from db.vector_queue import STATEMENT_TAG
 from tests.agents.conftest import Caller, MakeCaller, insert_agents, insert_sessions
 from tests.analytics.conftest import Metrics, make_row, metrics, percentile
 from tests.apps import Running
@@ -123,12 +124,15 @@ async def test_recent_sessions_are_the_newest_first_without_texts(
 @contextmanager
 def counting_statements(stores: Stores) -> Iterator[tuple[list[str], list[str]]]:
     """The SQL statements sent to the database and the queries sent to the analytics store,
-    but for the analytics writer's polls of the metrics outbox (on its own schedule)."""
+    but for the background polls, each on its own schedule: the analytics writer's of the
+    metrics outbox, the ingestion worker's of the OTLP queue, the vector writer's of the
+    sessions to embed."""
+    background = ("metrics_outbox", "ingest_queue", STATEMENT_TAG)
     statements: list[str] = []
     analytics: list[str] = []
 
     def count(*args: Any) -> None:
-        if "metrics_outbox" not in args[2]:
+        if not any(marker in args[2] for marker in background):
             statements.append(args[2])
 
     query_rows = stores.analytics.query_rows

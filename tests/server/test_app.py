@@ -24,7 +24,7 @@ async def test_ready_checks_every_store(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     body = response.json()
     assert body["failing"] == []
-    assert set(body["stores"]) == {"database", "broker", "analytics"}
+    assert set(body["stores"]) == {"database", "broker", "analytics", "vectors"}
 
 
 async def admin_headers(client: httpx.AsyncClient, stores: Stores, role: Role) -> dict[str, str]:
@@ -45,6 +45,7 @@ async def test_system_health_reports_each_store(
         "database": expected_database,
         "broker": "redis" if getattr(settings, "redis_url", "") else "memory",
         "analytics": "chdb",
+        "vectors": "qdrant-local",
     }
     assert all(store["ok"] and store["latencyMs"] >= 0 for store in health["stores"])
 

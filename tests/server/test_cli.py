@@ -63,6 +63,15 @@ def test_several_workers_need_shared_stores(capsys: pytest.CaptureFixture[str]) 
     assert "--workers 2 needs REDIS_URL" in err
 
 
+def test_several_workers_need_a_qdrant_server(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    code, _, err = _run(["serve", "--workers", "2"], capsys)
+    assert code == 2
+    assert "--workers 2 needs QDRANT_URL" in err
+
+
 def test_create_user_hashes_the_password(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
