@@ -41,8 +41,7 @@ from typing import Any
 import engine
 from auth.permissions import Principal
 from core.enums import AgentStatus
-from core.errors import BadUserInput, EthicalViolation
-from core.events import StateChanged
+from core.errors import BadUserInput
 from core.records import MetricsRow
 from db.analytics import metrics_columns
 from db.crypto import Keyring
@@ -64,6 +63,7 @@ from resolvers.engine_inputs import (
 from resolvers.events import state_topic
 from resolvers.metrics import emit_metrics, process_usage, stage_metrics
 from resolvers.observed_calls import ObservedCall
+from resolvers.process_outcomes import state_changed, violation_error
 from resolvers.responders import (
     OBSERVED,
     REFLECTIVE_OUTCOME,
@@ -243,10 +243,10 @@ async def process_checked(
         await emit_metrics(context, failed)
         raise cause from None
     await emit_metrics(
-        context, metrics, [(state_topic(run.agent_id), _state_changed(row).to_payload())]
+        context, metrics, [(state_topic(run.agent_id), state_changed(row).to_payload())]
     )
     if result.blocked:
-        raise _violation_error(run.request_id, result.ethics)
+        raise violation_error(run.request_id, result.ethics)
     return Processed(session=row, result=result, responder=outcome, input_chars=len(text))
 
 
@@ -370,32 +370,4 @@ def _metrics_of(
         cpu_percent=cpu_percent,
         memory_mb=memory_mb,
         **observed,
-    )
-
-
-def _state_changed(row: SessionRow) -> StateChanged:
-    return StateChanged(
-        agent_id=row.agent_id,
-        request_id=row.request_id,
-        blocked=row.blocked,
-        state=row.consciousness_state,  # the state this session stored
-        timestamp=row.created_at,
-    )
-
-
-def _violation_error(request_id: uuid.UUID, ethics: engine.EthicsResult) -> EthicalViolation:
-    reasons = "; ".join(ethics.block_reasons) or "the ethics stage blocked it"
-    return EthicalViolation(
-        f"the input was refused: {reasons}",
-        processRequestId=str(request_id),
-        violations=[
-            {
-                "ruleId": v.rule_id,
-                "category": v.category,
-                "severity": v.severity.upper(),
-                "start": v.start,
-                "end": v.end,
-            }
-            for v in ethics.violations
-        ],
     )

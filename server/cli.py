@@ -1,4 +1,5 @@
-"""The `consciousness` command: serve, migrate, create-user, export-schema, export-openapi."""
+"""The `consciousness` command: serve, migrate, create-user, export-schema, export-openapi;
+the data-maintenance commands (rotate-data-key, reindex) are in server/cli_data.py."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from enum import Enum
 from typing import TypeVar
 
 from core.settings import ConfigurationError, Settings, load_settings
+from server.cli_data import reindex, rotate_data_key
 
 E = TypeVar("E", bound=Enum)
 
@@ -196,115 +198,6 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
-def _rotate_data_key(settings: Settings, args: argparse.Namespace) -> None:
-    """Re-encrypt every session under the current data key, in batches of one transaction.
-
-    Resumable (each batch takes the rows still under another key) and safe beside a
-    running server (each row is rewritten only if its key id is still the one read).
-    """
-    from db.crypto import DataKeyError, Keyring
-    from db.repositories.session_texts import count_to_rotate, rotate_batch
-    from db.session import Database
-    from server.startup import prepare_database
-
-    if args.batch_size < 1:
-        raise ConfigurationError("error: --batch-size must be at least 1")
-    try:
-        keyring = Keyring(*settings.data_keys())
-    except ValueError as exc:
-        raise ConfigurationError(f"error: DATA_ENCRYPTION_KEYS: {exc}") from None
-
-    async def run() -> None:
-        await prepare_database(settings)  # not analytics: a running server holds chDB
-        database = Database(settings.resolved_database_url)
-        try:
-            async with database.session() as session:
-                total = await count_to_rotate(session, keyring)
-            print(f"{total} sessions to re-encrypt under data key {keyring.current_id!r}")
-            done = 0
-            while True:
-                async with database.write_session() as session:
-                    batch = await rotate_batch(session, keyring, args.batch_size)
-                if batch == 0:
-                    break
-                done += batch
-                print(f"re-encrypted {done} of {total}", flush=True)
-            print(
-                f"done: every session is encrypted under {keyring.current_id!r}; "
-                "other keys can be removed from DATA_ENCRYPTION_KEYS"
-            )
-        except DataKeyError as exc:
-            raise ConfigurationError(f"error: {exc}") from None
-        finally:
-            await database.close()
-
-    asyncio.run(run())
-
-
-def _reindex(settings: Settings, args: argparse.Namespace) -> None:
-    """Rebuild the session embeddings from the stored sessions (a model change, a lost store).
-
-    Without --resume the collection is dropped and every session queued again; each batch
-    is flagged once stored, so an interrupted run continues with `--resume`. With the
-    embedded store (no QDRANT_URL) stop the server first: local mode admits one process.
-    """
-    from db.crypto import Keyring
-    from db.guard_model import MODEL_DIM, load_embedder
-    from db.session import Database
-    from db.vector_queue import count_waiting, requeue_all
-    from db.vector_writer import VectorWriter
-    from db.vectors import VectorStore
-    from server.startup import prepare_database
-
-    if args.batch_size < 1:
-        raise ConfigurationError("error: --batch-size must be at least 1")
-
-    async def run() -> None:
-        await prepare_database(settings)
-        try:
-            store = VectorStore.open(
-                settings.qdrant_url, settings.qdrant_api_key, settings.vectors_path
-            )
-        except RuntimeError as exc:  # local mode's folder lock: the server holds it
-            raise ConfigurationError(f"error: QDRANT_URL: {exc} (stop the server first)") from None
-        database = Database(settings.resolved_database_url)
-        try:
-            if args.resume:
-                await store.migrate(MODEL_DIM)
-            else:
-                await store.recreate(MODEL_DIM)
-                await requeue_all(database)
-            total = await count_waiting(database)
-            writer = VectorWriter(
-                store,
-                database,
-                load_embedder(),
-                Keyring(*settings.data_keys()),
-                retention_days=settings.vector_retention_days,
-                batch_size=args.batch_size,
-            )
-            done = 0
-            print(f"{total} sessions to embed into {settings.qdrant_url or 'local mode'}")
-            while batch := await writer.drain_batch():
-                done += batch
-                print(_progress_bar(done, total), end="\r", flush=True)
-            stats = writer.stats()
-            print(
-                f"\ndone: {stats.written} sessions embedded, {stats.unreadable} skipped: "
-                "their input did not open (see the log)"
-            )
-        finally:
-            await database.close()
-            await store.close()
-
-    asyncio.run(run())
-
-
-def _progress_bar(done: int, total: int, width: int = 30) -> str:
-    filled = width if total <= 0 else min(width, width * done // total)
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{max(total, done)}"
-
-
 def _export_schema(_settings: Settings, _args: argparse.Namespace) -> None:
     from schema.schema import export_sdl
 
@@ -391,16 +284,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-encrypt stored sessions under DATA_ENCRYPTION_KEY_ID (resumable, online)",
     )
     rotate.add_argument("--batch-size", type=int, default=200, help="sessions per transaction")
-    rotate.set_defaults(handler=_rotate_data_key)
+    rotate.set_defaults(handler=rotate_data_key)
 
-    reindex = commands.add_parser(
+    reindexing = commands.add_parser(
         "reindex", help="rebuild the session embeddings from the stored sessions (resumable)"
     )
-    reindex.add_argument("--batch-size", type=int, default=256, help="sessions per batch")
-    reindex.add_argument(
+    reindexing.add_argument("--batch-size", type=int, default=256, help="sessions per batch")
+    reindexing.add_argument(
         "--resume", action="store_true", help="continue an interrupted run: keep what is stored"
     )
-    reindex.set_defaults(handler=_reindex)
+    reindexing.set_defaults(handler=reindex)
 
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export.set_defaults(handler=_export_schema)
