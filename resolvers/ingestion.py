@@ -13,7 +13,10 @@ with rejections a partial success.
 The queue is bounded: when INGEST_QUEUE_MAX_SPANS calls already wait, a request is answered
 RATE_LIMITED (429 with Retry-After, OTLP's retryable answer) and writes nothing, so a
 burst waits in the senders' exporters and not in this server. Concurrent requests may
-pass the bound by one request's calls each.
+pass the bound by one request's calls each. Each GenAI span is also one consciousness
+operation of the key owner's tier (BASIC 100 an hour, ADVANCED 1,000, ENTERPRISE
+unlimited), spent for the whole request before anything is written: without it one user
+could fill the shared queue and keep everyone else's spans waiting.
 
 `process_queued` is the worker's side (server/otlp_worker.py): each call of a claimed
 batch goes through `process_checked` — the engine's input side and response check,
@@ -34,6 +37,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from auth.permissions import Permission, Principal
+from auth.ratelimit import TIER_LIMITS
 from core.enums import AgentStatus, AgentType
 from core.errors import (
     ApiError,
@@ -54,6 +58,7 @@ from resolvers.observed_calls import ObservedCall, ReceivedSpan, SpanRejected, o
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 2
+INGEST_NAMESPACE = "ingest-tier"  # the rate limiter's key space for spans spent per user
 MAX_REASONS_REPORTED = 5  # the partial-success message names the first few rejections
 
 
@@ -92,6 +97,7 @@ async def enqueue_spans(
     if not genai:
         return report
     await _check_capacity(context, len(genai))  # before any write, agents included
+    await _spend_tier(context, principal, len(genai))
     agent_ids: dict[str, uuid.UUID | str] = {}  # by name: the agent, or why it cannot take
     queued: list[dict[str, object]] = []
     for span in genai:
@@ -115,6 +121,22 @@ async def enqueue_spans(
         await ingest_queue.enqueue(session, context.app.keyring, user_id, len(queued), payload)
     report.accepted = len(queued)
     return report
+
+
+async def _spend_tier(context: Context, principal: Principal, spans: int) -> None:
+    """Count `spans` operations against the key owner's tier; RATE_LIMITED, spending
+    nothing, when the hour has no room for all of them."""
+    limit = TIER_LIMITS[principal.tier]
+    if limit is None:
+        return
+    limiter = context.app.rate_limiter
+    decision = await limiter.spend(INGEST_NAMESPACE, principal.user_id, limit, spans)
+    if not decision.allowed:
+        raise RateLimited(
+            f"the {principal.tier.value} tier analyses at most {limit.amount} spans per hour;"
+            f" {decision.remaining} left for this hour, {spans} sent",
+            retry_after=decision.retry_after_seconds,
+        )
 
 
 async def _check_capacity(context: Context, spans: int) -> None:

@@ -72,3 +72,35 @@ async def test_spans_acknowledged_by_a_process_that_stops_are_analysed_by_anothe
         return queued == 0 and await _count(stores, ConsciousnessSession) == 1
 
     await wait_until(analysed, "the other process analyses the queued span", within=15)
+
+
+async def test_spans_count_against_the_owners_tier_and_a_refused_request_writes_nothing(
+    app_with: AppClient,
+) -> None:
+    # A BASIC account: 100 consciousness operations an hour, each GenAI span one of them.
+    async with app_with(ingest_worker=False) as (client, stores):
+        ada = Caller(client, await register(client, "ada"))
+        key = {"x-api-key": (await make_key(ada))["key"]}
+
+        def body(count: int, agent: str) -> bytes:
+            calls = [chat_attributes(f"Question {n}?", "An answer.") for n in range(count)]
+            encoded: bytes = encode_spans(sdk_spans(agent, calls)).SerializeToString()
+            return encoded
+
+        taken = await client.post("/v1/traces", content=body(60, "first"), headers=PROTOBUF | key)
+        assert taken.status_code == 200
+        refused = await client.post(
+            "/v1/traces", content=body(60, "second"), headers=PROTOBUF | key
+        )
+        assert refused.status_code == 429
+        assert int(refused.headers["retry-after"]) >= 1
+        status = status_pb2.Status()
+        status.ParseFromString(refused.content)
+        assert status.message == (
+            "the basic tier analyses at most 100 spans per hour; 40 left for this hour, 60 sent"
+        )
+        assert await _count(stores, IngestQueue) == 1  # the first request's batch only
+        agents = (await ada.ok("{ agents { edges { node { name } } } }"))["agents"]["edges"]
+        assert [edge["node"]["name"] for edge in agents] == ["first"]
+        rest = await client.post("/v1/traces", content=body(40, "first"), headers=PROTOBUF | key)
+        assert rest.status_code == 200  # what is left of the hour is still there
