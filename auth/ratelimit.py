@@ -173,20 +173,22 @@ class RateLimiter:
         )
         return cls(storage, redis, f"{key_prefix}ratelimit")
 
-    async def hit(self, namespace: str, key: str, limit: RateLimitItem) -> RateDecision:
-        """Count one hit for `key` in `namespace` if the limit allows it.
+    async def hit(
+        self, namespace: str, key: str, limit: RateLimitItem, cost: int = 1
+    ) -> RateDecision:
+        """Count `cost` hits for `key` in `namespace` if the limit allows all of them.
 
         A refused hit is not counted, so a client that keeps retrying while refused gets
         through as soon as the window has room.
         """
         with unavailable_on_redis_error(STORE, StorageError):
             if self._windows is None:
-                allowed = await self._strategy.hit(limit, namespace, key)
+                allowed = await self._strategy.hit(limit, namespace, key, cost=cost)
                 stats = await self._strategy.get_window_stats(limit, namespace, key)
             else:
                 now = time.time()
                 window = await self._windows.hit(
-                    limit.key_for(namespace, key), limit.amount, limit.get_expiry(), now
+                    limit.key_for(namespace, key), limit.amount, limit.get_expiry(), now, cost
                 )
                 allowed, stats = window.allowed, _moving_stats(window, limit, now)
         if not allowed:
@@ -201,15 +203,16 @@ class RateLimiter:
             self.refusals[namespace] += 1
         return _decision(stats.remaining >= 1, stats, limit)
 
-    async def hit_tier(self, user_id: str, tier: Tier) -> RateDecision:
-        """Count one request of a user against their tier's limit.
+    async def hit_tier(self, user_id: str, tier: Tier, operations: int = 1) -> RateDecision:
+        """Count `operations` consciousness operations of a user against their tier's limit
+        (a `process` call is one, an ingested GenAI span one each), all or none.
 
         Unlimited tiers are always allowed and never touch the storage.
         """
         limit = TIER_LIMITS[tier]
         if limit is None:
             return UNLIMITED
-        return await self.hit(TIER_NAMESPACE, user_id, limit)
+        return await self.hit(TIER_NAMESPACE, user_id, limit, operations)
 
     async def spend(
         self, namespace: str, key: str, limit: RateLimitItem, cost: int

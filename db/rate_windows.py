@@ -13,21 +13,29 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-# KEYS[1]: the window's list, newest first. ARGV: now (Unix seconds), limit, expiry seconds.
-# Allowed when the limit-th newest entry is older than the window; then the entry is pushed.
+# KEYS[1]: the window's list, newest first. ARGV: now (Unix seconds), limit, expiry seconds,
+# cost. Allowed when the (limit - cost + 1)-th newest entry is older than the window (as
+# `limits` acquires `amount` entries); then `cost` entries are pushed.
 # Returns {allowed, oldest entry still in the window (string) or false, entries in window}.
 _HIT_MOVING_WINDOW = """
 local now = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local expiry = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
 local start = now - expiry
 local allowed = 0
-local blocking = redis.call('lindex', KEYS[1], limit - 1)
-if not (blocking and tonumber(blocking) >= start) then
-    redis.call('lpush', KEYS[1], ARGV[1])
-    redis.call('ltrim', KEYS[1], 0, limit - 1)
-    redis.call('expire', KEYS[1], expiry)
-    allowed = 1
+if cost <= limit then
+    local blocking = redis.call('lindex', KEYS[1], limit - cost)
+    if not (blocking and tonumber(blocking) >= start) then
+        local entries = {}
+        for i = 1, cost do
+            entries[i] = ARGV[1]
+        end
+        redis.call('lpush', KEYS[1], unpack(entries))
+        redis.call('ltrim', KEYS[1], 0, limit - 1)
+        redis.call('expire', KEYS[1], expiry)
+        allowed = 1
+    end
 end
 local low, high, found = 0, redis.call('llen', KEYS[1]) - 1, nil
 while low <= high do
@@ -108,10 +116,12 @@ class RedisWindows:
         self._hit = redis.register_script(_HIT_MOVING_WINDOW)
         self._spend = redis.register_script(_SPEND_SLIDING_WINDOW)
 
-    async def hit(self, key: str, limit: int, expiry: int, now: float) -> MovingWindow:
-        """Count one entry in the moving window `key` if fewer than `limit` are in it."""
+    async def hit(
+        self, key: str, limit: int, expiry: int, now: float, cost: int = 1
+    ) -> MovingWindow:
+        """Count `cost` entries in the moving window `key` if the window has room for all."""
         allowed, oldest, count = await self._hit(
-            keys=[f"{self._prefix}:{key}"], args=[repr(now), limit, expiry]
+            keys=[f"{self._prefix}:{key}"], args=[repr(now), limit, expiry, cost]
         )
         return MovingWindow(bool(allowed), None if oldest is None else float(oldest), count)
 

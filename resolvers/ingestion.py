@@ -15,7 +15,8 @@ RATE_LIMITED (429 with Retry-After, OTLP's retryable answer) and writes nothing,
 burst waits in the senders' exporters and not in this server. Concurrent requests may
 pass the bound by one request's calls each. Each GenAI span is also one consciousness
 operation of the key owner's tier (BASIC 100 an hour, ADVANCED 1,000, ENTERPRISE
-unlimited), spent for the whole request before anything is written: without it one user
+unlimited, shared with their `process` calls), counted for the whole request before
+anything is written: without it one user
 could fill the shared queue and keep everyone else's spans waiting.
 
 `process_queued` is the worker's side (server/otlp_worker.py): each call of a claimed
@@ -37,7 +38,6 @@ from dataclasses import dataclass, field
 import orjson
 
 from auth.permissions import Permission, Principal
-from auth.ratelimit import TIER_LIMITS
 from core.enums import AgentStatus, AgentType
 from core.errors import (
     ApiError,
@@ -58,7 +58,6 @@ from resolvers.observed_calls import ObservedCall, ReceivedSpan, SpanRejected, o
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 2
-INGEST_NAMESPACE = "ingest-tier"  # the rate limiter's key space for spans spent per user
 MAX_REASONS_REPORTED = 5  # the partial-success message names the first few rejections
 
 
@@ -124,17 +123,14 @@ async def enqueue_spans(
 
 
 async def _spend_tier(context: Context, principal: Principal, spans: int) -> None:
-    """Count `spans` operations against the key owner's tier; RATE_LIMITED, spending
-    nothing, when the hour has no room for all of them."""
-    limit = TIER_LIMITS[principal.tier]
-    if limit is None:
-        return
+    """Count `spans` operations against the key owner's tier, the budget `process` calls
+    spend too; RATE_LIMITED, counting nothing, when the hour has no room for all of them."""
     limiter = context.app.rate_limiter
-    decision = await limiter.spend(INGEST_NAMESPACE, principal.user_id, limit, spans)
+    decision = await limiter.hit_tier(principal.user_id, principal.tier, spans)
     if not decision.allowed:
         raise RateLimited(
-            f"the {principal.tier.value} tier analyses at most {limit.amount} spans per hour;"
-            f" {decision.remaining} left for this hour, {spans} sent",
+            f"the {principal.tier.value} tier allows {decision.limit} consciousness operations"
+            f" per hour (one per GenAI span); {decision.remaining} left, {spans} sent",
             retry_after=decision.retry_after_seconds,
         )
 

@@ -268,3 +268,16 @@ async def test_redis_hits_and_spends_are_one_round_trip_each(
         client = Redis.from_url(redis_url)
         await delete_keys(client, key_prefix)
         await client.aclose()
+
+
+async def test_a_costly_hit_counts_all_its_operations_or_none(limiter: RateLimiter) -> None:
+    limit = RateLimitItemPerHour(5)
+    first = await limiter.hit("costly", "ada", limit, 3)
+    assert (first.allowed, first.remaining) == (True, 2)
+    refused = await limiter.hit("costly", "ada", limit, 3)
+    assert (refused.allowed, refused.remaining) == (False, 2)  # nothing counted
+    assert refused.retry_after_seconds >= 1
+    rest = await limiter.hit("costly", "ada", limit, 2)
+    assert (rest.allowed, rest.remaining) == (True, 0)
+    assert not (await limiter.hit("costly", "bob", limit, 6)).allowed  # over the limit itself
+    assert (await limiter.hit("costly", "bob", limit)).remaining == 4

@@ -15,7 +15,7 @@ from server.app import create_app
 from tests.agents.conftest import Caller
 from tests.apps import AppClient, running
 from tests.ingest.conftest import MakeCaller, chat_attributes, make_key, sdk_spans
-from tests.support import register, wait_until
+from tests.support import error_codes, register, wait_until
 
 PROTOBUF = {"content-type": "application/x-protobuf"}
 
@@ -97,10 +97,18 @@ async def test_spans_count_against_the_owners_tier_and_a_refused_request_writes_
         status = status_pb2.Status()
         status.ParseFromString(refused.content)
         assert status.message == (
-            "the basic tier analyses at most 100 spans per hour; 40 left for this hour, 60 sent"
+            "the basic tier allows 100 consciousness operations per hour (one per GenAI span);"
+            " 40 left, 60 sent"
         )
         assert await _count(stores, IngestQueue) == 1  # the first request's batch only
-        agents = (await ada.ok("{ agents { edges { node { name } } } }"))["agents"]["edges"]
+        agents = (await ada.ok("{ agents { edges { node { id name } } } }"))["agents"]["edges"]
         assert [edge["node"]["name"] for edge in agents] == ["first"]
         rest = await client.post("/v1/traces", content=body(40, "first"), headers=PROTOBUF | key)
         assert rest.status_code == 200  # what is left of the hour is still there
+        # The same budget as process calls: the hour is spent for those too.
+        [agent] = [edge["node"]["id"] for edge in agents]
+        spent = await ada.send(
+            "mutation($input: ProcessInput!) { process(input: $input) { requestId } }",
+            input={"agentId": agent, "input": "One more?"},
+        )
+        assert error_codes(spent) == ["RATE_LIMITED"]
