@@ -86,7 +86,9 @@ class ErrorCodes(MaskErrors):
             source=error.source,
             positions=error.positions,
             path=error.path,
-            original_error=None,
+            # Our own errors stay attached (their messages are public anyway): a transport
+            # that speaks HTTP statuses (server/rest) tells a store that is down from a fault.
+            original_error=error.original_error if classified is not None else None,
             extensions={"code": code.value, **extensions},
         )
 

@@ -15,17 +15,17 @@ from typing import Any, Final
 from graphql import GraphQLError
 from starlette.responses import JSONResponse
 
-from core.errors import HTTP_STATUS, INTERNAL_MESSAGE, ErrorCode
+from core.errors import HTTP_STATUS, ApiError, ErrorCode, http_status
 
 PROBLEM_JSON: Final = "application/problem+json"
 STANDARD_MEMBERS: Final = frozenset({"type", "title", "status", "detail", "instance"})
 
 
-def status_of(code: str, message: str) -> int:
-    """The HTTP status of an error code; INTERNAL with its own message is a store that is
-    down (ServiceUnavailable: 503), with the masked message a fault of ours (500)."""
-    if code == ErrorCode.INTERNAL and message != INTERNAL_MESSAGE:
-        return 503
+def status_of(error: GraphQLError, code: str) -> int:
+    """The HTTP status of an error: our own error's (503 for a store that is down), else
+    its code's; a masked fault is 500."""
+    if isinstance(error.original_error, ApiError):
+        return http_status(error.original_error)
     try:
         return HTTP_STATUS[ErrorCode(code)]
     except ValueError:
@@ -77,7 +77,8 @@ def graphql_problem(errors: Sequence[GraphQLError], instance: str, request_id: s
     code = str(first.pop("code", ErrorCode.INTERNAL.value))
     first.pop("requestId", None)
     first.pop("path", None)
-    return problem(status_of(code, message), message, instance, code, request_id, first, bodies)
+    status = status_of(errors[0], code)
+    return problem(status, message, instance, code, request_id, first, bodies)
 
 
 def client_problem(
