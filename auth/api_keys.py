@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 API_KEY_MARK = "cak_"  # "consciousness API key": lets secret scanners and people spot one
@@ -44,6 +45,6 @@ def api_key_hash(key: str, secret: str) -> str:
     return hmac.new(secret.encode(), key.encode(), hashlib.sha256).hexdigest()
 
 
-def candidate_hashes(key: str, secrets_newest_first: list[str]) -> list[str]:
+def candidate_hashes(key: str, secrets_newest_first: Sequence[str]) -> list[str]:
     """The hash of `key` under every configured secret, newest first."""
     return [api_key_hash(key, secret) for secret in secrets_newest_first]

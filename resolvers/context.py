@@ -80,6 +80,8 @@ class AppState:
     version: str
     language_model: ChatCompletions
     keyring: Keyring  # seals and opens session texts at rest (db/crypto.py)
+    # The JWT secrets, newest first, read once at start (API keys are hashed under them).
+    signing_secrets: tuple[str, ...]
     guard: engine.SemanticGuard | None = None
     run_engine: EngineRunner = run_in_thread
     clock: Clock = SYSTEM_CLOCK

@@ -131,6 +131,7 @@ def create_app(
             language_model=ChatCompletions(settings.llm_api_key, settings.llm_timeout_seconds),
             guard=guard,
             keyring=keyring,
+            signing_secrets=tuple(secrets),
             run_engine=telemetry.run_engine,
             clock=clock,
         )

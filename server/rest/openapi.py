@@ -248,6 +248,7 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
+@functools.cache  # served on every GET of the document: serialise it once
 def export_openapi() -> str:
     """The document as committed in openapi.json: indented, keys in generation order."""
     return orjson.dumps(openapi_document(), option=orjson.OPT_INDENT_2).decode() + "\n"

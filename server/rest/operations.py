@@ -44,8 +44,8 @@ class Operation:
         """The key of the root field in the result's data (its alias, else its name)."""
         return (self.root.alias or self.root.name).value
 
-    @property
-    def variables(self) -> dict[str, VariableDefinitionNode]:
+    @functools.cached_property
+    def variables(self) -> dict[str, VariableDefinitionNode]:  # read on every REST request
         return {v.variable.name.value: v for v in self.definition.variable_definitions or ()}
 
 

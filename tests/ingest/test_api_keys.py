@@ -6,8 +6,10 @@ import uuid
 
 from sqlmodel import col, select
 
+from auth.api_keys import api_key_hash
 from db.models import ApiKey, AuditLog
 from db.stores import Stores
+from tests.conftest import TEST_JWT_SECRET
 from tests.ingest.conftest import CREATE_KEY, LIST_KEYS, REVOKE_KEY, MakeCaller, make_key
 from tests.support import error_codes
 
@@ -28,8 +30,9 @@ async def test_a_new_key_is_shown_once_and_stored_only_as_a_hash(
     async with stores.database.read() as session:
         row = (await session.exec(select(ApiKey))).one()
         actions = (await session.exec(select(AuditLog.action))).all()
-    assert key not in (row.key_hash, row.prefix)
-    assert len(row.key_hash) == 64
+    assert row.key_hash == api_key_hash(key, TEST_JWT_SECRET)  # the keyed hash, not the key
+    assert key not in row.key_hash
+    assert row.prefix == record["prefix"]
     assert "api_key_created" in actions
 
 
