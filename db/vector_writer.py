@@ -12,19 +12,17 @@ The embedder is the ethics stage's (db/guard_model.py), loaded once per process;
 embedding runs in a worker thread. The text embedded is the stored input, which `process`
 redacted of personal data before storing it.
 
-Deleting vectors (an agent, an account, retention) takes `exclusive()`, so no batch read
-before a deletion is written after it in this process; PostgreSQL's row locks do the same
-across processes (db/vector_queue.claimed_sessions).
+Deleting vectors (an agent, an account, retention) goes through `forget()`, which takes
+the writer's lock, so no batch read before a deletion is written after it in this process;
+PostgreSQL's row locks do the same across processes (db/vector_queue.claimed_sessions).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -82,12 +80,6 @@ class VectorWriter(DrainLoop):
 
     def stats(self) -> VectorWriterStats:
         return VectorWriterStats(**vars(self._stats))
-
-    @contextlib.asynccontextmanager
-    async def exclusive(self) -> AsyncIterator[None]:
-        """No batch is in flight in this process while the block runs (for deletions)."""
-        async with self._lock:
-            yield
 
     async def forget(
         self, *, agent_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None

@@ -134,9 +134,8 @@ async def _check_password(
 
 
 async def _erase_metrics(context: Context, user_id: uuid.UUID, agent_ids: list[uuid.UUID]) -> None:
+    # Points owned by the user (their agents' sessions, whoever ran them) or run by them.
     await context.stores.forget_vectors(user_id=user_id)
-    for agent_id in agent_ids:  # vectors of their agents' sessions that an admin ran
-        await context.stores.forget_vectors(agent_id=agent_id)
     await _flush_metrics(context)
     await delete_user_metrics(context.stores, user_id)
     for agent_id in agent_ids:  # rows of their agents that someone else (an admin) ran
