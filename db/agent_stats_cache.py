@@ -26,7 +26,6 @@ MAX_AGENTS = 50_000  # entries kept, least recently used dropped first
 class _Entry:
     stats: AgentStats | None  # None: the agent had no metrics rows
     read_at: float
-    generation: int
 
 
 class AgentStatsCache:
@@ -36,17 +35,21 @@ class AgentStatsCache:
         self._max_age_seconds = max_age_seconds
         self._max_agents = max_agents
         self._entries: OrderedDict[uuid.UUID, _Entry] = OrderedDict()
+        self._generation = 0  # every entry was read in it: an insert since empties the cache
 
     def lookup(
         self, agent_ids: Iterable[uuid.UUID], generation: int
     ) -> tuple[dict[uuid.UUID, AgentStats | None], list[uuid.UUID]]:
         """The current entries of `agent_ids` (None: no rows), and the ids to query."""
+        if generation != self._generation:
+            self._entries.clear()
+            self._generation = generation
         oldest = time.monotonic() - self._max_age_seconds
         found: dict[uuid.UUID, AgentStats | None] = {}
         missing: list[uuid.UUID] = []
         for agent_id in agent_ids:
             entry = self._entries.get(agent_id)
-            if entry is None or entry.generation != generation or entry.read_at < oldest:
+            if entry is None or entry.read_at < oldest:
                 missing.append(agent_id)
                 continue
             self._entries.move_to_end(agent_id)
@@ -61,9 +64,11 @@ class AgentStatsCache:
         read_at: float,
     ) -> None:
         """Remember what one query for `queried` returned, read at `read_at` (monotonic,
-        taken before the query, so an insert during it only makes the entry older)."""
+        taken before the query) in `generation`; nothing when rows were inserted since."""
+        if generation != self._generation:
+            return
         for agent_id in queried:
-            self._entries[agent_id] = _Entry(found.get(agent_id), read_at, generation)
+            self._entries[agent_id] = _Entry(found.get(agent_id), read_at)
             self._entries.move_to_end(agent_id)
         while len(self._entries) > self._max_agents:
             self._entries.popitem(last=False)

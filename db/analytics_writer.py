@@ -89,6 +89,11 @@ class AnalyticsWriter(DrainLoop):
         self._stats.pending_rows += rows
         self.wake()
 
+    @property
+    def inserted_rows(self) -> int:
+        """Rows inserted since start, read per stats lookup (db/agent_stats_cache.py)."""
+        return self._stats.inserted_rows
+
     def stats(self) -> WriterStats:
         """A snapshot of the counters (for /metrics and tests)."""
         return WriterStats(**vars(self._stats))

@@ -135,7 +135,7 @@ class Stores:
 
     def analytics_generation(self) -> int:
         """Rows this process's metrics writer has inserted: changes whenever stats may have."""
-        return 0 if self.metrics_writer is None else self.metrics_writer.stats().inserted_rows
+        return 0 if self.metrics_writer is None else self.metrics_writer.inserted_rows
 
     def _checks(self) -> list[tuple[str, str, Callable[[], Awaitable[float]]]]:
         return [

@@ -89,16 +89,20 @@ def time_limited(clock: Clock, seconds: float, setting: str) -> Iterator[None]:
 class TimeLimitedExecution(StrawberryGraphQLCoreExecutionContext):
     """graphql-core's executor, checking the running operation's deadline (module docstring)."""
 
+    # The deadline each field checks: decided once per operation, None for a mutation.
+    _field_deadline: Deadline | None = None
+
     def execute_field(self, *args: Any, **kwargs: Any) -> Any:
-        deadline = _running.get()
-        if deadline is not None and self.operation.operation is not OperationType.MUTATION:
-            deadline.check()
+        if self._field_deadline is not None:
+            self._field_deadline.check()
         return super().execute_field(*args, **kwargs)
 
     def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
         deadline = _running.get()
         if deadline is None:
             return super().execute_operation(*args, **kwargs)
+        if self.operation.operation is not OperationType.MUTATION:
+            self._field_deadline = deadline
         try:
             result = super().execute_operation(*args, **kwargs)
         except OutOfTime:  # a root field's: nothing of the operation caught it
