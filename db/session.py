@@ -59,9 +59,10 @@ def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _json_text(value: Any) -> str:
     """JSON columns written with orjson: the standard library's encoder took 0.6 ms of each
-    `process` for the session's three documents (state, metrics, evaluations). What orjson
-    cannot write (an integer beyond 64 bits, from a GraphQL literal) the standard library
-    still does; orjson reads it back as a float, as the API decodes request JSON."""
+    `process` under cProfile (which inflates it) for the session's three documents (state,
+    metrics, evaluations). What orjson cannot write (an integer beyond 64 bits, from a
+    GraphQL literal) the standard library still does; orjson reads it back as a float, as
+    the API decodes request JSON."""
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except orjson.JSONEncodeError:

@@ -7,8 +7,9 @@ Responders that call a language model live outside the engine (they do I/O).
 Whatever such a responder writes, `process` runs the ethics stage on it too and sends
 REFUSAL instead of content that stage blocks. The reflective responder's words are its
 templates and topic terms of the input that already passed that stage (violation spans
-and sentiment words excluded), so checking them again would only cost time (40 % of
-`process`) and flag the templates' own words; it says so with `needs_check = False`.
+and sentiment words excluded), so checking them again would only cost time (engine.process
+on three short inputs with the guard: 1.94 ms with the check, 0.69 without) and flag the
+templates' own words; it says so with `needs_check = False`.
 """
 
 from __future__ import annotations

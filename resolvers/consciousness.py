@@ -174,7 +174,7 @@ class _Run:
             processing_time_ms=self.elapsed_ms(),
             blocked=result.blocked,
             # Given, not defaulted: pydantic inspects a default factory's signature on
-            # every construction (0.2 ms a row).
+            # every construction (0.2 ms a row under cProfile).
             created_at=utcnow(),
         )
 
