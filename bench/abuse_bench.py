@@ -46,7 +46,16 @@ THIRTY_TREES = "{ " + " ".join(f"s{n}: {SCHEMA_TREE}" for n in range(30)) + " }"
 TWO_TREES = "{ a: " + SCHEMA_TREE + " b: " + SCHEMA_TREE + " }"
 EMOJI_INPUT = "\N{SLIGHTLY SMILING FACE}" * 20_000
 APQ_COMMENT_BYTES = 90_000
+ATTACKERS = ("introspection", "emoji", "apq")
 PROCESS = "mutation($i: ProcessInput!) { process(input: $i) { requestId } }"
+
+
+def attacker_kinds(value: str) -> frozenset[str]:
+    """`--attackers`: which of ATTACKERS run (one at a time tells their shares apart)."""
+    kinds = frozenset(part.strip() for part in value.split(",") if part.strip())
+    if not kinds or not kinds <= set(ATTACKERS):
+        raise argparse.ArgumentTypeError(f"expected a subset of {','.join(ATTACKERS)}")
+    return kinds
 
 
 def server(workdir: Path) -> contextlib.AbstractContextManager[str]:
@@ -84,7 +93,9 @@ def codes_of(response: httpx.Response) -> list[str]:
     return [str((error.get("extensions") or {}).get("code")) for error in errors]
 
 
-async def attack(base: str, token: str, agent_id: str, seconds: float) -> None:
+async def attack(
+    base: str, token: str, agent_id: str, seconds: float, kinds: frozenset[str]
+) -> None:
     """The driver process: every attacker at once for `seconds`; prints what each got."""
     answers: dict[str, Counter[str]] = {}
     end = time.perf_counter() + seconds
@@ -112,11 +123,14 @@ async def attack(base: str, token: str, agent_id: str, seconds: float) -> None:
 
     introspection = [{"query": THIRTY_TREES}, {"query": TWO_TREES}]
     emoji = [{"query": PROCESS, "variables": {"i": {"agentId": agent_id, "input": EMOJI_INPUT}}}]
-    await asyncio.gather(
-        *(loop(f"introspection {n} (anonymous)", {}, introspection) for n in range(1, 4)),
-        loop("20,000 emoji process (signed in)", signed_in, emoji),
-        apq_flood(),
-    )
+    attackers = []
+    if "introspection" in kinds:
+        attackers += [loop(f"introspection {n} (anonymous)", {}, introspection) for n in (1, 2, 3)]
+    if "emoji" in kinds:
+        attackers.append(loop("20,000 emoji process (signed in)", signed_in, emoji))
+    if "apq" in kinds:
+        attackers.append(apq_flood())
+    await asyncio.gather(*attackers)
     print(json.dumps({name: dict(tally) for name, tally in answers.items()}))
 
 
@@ -124,6 +138,7 @@ async def measure(base: str, token: str, agent_id: str, args: argparse.Namespace
     idle = await probe(base, token, args.idle_seconds)
     driver = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--attack", base, token, agent_id, str(args.seconds),
+        "--attackers", ",".join(sorted(args.attackers)),
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     await asyncio.sleep(1.0)  # let every attacker get going
@@ -162,12 +177,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="the abuse phase")
     parser.add_argument("--idle-seconds", type=float, default=5.0, help="the idle phase")
+    parser.add_argument(
+        "--attackers", type=attacker_kinds, default=frozenset(ATTACKERS),
+        help=f"comma-separated subset of {','.join(ATTACKERS)} (default: all at once)",
+    )  # fmt: skip
     parser.add_argument("--attack", nargs=4, metavar=("BASE", "TOKEN", "AGENT", "S"))
     add_json_option(parser)
     args = parser.parse_args()
     if args.attack:
         base, token, agent_id, seconds = args.attack
-        asyncio.run(attack(base, token, agent_id, float(seconds)))
+        asyncio.run(attack(base, token, agent_id, float(seconds), args.attackers))
         return
     measure_on_a_server(measure, args, server)
 

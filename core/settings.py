@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     # The ethics stage's semantic layer (db/guard_model.py): loaded once at start-up
     # (about 0.2 s, 50 MB); off, the stage runs rules and detectors only.
     ethics_semantic_guard: bool = True
+    # Inputs of ENGINE_PROCESS_MIN_BYTES (UTF-8) or more run in one of ENGINE_PROCESSES
+    # worker processes, not a thread (server/engine_processes.py); 0: always a thread.
+    engine_processes: int = Field(default=1, ge=0, le=64)
+    engine_process_min_bytes: int = Field(default=4_000, gt=0)
     db_pool_size: int = Field(default=40, gt=0)  # a fixed pool: db/session.py says why
     db_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     registration_enabled: bool = True

@@ -10,7 +10,10 @@ the replay overwrites rather than duplicates.
 
 The embedder is the ethics stage's (db/guard_model.py), loaded once per process; the
 embedding runs in a worker thread. The text embedded is the stored input, which `process`
-redacted of personal data before storing it.
+redacted of personal data before storing it, up to its first EMBEDDED_BYTES: the tokenizer
+holds the GIL for a whole text, and a 20,000-emoji input stalled every request on the
+process for 180 ms (`bench/abuse_bench.py --attackers emoji`); what a session is found by
+is its opening. Search texts are cut the same way (`embed`).
 
 Deleting vectors (an agent, an account, retention) goes through `forget()`, which takes
 the writer's lock, so no batch read before a deletion is written after it in this process;
@@ -26,6 +29,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+from numpy.typing import NDArray
+
 from db.crypto import DataKeyError, Keyring
 from db.drain_loop import DrainLoop
 from db.repositories.session_texts import open_input
@@ -40,6 +46,14 @@ DEFAULT_BATCH_SIZE = 256
 DEFAULT_RETRY_INTERVAL_SECONDS = 2.0
 DEFAULT_GATHER_SECONDS = 0.2  # a woken drain waits this long for more sessions
 RETENTION_CHECK_SECONDS = 3600.0
+
+
+EMBEDDED_BYTES = 2_000
+
+
+def opening(text: str) -> str:
+    """The text's first EMBEDDED_BYTES of UTF-8 (a character cut in two is dropped)."""
+    return text.encode()[:EMBEDDED_BYTES].decode(errors="ignore")
 
 
 @dataclass
@@ -108,13 +122,18 @@ class VectorWriter(DrainLoop):
         async with self._lock:
             return await self._drain_batch()
 
+    async def embed(self, texts: list[str]) -> NDArray[np.float32]:
+        """The vectors of `texts`' first EMBEDDED_BYTES, in a worker thread (a session's and
+        a search text's alike, so that both compare the same extent)."""
+        return await asyncio.to_thread(self.embedder.embed, [opening(text) for text in texts])
+
     async def _drain_batch(self) -> int:
         async with claimed_sessions(self._database, self._batch_size) as batch:
             if not batch:
                 return 0
             opened = [(q, self._opened(q)) for q in batch]
             readable = [(q, text) for q, text in opened if text is not None]
-            matrix = await asyncio.to_thread(self.embedder.embed, [text for _, text in readable])
+            matrix = await self.embed([text for _, text in readable])
             await self.store.upsert(
                 [
                     SessionVector(

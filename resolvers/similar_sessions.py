@@ -8,7 +8,6 @@ this process, not even as scores.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,7 +94,7 @@ async def similar_sessions(
     codec, kind = context.app.cursors, f"similar:{agent.id}"
     offset = 0 if after is None else _offset(codec.decode(kind, after))
     query_text = text if text is not None else await _session_input(context, agent, session_id)
-    vector = (await asyncio.to_thread(writer.embedder.embed, [query_text]))[0].tolist()
+    vector = (await writer.embed([query_text]))[0].tolist()
     where = SearchFilter(
         owner_id=agent.owner_id,
         agent_id=agent.id,

@@ -38,6 +38,7 @@ from resolvers.pagination import CursorCodec
 from schema.schema import schema
 from server.dashboard import dashboard_page
 from server.downloads import export_download
+from server.engine_processes import EngineProcesses
 from server.graphql_app import GraphQLApp
 from server.landing import landing_endpoint
 from server.metrics import Metrics, metrics_endpoint
@@ -71,21 +72,32 @@ def create_app(
     *,
     span_exporter: SpanExporter | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    warm_engine_processes: bool = False,
 ) -> Starlette:
     """Build the ASGI app; stores open in the lifespan, so creating the app does no I/O.
 
     `span_exporter` turns tracing on with that exporter whatever TRACING_EXPORTER says (tests).
     `clock` is what access tokens are issued, checked and expired on (tests move their own).
+    `warm_engine_processes` starts the engine's worker processes with the server (a serving
+    process: the first long input does not wait for them); otherwise they start with the
+    first long input (tests).
     """
     running: AppState | None = None  # for /metrics' store gauges, read outside any request
     tracing = Tracing.from_settings(settings, span_exporter)
     metrics = Metrics(lambda: _running_stores(running)) if settings.metrics_enabled else None
-    telemetry = Telemetry(metrics, tracing)
+    engine_processes = EngineProcesses(
+        settings.engine_processes,
+        settings.engine_process_min_bytes,
+        with_guard=settings.ethics_semantic_guard,
+    )
+    telemetry = Telemetry(metrics, tracing, engine_processes)
     schema.observe_with(RequestObserver())
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[LifespanState]:
         nonlocal running
+        # The workers start beside the rest of start-up (another core), ready before /ready.
+        warming = asyncio.create_task(engine_processes.warm_up()) if warm_engine_processes else None
         stores = await Stores.open(
             database_url=settings.resolved_database_url,
             redis_url=settings.redis_url,
@@ -136,6 +148,8 @@ def create_app(
             clock=clock,
         )
         graphql.token_watch.start(stores.tokens, settings.websocket_token_check_seconds)
+        if warming is not None:
+            await warming
         if settings.ingest_worker:
             ingest_worker.start_for(app_state)
         # uvicorn closes websockets (1012) before this lifespan's shutdown: say 1001 first.
@@ -146,6 +160,7 @@ def create_app(
             restore_signals()
             await graphql.close_websockets()
             await graphql.token_watch.stop()
+            engine_processes.close()
             await ingest_worker.close()
             await rate_limiter.close()
             await app_state.language_model.aclose()
@@ -239,7 +254,7 @@ def app_from_environment() -> Starlette:
 
     settings = load_settings()
     configure_logging(settings.log_level.value, settings.log_format.value)
-    app = create_app(settings)
+    app = create_app(settings, warm_engine_processes=True)
     tune_collector()  # a serving process: short GC pauses with many sockets (server/heap.py)
     return app
 

@@ -13,7 +13,6 @@ a context variable for each HTTP request and websocket. From there:
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionContext
 
 from engine import EngineResult
+from server.engine_processes import EngineProcesses, timed
 from server.metrics import Metrics
 from server.tracing import Tracing
 
@@ -64,29 +64,32 @@ class RequestRecord:
 
 @dataclass(frozen=True)
 class Telemetry:
-    """The app's metrics (None when METRICS_ENABLED is false) and tracing (None when off)."""
+    """The app's metrics (None when METRICS_ENABLED is false), tracing (None when off) and
+    the worker processes that take long engine inputs (None: every input in a thread)."""
 
     metrics: Metrics | None
     tracing: Tracing | None
+    engine_processes: EngineProcesses | None = None
 
     async def run_engine(self, work: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run an engine function in a worker thread, traced and timed when this app asks.
+        """Run an engine function in a worker thread (a long input: a worker process, see
+        server/engine_processes.py), traced and timed when this app asks.
 
         With tracing on: a span `engine.<function>` around the call and, for `process`, one
         child span per stage, placed end to end from the call's start using the durations the
         engine measured (the engine itself does no I/O and knows nothing of tracing).
         """
-
-        def timed() -> tuple[int, R]:
-            started = time.time_ns()
-            return started, work(*args, **kwargs)
-
+        processes = self.engine_processes
+        if processes is not None and processes.takes(args):
+            call = processes.run(work, args, kwargs)
+        else:
+            call = asyncio.to_thread(timed, work, args, kwargs)
         if self.tracing is None or not trace.get_current_span().is_recording():
-            _, result = await asyncio.to_thread(timed)
+            _, result = await call
         else:
             tracer = self.tracing.tracer
             with tracer.start_as_current_span(f"engine.{work.__name__}"):
-                started_ns, result = await asyncio.to_thread(timed)
+                started_ns, result = await call
                 if isinstance(result, EngineResult):
                     offset = started_ns
                     for stage in result.reasoning_chain:

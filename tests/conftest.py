@@ -97,6 +97,9 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         # anomaly tests (tests/auth/test_anomalies.py) turn the watching on.
         "auth_anomaly_registrations_per_minute": 0,
         "auth_anomaly_failed_usernames": 0,
+        # A worker process takes seconds to start (it imports the engine and loads the
+        # guard); tests/consciousness/test_engine_processes.py turns them on.
+        "engine_processes": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlmodel import col, select
 
 from core.enums import Role
 from db.models import ConsciousnessSession
 from db.stores import Stores
-from db.vector_writer import VectorWriter
+from db.vector_writer import EMBEDDED_BYTES, VectorWriter, opening
 from db.vectors import VectorStore
 from tests.agents.conftest import DELETE, insert_sessions
 from tests.apps import Running
@@ -84,6 +85,22 @@ async def test_the_nearest_sessions_come_first_with_their_scores(
     scores = [node["score"] for node in nodes]
     assert scores == sorted(scores, reverse=True)
     assert all(-1.0 <= score <= 1.0 for score in scores)
+
+
+async def test_sessions_are_found_by_their_opening_bytes(
+    caller: MakeCaller, stores: Stores
+) -> None:
+    """A session is embedded by its first EMBEDDED_BYTES (the tokenizer holds the GIL for a
+    whole text): two that open alike score as one, however they go on."""
+    owner = await caller("vector-opening")
+    agent = await active_agent(owner)
+    start = "\N{SLIGHTLY SMILING FACE}" * (EMBEDDED_BYTES // 4)
+    await processed(stores, owner, agent, [start + WEATHER[0], start + COOKING[0], COOKING[1]])
+    nodes = await search(owner, agent, text=start + "x")
+    scores = [node["score"] for node in nodes]
+    assert scores[0] == scores[1] == pytest.approx(1.0)
+    assert scores[2] < 0.99
+    assert opening("a" + "\N{SLIGHTLY SMILING FACE}" * (EMBEDDED_BYTES // 4)) == "a" + start[:-1]
 
 
 async def test_a_processed_session_is_embedded_without_being_asked(

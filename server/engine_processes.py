@@ -1,0 +1,161 @@
+"""Long engine inputs run in a worker process, so their CPU never holds this process's GIL.
+
+The engine runs off the event loop in a worker thread, which is enough for the inputs people
+send (1 KB: about 2.5 ms). But a thread shares the GIL: a 20,000-emoji input costs about
+0.9 s of CPU (VADER reads every emoji as its words, the embedding tokenizer as several
+tokens) and parts of it are single C calls the interpreter cannot interrupt, so for as long
+as it runs every other request on this process waited (`bench/abuse_bench.py`: a signed-in
+`{ me { id } }` p99 went from 24 ms idle to 169 ms beside one such client). Inputs of at
+least ENGINE_PROCESS_MIN_BYTES (UTF-8) therefore go to a small pool of ENGINE_PROCESSES
+spawned processes, each of which loads its own semantic guard once; shorter ones stay in a
+thread, where the round trip to another process would cost more than the work.
+
+The pool starts on first use (tests start many apps that never send a long input), or at
+start-up with `warm_up()`, which a serving process runs beside the rest of its start-up.
+A worker that dies (the OOM killer) breaks the pool: the call that saw it runs again in a
+thread and the next long input starts a new pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import multiprocessing
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+import engine
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
+
+
+class Placeholder(enum.Enum):
+    """Stands in for this process's guard in a call sent to a worker (pickled by name):
+    the worker passes its own, loaded once, instead of receiving the model each time."""
+
+    GUARD = "guard"
+
+
+_worker_guard: engine.SemanticGuard | None = None
+
+
+def _load_worker(with_guard: bool) -> None:
+    """The worker's initializer: load the semantic guard once, as the server did."""
+    global _worker_guard
+    if with_guard:
+        from db.guard_model import load_guard  # only the worker needs it imported here
+
+        _worker_guard = load_guard()
+
+
+def _placeholder(value: object) -> object:
+    """The guard's placeholder in place of the guard: the model stays in this process."""
+    return Placeholder.GUARD if isinstance(value, engine.SemanticGuard) else value
+
+
+def _swap(value: object) -> object:
+    return _worker_guard if value is Placeholder.GUARD else value
+
+
+def _timed_in_worker(
+    work: Callable[..., R], args: tuple[object, ...], kwargs: dict[str, object]
+) -> tuple[int, R]:
+    """Run `work` in the worker with its own guard in place of the placeholder."""
+    swapped = tuple(_swap(arg) for arg in args)
+    return timed(work, swapped, {name: _swap(value) for name, value in kwargs.items()})
+
+
+def timed(
+    work: Callable[..., R], args: tuple[object, ...], kwargs: dict[str, Any]
+) -> tuple[int, R]:
+    """`work(*args, **kwargs)` with when it started (ns since the epoch), for the trace."""
+    return time.time_ns(), work(*args, **kwargs)
+
+
+def input_bytes(args: tuple[object, ...]) -> int:
+    """The UTF-8 size of the text an engine call analyses (its first argument; 0: none).
+
+    Bytes rather than characters: what a character costs the engine grows with its encoded
+    size (an emoji, 4 bytes, is several words to VADER and several tokens to the embedder).
+    """
+    first = args[0] if args else None
+    text = first.text if isinstance(first, engine.EngineRequest) else first
+    return len(text.encode()) if isinstance(text, str) else 0
+
+
+class EngineProcesses:
+    """A lazily started pool of `processes` engine workers for inputs of `min_bytes` or more."""
+
+    def __init__(self, processes: int, min_bytes: int, with_guard: bool) -> None:
+        self.processes = processes
+        self.min_bytes = min_bytes
+        self._with_guard = with_guard
+        self._pool: ProcessPoolExecutor | None = None
+
+    def takes(self, args: tuple[object, ...]) -> bool:
+        """Whether this call's input is long enough to be worth another process."""
+        return self.processes > 0 and input_bytes(args) >= self.min_bytes
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.processes,
+                # spawn, not fork: this process has threads (the loop's, the stores') whose
+                # locks a forked child would inherit held.
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_load_worker,
+                initargs=(self._with_guard,),
+            )
+        return self._pool
+
+    async def run(
+        self, work: Callable[..., R], args: tuple[object, ...], kwargs: dict[str, object]
+    ) -> tuple[int, R]:
+        """`work(*args, **kwargs)` in a worker, with when it started (ns since the epoch)."""
+        sent_args = tuple(_placeholder(arg) for arg in args)
+        sent_kwargs = {name: _placeholder(value) for name, value in kwargs.items()}
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._executor(), _timed_in_worker, work, sent_args, sent_kwargs
+            )
+        except BrokenProcessPool:
+            log.warning("an engine worker process died; this input runs in a thread instead")
+            self._discard()
+            return await asyncio.to_thread(timed, work, args, kwargs)
+
+    async def warm_up(self) -> None:
+        """Start the workers now (each loads the guard: about a second) instead of on the
+        first long input, which would otherwise wait for it."""
+        if self.processes == 0:
+            return
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        pool = self._executor()
+        try:
+            await asyncio.gather(
+                *(loop.run_in_executor(pool, time.sleep, 0.05) for _ in range(self.processes))
+            )
+        except BrokenProcessPool:  # serve anyway: long inputs run in a thread until one works
+            log.exception("the engine worker processes did not start")
+            self._discard()
+            return
+        log.info(
+            "%d engine worker process(es) ready in %.0f ms",
+            self.processes,
+            (time.perf_counter() - started) * 1000,
+        )
+
+    def _discard(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        """Stop the workers; a call still waiting gets CancelledError's BrokenProcessPool."""
+        self._discard()

@@ -1,0 +1,86 @@
+"""Long engine inputs run in a worker process with its own guard, and answer as a thread would."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from typing import Any
+
+import engine
+from db.guard_model import load_guard
+from server.engine_processes import EngineProcesses, input_bytes
+from tests.agents.conftest import Caller
+from tests.apps import AppClient
+from tests.apps import app_with as app_with  # the fixture
+from tests.consciousness.conftest import PROCESS, active_agent, process_input
+from tests.consciousness.engine_probes import die_unless_in, where_it_ran
+from tests.support import register
+
+
+async def test_a_long_input_runs_in_a_worker_with_the_workers_own_guard() -> None:
+    processes = EngineProcesses(1, min_bytes=10, with_guard=True)
+    try:
+        _, (pid, had_guard) = await processes.run(
+            where_it_ran, ("x" * 10,), {"guard": load_guard()}
+        )
+    finally:
+        processes.close()
+    assert pid != os.getpid()
+    assert had_guard  # the placeholder was swapped for the worker's loaded guard
+
+
+def test_what_goes_to_a_worker_is_measured_in_utf8_bytes() -> None:
+    processes = EngineProcesses(1, min_bytes=4_000, with_guard=False)
+    assert not processes.takes((engine.EngineRequest("a" * 3_999),))
+    assert processes.takes((engine.EngineRequest("a" * 4_000),))
+    assert processes.takes(("\N{SLIGHTLY SMILING FACE}" * 1_000,))  # 4 bytes each
+    assert input_bytes((engine.EngineRequest("\N{SLIGHTLY SMILING FACE}"),)) == 4
+    assert not EngineProcesses(0, min_bytes=1, with_guard=False).takes(("long enough",))
+
+
+async def test_a_dead_worker_costs_no_answer_and_the_next_call_gets_a_new_pool() -> None:
+    processes = EngineProcesses(1, min_bytes=1, with_guard=False)
+    try:
+        _, first = await processes.run(where_it_ran, ("x",), {})
+        _, answered_by = await processes.run(die_unless_in, (os.getpid(),), {})
+        _, second = await processes.run(where_it_ran, ("x",), {})
+    finally:
+        processes.close()
+    assert answered_by == os.getpid()  # the call that saw the worker die ran in a thread
+    assert second[0] not in (first[0], os.getpid())  # a new worker in a new pool
+
+
+def comparable(answer: dict[str, Any]) -> dict[str, Any]:
+    """A process answer without what differs from one run to the next (ids, times)."""
+    data = answer["process"]
+    metrics = dict(data["processingMetrics"])
+    metrics["reasoningChain"] = [
+        {k: v for k, v in stage.items() if k != "durationMs"} for stage in metrics["reasoningChain"]
+    ]
+    for timing in ("engineTimeMs",):
+        metrics.pop(timing)
+    return {
+        "content": data["content"],
+        "decision": data["decision"],
+        "flags": data["flags"],
+        "ethics": data["ethicalEvaluation"],
+        "metrics": metrics,
+        "state": data["consciousnessState"],
+    }
+
+
+async def test_a_long_input_answers_the_same_in_a_worker_as_in_a_thread(
+    app_with: AppClient,
+) -> None:
+    text = "I am worried my exam tomorrow will go badly, but I did prepare. " * 80
+    answers = []
+    for processes in (0, 1):  # 0: every input in a thread
+        settings = {"engine_processes": processes, "engine_process_min_bytes": 1_000}
+        async with app_with(**settings) as (client, _stores):
+            owner = Caller(client, await register(client, "longwriter"))
+            agent_id = await active_agent(owner)
+            answers.append(comparable(await owner.ok(PROCESS, input=process_input(agent_id, text))))
+            workers = multiprocessing.active_children()  # the pool starts on first use
+            assert len(workers) == processes
+    assert answers[0] == answers[1]
+    assert answers[0]["metrics"]["inputChars"] == len(text)
