@@ -4,7 +4,8 @@
 # promtool, which checks and unit-tests deploy/prometheus/alerts.yml; by apt-get when they
 # are missing and we are root. Outside CI a missing one only means its tests skip (they say
 # why); under CI=true it is an error, because CI must run them.
-# The prometheus package ships a service too; only promtool is used, and no test starts it.
+# Both packages ship a service; the tests start their own nginx and use only promtool, so
+# while installing, policy-rc.d (where the machine has none) keeps Debian from starting them.
 set -eu
 
 missing() {
@@ -22,6 +23,11 @@ ensure() {
     fi
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
         export DEBIAN_FRONTEND=noninteractive
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+            chmod 755 /usr/sbin/policy-rc.d
+            trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+        fi
         apt-get install -y -q --no-install-recommends "$1" >/dev/null 2>&1 \
             || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "$1" >/dev/null; } \
             || missing "apt-get could not install $1" "$3"
