@@ -51,7 +51,7 @@ assets: $(NODE_MODULES)  ## rebuild server/static/ from web/ (commit the result)
 browser-deps:  ## node_modules (playwright-core) and chromium for the browser tests
 	sh tests/browser/setup.sh
 
-deploy-deps:  ## Debian's nginx, the load balancer of the scale-out test (tests/deploy)
+deploy-deps:  ## Debian's nginx (the scale-out test) and prometheus (promtool, the alert-rule tests)
 	sh tests/deploy/setup.sh
 
 run: $(STAMP)  ## start the server on embedded defaults (data under ./data)

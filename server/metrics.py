@@ -1,8 +1,10 @@
 """Prometheus metrics at /metrics: one CollectorRegistry per app.
 
 Counted as they happen (server.telemetry and server.middleware): GraphQL operations and
-their latency by operation name and outcome, open websockets and subscriptions, engine stage
-durations.
+their latency by operation name, type and outcome, open websockets and subscriptions, engine
+stage durations.
+Read from /proc at scrape time (prometheus_client's ProcessCollector): the process's open
+file descriptors and their limit, CPU and memory.
 Read from the stores at scrape time (StoresCollector), so nothing else in the code counts
 for /metrics: broker subscribers, reconnects and dropped events, the analytics writer's
 pending rows and counters, the vector writer's counters, rate-limit refusals, the database
@@ -21,7 +23,14 @@ import re
 from collections.abc import Callable, Collection, Coroutine, Iterable
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
@@ -52,8 +61,10 @@ class Metrics:
         )
         self.operation_seconds = Histogram(
             "graphql_operation_duration_seconds",
-            "Time from receiving a GraphQL operation to its result, by operation and outcome",
-            ["operation", "outcome"],
+            "Time from receiving a GraphQL operation to its result, by operation, type and outcome",
+            # `type` lets latency queries leave out subscriptions, whose time (when one is
+            # observed) is how long it ran.
+            ["operation", "type", "outcome"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
@@ -70,6 +81,9 @@ class Metrics:
         self._names: set[str] = set()
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self.registry.register(StoresCollector(stores))
+        # process_open_fds and process_max_fds (each websocket holds one), CPU, memory, start
+        # time: read from /proc at scrape time, so on Linux only.
+        ProcessCollector(registry=self.registry)
 
     def watch_websockets(self, connections: Collection[object]) -> None:
         """Count, at scrape time, the operations running on these websocket handlers."""
@@ -94,7 +108,7 @@ class Metrics:
         if children is None:  # labels() hashes and locks: look each series up once
             children = self._children[key] = (
                 self.operations.labels(label, kind, outcome),
-                self.operation_seconds.labels(label, outcome),
+                self.operation_seconds.labels(label, kind, outcome),
             )
         children[0].inc()
         children[1].observe(seconds)

@@ -29,7 +29,9 @@ from server.tracing import Tracing
 
 P = ParamSpec("P")
 R = TypeVar("R")
-OK = "ok"
+OK = "ok"  # the outcome of an operation without errors; else its first error's code
+NO_CODE = "ERROR"  # the outcome when that error has no code
+UNKNOWN_TYPE = "unknown"  # the type of an operation that did not parse or match
 MAX_RECORDED_OPERATIONS = 20
 
 
@@ -147,13 +149,13 @@ class RequestObserver:
         try:
             kind = context.operation_type.value
         except Exception:  # no document: it did not parse, or no operation matched
-            kind = "unknown"
+            kind = UNKNOWN_TYPE
         result = context.result
         errors = (result.errors if result is not None else None) or context.pre_execution_errors
         outcome = OK
         if errors:
             code = (errors[0].extensions or {}).get("code")
-            outcome = code if isinstance(code, str) else "ERROR"
+            outcome = code if isinstance(code, str) else NO_CODE
         principal = getattr(context.context, "current_principal", None)  # our Context only
         if principal is not None:
             record.user_id = principal.user_id

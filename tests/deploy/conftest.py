@@ -1,8 +1,9 @@
 """The scale-out stack: two `consciousness serve` processes on PostgreSQL + Redis, each with
-its own DATA_DIR, behind Debian's nginx running deploy/nginx.conf.
+its own DATA_DIR, behind Debian's nginx running deploy/nginx.conf. Debian's promtool, and a
+real /metrics, for the alert rules and the Grafana dashboard.
 
-`make test` installs nginx (tests/deploy/setup.sh, as root); when it is missing the
-scale-out tests skip with the reason, except under CI=true, where that is a failure.
+`make test` installs nginx and promtool (tests/deploy/setup.sh, as root); when one is missing
+its tests skip with the reason, except under CI=true, where that is a failure.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+import shutil
 import subprocess
 import sys
 import uuid
@@ -17,10 +19,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import ADMIN_DATABASE_URL, _recreate_database, unavailable
 from tests.deploy.balancer import load_balancer, nginx_binary
+from tests.deploy.exported import Exported, scrape_after_traffic
 from tests.servers import embedded_env, start_server, stop_server
 
 CONSCIOUSNESS = str(Path(sys.executable).parent / "consciousness")
@@ -104,3 +108,19 @@ def stack(
         for backend in backends:
             stop_server(backend.process)
         asyncio.run(_recreate_database(ADMIN_DATABASE_URL, name, create=False))
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """Debian's promtool (the prometheus package)."""
+    found = shutil.which("promtool")
+    if found is None:
+        unavailable("promtool is not installed: `apt-get install prometheus` (as root)")
+    assert found is not None
+    return found
+
+
+@pytest.fixture
+async def exported(client: httpx.AsyncClient) -> Exported:
+    """The sample names and labels of the app's /metrics, every family present."""
+    return await scrape_after_traffic(client)

@@ -219,7 +219,8 @@ async def test_metrics_after_traffic(client: httpx.AsyncClient) -> None:
     assert delta(ops, operation="Think", type="mutation", outcome="ok") == 1
     assert delta(ops, operation="Login", type="mutation", outcome="RATE_LIMITED") == 1
     histogram = "graphql_operation_duration_seconds_count"
-    assert delta(histogram, operation="Health", outcome="ok") == 3
+    assert delta(histogram, operation="Health", type="query", outcome="ok") == 3
+    assert delta(histogram, operation="Think", type="mutation", outcome="ok") == 1
     assert delta("engine_stage_duration_seconds_count", stage="emotion") == 1
     assert delta("rate_limit_refusals_total", namespace="login-user") >= 1
     assert delta("analytics_writer_staged_rows_total") == 1  # the process call's row
@@ -231,6 +232,8 @@ async def test_metrics_after_traffic(client: httpx.AsyncClient) -> None:
         "broker_reconnects_total",
         "broker_dropped_events_total",
         "websockets_active",
+        "process_open_fds",
+        "process_max_fds",
     ):
         assert (name, ()) in after, name
     assert value(after, "db_pool_size") > 0
