@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     query_cost_budget_research: int = Field(default=1_000_000, ge=0)
     query_cost_budget_enterprise: int = Field(default=0, ge=0)
     query_cost_budget_anonymous: int = Field(default=20_000, ge=0)
+    # Documents too long for the parse cache, in KB per caller and minute; 0: no budget
+    # (schema/document_budget.py).
+    large_document_kb_per_minute: int = Field(default=1_000, ge=0)
     introspection_enabled: bool = True
     max_query_introspections: int = Field(default=2, ge=0)  # __schema/__type per operation
     # Wall time an operation may run (schema/time_limit.py); 0: no limit. Subscriptions: none.

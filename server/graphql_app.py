@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -34,12 +35,14 @@ from core.errors import ApiError, Unauthenticated
 from core.settings import Settings
 from resolvers.context import AppState, Context
 from resolvers.loaders import Loaders
+from schema.document_budget import large_document_refusal
 from schema.schema import schema
 from server.fanout import FanOutGroups
 from server.live_connections import LiveConnection, TokenWatch
 from server.persisted import PersistedQueryRefused, resolve_request
 from server.playground import graphiql_page
 from server.websockets import LegacyWSHandler, LiveHandler, TextWebSocketAdapter, TransportWSHandler
+from server.ws_admission import error_payload
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +172,8 @@ class GraphQLApp(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        """Fill the document in from APQ or the allow-list first (server/persisted.py)."""
+        """Fill the document in from APQ or the allow-list first (server/persisted.py), then
+        spend a long document's size from its caller's budget (schema/document_budget.py)."""
 
         async def signed_in() -> bool:
             try:
@@ -177,12 +181,24 @@ class GraphQLApp(GraphQL[Context, None]):
             except ApiError:  # a bad token, or the token store down: not registering
                 return False
 
+        # A long document spends from its caller's budget before APQ stores it; one sent by
+        # hash, once APQ has filled it in (a stored long document parses each time too).
+        sent = request_data.query
+        refusal = await large_document_refusal(context, sent)
         try:
-            request_data = await resolve_request(
-                context.settings, context.stores.persisted_queries, request_data, signed_in
-            )
+            if refusal is None:
+                request_data = await resolve_request(
+                    context.settings, context.stores.persisted_queries, request_data, signed_in
+                )
         except PersistedQueryRefused as refused:
             return refused.result(context.request_id)
+        if refusal is None and sent is None:
+            refusal = await large_document_refusal(context, request_data.query)
+        if refusal is not None:
+            sub_response.headers["retry-after"] = str(refusal.extensions["retryAfter"])
+            payload = error_payload(refusal, context.request_id)
+            error = GraphQLError(payload["message"], extensions=payload.get("extensions"))
+            return ExecutionResult(data=None, errors=[error])
         return await super().execute_single(
             request=request,
             request_adapter=request_adapter,

@@ -47,6 +47,7 @@ from strawberry.utils.aio import aclosing
 from core.clock import Timer
 from core.errors import ApiError, Unauthenticated
 from resolvers.context import Context
+from schema.document_budget import large_document_refusal
 from server.fanout import FanOutGroups, Member, execute_encoded, group_key
 from server.live_connections import LiveConnection, TokenWatch
 from server.ws_admission import (
@@ -163,15 +164,21 @@ class LiveHandler:
         if cast(Any, self).connection_acknowledged:
             self.live.start()
 
-    async def operation_refusal(self, in_flight: int) -> ApiError | None:
-        """Why one more operation must not start on this socket, or None to run it."""
+    async def operation_refusal(self, in_flight: int, message: Any) -> ApiError | None:
+        """Why one more operation (`message`, a subscribe or start) must not start on this
+        socket, or None to run it."""
         try:
             problem = await self.live.token_problem()
         except ApiError:  # the token store cannot answer: as for the token watch, the
             problem = None  # token's last answer stands (Redis down: revoking fails too)
         if problem is not None:
             return Unauthenticated(problem)
-        return operations_refusal(self.context.settings, in_flight)
+        crowded = operations_refusal(self.context.settings, in_flight)
+        if crowded is not None:
+            return crowded
+        payload = message.get("payload")
+        query = payload.get("query") if isinstance(payload, dict) else None
+        return await large_document_refusal(self.context, query)
 
     async def refused(self, operation_id: str, refusal: ApiError) -> None:
         """Send the refusal as the operation's error; a token no longer good then closes
@@ -242,7 +249,7 @@ class TransportWSHandler(LiveHandler, BaseGraphQLTransportWSHandler[Context, Non
 
     async def handle_subscribe(self, message: Any) -> None:
         if self.connection_acknowledged and message["id"] not in self.operations:
-            refusal = await self.operation_refusal(len(self.operations))
+            refusal = await self.operation_refusal(len(self.operations), message)
             if refusal is not None:
                 await self.refused(message["id"], refusal)
                 return
@@ -306,7 +313,7 @@ class LegacyWSHandler(LiveHandler, BaseGraphQLWSHandler[Context, None]):
         operation_id = message["id"]
         if self.connection_acknowledged:
             in_flight = len(self.tasks) - (operation_id in self.tasks)  # a reused id replaces
-            refusal = await self.operation_refusal(in_flight)
+            refusal = await self.operation_refusal(in_flight, message)
             if refusal is not None:
                 await self.refused(operation_id, refusal)
                 return

@@ -38,6 +38,8 @@ PER_SOCKET = 2
 INIT_TIMEOUT_SECONDS = 5.0
 AGENT_EVENTS = "subscription { agentEvents { sequence } }"
 ME = "{ me { username } }"
+LARGE_DOCUMENT_KB = 20
+LONG_ME = ME + "\n#" + "x" * 9_000  # 10 KB of the budget
 
 
 @dataclass
@@ -57,6 +59,7 @@ def _caps(settings: Settings) -> Settings:
             "subscriptions_per_socket": PER_SOCKET,
             "connection_init_timeout_seconds": INIT_TIMEOUT_SECONDS,
             "websocket_token_check_seconds": 3600,
+            "large_document_kb_per_minute": LARGE_DOCUMENT_KB,
             "redis_key_prefix": f"test:{uuid.uuid4().hex[:8]}:",
         }
     )
@@ -223,6 +226,25 @@ async def test_operations_over_subscriptions_per_socket_are_refused(
         assert (error["extensions"]["maximum"], error["extensions"]["actual"]) == (PER_SOCKET, 3)
         await socket.stop("events-0")
         assert (await _me(socket))["data"]["me"]["username"]  # room again, same socket
+    finally:
+        await socket.close()
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_long_documents_spend_the_users_minute(server: Server, protocol: str) -> None:
+    user = await register(server.url)
+    socket = await Socket.open(server.url, user.token, protocol)
+    try:
+        for n in range(LARGE_DOCUMENT_KB // 10):
+            await socket.subscribe(f"long-{n}", LONG_ME)
+            assert (await socket.next())["data"]["me"]["username"]
+        await socket.subscribe("one-more", LONG_ME)
+        refused_id, refused = await socket.next_with_id()
+        assert refused_id == "one-more"
+        (error,) = refused["errors"]
+        assert error["extensions"]["code"] == "RATE_LIMITED"
+        assert error["extensions"]["limit"] == "LARGE_DOCUMENT_KB_PER_MINUTE"
+        assert (await _me(socket))["data"]["me"]["username"]  # short ones still run
     finally:
         await socket.close()
 
