@@ -233,17 +233,16 @@ async def list_agents(
     kind = _cursor_kind(ordering)
     key = _decode_after(info, kind, ordering, after)
     query = _scoped_query(await info.context.require_principal(), where)
-    selected = info.selected_fields
     total: int | None = None
     owners: dict[uuid.UUID, UserRow] = {}
     async with info.context.stores.database.read() as session:
         rows = await agents.list_agents(session, query, ordering, after=key, limit=limit + 1)
-        if selects(selected, "totalCount"):
+        if selects(info, "totalCount"):
             total = await agents.count_agents(session, query)
-        if selects(selected, "edges.node.owner"):
+        if selects(info, "edges.node.owner"):
             owners = await agents.users_by_id(session, [row.owner_id for row in rows[:limit]])
     stats: dict[uuid.UUID, AgentStats | ServiceUnavailable] = {}
-    if selects(selected, "edges.node.stats"):
+    if selects(info, "edges.node.stats"):
         stats = await _page_stats(info.context, [row.id for row in rows[:limit]])
     codec = info.context.app.cursors
 
