@@ -20,7 +20,7 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.claims import Claim, claimed
-from db.crypto import Keyring
+from db.crypto import DataKeyError, Keyring
 from db.models import IngestQueue
 from db.session import Database
 from db.types import UTCDateTime
@@ -144,3 +144,51 @@ async def record_failure(
     async with database.write_session() as session:
         found = (await session.exec(_FAILED, params=params)).all()
     return [uuid.UUID(str(batch_id)) for batch_id, dead_at in found if dead_at is not None]
+
+
+_RESEAL = (
+    update(QUEUE)
+    .where(QUEUE.c.id == bindparam("row_id"), QUEUE.c.key_id == bindparam("old_key_id"))
+    .values(key_id=bindparam("new_key_id"), payload=bindparam("new_payload"))
+)
+
+
+async def count_to_rotate(session: AsyncSession, keyring: Keyring) -> int:
+    """How many queued batches (dead letters too) are not sealed under the current key."""
+    statement = (
+        select(func.count())
+        .select_from(IngestQueue)
+        .where(IngestQueue.key_id != keyring.current_id)
+    )
+    return int((await session.exec(statement)).one())
+
+
+async def rotate_batch(session: AsyncSession, keyring: Keyring, limit: int) -> int:
+    """Re-seal under the current key up to `limit` queued batches sealed otherwise; how many.
+
+    As db/repositories/session_texts.rotate_batch: each row is written only if its key id
+    is still the one read, so the worker's deletion of a batch it stored meanwhile wins.
+    A payload that does not open stops it (DataKeyError naming the batch).
+    """
+    columns = (QUEUE.c.id, QUEUE.c.batch_id, QUEUE.c.key_id, QUEUE.c.payload)
+    statement = (
+        select(*columns)
+        .where(QUEUE.c.key_id != keyring.current_id)
+        .order_by(QUEUE.c.id)
+        .limit(limit)
+    )
+    rows = (await session.exec(statement)).all()
+    for row_id, batch_id, key_id, payload in rows:
+        bound = _associated_data(uuid.UUID(str(batch_id)))
+        try:
+            opened = keyring.open(key_id, payload, bound)
+        except DataKeyError as error:
+            raise DataKeyError(f"queued OTLP batch {batch_id}: {error}") from None
+        params = {
+            "row_id": row_id,
+            "old_key_id": key_id,
+            "new_key_id": keyring.current_id,
+            "new_payload": keyring.seal(opened, bound),
+        }
+        await session.exec(_RESEAL, params=params)
+    return len(rows)
