@@ -43,9 +43,9 @@ from db.repositories.ingest_queue import ClaimedBatches, QueuedBatch
 from db.types import utcnow
 from resolvers.agents import owner_scope
 from resolvers.api_keys import principal_of
-from resolvers.consciousness import analyse, redact_context
+from resolvers.consciousness import analyse
 from resolvers.context import Context
-from resolvers.engine_inputs import config_for, stored_state
+from resolvers.engine_inputs import config_for, redact_json, stored_state
 from resolvers.events import state_topic
 from resolvers.metrics import emit_all, process_usage
 from resolvers.observed_calls import ObservedCall
@@ -128,7 +128,10 @@ async def _analyse_batch(
         )
         result = await analyse(context, run, agent.state)
         agent.state = result.state
-        agent.analysed.append((run, result, await redact_context(run, call.request_context())))
+        # A few short fields (ids, model, operation): microseconds, so not worth the worker
+        # thread `process` sends a client's context (up to MAX_CONTEXT_BYTES) to.
+        redacted = redact_json(call.request_context(), run.config.max_input_chars)
+        agent.analysed.append((run, result, redacted))
 
 
 async def _read_agent(
