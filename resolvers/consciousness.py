@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,24 +194,50 @@ async def process_checked(
     return Processed(session=row, result=result, responder=outcome, input_chars=len(text))
 
 
+def _responder(run: SessionRun) -> engine.Responder:
+    """The engine's own answer, or content composed beforehand (a model's, an observed
+    call's output) for the engine to check."""
+    if run.outcome.content is None and run.call is None:
+        return engine.ReflectiveResponder()
+    return FixedResponder(run.outcome.content)
+
+
 async def analyse(
     context: Context, run: SessionRun, prior: engine.AgentState | None
 ) -> engine.EngineResult:
     """The engine's result for `run` on the `prior` state (a worker thread: step 3)."""
-    responder: engine.Responder = (
-        engine.ReflectiveResponder()
-        if run.outcome.content is None and run.call is None
-        else FixedResponder(run.outcome.content)
-    )
     return await context.app.run_engine(
         engine.process,
         engine.EngineRequest(run.text),
         prior,
         run.config,
-        responder,
+        _responder(run),
         guard=context.app.guard,
         feedback=run.feedback,
     )
+
+
+async def analyse_in_turn(
+    context: Context, runs: Sequence[SessionRun], prior: engine.AgentState | None
+) -> list[engine.EngineResult]:
+    """`analyse` for several runs of one agent, each on the state the one before left, in
+    one worker thread: one hop for all (OTLP ingestion's claims, resolvers/ingest_batches.py)."""
+    return await context.app.run_engine(_process_in_turn, runs, prior, context.app.guard)
+
+
+def _process_in_turn(
+    runs: Sequence[SessionRun], prior: engine.AgentState | None, guard: engine.SemanticGuard | None
+) -> list[engine.EngineResult]:
+    results = []
+    for run in runs:
+        request = engine.EngineRequest(run.text)
+        responder = _responder(run)
+        result = engine.process(
+            request, prior, run.config, responder, guard=guard, feedback=run.feedback
+        )
+        results.append(result)
+        prior = result.state
+    return results
 
 
 async def redact_context(run: SessionRun, request_context: dict[str, Any]) -> dict[str, Any]:
