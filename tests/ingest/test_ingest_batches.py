@@ -20,6 +20,7 @@ from db.repositories import ingest_queue
 from resolvers.context import AppState
 from resolvers.observed_calls import ObservedCall
 from server.app import create_app
+from server.metrics import IngestCollector
 from server.otlp_worker import MAX_ATTEMPTS, IngestWorker
 from tests.agents.conftest import Caller
 from tests.apps import running
@@ -151,3 +152,10 @@ async def test_a_batch_that_always_fails_is_dead_lettered_and_the_others_are_sto
         (row,) = (await session.exec(select(IngestQueue))).all()
     assert row.attempts == MAX_ATTEMPTS  # given up: claimed no more
     assert await _count(app, ConsciousnessSession) == 2
+    exported = {
+        sample.name: sample.value
+        for family in IngestCollector(worker.stats).collect()
+        for sample in family.samples
+    }
+    assert exported["ingest_worker_dead_letters_total"] == 1  # what /metrics shows
+    assert exported["ingest_worker_stored_sessions_total"] == 2
