@@ -39,9 +39,11 @@ def staged_values(row: ColumnRow) -> dict[str, Any]:
     return {"user_id": row["user_id"], "agent_id": row["agent_id"], "row": orjson.dumps(row)}
 
 
-async def stage(session: AsyncSession, row: ColumnRow) -> None:
-    """Add `row` to the outbox in `session`'s transaction (one INSERT of its JSON)."""
-    await session.exec(_STAGE, params=staged_values(row))
+async def stage(session: AsyncSession, *rows: ColumnRow) -> None:
+    """Add `rows` to the outbox in `session`'s transaction (one INSERT of each's JSON)."""
+    values = [staged_values(row) for row in rows]
+    if values:
+        await session.exec(_STAGE, params=values[0] if len(values) == 1 else values)
 
 
 @asynccontextmanager

@@ -249,3 +249,10 @@ class IngestQueue(SQLModel, table=True):
     key_id: str = Field(max_length=32)
     payload: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
     created_at: datetime = _created_at()
+    # A batch whose analysis failed (server/otlp_worker.py): how often, the last error, when
+    # it may be tried again; after INGEST_MAX_ATTEMPTS it is dead-lettered (`dead_at` set):
+    # kept, counted apart, and no longer claimed.
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    last_error: str | None = Field(default=None, max_length=500)
+    retry_at: datetime | None = _optional_timestamp()
+    dead_at: datetime | None = _optional_timestamp()

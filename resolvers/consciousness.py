@@ -32,9 +32,9 @@ wait: the write requires the agent to be ACTIVE still.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,11 +44,9 @@ from core.enums import AgentStatus
 from core.errors import BadUserInput
 from core.records import MetricsRow
 from db.analytics import metrics_columns
-from db.crypto import Keyring
 from db.models import ConsciousnessSession as SessionRow
 from db.repositories import feedback as marks
 from db.repositories import sessions
-from db.repositories.session_texts import SessionTexts, seal_texts
 from db.types import utcnow
 from resolvers.agent_versions import mark_agent_error
 from resolvers.agents import agent_not_found, owner_scope
@@ -71,6 +69,7 @@ from resolvers.responders import (
     ResponderOutcome,
     compose_with_model,
 )
+from resolvers.session_records import SessionRun, metrics_of
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ class _EngineFailed(Exception):
     """The engine raised (its cause); handled once nothing of the request is written."""
 
 
-def _require_active(
+def require_active(
     agent_id: uuid.UUID, stored: sessions.StoredState | None
 ) -> sessions.StoredState:
     """`stored`, if there is an agent and it is ACTIVE: NOT_FOUND or BAD_USER_INPUT if not."""
@@ -128,61 +127,6 @@ def _require_active(
             currentStatus=status.name,
         )
     return stored
-
-
-@dataclass(frozen=True)
-class _Run:
-    """One validated `process` call: what its session row is built from."""
-
-    request_id: uuid.UUID
-    agent_id: uuid.UUID
-    user_id: uuid.UUID
-    text: str
-    config: engine.EngineConfig
-    feedback: tuple[engine.Feedback, ...]
-    outcome: ResponderOutcome
-    started: float
-    call: ObservedCall | None = None  # an ingested GenAI span, None for `process`
-
-    def session_row(
-        self, result: engine.EngineResult, context: dict[str, Any], keyring: Keyring
-    ) -> SessionRow:
-        """The session to store for `result`, `context` already redacted, its texts sealed."""
-        session_id = uuid.uuid4()
-        content = result.content
-        if self.call is not None and content is not None:  # a real model's output: redact it
-            content = engine.redact_personal_data(content, self.config.max_input_chars)
-        texts = SessionTexts(result.redacted_text, content, context)
-        sealed = seal_texts(keyring, session_id, texts)
-        return SessionRow(
-            id=session_id,
-            request_id=self.request_id,
-            agent_id=self.agent_id,
-            user_id=self.user_id,
-            key_id=sealed.key_id,
-            input_text=sealed.input_text,
-            response_text=sealed.response_text,
-            context=sealed.context,
-            consciousness_state=result.state.to_dict(),
-            processing_metrics=sessions.stored_metrics(
-                result, _responder_record(self.outcome), len(self.text)
-            ),
-            ethical_evaluation=sessions.stored_evaluations(result),
-            awareness_level=result.awareness_level,
-            ethical_score=result.ethics.overall_score,
-            confidence=result.self_awareness.confidence,
-            processing_time_ms=self.elapsed_ms(),
-            blocked=result.blocked,
-            # Given, not defaulted: pydantic inspects a default factory's signature on
-            # every construction (0.2 ms a row under cProfile).
-            created_at=utcnow(),
-        )
-
-    def elapsed_ms(self) -> float:
-        """Our processing time; for an observed call, the span's own duration."""
-        if self.call is not None:
-            return self.call.duration_ms
-        return (time.perf_counter() - self.started) * 1000.0
 
 
 async def process(info: Info, data: ProcessDraft) -> Processed:
@@ -213,7 +157,7 @@ async def process_checked(
         read = await sessions.read_state(session, agent_id, owner_id=owner_scope(principal))
         ids = [] if read is None else read.feedback_ids
         feedback = await marks.engine_feedback(session, ids, context.app.keyring)  # none: no query
-    stored = _require_active(agent_id, read)
+    stored = require_active(agent_id, read)
     started = time.perf_counter()
     config = config_for(settings, stored.configuration)
     outcome = REFLECTIVE_OUTCOME
@@ -231,13 +175,13 @@ async def process_checked(
         )
     user_id = uuid.UUID(principal.user_id)
     request_id = uuid.uuid4() if call is None else call.request_id
-    run = _Run(request_id, agent_id, user_id, text, config, feedback, outcome, started, call)
+    run = SessionRun(request_id, agent_id, user_id, text, config, feedback, outcome, started, call)
     try:
         result, row, metrics = await _run_and_record(context, run, stored, request_context)
     except _EngineFailed as failure:
         cause = failure.__cause__ or failure
         await mark_agent_error(context, run.agent_id, f"engine failed: {type(cause).__name__}")
-        failed = _metrics_of(run, run.elapsed_ms(), None, process_usage())
+        failed = metrics_of(run, run.elapsed_ms(), None, process_usage())
         async with context.stores.database.write_session() as session:
             await stage_metrics(session, failed)
         await emit_metrics(context, failed)
@@ -250,31 +194,70 @@ async def process_checked(
     return Processed(session=row, result=result, responder=outcome, input_chars=len(text))
 
 
+def _responder(run: SessionRun) -> engine.Responder:
+    """The engine's own answer, or content composed beforehand (a model's, an observed
+    call's output) for the engine to check."""
+    if run.outcome.content is None and run.call is None:
+        return engine.ReflectiveResponder()
+    return FixedResponder(run.outcome.content)
+
+
+async def analyse(
+    context: Context, run: SessionRun, prior: engine.AgentState | None
+) -> engine.EngineResult:
+    """The engine's result for `run` on the `prior` state (a worker thread: step 3)."""
+    return await context.app.run_engine(
+        engine.process,
+        engine.EngineRequest(run.text),
+        prior,
+        run.config,
+        _responder(run),
+        guard=context.app.guard,
+        feedback=run.feedback,
+    )
+
+
+async def analyse_in_turn(
+    context: Context, runs: Sequence[SessionRun], prior: engine.AgentState | None
+) -> list[engine.EngineResult]:
+    """`analyse` for several runs of one agent, each on the state the one before left, in
+    one worker thread: one hop for all (OTLP ingestion's claims, resolvers/ingest_batches.py)."""
+    return await context.app.run_engine(_process_in_turn, runs, prior, context.app.guard)
+
+
+def _process_in_turn(
+    runs: Sequence[SessionRun], prior: engine.AgentState | None, guard: engine.SemanticGuard | None
+) -> list[engine.EngineResult]:
+    results = []
+    for run in runs:
+        request = engine.EngineRequest(run.text)
+        responder = _responder(run)
+        result = engine.process(
+            request, prior, run.config, responder, guard=guard, feedback=run.feedback
+        )
+        results.append(result)
+        prior = result.state
+    return results
+
+
+async def redact_context(run: SessionRun, request_context: dict[str, Any]) -> dict[str, Any]:
+    """The request context with personal data redacted (step 3), in a worker thread too:
+    up to MAX_CONTEXT_BYTES of detectors can take milliseconds."""
+    if not request_context:
+        return {}
+    redacted: dict[str, Any] = await asyncio.to_thread(
+        redact_json, request_context, run.config.max_input_chars
+    )
+    return redacted
+
+
 async def _run_and_record(
-    context: Context, run: _Run, stored: sessions.StoredState, request_context: dict[str, Any]
+    context: Context, run: SessionRun, stored: sessions.StoredState, request_context: dict[str, Any]
 ) -> tuple[engine.EngineResult, SessionRow, MetricsRow]:
     """Run the engine on the state read, outside any lock, then `_record` what it produced."""
-    responder: engine.Responder = (
-        engine.ReflectiveResponder()
-        if run.outcome.content is None and run.call is None
-        else FixedResponder(run.outcome.content)
-    )
     try:
-        result = await context.app.run_engine(
-            engine.process,
-            engine.EngineRequest(run.text),
-            stored_state(stored.state),
-            run.config,
-            responder,
-            guard=context.app.guard,
-            feedback=run.feedback,
-        )
-        # A worker thread too: up to MAX_CONTEXT_BYTES of detectors can take milliseconds.
-        redacted = (
-            await asyncio.to_thread(redact_json, request_context, run.config.max_input_chars)
-            if request_context
-            else {}
-        )
+        result = await analyse(context, run, stored_state(stored.state))
+        redacted = await redact_context(run, request_context)
     except Exception as exc:
         raise _EngineFailed from exc
     return await _record(context, run, stored.state_version, result, redacted)
@@ -282,7 +265,7 @@ async def _run_and_record(
 
 async def _record(
     context: Context,
-    run: _Run,
+    run: SessionRun,
     state_version: int,
     result: engine.EngineResult,
     redacted_context: dict[str, Any],
@@ -306,68 +289,28 @@ async def _record(
     database, keyring = context.stores.database, context.app.keyring
     usage = process_usage()  # read before the transaction: psutil is a few system calls
     row = run.session_row(result, redacted_context, keyring)
-    metrics = _metrics_of(run, row.processing_time_ms, result, usage)
+    metrics = metrics_of(run, row.processing_time_ms, result, usage)
     if await sessions.store_session_if_current(
         database, state_version, row, metrics_columns(metrics)
     ):
         return result, row, metrics
     async with database.write_session() as session:
         locked = await sessions.lock_state(session, run.agent_id, utcnow())
-        stored = _require_active(run.agent_id, locked)
+        stored = require_active(run.agent_id, locked)
         result = _refold(run, result, stored)
         row = run.session_row(result, redacted_context, keyring)
         written = await sessions.store_session(session, stored.state_version, row)
         assert written, "the agent's row is locked and ACTIVE"
-        metrics = _metrics_of(run, row.processing_time_ms, result, usage)
+        metrics = metrics_of(run, row.processing_time_ms, result, usage)
         await stage_metrics(session, metrics)
     return result, row, metrics
 
 
 def _refold(
-    run: _Run, result: engine.EngineResult, stored: sessions.StoredState
+    run: SessionRun, result: engine.EngineResult, stored: sessions.StoredState
 ) -> engine.EngineResult:
     """`result` on the `stored` state; a corrupt stored state is an engine failure."""
     try:
         return engine.rebase(result, stored_state(stored.state), run.config)
     except Exception as exc:
         raise _EngineFailed from exc
-
-
-def _responder_record(outcome: ResponderOutcome) -> dict[str, Any]:
-    """What the session stores about the responder (not the content: that is stored apart)."""
-    return {k: v for k, v in dataclasses.asdict(outcome).items() if k != "content"}
-
-
-def _metrics_of(
-    run: _Run, elapsed_ms: float, result: engine.EngineResult | None, usage: tuple[float, float]
-) -> MetricsRow:
-    """The metrics row; a failed request (no result) has error=true and the engine's numbers 0.
-
-    `usage` is process_usage(): this process's CPU percent and RSS in MB.
-    """
-    cpu_percent, memory_mb = usage
-    ethics = None if result is None else result.ethics
-    call = run.call
-    observed = {} if call is None else call.metrics_columns()
-    return MetricsRow(
-        request_id=run.request_id,
-        user_id=run.user_id,
-        agent_id=run.agent_id,
-        timestamp=utcnow(),
-        processing_time_ms=elapsed_ms,
-        awareness_level=0.0 if result is None else result.awareness_level,
-        ethical_score=0.0 if ethics is None else ethics.overall_score,
-        confidence=0.0 if result is None else result.self_awareness.confidence,
-        cognitive_load=0.0 if result is None else result.metacognition.cognitive_load,
-        valence=0.0 if result is None else result.emotion.valence,
-        arousal=0.0 if result is None else result.emotion.arousal,
-        blocked=False if result is None else result.blocked,
-        error=result is None,
-        violation_categories=(
-            () if ethics is None else tuple(dict.fromkeys(v.category for v in ethics.violations))
-        ),
-        input_chars=len(run.text),
-        cpu_percent=cpu_percent,
-        memory_mb=memory_mb,
-        **observed,
-    )

@@ -19,13 +19,8 @@ unlimited, shared with their `process` calls), counted for the whole request bef
 anything is written: without it one user
 could fill the shared queue and keep everyone else's spans waiting.
 
-`process_queued` is the worker's side (server/otlp_worker.py): each call of a claimed
-batch goes through `process_checked` — the engine's input side and response check,
-personal data redacted before the session is stored, the metrics row staged with it, the
-live events published — under the owner's current permissions. A call's session request
-id is fixed when it is queued, so a batch replayed after a crash skips the calls already
-stored. A blocked input is stored as a refused session, as `process` stores it; a call
-whose agent was paused meanwhile, or whose analysis fails, is logged and dropped.
+The worker's side, analysing the queue in batches with one transaction each, is
+resolvers/ingest_batches.py.
 """
 
 from __future__ import annotations
@@ -37,23 +32,17 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from auth.permissions import Permission, Principal
+from auth.permissions import Principal
 from core.enums import AgentStatus, AgentType
 from core.errors import (
-    ApiError,
     BadUserInput,
     Conflict,
-    EthicalViolation,
     RateLimited,
-    ServiceUnavailable,
 )
-from db.repositories import agents, ingest_queue, sessions, users
-from db.repositories.ingest_queue import QueuedBatch
+from db.repositories import agents, ingest_queue
 from resolvers.agents import AgentDraft, create_agent_for
-from resolvers.api_keys import principal_of
-from resolvers.consciousness import process_checked
 from resolvers.context import Context
-from resolvers.observed_calls import ObservedCall, ReceivedSpan, SpanRejected, observed_call
+from resolvers.observed_calls import ReceivedSpan, SpanRejected, observed_call
 
 log = logging.getLogger(__name__)
 
@@ -171,38 +160,3 @@ async def _agent_for(context: Context, principal: Principal, name: str) -> uuid.
     if status is not AgentStatus.ACTIVE:
         return f"agent {name!r} is {status.name}; only an ACTIVE agent takes spans"
     return uuid.UUID(str(agent.id))  # asyncpg's own UUID type does not serialise to JSON
-
-
-async def process_queued(context: Context, batch: QueuedBatch) -> int:
-    """Store each call of `batch` not stored yet as a session (module docstring); how many
-    were stored now."""
-    entries = orjson.loads(batch.payload)
-    calls = [(uuid.UUID(e["agent_id"]), ObservedCall.from_json(e["call"])) for e in entries]
-    async with context.stores.database.read() as session:
-        owner = await users.get_user(session, batch.user_id)
-        done = await sessions.stored_request_ids(session, [call.request_id for _, call in calls])
-    if owner is None or not owner.is_active:
-        log.warning("ingest batch %s dropped: its owner is gone or inactive", batch.batch_id)
-        return 0
-    principal = principal_of(owner, f"ingest-batch:{batch.batch_id}")
-    if not principal.has(Permission.CONSCIOUSNESS_PROCESS):
-        log.warning("ingest batch %s dropped: its owner may not process", batch.batch_id)
-        return 0
-    context.act_as(principal)
-    stored = 0
-    for agent_id, call in calls:
-        if call.request_id in done:
-            continue
-        try:
-            await process_checked(
-                context, principal, agent_id, call.input_text, call.request_context(), call=call
-            )
-        except EthicalViolation:
-            pass  # stored as a refused session, like `process`
-        except ServiceUnavailable:
-            raise  # a store is down: the batch stays queued and is tried again
-        except ApiError as error:
-            log.warning("span %s dropped: %s", call.span_id, error.message)
-            continue
-        stored += 1
-    return stored

@@ -67,13 +67,24 @@ async def emit_metrics(
 ) -> None:
     """After `stage_metrics` committed: wake the analytics writer and queue the row for
     dashboards, followed by `also` (the request's other events, in the same batch)."""
+    await emit_all(context, [(metrics, also)])
+
+
+async def emit_all(
+    context: Context, emitted: Sequence[tuple[MetricsRow, Sequence[OutgoingEvent]]]
+) -> None:
+    """`emit_metrics` for several committed rows at once: one wake, one publisher batch."""
+    if not emitted:
+        return
     writer = context.stores.metrics_writer
     if writer is not None:
-        writer.notify()
+        writer.notify(len(emitted))
     vectors = context.stores.vector_writer
     if vectors is not None:
-        vectors.wake()  # the session is stored: embed it (db/vector_writer.py)
-    payload = metrics.to_payload()
-    await context.stores.publisher.send(
-        [*((topic, payload) for topic in metrics_topics(metrics)), *also]
-    )
+        vectors.wake()  # the sessions are stored: embed them (db/vector_writer.py)
+    events: list[OutgoingEvent] = []
+    for metrics, also in emitted:
+        payload = metrics.to_payload()
+        events.extend((topic, payload) for topic in metrics_topics(metrics))
+        events.extend(also)
+    await context.stores.publisher.send(events)

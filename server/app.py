@@ -173,6 +173,7 @@ def create_app(
     graphql = GraphQLApp(settings, graphql_ide="graphiql" if settings.playground_enabled else None)
     if metrics is not None:
         metrics.watch_websockets(graphql.connections)
+        metrics.watch_ingestion(ingest_worker.stats)
 
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})

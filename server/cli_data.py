@@ -13,13 +13,14 @@ from core.settings import ConfigurationError, Settings
 
 
 def rotate_data_key(settings: Settings, args: argparse.Namespace) -> None:
-    """Re-encrypt every session under the current data key, in batches of one transaction.
+    """Re-encrypt every session, and every queued OTLP batch (raw prompts until analysed),
+    under the current data key, in batches of one transaction.
 
     Resumable (each batch takes the rows still under another key) and safe beside a
     running server (each row is rewritten only if its key id is still the one read).
     """
     from db.crypto import DataKeyError, Keyring
-    from db.repositories.session_texts import count_to_rotate, rotate_batch
+    from db.repositories import ingest_queue, session_texts
     from db.session import Database
     from server.startup import prepare_database
 
@@ -29,25 +30,27 @@ def rotate_data_key(settings: Settings, args: argparse.Namespace) -> None:
         keyring = Keyring(*settings.data_keys())
     except ValueError as exc:
         raise ConfigurationError(f"error: DATA_ENCRYPTION_KEYS: {exc}") from None
+    kinds = [("sessions", session_texts), ("queued OTLP batches", ingest_queue)]
 
     async def run() -> None:
         await prepare_database(settings)  # not analytics: a running server holds chDB
         database = Database(settings.resolved_database_url)
         try:
-            async with database.session() as session:
-                total = await count_to_rotate(session, keyring)
-            print(f"{total} sessions to re-encrypt under data key {keyring.current_id!r}")
-            done = 0
-            while True:
-                async with database.write_session() as session:
-                    batch = await rotate_batch(session, keyring, args.batch_size)
-                if batch == 0:
-                    break
-                done += batch
-                print(f"re-encrypted {done} of {total}", flush=True)
+            for name, rows in kinds:
+                async with database.session() as session:
+                    total = await rows.count_to_rotate(session, keyring)
+                print(f"{total} {name} to re-encrypt under data key {keyring.current_id!r}")
+                done = 0
+                while True:
+                    async with database.write_session() as session:
+                        batch = await rows.rotate_batch(session, keyring, args.batch_size)
+                    if batch == 0:
+                        break
+                    done += batch
+                    print(f"re-encrypted {done} of {total} {name}", flush=True)
             print(
-                f"done: every session is encrypted under {keyring.current_id!r}; "
-                "other keys can be removed from DATA_ENCRYPTION_KEYS"
+                f"done: every session and queued batch is encrypted under "
+                f"{keyring.current_id!r}; other keys can be removed from DATA_ENCRYPTION_KEYS"
             )
         except DataKeyError as exc:
             raise ConfigurationError(f"error: {exc}") from None

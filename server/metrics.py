@@ -40,6 +40,7 @@ from starlette.responses import PlainTextResponse, Response
 from auth.ratelimit import RateLimiter
 from core.settings import Settings
 from db.stores import Stores
+from server.otlp_worker import IngestStats
 
 OPERATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_OPERATION_NAMES = 200  # distinct operation-name labels kept; later names count as "other"
@@ -88,6 +89,10 @@ class Metrics:
     def watch_websockets(self, connections: Collection[object]) -> None:
         """Count, at scrape time, the operations running on these websocket handlers."""
         self.registry.register(WebsocketCollector(connections))
+
+    def watch_ingestion(self, stats: Callable[[], IngestStats]) -> None:
+        """Export, at scrape time, what this process's OTLP ingestion worker did."""
+        self.registry.register(IngestCollector(stats))
 
     def operation_label(self, name: str | None) -> str:
         """A bounded label for a client-chosen operation name."""
@@ -159,6 +164,26 @@ class WebsocketCollector(Collector):
             "graphql_subscriptions_active",
             "GraphQL subscriptions running now on this process's websockets",
             value=sum(_running_operations(handler) for handler in list(self._connections)),
+        )
+
+
+class IngestCollector(Collector):
+    """The OTLP ingestion worker's counters (server/otlp_worker.py), dead letters among them."""
+
+    def __init__(self, stats: Callable[[], IngestStats]) -> None:
+        self._stats = stats
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        stats = self._stats()
+        yield from _counters(
+            "ingest_worker_",
+            ("stored_sessions", stats.stored_sessions, "GenAI spans stored as sessions"),
+            ("claims", stats.claims, "Claims of queued batches stored, one transaction each"),
+            ("failures", stats.failures, "Claims that failed (retried, or dead-lettered)"),
+            ("dead_letters", stats.dead_letters, "Queued batches given up after failing"),
         )
 
 

@@ -217,13 +217,29 @@ async def store_session(
     return await _store(session, expected_state_version, row)
 
 
-async def _store(
-    session: AsyncSession, expected_state_version: int, row: ConsciousnessSession
+async def store_agent_sessions(
+    session: AsyncSession,
+    expected_state_version: int,
+    rows: Sequence[ConsciousnessSession],
+    staged: Sequence[ColumnRow],
 ) -> bool:
-    params = _store_params(expected_state_version, row)
+    """`store_session` for several sessions of one agent, in order, with their metrics rows
+    staged: the agent's state becomes the last one's, by one compare-and-set; False
+    (nothing written) if the agent's state moved on or it is no longer ACTIVE."""
+    if not await _store(session, expected_state_version, *rows):
+        return False
+    await metrics_outbox.stage(session, *staged)
+    return True
+
+
+async def _store(
+    session: AsyncSession, expected_state_version: int, *rows: ConsciousnessSession
+) -> bool:
+    params = _store_params(expected_state_version, rows[-1])
     if (await session.exec(_STORE_STATE, params=params)).rowcount != 1:
         return False
-    await session.exec(_INSERT_SESSION, params=_session_values(row))
+    values = [_session_values(row) for row in rows]
+    await session.exec(_INSERT_SESSION, params=values[0] if len(values) == 1 else values)
     return True
 
 

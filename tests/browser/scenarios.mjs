@@ -156,6 +156,11 @@ async function dashboard(browser) {
     .map((c) => c.textContent), requestId);
   const summaryCount = Number(await page.textContent('#s-count'));
 
+  // a GenAI span sent to /v1/traces (OTLP/JSON, an ingestion key) arrives in the feed with
+  // its source, model, provider and tokens; the filters and the breakdown use them
+  const observed = await observeSpan(page, token);
+
+
   // an agent status change arrives through agentEvents
   const pausedAt = Date.now();
   await graphql('mutation($id: UUID!) { pauseAgent(id: $id) { status } }', { id: agentId }, token);
@@ -178,7 +183,76 @@ async function dashboard(browser) {
   return {
     ...(await finish(page, record)),
     canvases, requestId, row, feedAndChartsMs, summaryCount, agentStatusMs, phone, connection,
+    observed,
   };
+}
+
+async function observeSpan(page, token) {
+  const { key } = (await graphql('mutation { createApiKey(name: "browser") { key } }', {}, token))
+    .createApiKey;
+  const attribute = (name, value) => ({
+    key: name, value: typeof value === 'number' ? { intValue: String(value) } : { stringValue: value },
+  });
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const span = {
+    traceId: '5b8efff798038103d269b633813fc60c', spanId: 'eee19b7ec3c1b174', name: 'chat', kind: 3,
+    startTimeUnixNano: String(now - 250_000_000n), endTimeUnixNano: String(now),
+    attributes: [
+      attribute('gen_ai.operation.name', 'chat'),
+      attribute('gen_ai.provider.name', 'browser-provider'),
+      attribute('gen_ai.request.model', 'browser-model-1'),
+      attribute('gen_ai.usage.input_tokens', 12),
+      attribute('gen_ai.usage.output_tokens', 34),
+      attribute('gen_ai.input.messages',
+        '[{"role":"user","parts":[{"type":"text","content":"Which train goes to Porto?"}]}]'),
+      attribute('gen_ai.output.messages',
+        '[{"role":"assistant","parts":[{"type":"text","content":"The Alfa Pendular."}]}]'),
+    ],
+  };
+  const document = { resourceSpans: [{
+    resource: { attributes: [attribute('service.name', 'Browser agent')] },
+    scopeSpans: [{ scope: { name: 'browser-test' }, spans: [span] }],
+  }] };
+  const sent = await fetch(`${url}/v1/traces`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key },
+    body: JSON.stringify(document),
+  });
+  if (sent.status !== 200) throw new Error(`/v1/traces answered ${sent.status}: ${await sent.text()}`);
+  const otlpRow = await page.waitForSelector('#feed tr[data-source="otlp"]', { timeout: STEP_MS });
+  const row = await otlpRow.evaluate((r) => [...r.cells].map((c) => c.textContent));
+  const visible = () => page.evaluate(() => [...document.querySelectorAll('#feed tbody tr')]
+    .filter((r) => !r.hidden).map((r) => r.dataset.source));
+  const all = await visible();
+  await page.selectOption('#filter-source', 'otlp');
+  const otlpOnly = await visible();
+  await page.selectOption('#filter-source', '');
+  await page.selectOption('#filter-model', 'browser-model-1');
+  const modelOnly = await visible();
+  const shownText = await page.textContent('#feed-shown');
+  await page.selectOption('#filter-model', '');
+
+  // the breakdown reads analytics, which the metrics writer fills a moment later
+  const breakdown = async (dimension) => {
+    await page.selectOption('#group-by', dimension);
+    const deadline = Date.now() + STEP_MS;
+    for (;;) {
+      const [shown, rows] = await page.evaluate(() => [
+        document.querySelector('#breakdown').dataset.dimension,
+        [...document.querySelectorAll('#breakdown tbody tr')].map((r) => [...r.cells].map((c) => c.textContent)),
+      ]);
+      const keys = ['browser-model-1', 'otlp', 'browser-provider'];
+      if (shown === dimension && rows.some((r) => keys.includes(r[0]))) {
+        return { header: await page.textContent('#breakdown-key'), rows };
+      }
+      if (Date.now() > deadline) throw new Error(`no ${dimension} breakdown row: ${JSON.stringify(rows)}`);
+      await page.click('#breakdown-refresh');
+      await page.waitForTimeout(300);
+    }
+  };
+  const byModel = await breakdown('MODEL');
+  const bySource = await breakdown('SOURCE');
+  const byProvider = await breakdown('PROVIDER');
+  return { row, all, otlpOnly, modelOnly, shownText, byModel, bySource, byProvider };
 }
 
 async function resume(browser) {

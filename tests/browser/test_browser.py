@@ -83,10 +83,24 @@ def test_dashboard_signs_in_and_shows_a_new_request_live(
     assert len(result["canvases"]) == 3
     assert all(width > 100 and height > 100 for width, height in result["canvases"])
     assert result["feedAndChartsMs"] < FEED_AND_CHARTS_LIMIT_MS
-    _time, agent, _ms, _awareness, _ethical, outcome, violations = result["row"]
+    (
+        _time,
+        agent,
+        source,
+        model,
+        provider,
+        _ms,
+        _awareness,
+        _ethical,
+        tokens,
+        outcome,
+        violations,
+    ) = result["row"]
     assert agent == "Browser agent"
+    assert (source, model, provider, tokens) == ("graphql", "—", "—", "—")
     assert outcome == "ok"
     assert violations == "Personal data"  # the e-mail address in the input
+    _assert_observed_call(result["observed"])
     assert result["summaryCount"] >= 1
     assert result["agentStatusMs"] < FEED_AND_CHARTS_LIMIT_MS
     assert result["connection"]["state"] == "connected"
@@ -94,6 +108,36 @@ def test_dashboard_signs_in_and_shows_a_new_request_live(
     assert result["phone"]["scrollWidth"] <= result["phone"]["innerWidth"]
     for name in ("dashboard-1280.png", "dashboard-phone.png"):
         assert (ARTIFACTS / name).stat().st_size > 0
+
+
+def _assert_observed_call(observed: dict[str, Any]) -> None:
+    """The GenAI span sent to /v1/traces: in the feed with its dimensions, which filter the
+    feed, and grouped by each of them in the breakdown."""
+    _time, agent, source, model, provider, *_numbers, tokens, outcome, _v = observed["row"]
+    assert (agent, source, model, provider) == (
+        "Browser agent",
+        "otlp",
+        "browser-model-1",
+        "browser-provider",
+    )
+    assert (tokens, outcome) == ("12 / 34", "ok")
+    assert sorted(observed["all"]) == ["graphql", "otlp"]
+    assert observed["otlpOnly"] == ["otlp"]
+    assert observed["modelOnly"] == ["otlp"]
+    assert observed["shownText"] == "1 of 2 shown"
+    expected = {
+        "byModel": ("Model", "browser-model-1"),
+        "bySource": ("Source", "otlp"),
+        "byProvider": ("Provider", "browser-provider"),
+    }
+    for name, (header, key) in expected.items():
+        assert observed[name]["header"] == header
+        rows = {row[0]: row[1:] for row in observed[name]["rows"]}
+        requests, _mean_ms, input_tokens, output_tokens, blocked = rows[key]
+        assert (requests, input_tokens, output_tokens, blocked) == ("1", "12", "34", "0")
+    graphql_row = {row[0]: row[1:] for row in observed["bySource"]["rows"]}["graphql"]
+    assert graphql_row[0] == "1"  # the process request of the scenario
+    assert graphql_row[2:4] == ["0", "0"]  # no tokens: the engine's own answer
 
 
 def test_dashboard_reconnects_and_resumes_where_it_stopped(

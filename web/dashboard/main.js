@@ -215,16 +215,57 @@ function agentName(id) {
   return agents.get(id)?.name ?? `${id.slice(0, 8)}…`;
 }
 
+// ---------------------------------------------------------------- feed filters
+
+// The dimensions an observed model call adds (empty for a `process` request); the feed
+// shows the rows whose values match every filter set.
+const DIMENSIONS = ['source', 'model', 'provider'];
+const filterOf = (dimension) => $(`filter-${dimension}`);
+const orDash = (text) => text || '—';
+
+function offerFilterValue(dimension, value) {
+  const select = filterOf(dimension);
+  if (!value || [...select.options].some((option) => option.value === value)) return;
+  const option = document.createElement('option');
+  option.value = value;
+  option.textContent = value;
+  select.append(option);
+}
+
+function matchesFilters(row) {
+  return DIMENSIONS.every((d) => !filterOf(d).value || row.dataset[d] === filterOf(d).value);
+}
+
+function applyFilters() {
+  const rows = [...document.querySelectorAll('#feed tbody tr')];
+  let shown = 0;
+  for (const row of rows) {
+    row.hidden = !matchesFilters(row);
+    if (!row.hidden) shown += 1;
+  }
+  const filtered = DIMENSIONS.some((d) => filterOf(d).value);
+  $('feed-shown').textContent = filtered ? `${shown} of ${rows.length} shown` : '';
+}
+
 function showRequest(event) {
   const row = document.createElement('tr');
   row.className = 'fresh';
   row.dataset.requestId = event.requestId;
   row.dataset.sequence = String(event.sequence);
+  for (const dimension of DIMENSIONS) {
+    row.dataset[dimension] = event[dimension];
+    offerFilterValue(dimension, event[dimension]);
+  }
   cell(row, timeOf(event.timestamp));
   cell(row, agentName(event.agentId));
+  cell(row, event.source);
+  cell(row, orDash(event.model));
+  cell(row, orDash(event.provider));
   cell(row, fixed(event.processingTimeMs, 1), 'num');
   cell(row, fixed(event.awarenessLevel, 3), 'num');
   cell(row, fixed(event.ethicalScore, 3), 'num');
+  const observed = event.source === 'otlp';
+  cell(row, observed ? `${event.inputTokens} / ${event.outputTokens}` : '—', 'num');
   const outcome = event.error ? 'error' : event.blocked ? 'blocked' : 'ok';
   cell(row, outcome, `outcome-${outcome}`);
   const violations = cell(row, event.violationCategories.length ? '' : '—', 'violations');
@@ -241,6 +282,65 @@ function showRequest(event) {
   body.prepend(row);
   while (body.rows.length > MAX_FEED_ROWS) body.deleteRow(-1);
   $('feed-empty').hidden = true;
+  applyFilters();
+}
+
+// ---------------------------------------------------------------- breakdown
+
+const BREAKDOWN_SECONDS = 3600;
+const BREAKDOWN_REFRESH_MS = 10_000;
+const BREAKDOWN = `query($q: AnalyticsQuery!) { analytics(query: $q) {
+  rows { model provider source count values { value } } } }`;
+const BREAKDOWN_NAMES = { MODEL: 'Model', PROVIDER: 'Provider', SOURCE: 'Source' };
+let breakdownTimer = null;
+let breakdownAsked = 0; // an answer to an older question (another grouping) is dropped
+
+async function loadBreakdown() {
+  const dimension = $('group-by').value;
+  breakdownAsked += 1;
+  const asked = breakdownAsked;
+  const end = new Date();
+  const start = new Date(end.getTime() - BREAKDOWN_SECONDS * 1000);
+  const aggregations = [
+    { function: 'AVG', field: 'PROCESSING_TIME_MS' },
+    { function: 'SUM', field: 'INPUT_TOKENS' },
+    { function: 'SUM', field: 'OUTPUT_TOKENS' },
+    { function: 'SUM', field: 'BLOCKED' },
+  ];
+  const q = {
+    range: { start: start.toISOString(), end: end.toISOString() },
+    groupBy: [dimension], aggregations, limit: 50,
+  };
+  try {
+    const data = await query(BREAKDOWN, { q });
+    if (asked !== breakdownAsked) return;
+    const key = dimension.toLowerCase();
+    $('breakdown').dataset.dimension = dimension;
+    $('breakdown-key').textContent = BREAKDOWN_NAMES[dimension];
+    const rows = [...data.analytics.rows].sort((a, b) => b.count - a.count);
+    document.querySelector('#breakdown tbody').replaceChildren(...rows.map((group) => {
+      const row = document.createElement('tr');
+      row.dataset.key = group[key];
+      const [meanMs, inputTokens, outputTokens, blocked] = group.values.map((v) => v.value);
+      cell(row, orDash(group[key]));
+      cell(row, String(group.count), 'num');
+      cell(row, fixed(meanMs, 1), 'num');
+      cell(row, String(inputTokens ?? 0), 'num');
+      cell(row, String(outputTokens ?? 0), 'num');
+      cell(row, String(blocked ?? 0), 'num');
+      return row;
+    }));
+    $('breakdown-status').textContent = rows.length
+      ? `Updated ${timeOf(end.toISOString())}.` : 'No requests in the last hour.';
+  } catch (error) {
+    if (asked === breakdownAsked) $('breakdown-status').textContent = `Breakdown: ${error.message}`;
+  }
+}
+
+function followBreakdown() {
+  clearInterval(breakdownTimer);
+  loadBreakdown();
+  breakdownTimer = setInterval(loadBreakdown, BREAKDOWN_REFRESH_MS);
 }
 
 function showAgents() {
@@ -299,7 +399,7 @@ const SUMMARY = `subscription($w: Int!) { metricsSummary(windowSeconds: $w) {
   meanEthicalScore timestamp } }`;
 const METRICS = `subscription($since: Int) { metrics(since: $since) {
   sequence requestId agentId timestamp processingTimeMs awarenessLevel ethicalScore
-  blocked error violationCategories } }`;
+  blocked error violationCategories source model provider inputTokens outputTokens } }`;
 const AGENT_EVENTS = `subscription($since: Int) { agentEvents(since: $since) {
   sequence kind agentId status version timestamp } }`;
 
@@ -425,6 +525,8 @@ function followSummary() {
 }
 
 function stopLive() {
+  clearInterval(breakdownTimer);
+  breakdownTimer = null;
   for (const entry of follows) entry.stop();
   follows = [];
   summaryFollow = null;
@@ -456,6 +558,7 @@ async function start() {
   followSummary();
   follow(METRICS, { since: null }, 'metrics', showRequest, true);
   follow(AGENT_EVENTS, { since: null }, 'agentEvents', onAgentEvent, true);
+  followBreakdown();
 }
 
 function signOut(message) {
@@ -500,6 +603,9 @@ $('token-form').addEventListener('submit', async (event) => {
 });
 
 $('logout').addEventListener('click', () => signOut(''));
+for (const dimension of DIMENSIONS) filterOf(dimension).addEventListener('change', applyFilters);
+$('group-by').addEventListener('change', followBreakdown);
+$('breakdown-refresh').addEventListener('click', loadBreakdown);
 $('window').addEventListener('change', () => {
   for (const key of Object.keys(points)) points[key].length = 0;
   redrawCharts();
