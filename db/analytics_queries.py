@@ -136,7 +136,8 @@ def where_clause(where: MetricsFilter, parameters: dict[str, Any]) -> str:
     return " AND ".join(conditions)
 
 
-def _aggregate_sql(index: int, aggregation: Aggregation, parameters: dict[str, Any]) -> str:
+def aggregate_sql(index: int, aggregation: Aggregation, parameters: dict[str, Any]) -> str:
+    """The SQL of one aggregation; a percentile level goes into `parameters` as `p{index}`."""
     if aggregation.function is AggregateFunction.COUNT:
         return "toFloat64(count())"
     assert aggregation.field is not None
@@ -178,7 +179,7 @@ def build_aggregate(query: MetricsQuery) -> BuiltQuery:
     selected = [f"{expression} AS {name}" for name, expression in keys]
     aliases = [aggregate_alias(index, a) for index, a in enumerate(query.aggregations)]
     selected += [
-        f"{_aggregate_sql(index, aggregation, parameters)} AS {alias}"
+        f"{aggregate_sql(index, aggregation, parameters)} AS {alias}"
         for index, (aggregation, alias) in enumerate(zip(query.aggregations, aliases, strict=True))
     ]
     selected.append("count() AS row_count")

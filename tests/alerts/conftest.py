@@ -1,0 +1,178 @@
+"""Fixtures of the alerting tests: an app of the column whose evaluator the test drives, users,
+metrics rows made in Python, and a local webhook receiver.
+
+The app's own evaluation loop is off (ALERTS_ENABLED=false): each test calls
+`run_cycle(now)` with the time it chose, over rows it inserted at known times.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import SQLModel
+from starlette.requests import Request
+from starlette.responses import Response
+
+from core.enums import Role
+from core.settings import Settings
+from db.analytics import ColumnRow
+from db.stores import Stores
+from resolvers.alert_evaluator import AlertEvaluator
+from server.app import create_app
+from tests.analytics.conftest import make_row
+from tests.apps import Running, running, uvicorn_serving
+from tests.support import bearer, create_member, graphql, login
+
+# A whole hour two days ago: inside the table TTL, far from what other tests write now, and
+# aligned to every bucket the anomaly tests use.
+NOW = (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+
+CREATE_RULE = """
+mutation($input: AlertRuleInput!) {
+  createAlertRule(input: $input) { signingKey rule { id state threshold } }
+}"""
+HISTORY = """
+query($id: UUID!) { alertHistory(ruleId: $id) { state previousState value notified } }"""
+DELIVERIES = """
+query($id: UUID!) { alertDeliveries(ruleId: $id) { channel target attempts statusCode ok } }"""
+
+
+class Member:
+    """A signed-in user of the test app, with their own metrics rows."""
+
+    def __init__(self, app: AlertApp, tokens: dict[str, Any]) -> None:
+        self.app = app
+        self.headers = bearer(tokens["accessToken"])
+        self.token: str = tokens["accessToken"]
+        self.id = uuid.UUID(tokens["user"]["id"])
+
+    async def send(self, query: str, **variables: object) -> dict[str, Any]:
+        return await graphql(self.app.client, query, variables, headers=self.headers)
+
+    async def ok(self, query: str, **variables: object) -> dict[str, Any]:
+        body = await self.send(query, **variables)
+        assert "errors" not in body, body
+        data: dict[str, Any] = body["data"]
+        return data
+
+    async def create_rule(self, **rule: Any) -> dict[str, Any]:
+        data = await self.ok(CREATE_RULE, input={"name": "rule", **rule})
+        created: dict[str, Any] = data["createAlertRule"]
+        return created
+
+    async def create_agent(self) -> uuid.UUID:
+        data = await self.ok(
+            "mutation($n: String!) { createAgent(input: {name: $n, agentType: GENERAL}) { id } }",
+            n=f"agent-{uuid.uuid4().hex[:8]}",
+        )
+        return uuid.UUID(data["createAgent"]["id"])
+
+    async def history(self, rule_id: str) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = (await self.ok(HISTORY, id=rule_id))["alertHistory"]
+        return entries[::-1]  # oldest first
+
+    async def deliveries(self, rule_id: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = (await self.ok(DELIVERIES, id=rule_id))["alertDeliveries"]
+        return found
+
+    async def insert(self, agent_id: uuid.UUID, at: list[datetime], **values: Any) -> None:
+        """One metrics row per time, for this user and `agent_id`."""
+        rows: list[ColumnRow] = [
+            make_row(self.id, agent_id, index, at=moment, **values)
+            for index, moment in enumerate(at)
+        ]
+        self.app.metric_users.add(self.id)
+        await self.app.stores.analytics.insert_metrics(rows, uuid.uuid4().hex)
+
+
+@dataclass
+class AlertApp:
+    running: Running
+    client: httpx.AsyncClient
+    metric_users: set[uuid.UUID] = field(default_factory=set)
+
+    @property
+    def stores(self) -> Stores:
+        return self.running.state.stores
+
+    @property
+    def evaluator(self) -> AlertEvaluator:
+        assert self.running.state.alerts is not None
+        return self.running.state.alerts
+
+    async def cycle(self, now: datetime) -> None:
+        """One evaluation cycle at `now`, its deliveries finished."""
+        await self.evaluator.run_cycle(now)
+        await self.evaluator.notifier.drain()
+
+    async def member(self, role: Role = Role.USER) -> Member:
+        name = await create_member(self.stores, role)
+        return Member(self, await login(self.client, name))
+
+
+MakeApp = Callable[..., AbstractAsyncContextManager[AlertApp]]
+
+
+@pytest.fixture
+def alert_app(settings: Settings) -> MakeApp:
+    """`async with alert_app(**overrides) as app`: tables and its users' rows emptied after."""
+
+    @asynccontextmanager
+    async def make(**overrides: Any) -> AsyncIterator[AlertApp]:
+        values = {
+            "alerts_enabled": False,
+            "webhook_allow_private_networks": True,
+            "webhook_backoff_seconds": 0.01,
+            **overrides,
+        }
+        async with running(create_app(settings.model_copy(update=values))) as started:
+            transport = httpx.ASGITransport(app=started.asgi)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                app = AlertApp(started, client)
+                try:
+                    yield app
+                finally:
+                    for user_id in app.metric_users:
+                        await app.stores.analytics.delete_metrics(user_id=user_id)
+                    async with app.stores.database.session() as session:
+                        for table in reversed(SQLModel.metadata.sorted_tables):
+                            await session.exec(table.delete())
+                    await started.state.rate_limiter.clear()
+
+    return make
+
+
+@dataclass
+class Receiver:
+    """A local HTTP endpoint that records what it is sent and answers the next status."""
+
+    url: str = ""
+    statuses: list[int] = field(default_factory=list)  # answered in order; then 200
+    always: int | None = None
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        request = Request(scope, receive)
+        body = await request.body()
+        self.received.append((dict(request.headers), body))
+        status = self.always or (self.statuses.pop(0) if self.statuses else 200)
+        await Response(status_code=status)(scope, receive, send)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    hook = Receiver()
+    async with uvicorn_serving(hook) as url:
+        hook.url = url + "/hook"
+        yield hook
+
+
+def minutes_before(now: datetime, *minutes: float) -> list[datetime]:
+    return [now - timedelta(minutes=m) for m in minutes]
