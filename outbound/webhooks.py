@@ -7,7 +7,9 @@ a connection error, a timeout, 429 and 5xx, at most `max_attempts` times, waitin
 `backoff_seconds` · 2^(n-1) before retry n; any other status is final. A URL whose last
 delivery used every attempt is "failing" for BREAKER_SECONDS: its next deliveries get one
 attempt each, so a dead receiver costs one request per notification, not a burst of retries
-for every rule that points at it. Every outcome comes back as a `Delivery`; nothing raises.
+for every rule that points at it. Deliveries to one URL go one at a time (concurrent ones
+would all retry before the first had found the receiver dead). Every outcome comes back
+as a `Delivery`; nothing raises.
 """
 
 from __future__ import annotations
@@ -107,10 +109,25 @@ class WebhookSender:
         self._allow_private = allow_private
         self._client: httpx.AsyncClient | None = None
         self._failing_until: dict[str, float] = {}
+        self._per_url: dict[str, tuple[asyncio.Lock, int]] = {}  # the lock, its users
 
     async def send(self, url: str, secret: str, body: bytes) -> Delivery:
-        """Deliver `body` to `url` (module docstring); the URL is checked again first, since
-        what its host resolves to may have changed since the rule was saved."""
+        """Deliver `body` to `url` (module docstring), after the deliveries to it under way."""
+        lock, users = self._per_url.get(url, (asyncio.Lock(), 0))
+        self._per_url[url] = (lock, users + 1)
+        try:
+            async with lock:
+                return await self._send(url, secret, body)
+        finally:
+            lock, users = self._per_url[url]
+            if users == 1:
+                del self._per_url[url]
+            else:
+                self._per_url[url] = (lock, users - 1)
+
+    async def _send(self, url: str, secret: str, body: bytes) -> Delivery:
+        """One delivery; the URL is checked again first, since what its host resolves to
+        may have changed since the rule was saved."""
         try:
             await asyncio.to_thread(check_url, url, allow_private=self._allow_private)
         except UrlRefused as exc:

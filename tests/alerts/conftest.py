@@ -7,15 +7,21 @@ The app's own evaluation loop is off (ALERTS_ENABLED=false): each test calls
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from typing import Any
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from sqlmodel import SQLModel
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,6 +34,7 @@ from resolvers.alert_evaluator import AlertEvaluator
 from server.app import create_app
 from tests.analytics.conftest import make_row
 from tests.apps import Running, running, uvicorn_serving
+from tests.servers import free_port
 from tests.support import bearer, create_member, graphql, login
 
 # A whole hour two days ago: inside the table TTL, far from what other tests write now, and
@@ -82,7 +89,9 @@ class Member:
         found: list[dict[str, Any]] = (await self.ok(DELIVERIES, id=rule_id))["alertDeliveries"]
         return found
 
-    async def insert(self, agent_id: uuid.UUID, at: list[datetime], **values: Any) -> None:
+    async def insert(
+        self, agent_id: uuid.UUID, at: list[datetime], **values: Any
+    ) -> list[ColumnRow]:
         """One metrics row per time, for this user and `agent_id`."""
         rows: list[ColumnRow] = [
             make_row(self.id, agent_id, index, at=moment, **values)
@@ -90,12 +99,14 @@ class Member:
         ]
         self.app.metric_users.add(self.id)
         await self.app.stores.analytics.insert_metrics(rows, uuid.uuid4().hex)
+        return rows
 
 
 @dataclass
 class AlertApp:
     running: Running
     client: httpx.AsyncClient
+    url: str = ""  # uvicorn's address, when served over real sockets
     metric_users: set[uuid.UUID] = field(default_factory=set)
 
     @property
@@ -122,10 +133,11 @@ MakeApp = Callable[..., AbstractAsyncContextManager[AlertApp]]
 
 @pytest.fixture
 def alert_app(settings: Settings) -> MakeApp:
-    """`async with alert_app(**overrides) as app`: tables and its users' rows emptied after."""
+    """`async with alert_app(**overrides) as app`: tables and its users' rows emptied after;
+    `served=True` also serves it with uvicorn on a free port (`app.url`)."""
 
     @asynccontextmanager
-    async def make(**overrides: Any) -> AsyncIterator[AlertApp]:
+    async def make(served: bool = False, **overrides: Any) -> AsyncIterator[AlertApp]:
         values = {
             "alerts_enabled": False,
             "webhook_allow_private_networks": True,
@@ -134,8 +146,11 @@ def alert_app(settings: Settings) -> MakeApp:
         }
         async with running(create_app(settings.model_copy(update=values))) as started:
             transport = httpx.ASGITransport(app=started.asgi)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                app = AlertApp(started, client)
+            async with (
+                httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+                uvicorn_serving(started.asgi) if served else contextlib.nullcontext("") as url,
+            ):
+                app = AlertApp(started, client, url)
                 try:
                     yield app
                 finally:
@@ -172,6 +187,32 @@ async def receiver() -> AsyncIterator[Receiver]:
     async with uvicorn_serving(hook) as url:
         hook.url = url + "/hook"
         yield hook
+
+
+@dataclass
+class Mailbox:
+    """What a local aiosmtpd server received: each message parsed."""
+
+    port: int = 0
+    messages: list[EmailMessage] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = BytesParser(policy=policy.default).parsebytes(envelope.original_content)
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append(parsed)
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+async def mailbox() -> AsyncIterator[Mailbox]:
+    """A local SMTP server (aiosmtpd, in its own thread) that keeps what it is sent."""
+    box = Mailbox(port=free_port())
+    controller = Controller(box, hostname="127.0.0.1", port=box.port)
+    await asyncio.to_thread(controller.start)
+    try:
+        yield box
+    finally:
+        await asyncio.to_thread(controller.stop)
 
 
 def minutes_before(now: datetime, *minutes: float) -> list[datetime]:
