@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,7 +23,7 @@ from db.leader import Leadership
 from db.models import AlertHistory, AlertRule
 from db.repositories import alerts as repository
 from db.types import utcnow
-from resolvers.alert_evaluation import Measurement, measure, next_state
+from resolvers.alert_evaluation import Measurement, Transition, measure, next_state
 from resolvers.alert_notify import Notifier
 from resolvers.context import AppState
 from resolvers.report_schedules import run_due_reports
@@ -89,39 +90,49 @@ class AlertEvaluator:
             rules = await repository.enabled_rules(session)
         measurements = await measure(stores, rules, now) if rules else {}
         changes = notified = 0
+        quiet: list[tuple[uuid.UUID, float | None]] = []
         for rule in rules:
+            measurement = measurements[rule.id]
+            transition = next_state(rule, measurement, now)
+            if transition is None:
+                quiet.append((rule.id, measurement.value))
+                continue
             try:
-                recorded, told = await self._apply(rule, measurements[rule.id], now)
+                recorded, told = await self._apply(rule, measurement, transition, now)
             except Exception:
                 log.exception("could not record the state of alert rule %s", rule.id)
                 continue
             changes += recorded
             notified += told
+        async with stores.database.session() as session:
+            await repository.record_measurements(session, quiet, now)
         reports = await run_due_reports(self._app, self.notifier, now)
         return CycleReport(True, len(rules), changes, notified, reports)
 
     async def _apply(
-        self, rule: AlertRule, measurement: Measurement, now: datetime
+        self, rule: AlertRule, measurement: Measurement, transition: Transition, now: datetime
     ) -> tuple[bool, bool]:
-        """Store the rule's measurement and its change of state, if any; notify if due."""
-        transition = next_state(rule, measurement, now)
-        changes: dict[str, object] = {"last_value": measurement.value, "last_evaluated_at": now}
-        history = None
-        if transition is not None:
-            changes.update(state=transition.state.value, pending_since=transition.pending_since)
-            if transition.notify and transition.state is AlertState.FIRING:
-                changes["last_notified_at"] = now
-            history = AlertHistory(
-                rule_id=rule.id,
-                state=transition.state.value,
-                previous_state=rule.state,
-                value=measurement.value,
-                notified=transition.notify,
-                at=now,
-            )
+        """Store the rule's change of state and its history; notify if due. (False, False)
+        when another evaluator stored a change of this rule first."""
+        changes: dict[str, object] = {
+            "last_value": measurement.value,
+            "last_evaluated_at": now,
+            "state": transition.state.value,
+            "pending_since": transition.pending_since,
+        }
+        if transition.notify and transition.state is AlertState.FIRING:
+            changes["last_notified_at"] = now
+        history = AlertHistory(
+            rule_id=rule.id,
+            state=transition.state.value,
+            previous_state=rule.state,
+            value=measurement.value,
+            notified=transition.notify,
+            at=now,
+        )
         async with self._app.stores.database.session() as session:
             stored = await repository.record_transition(session, rule, changes, history)
-        if not stored or transition is None or history is None:
+        if not stored:
             return False, False
         if transition.notify:
             event = AlertEvent(

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -48,7 +48,7 @@ async def record_transition(
     session: AsyncSession,
     rule: AlertRule,
     changes: dict[str, Any],
-    history: AlertHistory | None,
+    history: AlertHistory,
 ) -> bool:
     """Write `changes` to the rule only if its state_version is still the one it was read
     with (bumping it), plus the history row; False when another writer got there first."""
@@ -60,9 +60,27 @@ async def record_transition(
     result = await session.exec(statement)
     if result.rowcount != 1:
         return False
-    if history is not None:
-        session.add(history)
+    session.add(history)
     return True
+
+
+async def record_measurements(
+    session: AsyncSession, values: list[tuple[uuid.UUID, float | None]], at: datetime
+) -> None:
+    """Store the last value of rules whose state did not change, in one executemany: these
+    fields only inform, so they bump no state_version (and race with no transition)."""
+    if not values:
+        return
+    table = AlertRule.__table__  # type: ignore[attr-defined]
+    statement = (
+        table.update()
+        .where(table.c.id == bindparam("rule_id"))
+        .values(last_value=bindparam("value"), last_evaluated_at=at)
+    )
+    connection = await session.connection()
+    await connection.execute(
+        statement, [{"rule_id": rule_id, "value": value} for rule_id, value in values]
+    )
 
 
 async def list_history(session: AsyncSession, rule_id: uuid.UUID, limit: int) -> list[AlertHistory]:

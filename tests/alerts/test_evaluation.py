@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tests.alerts.conftest import NOW, MakeApp, minutes_before
 
@@ -48,8 +48,13 @@ async def test_block_rate_over_an_hour(alert_app: MakeApp) -> None:
         )
         rule_id = rule["rule"]["id"]
         await user.insert(agent, minutes_before(NOW, 5, 10, 15, 20), blocked=False)
-        await app.cycle(NOW)  # 0 % blocked: stays OK, nothing recorded
+        await app.cycle(NOW)  # 0 % blocked: stays OK, no history, the value kept
         assert await _states(user, rule_id) == []
+        [listed] = (await user.ok("{ alertRules { lastValue lastEvaluatedAt state } }"))[
+            "alertRules"
+        ]
+        assert (listed["lastValue"], listed["state"]) == (0.0, "OK")
+        assert datetime.fromisoformat(listed["lastEvaluatedAt"]) == NOW
         await user.insert(agent, minutes_before(NOW, 1), blocked=True)
         await app.cycle(NOW)  # 1 of 5 blocked: 20 % > 10 %
         later = NOW + timedelta(minutes=70)
