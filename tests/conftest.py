@@ -97,6 +97,9 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         # anomaly tests (tests/auth/test_anomalies.py) turn the watching on.
         "auth_anomaly_registrations_per_minute": 0,
         "auth_anomaly_failed_usernames": 0,
+        # Tests run an evaluation cycle at the time they choose (tests/alerts); a loop of the
+        # shared app would evaluate their rules at the real time, and hold the leader lease.
+        "alerts_enabled": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

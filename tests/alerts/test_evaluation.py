@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from tests.alerts.conftest import NOW, MakeApp, minutes_before
+from tests.alerts.conftest import NOW, MakeApp, Member, minutes_before
+from tests.support import wait_until
 
 
-async def _states(member: object, rule_id: str) -> list[tuple[str, bool]]:
-    history = await member.history(rule_id)  # type: ignore[attr-defined]
+async def _states(member: Member, rule_id: str) -> list[tuple[str, bool]]:
+    history = await member.history(rule_id)
     return [(entry["state"], entry["notified"]) for entry in history]
 
 
@@ -161,3 +162,19 @@ async def test_cooldown_suppresses_a_second_firing_and_its_resolution(alert_app:
             ("RESOLVED", False),
             ("FIRING", True),
         ]
+
+
+async def test_the_servers_own_loop_evaluates_on_schedule(alert_app: MakeApp) -> None:
+    """With ALERTS_ENABLED the lifespan's evaluator runs by itself, at the real time."""
+    async with alert_app(alerts_enabled=True, alert_evaluation_interval_seconds=0.2) as app:
+        user = await app.member()
+        agent = await user.create_agent()
+        rule = await user.create_rule(
+            function="COUNT", comparator="GE", threshold=1, windowSeconds=300
+        )
+        await user.insert(agent, minutes_before(datetime.now(UTC), 1))
+
+        async def fired() -> bool:
+            return await _states(user, rule["rule"]["id"]) == [("FIRING", True)]
+
+        await wait_until(fired, "the evaluation loop fires the rule", within=30)
