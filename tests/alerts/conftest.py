@@ -74,6 +74,12 @@ class Member:
         created: dict[str, Any] = data["createAlertRule"]
         return created
 
+    async def count_rule(self, at_least: int = 1, **rule: Any) -> dict[str, Any]:
+        """A rule that fires while the 5-minute window holds `at_least` of the user's rows."""
+        return await self.create_rule(
+            function="COUNT", comparator="GE", threshold=at_least, windowSeconds=300, **rule
+        )
+
     async def create_agent(self) -> uuid.UUID:
         data = await self.ok(
             "mutation($n: String!) { createAgent(input: {name: $n, agentType: GENERAL}) { id } }",

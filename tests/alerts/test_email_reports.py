@@ -27,13 +27,8 @@ async def test_an_alert_is_emailed(alert_app: MakeApp, mailbox: Mailbox) -> None
     async with alert_app(**_smtp(mailbox)) as app:
         user = await app.member()
         agent = await user.create_agent()
-        created = await user.create_rule(
-            name="busy agent",
-            function="COUNT",
-            comparator="GE",
-            threshold=1,
-            windowSeconds=300,
-            channels=[{"kind": "EMAIL", "address": "ops@example.org"}],
+        created = await user.count_rule(
+            name="busy agent", channels=[{"kind": "EMAIL", "address": "ops@example.org"}]
         )
         await user.insert(agent, minutes_before(NOW, 1))
         await app.cycle(NOW)
@@ -51,13 +46,7 @@ async def test_a_failed_email_is_logged_and_evaluation_goes_on(alert_app: MakeAp
     ) as app:
         user = await app.member()
         agent = await user.create_agent()
-        created = await user.create_rule(
-            function="COUNT",
-            comparator="GE",
-            threshold=1,
-            windowSeconds=300,
-            channels=[{"kind": "EMAIL", "address": "ops@example.org"}],
-        )
+        created = await user.count_rule(channels=[{"kind": "EMAIL", "address": "ops@example.org"}])
         await user.insert(agent, minutes_before(NOW, 1))
         await app.cycle(NOW)
         await app.cycle(NOW + timedelta(minutes=10))

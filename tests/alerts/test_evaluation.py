@@ -130,9 +130,7 @@ async def test_a_condition_that_stops_while_pending_never_fires(alert_app: MakeA
     async with alert_app() as app:
         user = await app.member()
         agent = await user.create_agent()
-        rule = await user.create_rule(
-            function="COUNT", comparator="GE", threshold=1, windowSeconds=300, forSeconds=600
-        )
+        rule = await user.count_rule(forSeconds=600)
         await user.insert(agent, minutes_before(NOW, 1))
         await app.cycle(NOW)
         await app.cycle(NOW + timedelta(minutes=8))  # the row left the 5-minute window
@@ -143,9 +141,7 @@ async def test_cooldown_suppresses_a_second_firing_and_its_resolution(alert_app:
     async with alert_app() as app:
         user = await app.member()
         agent = await user.create_agent()
-        rule = await user.create_rule(
-            function="COUNT", comparator="GE", threshold=1, windowSeconds=300, cooldownSeconds=3600
-        )
+        rule = await user.count_rule(cooldownSeconds=3600)
         rule_id = rule["rule"]["id"]
         await user.insert(agent, minutes_before(NOW, 1))
         await app.cycle(NOW)  # FIRING, notified
@@ -169,9 +165,7 @@ async def test_the_servers_own_loop_evaluates_on_schedule(alert_app: MakeApp) ->
     async with alert_app(alerts_enabled=True, alert_evaluation_interval_seconds=0.2) as app:
         user = await app.member()
         agent = await user.create_agent()
-        rule = await user.create_rule(
-            function="COUNT", comparator="GE", threshold=1, windowSeconds=300
-        )
+        rule = await user.count_rule()
         await user.insert(agent, minutes_before(datetime.now(UTC), 1))
 
         async def fired() -> bool:

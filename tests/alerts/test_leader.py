@@ -20,13 +20,7 @@ from tests.alerts.conftest import NOW, AlertApp, MakeApp, Receiver, minutes_befo
 async def _firing_rule(app: AlertApp, receiver: Receiver) -> tuple[object, str]:
     user = await app.member()
     agent = await user.create_agent()
-    created = await user.create_rule(
-        function="COUNT",
-        comparator="GE",
-        threshold=1,
-        windowSeconds=300,
-        channels=[{"kind": "WEBHOOK", "url": receiver.url}],
-    )
+    created = await user.count_rule(channels=[{"kind": "WEBHOOK", "url": receiver.url}])
     await user.insert(agent, minutes_before(NOW, 1))
     return user, created["rule"]["id"]
 

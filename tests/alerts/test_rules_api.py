@@ -72,9 +72,7 @@ async def test_alerts_only_about_ones_own_metrics(alert_app: MakeApp) -> None:
     async with alert_app() as app:
         watcher, busy = await app.member(), await app.member()
         agent = await busy.create_agent()
-        created = await watcher.create_rule(
-            function="COUNT", comparator="GE", threshold=1, windowSeconds=300
-        )
+        created = await watcher.count_rule()
         await busy.insert(agent, minutes_before(NOW, 1, 2, 3))
         await app.cycle(NOW)
         assert await watcher.history(created["rule"]["id"]) == []

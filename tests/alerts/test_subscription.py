@@ -21,12 +21,8 @@ async def test_alerts_subscription_sees_firing_then_resolved(
     async with alert_app(served=True) as app:
         user, other = await app.member(), await app.member()
         agent, others_agent = await user.create_agent(), await other.create_agent()
-        created = await user.create_rule(
-            name="busy", function="COUNT", comparator="GE", threshold=2, windowSeconds=300
-        )
-        others = await other.create_rule(
-            name="theirs", function="COUNT", comparator="GE", threshold=1, windowSeconds=300
-        )
+        created = await user.count_rule(2, name="busy")
+        others = await other.count_rule(name="theirs")
         socket = await Socket.open(app.url, user.token, protocol)
         try:
             # since=0: what was published before the subscription was live is replayed.

@@ -24,13 +24,7 @@ async def test_firing_and_resolved_reach_the_webhook_signed(
     async with alert_app() as app:
         user = await app.member()
         agent = await user.create_agent()
-        created = await user.create_rule(
-            function="COUNT",
-            comparator="GE",
-            threshold=2,
-            windowSeconds=300,
-            channels=[{"kind": "WEBHOOK", "url": receiver.url}],
-        )
+        created = await user.count_rule(2, channels=[{"kind": "WEBHOOK", "url": receiver.url}])
         secret, rule_id = created["signingKey"], created["rule"]["id"]
         await user.insert(agent, minutes_before(NOW, 1, 2))
         await app.cycle(NOW)
@@ -58,13 +52,7 @@ async def test_a_500_is_retried_and_the_delivery_logged(
     async with alert_app(webhook_max_attempts=4) as app:
         user = await app.member()
         agent = await user.create_agent()
-        created = await user.create_rule(
-            function="COUNT",
-            comparator="GE",
-            threshold=1,
-            windowSeconds=300,
-            channels=[{"kind": "WEBHOOK", "url": receiver.url}],
-        )
+        created = await user.count_rule(channels=[{"kind": "WEBHOOK", "url": receiver.url}])
         await user.insert(agent, minutes_before(NOW, 1))
         await app.cycle(NOW)
         assert len(receiver.received) == 3  # 500, 503, then 200
@@ -80,15 +68,9 @@ async def test_a_dead_receiver_gets_no_retry_storm(alert_app: MakeApp, receiver:
         user = await app.member()
         agent = await user.create_agent()
         rules = [
-            (
-                await user.create_rule(
-                    function="COUNT",
-                    comparator="GE",
-                    threshold=1,
-                    windowSeconds=300,
-                    channels=[{"kind": "WEBHOOK", "url": receiver.url}],
-                )
-            )["rule"]["id"]
+            (await user.count_rule(channels=[{"kind": "WEBHOOK", "url": receiver.url}]))["rule"][
+                "id"
+            ]
             for _ in range(10)
         ]
         await user.insert(agent, minutes_before(NOW, 1))
@@ -119,12 +101,8 @@ async def test_an_unreachable_receiver_is_logged_without_a_status(alert_app: Mak
     async with alert_app(webhook_max_attempts=2) as app:
         user = await app.member()
         agent = await user.create_agent()
-        created = await user.create_rule(
-            function="COUNT",
-            comparator="GE",
-            threshold=1,
-            windowSeconds=300,
-            channels=[{"kind": "WEBHOOK", "url": "http://127.0.0.1:9/closed"}],
+        created = await user.count_rule(
+            channels=[{"kind": "WEBHOOK", "url": "http://127.0.0.1:9/closed"}]
         )
         await user.insert(agent, minutes_before(NOW, 1))
         await app.cycle(NOW)
