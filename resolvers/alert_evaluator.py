@@ -5,8 +5,9 @@ One process of a deployment leads (db/leader.py: a Redis lease, or the one proce
 embedded deployment); the others' cycles do nothing. Even so every stored change of state
 is a compare-and-set on the rule's state_version, and every report run a claim of its
 `next_run_at`, so two evaluators that overlapped (a lease that expired mid-cycle) still
-record and notify each change once. A cycle that fails is logged and the next one runs:
-nothing a rule, a store or a channel does stops the loop.
+record and notify each change once. Only the rules of active users are measured, and a rule
+over everyone's rows only while its owner still holds analytics:admin. A cycle that fails
+is logged and the next one runs: nothing a rule, a store or a channel does stops the loop.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from auth.permissions import Permission, permissions_for
 from core.alerts import AlertEvent, AlertState
+from core.enums import Role
 from db.leader import Leadership
 from db.models import AlertHistory, AlertRule
 from db.repositories import alerts as repository
@@ -43,6 +46,12 @@ class CycleReport:
     changes: int = 0
     notified: int = 0
     reports: int = 0
+
+
+def _reads_everyone(roles: list[str]) -> bool:
+    """Whether an owner may still read every user's metrics (an allUsers rule of an owner
+    who has lost analytics:admin since is not evaluated)."""
+    return Permission.ANALYTICS_ADMIN in permissions_for([Role(role) for role in roles])
 
 
 class AlertEvaluator:
@@ -87,7 +96,11 @@ class AlertEvaluator:
             return CycleReport(led=False)
         stores = self._app.stores
         async with stores.database.read() as session:
-            rules = await repository.enabled_rules(session)
+            rules = [
+                rule
+                for rule, roles in await repository.enabled_rules(session)
+                if not rule.all_users or _reads_everyone(roles)
+            ]
         measurements = await measure(stores, rules, now) if rules else {}
         changes = notified = 0
         quiet: list[tuple[uuid.UUID, float | None]] = []

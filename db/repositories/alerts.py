@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.models import AlertDelivery, AlertHistory, AlertRule, ReportSchedule
+from db.models import AlertDelivery, AlertHistory, AlertRule, ReportSchedule, User
 
 MAX_LISTED = 500
 
@@ -28,10 +28,15 @@ async def count_rules(session: AsyncSession, owner_id: uuid.UUID) -> int:
     return len((await session.exec(statement)).all())
 
 
-async def enabled_rules(session: AsyncSession) -> list[AlertRule]:
-    """Every enabled rule: what one evaluation cycle measures."""
-    statement = select(AlertRule).where(col(AlertRule.enabled)).order_by(col(AlertRule.id))
-    return list((await session.exec(statement)).all())
+async def enabled_rules(session: AsyncSession) -> list[tuple[AlertRule, list[str]]]:
+    """Every enabled rule of an active user, with the owner's roles as they are now."""
+    statement = (
+        select(AlertRule, User.roles)
+        .join(User, col(User.id) == col(AlertRule.owner_id))
+        .where(col(AlertRule.enabled), col(User.is_active))
+        .order_by(col(AlertRule.id))
+    )
+    return [(rule, list(roles)) for rule, roles in (await session.exec(statement)).all()]
 
 
 async def get_rule(

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from core.enums import Role
+from db.models import User
 from tests.alerts.conftest import NOW, MakeApp, minutes_before
 from tests.support import error_codes
 
@@ -156,3 +157,24 @@ async def test_report_schedules_need_the_export_permission(alert_app: MakeApp) -
         user = await app.member(Role.USER)
         body = await user.send(SCHEDULES)
         assert error_codes(body) == ["FORBIDDEN"]
+
+
+async def test_a_rule_over_everyone_stops_with_its_owners_admin_role(alert_app: MakeApp) -> None:
+    """An admin's allUsers rule is evaluated while they hold analytics:admin, not after."""
+    async with alert_app() as app:
+        admin, busy = await app.member(Role.ADMIN), await app.member()
+        agent = await busy.create_agent()
+        created = await admin.count_rule(allUsers=True, agentId=str(agent))
+        await busy.insert(agent, minutes_before(NOW, 1))
+        async with app.stores.database.session() as session:
+            row = await session.get(User, admin.id)
+            assert row is not None
+            row.roles = [Role.USER.value]
+        await app.cycle(NOW)
+        assert await admin.history(created["rule"]["id"]) == []
+        async with app.stores.database.session() as session:
+            row = await session.get(User, admin.id)
+            assert row is not None
+            row.roles = [Role.ADMIN.value]
+        await app.cycle(NOW)
+        assert [h["state"] for h in await admin.history(created["rule"]["id"])] == ["FIRING"]
