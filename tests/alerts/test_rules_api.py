@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
+from sqlmodel import col, select
 
 from core.enums import Role
-from db.models import User
+from db.models import AlertHistory, AlertRule, User
 from tests.alerts.conftest import NOW, MakeApp, minutes_before
-from tests.support import error_codes
+from tests.support import PASSWORD, error_codes
 
 RULES = "{ alertRules { id name ownerId state channels { kind url } } }"
 UPDATE = """
@@ -178,3 +180,37 @@ async def test_a_rule_over_everyone_stops_with_its_owners_admin_role(alert_app: 
             row.roles = [Role.ADMIN.value]
         await app.cycle(NOW)
         assert [h["state"] for h in await admin.history(created["rule"]["id"])] == ["FIRING"]
+
+
+async def test_gdpr_export_holds_rules_and_schedules_without_their_keys(
+    alert_app: MakeApp,
+) -> None:
+    async with alert_app(smtp_host="127.0.0.1") as app:
+        user = await app.member(Role.DEVELOPER)
+        created = await user.create_rule(**GOOD)
+        channel = [{"kind": "EMAIL", "address": "ops@example.org"}]
+        schedule = {"name": "daily", "cron": "0 7 * * *", "query": QUERY, "channels": channel}
+        await user.ok(CREATE_SCHEDULE, input=schedule)
+        rows = (await user.ok("mutation { exportMyData { data } }"))["exportMyData"]["data"]
+        assert [rule["id"] for rule in rows["alert_rules"]] == [created["rule"]["id"]]
+        assert [entry["name"] for entry in rows["report_schedules"]] == ["daily"]
+        exported = str(rows)
+        assert created["signingKey"] not in exported
+        assert "secret" not in rows["alert_rules"][0]
+
+
+async def test_erasing_the_account_erases_its_rules_and_history(alert_app: MakeApp) -> None:
+    async with alert_app() as app:
+        user = await app.member()
+        agent = await user.create_agent()
+        rule_id = uuid.UUID((await user.count_rule())["rule"]["id"])
+        await user.insert(agent, minutes_before(NOW, 1))
+        await app.cycle(NOW)
+        assert len(await user.history(str(rule_id))) == 1
+        erase = "mutation($p: String!) { deleteMyAccount(confirm: true, password: $p) }"
+        await user.ok(erase, p=PASSWORD)
+        async with app.stores.database.read() as session:
+            rules = select(AlertRule).where(col(AlertRule.owner_id) == user.id)
+            assert (await session.exec(rules)).all() == []
+            history = select(AlertHistory).where(col(AlertHistory.rule_id) == rule_id)
+            assert (await session.exec(history)).all() == []
