@@ -51,6 +51,8 @@ from resolvers.context import AppState, Info
 
 log = logging.getLogger(__name__)
 
+MAX_SCHEDULES_PER_USER = 20
+
 
 @dataclass(frozen=True)
 class ReportScheduleRequest:
@@ -157,6 +159,12 @@ async def create_report_schedule(info: Info, request: ReportScheduleRequest) -> 
         next_run_at=first_run,
     )
     async with context.stores.database.session() as session:
+        owned = await repository.list_schedules(session, schedule.owner_id)
+        if len(owned) >= MAX_SCHEDULES_PER_USER:
+            raise BadUserInput(
+                f"you have {MAX_SCHEDULES_PER_USER} report schedules: delete one first",
+                field="input",
+            )
         session.add(schedule)
     return CreatedSchedule(schedule, secret)
 

@@ -214,3 +214,14 @@ async def test_erasing_the_account_erases_its_rules_and_history(alert_app: MakeA
             assert (await session.exec(rules)).all() == []
             history = select(AlertHistory).where(col(AlertHistory.rule_id) == rule_id)
             assert (await session.exec(history)).all() == []
+
+
+async def test_a_user_has_at_most_20_report_schedules(alert_app: MakeApp) -> None:
+    async with alert_app(smtp_host="127.0.0.1") as app:
+        user = await app.member(Role.DEVELOPER)
+        channel = [{"kind": "EMAIL", "address": "ops@example.org"}]
+        schedule = {"name": "s", "cron": "0 7 * * *", "query": QUERY, "channels": channel}
+        for _ in range(20):
+            await user.ok(CREATE_SCHEDULE, input=schedule)
+        assert _bad_field(await user.send(CREATE_SCHEDULE, input=schedule)) == "input"
+        assert len((await user.ok(SCHEDULES))["reportSchedules"]) == 20
