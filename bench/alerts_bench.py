@@ -6,8 +6,8 @@ The 1,000 rules mix what users write: p95 of processing time, block rate, reques
 mean awareness, over 5-minute and 1-hour windows, scoped to a user, one of their agents, a
 source or a category. Figures, each the median of the runs:
 
-- measure: `resolvers.alert_evaluation.measure` alone (the grouped ClickHouse queries,
-  one per distinct window and category-ness: 4 here);
+- measure: `resolvers.alert_evaluation.measure` alone (the grouped ClickHouse queries: one
+  scan for both windows, and one more for the category scopes, so 2 here);
 - cycle: a whole `AlertEvaluator.run_cycle` in steady state (rules read from SQLite,
   measured, states unchanged, values stored in one executemany);
 - baseline: one query of the same kind over the same rows (exact p95 of processing time

@@ -1,7 +1,8 @@
 """What alert rules measure now, and the state each moves to: OK → PENDING → FIRING → RESOLVED.
 
-`measure` answers every rule with as few ClickHouse queries as there are distinct windows
-(db/alert_queries.py). `next_state` is the state machine, a pure function:
+`measure` answers every rule with one ClickHouse query per distinct window end (and bucket,
+for anomaly rules), and per category-ness (db/alert_queries.py). `next_state` is the state
+machine, a pure function:
 
 - the condition holds: OK/RESOLVED go to PENDING (to FIRING at once when `for` is 0);
   PENDING goes to FIRING once the condition has held `for` seconds;
@@ -67,28 +68,36 @@ def window_of(rule: AlertRule, now: datetime) -> Window:
     return Window(now - timedelta(seconds=rule.window_seconds), now)
 
 
-QueryKey = tuple[Window, bool]  # the window and whether its scopes fix a category
+QueryKey = tuple[datetime, int | None, bool]  # windows' end, bucket, whether by category
 
 
 async def measure(
     stores: Stores, rules: Sequence[AlertRule], now: datetime
 ) -> dict[object, Measurement]:
-    """Every rule's Measurement by rule id: one grouped query per distinct window."""
+    """Every rule's Measurement by rule id: one grouped query per distinct window end and
+    bucket, and category-ness (at most 2 for all threshold rules together)."""
     batches: dict[QueryKey, list[AlertRule]] = defaultdict(list)
     for rule in rules:
-        batches[(window_of(rule, now), rule.category is not None)].append(rule)
+        window = window_of(rule, now)
+        batches[(window.end, window.bucket_seconds, rule.category is not None)].append(rule)
     results: dict[object, Measurement] = {}
-    for (window, _), batch in batches.items():
-        aggregations = tuple(dict.fromkeys(aggregation_of(rule) for rule in batch))
+    for batch in batches.values():
+        windows = tuple(sorted({window_of(rule, now) for rule in batch}, key=lambda w: w.start))
+        measures = tuple(
+            dict.fromkeys(
+                (aggregation_of(rule), windows.index(window_of(rule, now))) for rule in batch
+            )
+        )
         shapes: set[Shape] = {shape_of_key(scope_key(rule)) for rule in batch}
         everyone = any(rule.all_users for rule in batch)
         user_ids = None if everyone else tuple(sorted({rule.owner_id for rule in batch}))
-        built = build_grouped(window, shapes, aggregations, user_ids)
+        built = build_grouped(windows, shapes, measures, user_ids)
         rows = await stores.analytics.query_rows(built.sql, built.parameters)
-        groups = read_grouped(built, rows, len(aggregations))
+        groups = read_grouped(built, rows, len(measures))
         for rule in batch:
-            index = aggregations.index(aggregation_of(rule))
-            results[rule.id] = _measure_rule(rule, window, groups, index)
+            position = windows.index(window_of(rule, now))
+            index = measures.index((aggregation_of(rule), position))
+            results[rule.id] = _measure_rule(rule, windows[position], groups, index, position)
     return results
 
 
@@ -97,11 +106,12 @@ def _measure_rule(
     window: Window,
     groups: dict[tuple[ScopeKey, datetime | None], GroupValues],
     index: int,
+    window_index: int,
 ) -> Measurement:
     key = scope_key(rule)
     if window.bucket_seconds is None:
         found = groups.get((key, None))
-        if found is not None and found.count > 0:
+        if found is not None and found.counts[window_index] > 0:
             value = found.values[index]
         else:
             empty_is_zero = AggregateFunction(rule.function) in _ZERO_WHEN_EMPTY

@@ -172,3 +172,25 @@ async def test_the_servers_own_loop_evaluates_on_schedule(alert_app: MakeApp) ->
             return await _states(user, rule["rule"]["id"]) == [("FIRING", True)]
 
         await wait_until(fired, "the evaluation loop fires the rule", within=30)
+
+
+async def test_rules_of_different_windows_measured_together(alert_app: MakeApp) -> None:
+    """One scan answers windows of 5 minutes and 1 hour: each counts its own rows only."""
+    async with alert_app() as app:
+        user = await app.member()
+        agent = await user.create_agent()
+        short = await user.count_rule(2)
+        long = await user.create_rule(
+            function="COUNT", comparator="GE", threshold=2, windowSeconds=3600
+        )
+        slow = await user.create_rule(
+            function="MAX", field="PROCESSING_TIME_MS", threshold=400, windowSeconds=3600
+        )
+        await user.insert(agent, minutes_before(NOW, 1), processing_time_ms=100.0)
+        await user.insert(agent, minutes_before(NOW, 30), processing_time_ms=500.0)
+        await app.cycle(NOW)
+        listed = (await user.ok("{ alertRules { id lastValue state } }"))["alertRules"]
+        found = {rule["id"]: (rule["lastValue"], rule["state"]) for rule in listed}
+        assert found[short["rule"]["id"]] == (1.0, "OK")
+        assert found[long["rule"]["id"]] == (2.0, "FIRING")
+        assert found[slow["rule"]["id"]] == (500.0, "FIRING")
