@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -90,10 +91,10 @@ class Notifier:
         send: Callable[[], Awaitable[Delivery]]
         if kind is ChannelKind.WEBHOOK:
             target = str(channel["url"])
-            send = lambda: self._webhooks.send(target, secret, body)  # noqa: E731
+            send = functools.partial(self._webhooks.send, target, secret, body)
         else:
             target = str(channel["address"])
-            send = lambda: send_email(self._smtp, target, subject, text, attachments)  # noqa: E731
+            send = functools.partial(send_email, self._smtp, target, subject, text, attachments)
         task = asyncio.create_task(self._deliver(rule_id, schedule_id, kind, target, send))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
