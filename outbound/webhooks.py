@@ -69,7 +69,13 @@ def check_url(url: str, *, allow_private: bool) -> None:
     address the host resolves to is public. Blocking (DNS): call it in a worker thread."""
     if len(url) > MAX_URL_CHARS:
         raise UrlRefused(f"a webhook URL has at most {MAX_URL_CHARS} characters")
-    parts = urlsplit(url)
+    if any(character.isspace() or not character.isprintable() for character in url):
+        raise UrlRefused("a URL has no spaces or control characters (percent-encode them)")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # a bad IPv6 literal, a port out of range
+        raise UrlRefused(f"not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https"):
         raise UrlRefused(
             f"the scheme {parts.scheme or '(none)'!r} is not allowed: use http or https"
@@ -81,7 +87,7 @@ def check_url(url: str, *, allow_private: bool) -> None:
     if allow_private:
         return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(parts.hostname, port or 443, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         raise UrlRefused(f"the host {parts.hostname!r} does not resolve") from None
     for info in infos:

@@ -124,6 +124,14 @@ async def check_channels(
     return stored
 
 
+def check_name(value: str) -> str:
+    """A rule's or schedule's name: 1 to 100 characters on one line (it heads emails)."""
+    name = value.strip()
+    if not 1 <= len(name) <= 100 or "\n" in name or "\r" in name:
+        raise BadUserInput("name must be 1 to 100 characters on one line", field="input.name")
+    return name
+
+
 def check_secret(secret: str | None) -> str:
     """The given signing secret (16 to 128 characters), or a new random one."""
     if secret is None:
@@ -138,9 +146,7 @@ async def check_rule(
     context: Context, principal: Principal, request: AlertRuleRequest
 ) -> dict[str, object]:
     """The rule's stored fields from a request; BAD_USER_INPUT / FORBIDDEN / NOT_FOUND."""
-    name = request.name.strip()
-    if not 1 <= len(name) <= 100:
-        raise BadUserInput("name must be 1 to 100 characters", field="input.name")
+    name = check_name(request.name)
     _seconds(request.window_seconds, MIN_WINDOW_SECONDS, MAX_WINDOW_SECONDS, "windowSeconds")
     _seconds(request.for_seconds, 0, MAX_FOR_SECONDS, "forSeconds")
     _seconds(request.cooldown_seconds, 0, MAX_COOLDOWN_SECONDS, "cooldownSeconds")

@@ -14,6 +14,7 @@ import base64
 import dataclasses
 import hashlib
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,7 +38,7 @@ from db.models import ReportSchedule, User
 from db.repositories import alerts as repository
 from outbound.email import Attachment
 from resolvers.alert_notify import Notifier
-from resolvers.alert_rules import ChannelRequest, check_channels, check_secret
+from resolvers.alert_rules import ChannelRequest, check_channels, check_name, check_secret
 from resolvers.analytics import (
     AggregationRequest,
     AnalyticsRequest,
@@ -139,9 +140,7 @@ def query_from_document(document: dict[str, Any], end: datetime) -> AnalyticsReq
 async def create_report_schedule(info: Info, request: ReportScheduleRequest) -> CreatedSchedule:
     context = info.context
     principal = await context.require_principal()
-    name = request.name.strip()
-    if not 1 <= len(name) <= 100:
-        raise BadUserInput("name must be 1 to 100 characters", field="input.name")
+    name = check_name(request.name)
     first_run = next_run(request.cron, datetime.fromtimestamp(context.app.clock.time(), UTC))
     build_query(principal, request.query, raw_allowed=True)  # checks it, BAD_USER_INPUT
     if not request.channels:
@@ -246,7 +245,8 @@ async def run_report(
         rows = int(counted[0][0])
     else:
         rows = content.count(b"\n") - (fmt is ExportFormat.CSV)
-    filename = f"{schedule.name}-{now:%Y%m%dT%H%M%SZ}.{suffix}".replace(" ", "_")
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", schedule.name).strip("._") or "report"
+    filename = f"{stem}-{now:%Y%m%dT%H%M%SZ}.{suffix}"
     summary = {
         "scheduleId": str(schedule.id),
         "name": schedule.name,

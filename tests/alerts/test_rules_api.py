@@ -94,6 +94,10 @@ async def test_alerts_only_about_ones_own_metrics(alert_app: MakeApp) -> None:
         ({"kind": "ANOMALY", "bucketSeconds": 200}, "input.bucketSeconds"),
         ({"bucketSeconds": 60}, "input.bucketSeconds"),
         ({"name": " "}, "input.name"),
+        ({"name": "two\nlines"}, "input.name"),
+        ({"channels": [{"kind": "WEBHOOK", "url": "http://[::1/x"}]}, "input.channels[0].url"),
+        ({"channels": [{"kind": "WEBHOOK", "url": "http://a:99999/x"}]}, "input.channels[0].url"),
+        ({"channels": [{"kind": "WEBHOOK", "url": "http://a b/x"}]}, "input.channels[0].url"),
         ({"category": "no spaces allowed"}, "input.category"),
         (
             {"channels": [{"kind": "WEBHOOK", "url": "ftp://example.org/x"}]},
