@@ -11,7 +11,7 @@ Writes bench/results/latest.md and latest.json (scratch, with each script's log)
 (or `--publish`) also copies them to bench/LATEST.md and bench/latest.json, which README links.
 Run from the repo root: `.venv/bin/python bench/suite.py [--quick] [--only NAMES] [--skip NAMES]
 [--publish]`, NAMES comma-separated from: floor, agents, process, fanout, analytics, engine,
-ethics, lag, listing, grouping, balancer, observability, otlp, abuse, vectors.
+ethics, lag, listing, grouping, balancer, observability, otlp, abuse, vectors, alerts.
 """
 
 from __future__ import annotations
@@ -98,6 +98,9 @@ JOBS = (
         ("--sessions", "500", "--vectors", "20000", "--runs", "10"), 20,
         "VectorWriter ingestion (claim, embed, upsert, flag) and the similarSessions vector "
         "query over 100,000 vectors, against qdrant-client directly on the same local mode"),
+    Job("alerts", "extra: alerts", "alerts_bench.py", ("--runs", "3"), 10,
+        "one alert evaluation cycle of 1,000 rules over 1,000,000 rows (grouped queries) "
+        "against one p95-by-agent query over the same rows, and one query per rule"),
     Job("abuse", "extra: abuse", "abuse_bench.py", ("--seconds", "8", "--idle-seconds", "3"),
         10, "a signed-in client's `{ me { id } }` p99 while 3 anonymous clients send aliased "
         "introspection, one sends `process` with 20,000 emoji and one floods APQ, against "

@@ -57,6 +57,12 @@ class TracingExporter(StrEnum):
     OTLP = "otlp"  # OTLP over HTTP/protobuf to OTLP_ENDPOINT
 
 
+class SmtpSecurity(StrEnum):
+    NONE = "none"  # plain SMTP (a relay on localhost)
+    STARTTLS = "starttls"
+    TLS = "tls"  # implicit TLS (SMTPS, usually port 465)
+
+
 class ConfigurationError(Exception):
     """A setting is missing or wrong; the message names the environment variable."""
 
@@ -187,6 +193,21 @@ class Settings(BaseSettings):
     metrics_allowed_networks: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["127.0.0.1/32", "::1/128"]
     )
+    # Alerts and scheduled reports (resolvers/alert_evaluator.py): one evaluator per
+    # deployment (a Redis lease elects it); webhooks and email go out through outbound/.
+    alerts_enabled: bool = True  # false: this process never evaluates (it still serves the API)
+    alert_evaluation_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
+    webhook_allow_private_networks: bool = False  # loopback, RFC 1918, link-local, ...
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    webhook_max_attempts: int = Field(default=4, ge=1, le=10)
+    webhook_backoff_seconds: float = Field(default=1.0, ge=0, le=60)  # doubled per retry
+    smtp_host: str = ""  # empty: email channels are refused
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: SmtpSecurity = SmtpSecurity.STARTTLS
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "alerts@localhost"
+    report_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)  # one scheduled export
     shutdown_grace_seconds: int = Field(default=30, gt=0, le=3600)  # uvicorn takes whole seconds
 
     @field_validator(

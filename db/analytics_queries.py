@@ -107,7 +107,8 @@ class BuiltQuery:
     columns: tuple[str, ...]  # the names of the result columns, in order
 
 
-def _column(metric: MetricField) -> str:
+def column_sql(metric: MetricField) -> str:
+    """The SQL of a metric's column as a number (BLOCKED and ERROR as 0/1)."""
     name = metric.value
     return f"toUInt8({name})" if metric in _NUMERIC_FIELDS else name
 
@@ -129,10 +130,10 @@ def where_clause(where: MetricsFilter, parameters: dict[str, Any]) -> str:
     for metric, (low, high) in where.ranges.items():
         if low is not None:
             parameters[f"{metric.value}_min"] = low
-            conditions.append(f"{_column(metric)} >= {{{metric.value}_min:Float64}}")
+            conditions.append(f"{column_sql(metric)} >= {{{metric.value}_min:Float64}}")
         if high is not None:
             parameters[f"{metric.value}_max"] = high
-            conditions.append(f"{_column(metric)} <= {{{metric.value}_max:Float64}}")
+            conditions.append(f"{column_sql(metric)} <= {{{metric.value}_max:Float64}}")
     return " AND ".join(conditions)
 
 
@@ -140,7 +141,7 @@ def _aggregate_sql(index: int, aggregation: Aggregation, parameters: dict[str, A
     if aggregation.function is AggregateFunction.COUNT:
         return "toFloat64(count())"
     assert aggregation.field is not None
-    column = _column(aggregation.field)
+    column = column_sql(aggregation.field)
     if aggregation.function is AggregateFunction.PERCENTILE:
         parameters[f"p{index}"] = aggregation.percentile
         return f"quantileExact({{p{index}:Float64}})({column})"

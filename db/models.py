@@ -256,3 +256,102 @@ class IngestQueue(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500)
     retry_at: datetime | None = _optional_timestamp()
     dead_at: datetime | None = _optional_timestamp()
+
+
+class AlertRule(SQLModel, table=True):
+    """A user's alert rule and its current state (resolvers/alert_rules.py, alert_evaluator.py).
+
+    Without `all_users` it reads only its owner's metrics rows; `all_users` (admins only)
+    reads everyone's. `channels` are {"kind": "webhook", "url"} or {"kind": "email",
+    "address"}; `secret` signs its webhook bodies (HMAC-SHA256). `state_version` is bumped by
+    every stored transition: a transition is written only over the version it was computed
+    from, so two evaluators can never both record (and notify) the same one.
+    """
+
+    __tablename__ = "alert_rules"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    owner_id: uuid.UUID = _foreign_key("users.id", ondelete="CASCADE")
+    name: str = Field(max_length=100)
+    kind: str = Field(max_length=16)
+    function: str = Field(max_length=16)
+    field: str | None = Field(default=None, max_length=32)
+    percentile: float | None = None
+    comparator: str = Field(max_length=4)
+    threshold: float
+    window_seconds: int
+    bucket_seconds: int | None = None  # ANOMALY: the series' bucket
+    for_seconds: int = 0
+    cooldown_seconds: int = 0
+    agent_id: uuid.UUID | None = _foreign_key("agents.id", ondelete="CASCADE", nullable=True)
+    category: str | None = Field(default=None, max_length=32)
+    source: str | None = Field(default=None, max_length=32)
+    all_users: bool = Field(default=False)
+    channels: list[dict[str, Any]] = _json(default=list)
+    secret: str = Field(max_length=128)
+    enabled: bool = Field(default=True)
+    state: str = Field(default="ok", max_length=16)
+    state_version: int = Field(default=0)
+    # Since when the condition has held (PENDING and FIRING); None in OK and RESOLVED.
+    pending_since: datetime | None = _optional_timestamp()
+    last_notified_at: datetime | None = _optional_timestamp()
+    last_value: float | None = None
+    last_evaluated_at: datetime | None = _optional_timestamp()
+    created_at: datetime = _created_at()
+    updated_at: datetime = _created_at()
+
+
+class AlertHistory(SQLModel, table=True):
+    """One change of a rule's state; `notified` says whether its channels were told."""
+
+    __tablename__ = "alert_history"
+    __table_args__ = (Index("ix_alert_history_rule_at", "rule_id", "at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    rule_id: uuid.UUID = _foreign_key("alert_rules.id", ondelete="CASCADE", index=False)
+    state: str = Field(max_length=16)
+    previous_state: str = Field(max_length=16)
+    value: float | None = None
+    notified: bool = Field(default=False)
+    at: datetime = _created_at()
+
+
+class AlertDelivery(SQLModel, table=True):
+    """One notification sent to one channel: how many attempts, the last status, the error."""
+
+    __tablename__ = "alert_deliveries"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    rule_id: uuid.UUID | None = _foreign_key("alert_rules.id", ondelete="CASCADE", nullable=True)
+    schedule_id: uuid.UUID | None = _foreign_key(
+        "report_schedules.id", ondelete="CASCADE", nullable=True
+    )
+    channel: str = Field(max_length=16)
+    target: str = Field(max_length=2048)
+    attempts: int
+    status_code: int | None = None
+    ok: bool
+    error: str | None = Field(default=None, max_length=500)
+    at: datetime = _created_at()
+
+
+class ReportSchedule(SQLModel, table=True):
+    """An export (an AnalyticsQuery + format) run on a cron schedule and delivered.
+
+    `query` is the AnalyticsQuery as given; each run moves its range to end at the run time,
+    keeping its length (resolvers/report_schedules.py).
+    """
+
+    __tablename__ = "report_schedules"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    owner_id: uuid.UUID = _foreign_key("users.id", ondelete="CASCADE")
+    name: str = Field(max_length=100)
+    cron: str = Field(max_length=128)
+    query: dict[str, Any] = _json(default=dict)
+    format: str = Field(max_length=16)
+    channels: list[dict[str, Any]] = _json(default=list)
+    secret: str = Field(max_length=128)
+    next_run_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    last_run_at: datetime | None = _optional_timestamp()
+    created_at: datetime = _created_at()

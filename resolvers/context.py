@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar
 
 import strawberry
 from starlette.requests import Request
@@ -30,6 +30,9 @@ from db.stores import Stores
 from outbound.language_model import ChatCompletions
 from resolvers.loaders import Loaders
 from resolvers.pagination import CursorCodec
+
+if TYPE_CHECKING:  # the evaluator's module imports this one
+    from resolvers.alert_evaluator import AlertEvaluator
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -85,6 +88,8 @@ class AppState:
     guard: engine.SemanticGuard | None = None
     run_engine: EngineRunner = run_in_thread
     clock: Clock = SYSTEM_CLOCK
+    # The alert evaluator and its notifier (resolvers/alert_evaluator.py), set by the lifespan.
+    alerts: AlertEvaluator | None = None
 
     async def authenticate(self, authorization: str) -> Principal | None:
         """The caller an `Authorization` value names: None when empty, else verified.

@@ -65,3 +65,8 @@ async def publish_agent_event(context: Context, kind: AgentEventKind, agent: Age
             log.exception(
                 "could not publish %s on %s (request %s)", kind, topic, context.request_id
             )
+
+
+def alerts_topic(owner_id: uuid.UUID) -> str:
+    """Broker topic of the notifying state changes of a user's alert rules."""
+    return f"alerts:user:{owner_id}"

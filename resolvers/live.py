@@ -24,6 +24,7 @@ from starlette.websockets import WebSocket
 
 from auth.permissions import Permission
 from auth.tokens import authenticate
+from core.alerts import AlertEvent
 from core.errors import BadUserInput, Forbidden
 from core.events import AgentChanged, AgentEventKind, StateChanged
 from core.payloads import PayloadError
@@ -35,6 +36,7 @@ from resolvers.context import Context, Info
 from resolvers.events import (
     agent_metrics_topic,
     agent_topic,
+    alerts_topic,
     owner_agents_topic,
     state_topic,
     user_metrics_topic,
@@ -158,6 +160,18 @@ async def consciousness_state_changed(
     await load_visible_agent(context, agent_id, ADMIN_PERMISSIONS)
     async with context.stores.broker.subscribe(state_topic(agent_id), since=since) as events:
         async for event in Records(events, StateChanged.from_payload):
+            _fresh_loaders(context)
+            yield event
+
+
+async def alerts(info: Info, since: int | None) -> AsyncGenerator[Delivered[AlertEvent], None]:
+    """The FIRING and RESOLVED notifications of the caller's own alert rules."""
+    context = info.context
+    principal = await context.require_principal()
+    _check_since(since)
+    topic = alerts_topic(uuid.UUID(principal.user_id))
+    async with context.stores.broker.subscribe(topic, since=since) as subscription:
+        async for event in Records(subscription, AlertEvent.from_payload):
             _fresh_loaders(context)
             yield event
 

@@ -12,6 +12,7 @@ from strawberry.types.execution import ExecutionContext
 from schema.pipeline import OperationObserver, OperationPipeline
 from schema.roots import (
     agents,
+    alerts,
     analytics,
     api_keys,
     auth,
@@ -31,6 +32,7 @@ Query = merge_types(
         consciousness.Query,
         analytics.Query,
         api_keys.Query,
+        alerts.Query,
     ),
 )
 Mutation = merge_types(
@@ -43,6 +45,7 @@ Mutation = merge_types(
         live.Mutation,
         privacy.Mutation,
         api_keys.Mutation,
+        alerts.Mutation,
     ),
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -31,7 +32,11 @@ from db.stores import Stores
 from db.types import utcnow
 from db.vector_writer import VectorWriter
 from engine import SemanticGuard
+from outbound.email import SmtpConfig
 from outbound.language_model import ChatCompletions
+from outbound.webhooks import WebhookSender
+from resolvers.alert_evaluator import AlertEvaluator
+from resolvers.alert_notify import Notifier
 from resolvers.context import AppState
 from resolvers.metrics import process_usage
 from resolvers.pagination import CursorCodec
@@ -147,6 +152,10 @@ def create_app(
             run_engine=telemetry.run_engine,
             clock=clock,
         )
+        evaluator = _alert_evaluator(app_state)
+        running = app_state = dataclasses.replace(app_state, alerts=evaluator)
+        if settings.alerts_enabled:
+            evaluator.start()
         graphql.token_watch.start(stores.tokens, settings.websocket_token_check_seconds)
         if warming is not None:
             await warming
@@ -162,6 +171,7 @@ def create_app(
             await graphql.token_watch.stop()
             engine_processes.close()
             await ingest_worker.close()
+            await evaluator.close()
             await rate_limiter.close()
             await app_state.language_model.aclose()
             await stores.close()
@@ -293,6 +303,27 @@ async def _start_vector_writer(
         retention_days=settings.vector_retention_days,
     )
     stores.vector_writer.start()  # stores.close() stops it after a last drain
+
+
+def _alert_evaluator(app: AppState) -> AlertEvaluator:
+    """The alert evaluator with its channels, built from the settings (not yet started)."""
+    settings = app.settings
+    webhooks = WebhookSender(
+        timeout_seconds=settings.webhook_timeout_seconds,
+        max_attempts=settings.webhook_max_attempts,
+        backoff_seconds=settings.webhook_backoff_seconds,
+        allow_private=settings.webhook_allow_private_networks,
+    )
+    smtp = SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        security=settings.smtp_security,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        sender=settings.smtp_from,
+    )
+    notifier = Notifier(app.stores, webhooks, smtp)
+    return AlertEvaluator(app, notifier, settings.alert_evaluation_interval_seconds)
 
 
 def _running_stores(app: AppState | None) -> tuple[Stores, RateLimiter] | None:

@@ -100,6 +100,9 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         # A worker process takes seconds to start (it imports the engine and loads the
         # guard); tests/consciousness/test_engine_processes.py turns them on.
         "engine_processes": 0,
+        # Tests run an evaluation cycle at the time they choose (tests/alerts); a loop of the
+        # shared app would evaluate their rules at the real time, and hold the leader lease.
+        "alerts_enabled": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

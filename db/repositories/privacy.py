@@ -1,6 +1,7 @@
 """Everything the relational store holds about one user: read it all, or erase it all (GDPR).
 
-"About the user" means: their user row; the agents they own, with every version and every
+"About the user" means: their user row; their ingestion keys, alert rules and report
+schedules (cascading with the user); the agents they own, with every version and every
 session of those agents; the sessions they ran on any agent; the versions they wrote of
 any agent; the ethics feedback on their agents; and the audit rows about them. Every query
 is built by SQLAlchemy with bound parameters.
@@ -19,16 +20,19 @@ from db.crypto import Keyring
 from db.models import (
     Agent,
     AgentVersion,
+    AlertRule,
     ApiKey,
     AuditLog,
     ConsciousnessSession,
     EthicsFeedback,
+    ReportSchedule,
     User,
 )
 from db.repositories.session_texts import open_texts
 
 EXCLUDED_USER_FIELDS = frozenset({"password_hash"})
 EXCLUDED_API_KEY_FIELDS = frozenset({"key_hash"})
+EXCLUDED_SIGNING_FIELDS = frozenset({"secret"})  # webhook signing keys of rules and reports
 """Kept out of the export: a password hash is a secret, and gives the user nothing."""
 
 
@@ -109,9 +113,25 @@ async def collect(
             select(ApiKey).where(col(ApiKey.user_id) == user_id).order_by(col(ApiKey.created_at))
         )
     ).all()
+    rules = (
+        await session.exec(
+            select(AlertRule)
+            .where(col(AlertRule.owner_id) == user_id)
+            .order_by(col(AlertRule.created_at))
+        )
+    ).all()
+    schedules = (
+        await session.exec(
+            select(ReportSchedule)
+            .where(col(ReportSchedule.owner_id) == user_id)
+            .order_by(col(ReportSchedule.created_at))
+        )
+    ).all()
     return {
         "user": _row(user, EXCLUDED_USER_FIELDS),
         "api_keys": [_row(key, EXCLUDED_API_KEY_FIELDS) for key in keys],
+        "alert_rules": [_row(rule, EXCLUDED_SIGNING_FIELDS) for rule in rules],
+        "report_schedules": [_row(row, EXCLUDED_SIGNING_FIELDS) for row in schedules],
         "agents": [_row(agent) for agent in agents],
         "agent_versions": [_row(version) for version in versions],
         "consciousness_sessions": [_session(row, keyring) for row in sessions],

@@ -12,6 +12,7 @@ from auth.permissions import Permission
 from resolvers import live
 from resolvers.context import Info
 from schema.permissions import requires
+from schema.types.alerts import AlertNotification
 from schema.types.live import (
     AgentEvent,
     ConnectionRenewal,
@@ -59,6 +60,16 @@ class Subscription:
     ) -> AsyncGenerator[MetricsEvent, None]:
         async for event in live.metrics(info, agent_id, since, throttle_ms):
             yield MetricsEvent.from_record(event)
+
+    @strawberry.subscription(
+        description="Your alert rules going FIRING or RESOLVED (the notifying changes).",
+        extensions=requires(Permission.ANALYTICS_READ),
+    )
+    async def alerts(
+        self, info: Info, since: Since = None
+    ) -> AsyncGenerator[AlertNotification, None]:
+        async for event in live.alerts(info, since):
+            yield AlertNotification.from_record(event)
 
     @strawberry.subscription(
         description="An agent's consciousness state after each processed input.",

@@ -139,6 +139,19 @@ def short_token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         process.wait(timeout=30)
 
 
+@pytest.fixture(scope="session")
+def alerts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server whose alert evaluator runs twice a second."""
+    process, url = _start_server(
+        tmp_path_factory.mktemp("browser-alerts"), {"ALERT_EVALUATION_INTERVAL_SECONDS": "0.5"}
+    )
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 @pytest.fixture
 def account(browser_server: str) -> Account:
     """A fresh user with one ACTIVE agent on the browser server."""

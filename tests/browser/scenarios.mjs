@@ -255,6 +255,29 @@ async function observeSpan(page, token) {
   return { row, all, otlpOnly, modelOnly, shownText, byModel, bySource, byProvider };
 }
 
+async function alerts(browser) {
+  const { username, password, token, agentId } = options;
+  const { page, record } = await openPage(browser, { width: 1280, height: 900 });
+  await page.goto(`${url}/dashboard`);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForSelector('#connection[data-state="connected"]', { timeout: STEP_MS });
+  // a rule that fires on the first request in 5 minutes; the server evaluates twice a second
+  await graphql(
+    'mutation($i: AlertRuleInput!) { createAlertRule(input: $i) { rule { id } } }',
+    { i: { name: 'any request', function: 'COUNT', comparator: 'GE', threshold: 1,
+           windowSeconds: 300 } }, token,
+  );
+  await graphql('mutation($i: ProcessInput!) { process(input: $i) { requestId } }',
+    { i: { agentId, input: 'Hello there, how are you?' } }, token);
+  await page.waitForSelector('#alerts tr[data-state="FIRING"]', { timeout: STEP_MS });
+  const row = await page.evaluate(() => [...document.querySelector('#alerts tr[data-state="FIRING"]').cells]
+    .map((c) => c.textContent));
+  const emptyHidden = await page.evaluate(() => document.querySelector('#alerts-empty').hidden);
+  return { ...(await finish(page, record)), row, emptyHidden };
+}
+
 async function resume(browser) {
   // The websocket runs through a proxy route the test can cut. A request processed while
   // the dashboard is disconnected must reach the feed after the reconnect, because the
@@ -360,7 +383,7 @@ async function screenshot(browser) {
   return finish(page, record);
 }
 
-const scenarios = { graphiql, dashboard, resume, renewal, apidocs, screenshot };
+const scenarios = { graphiql, dashboard, alerts, resume, renewal, apidocs, screenshot };
 const browser = await chromium.launch({
   executablePath: chromiumPath,
   // Responses fulfilled by the CSP route have no server address, so Chromium's Local

@@ -140,6 +140,23 @@ def _assert_observed_call(observed: dict[str, Any]) -> None:
     assert graphql_row[2:4] == ["0", "0"]  # no tokens: the engine's own answer
 
 
+def test_dashboard_shows_an_alert_firing(browser: Browser, alerts_server: str) -> None:
+    account = new_account(alerts_server)
+    result = browser.run(
+        "alerts",
+        url=account.url,
+        username=account.username,
+        password=account.password,
+        token=account.token,
+        agentId=account.agent_id,
+    )
+
+    _assert_same_origin_only(result, account.url)
+    _time, rule, state, value, threshold = result["row"]
+    assert (rule, state, value, threshold) == ("any request", "firing", "1.000", "1.000")
+    assert result["emptyHidden"] is True
+
+
 def test_dashboard_reconnects_and_resumes_where_it_stopped(
     browser: Browser, account: Account
 ) -> None:

@@ -1,4 +1,4 @@
-// The live dashboard: sign in over HTTP, then follow metricsSummary, metrics and agentEvents
+// The live dashboard: sign in over HTTP, then follow metricsSummary, metrics, agentEvents and alerts
 // over one graphql-transport-ws connection. Every number is also shown as text (summary
 // tiles, tables); the charts are an extra. DOM is built with textContent only.
 import { createClient } from 'graphql-ws';
@@ -343,6 +343,23 @@ function followBreakdown() {
   breakdownTimer = setInterval(loadBreakdown, BREAKDOWN_REFRESH_MS);
 }
 
+function showAlert(event) {
+  const row = document.createElement('tr');
+  row.className = 'fresh';
+  row.dataset.ruleId = event.ruleId;
+  row.dataset.state = event.state;
+  cell(row, timeOf(event.at));
+  cell(row, event.ruleName);
+  const state = event.state === 'FIRING' ? 'blocked' : 'ok';
+  cell(row, event.state.toLowerCase(), `outcome-${state}`);
+  cell(row, fixed(event.value, 3), 'num');
+  cell(row, fixed(event.threshold, 3), 'num');
+  const body = document.querySelector('#alerts tbody');
+  body.prepend(row);
+  while (body.rows.length > MAX_FEED_ROWS) body.deleteRow(-1);
+  $('alerts-empty').hidden = true;
+}
+
 function showAgents() {
   const body = document.querySelector('#agents tbody');
   const rows = [...agents.entries()].sort((a, b) => a[1].name.localeCompare(b[1].name));
@@ -402,6 +419,8 @@ const METRICS = `subscription($since: Int) { metrics(since: $since) {
   blocked error violationCategories source model provider inputTokens outputTokens } }`;
 const AGENT_EVENTS = `subscription($since: Int) { agentEvents(since: $since) {
   sequence kind agentId status version timestamp } }`;
+const ALERTS = `subscription($since: Int) { alerts(since: $since) {
+  sequence ruleId ruleName state value threshold at } }`;
 
 let client = null;
 let follows = [];
@@ -559,6 +578,7 @@ async function start() {
   follow(METRICS, { since: null }, 'metrics', showRequest, true);
   follow(AGENT_EVENTS, { since: null }, 'agentEvents', onAgentEvent, true);
   followBreakdown();
+  follow(ALERTS, { since: null }, 'alerts', showAlert, true);
 }
 
 function signOut(message) {
