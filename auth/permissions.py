@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -60,7 +61,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 PRIVILEGED_ROLES = frozenset({Role.ADMIN, Role.SUPER_ADMIN})
 
 
-def permissions_for(roles: list[Role]) -> frozenset[Permission]:
+def permissions_for(roles: Iterable[Role]) -> frozenset[Permission]:
     """The union of the permissions of every role held."""
     granted: frozenset[Permission] = frozenset()
     for role in roles:

@@ -57,6 +57,22 @@ def page_size(first: int, field: str = "first") -> int:
     return first
 
 
+class LazyCursor:
+    """A row's cursor, signed when first read: a listing's clients rarely select every edge's
+    cursor, and each is an HMAC (about 15 µs, a twentieth of a 20-agent page's time)."""
+
+    __slots__ = ("_make", "_row", "_value")
+
+    def __init__(self, make: Callable[[Any], str], row: Any) -> None:
+        self._make, self._row = make, row
+        self._value: str | None = None
+
+    def __str__(self) -> str:
+        if self._value is None:
+            self._value = self._make(self._row)
+        return self._value
+
+
 @dataclass(frozen=True)
 class Page(Generic[Row]):
     """One page of a keyset listing: each row with its cursor, and where the page sits.
@@ -64,7 +80,7 @@ class Page(Generic[Row]):
     schema/types/pagination.py turns it into a Relay connection of GraphQL nodes.
     """
 
-    edges: list[tuple[str, Row]]  # (cursor, row), in order
+    edges: list[tuple[LazyCursor, Row]]  # (cursor, row), in order
     has_next_page: bool
     has_previous_page: bool
     total_count: int | None  # None when the query does not select totalCount
@@ -80,7 +96,7 @@ def build_page(
 ) -> Page[Row]:
     """A page from up to `first + 1` rows; the extra row only says a next page exists."""
     return Page(
-        edges=[(cursor_of(row), row) for row in rows[:first]],
+        edges=[(LazyCursor(cursor_of, row), row) for row in rows[:first]],
         has_next_page=len(rows) > first,
         has_previous_page=has_previous_page,
         total_count=total_count,

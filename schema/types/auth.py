@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 
@@ -61,13 +62,13 @@ class User:
 
     @classmethod
     def from_row(cls, row: UserRow) -> User:
-        roles = [RoleValue(role) for role in row.roles]
+        roles = tuple(RoleValue(role) for role in row.roles)
         return cls(
             id=row.id,
             username=row.username,
-            roles=roles,
+            roles=list(roles),
             tier=TierValue(row.tier),
-            permissions=sorted(permission.value for permission in permissions_for(roles)),
+            permissions=list(_permission_names(roles)),
             row=row,
         )
 
@@ -81,7 +82,7 @@ class User:
             username=principal.username,
             roles=list(principal.roles),
             tier=principal.tier,
-            permissions=sorted(permission.value for permission in principal.permissions),
+            permissions=list(_permission_names(tuple(principal.roles))),
         )
 
 
@@ -139,3 +140,10 @@ class AuditEntry:
 
 UserConnection = Connection[User]
 AuditEntryConnection = Connection[AuditEntry]
+
+
+@functools.cache
+def _permission_names(roles: tuple[RoleValue, ...]) -> tuple[str, ...]:
+    """The sorted names of what `roles` grant: one computation per combination of roles (a
+    page of agents shows as many owners, each with the same few roles)."""
+    return tuple(sorted(permission.value for permission in permissions_for(roles)))

@@ -7,7 +7,7 @@ from typing import Generic, TypeVar
 
 import strawberry
 
-from resolvers.pagination import Page
+from resolvers.pagination import LazyCursor, Page
 
 NodeType = TypeVar("NodeType")
 Row = TypeVar("Row")
@@ -17,14 +17,26 @@ Row = TypeVar("Row")
 class PageInfo:
     has_next_page: bool
     has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    start: strawberry.Private[LazyCursor | None]
+    end: strawberry.Private[LazyCursor | None]
+
+    @strawberry.field
+    def start_cursor(self) -> str | None:
+        return None if self.start is None else str(self.start)
+
+    @strawberry.field
+    def end_cursor(self) -> str | None:
+        return None if self.end is None else str(self.end)
 
 
 @strawberry.type
 class Edge(Generic[NodeType]):
     node: NodeType
-    cursor: str
+    lazy_cursor: strawberry.Private[LazyCursor]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        return str(self.lazy_cursor)
 
 
 @strawberry.type
@@ -42,16 +54,15 @@ class Connection(Generic[NodeType]):
 
 def connection(page: Page[Row], node_of: Callable[[Row], NodeType]) -> Connection[NodeType]:
     """The Relay connection of a page, each row made into its GraphQL node by `node_of`."""
-    edges = [Edge(node=node_of(row), cursor=cursor) for cursor, row in page.edges]
+    edges = [Edge(node=node_of(row), lazy_cursor=cursor) for cursor, row in page.edges]
     return Connection(edges=edges, page_info=page_info(page), counted=page.total_count)
 
 
 def page_info(page: Page[Row]) -> PageInfo:
     """Where `page` sits, and the cursors of its first and last rows."""
-    cursors = [cursor for cursor, _ in page.edges]
     return PageInfo(
         has_next_page=page.has_next_page,
         has_previous_page=page.has_previous_page,
-        start_cursor=cursors[0] if cursors else None,
-        end_cursor=cursors[-1] if cursors else None,
+        start=page.edges[0][0] if page.edges else None,
+        end=page.edges[-1][0] if page.edges else None,
     )

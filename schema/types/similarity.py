@@ -62,7 +62,7 @@ class SimilarSessionConnection:
                 node=SimilarSession(
                     session=SessionRecord.from_stored(scored.session), score=scored.score
                 ),
-                cursor=cursor,
+                cursor=str(cursor),
             )
             for cursor, scored in page.edges
         ]
