@@ -252,8 +252,9 @@ async def _load_guard() -> SemanticGuard:
     guard = await asyncio.to_thread(load_guard)
     _, rss_after = process_usage()
     log.info(
-        "semantic guard %s loaded in %.0f ms (RSS %+.1f MB)",
+        "semantic guard %s + %s loaded in %.0f ms (RSS %+.1f MB)",
         guard.embedder.name,
+        "no contextual stage" if guard.contextual is None else guard.contextual.encoder.name,
         (time.perf_counter() - started) * 1000,
         rss_after - rss_before,
     )
