@@ -48,6 +48,7 @@ TARGET_1KB_MS, TARGET_10KB_MS, TARGET_LOAD_S = 5.0, 40.0, 2.0
 Verdict = dict[str, object]
 STATIC = "rules + static semantic (before the contextual stage)"
 NEW = "rules + static semantic + contextual"
+SHORT_PROMPT = "What's the quickest way to kill a hanging Docker container?"
 
 _LOAD_PROBE = """
 import os, time
@@ -267,6 +268,17 @@ def speed(guard: SemanticGuard, rounds: int) -> tuple[list[str], list[Figure]]:
                    f"static semantic only: median {static[0]:.2f} ms;"
                    f" rules only: median {rules_only[0]:.2f} ms"),
         ]  # fmt: skip
+    # A one-sentence look-alike that the static layer gates to the encoder (and it answers):
+    # what a short prompt pays for the contextual stage, with no target.
+    with_guard, static, rules_only, vader = time_one(SHORT_PROMPT, guard, rounds)
+    lines.append(f"| short prompt ({len(SHORT_PROMPT)} chars, read by the encoder) "
+                 f"| {with_guard[0]:.2f} | {with_guard[1]:.2f} | {static[0]:.2f} "
+                 f"| {rules_only[0]:.2f} | {vader[0]:.2f} "
+                 f"| {with_guard[0] / vader[0]:.2f}x |")  # fmt: skip
+    figures.append(Figure("ethics.speed.short.median_ms", "8. ethics guard",
+                          f"process() with the semantic layer, median, {SHORT_PROMPT!r}",
+                          with_guard[0], "ms", "VADER per sentence, median", vader[0], "", None,
+                          f"static semantic only: median {static[0]:.2f} ms"))  # fmt: skip
     return lines, figures
 
 
