@@ -96,9 +96,9 @@ def load_embedder(root: Path | None = None) -> WordLlamaEmbedder:
 
 
 @functools.cache
-def load_guard(root: Path | None = None) -> SemanticGuard:
-    """The embedder plus the engine's shipped exemplars, embedded once, and the contextual
-    stage (encoder + trained head): pass it to the engine."""
+def load_guard(root: Path | None = None, contextual: bool = True) -> SemanticGuard:
+    """The embedder plus the engine's shipped exemplars, embedded once, and unless
+    `contextual` is False the contextual stage (encoder + trained head): pass it to the engine."""
     categories = tuple(POLICY.categories)
-    contextual = ContextualStage(load_encoder(), shipped_head(categories))
-    return build_guard(load_embedder(root), categories, contextual)
+    stage = ContextualStage(load_encoder(), shipped_head(categories)) if contextual else None
+    return build_guard(load_embedder(root), categories, stage)

@@ -115,7 +115,11 @@ def create_app(
             tracing.instrument_stores(stores)
         secrets = settings.signing_secrets()
         rate_limiter = await RateLimiter.create(settings.redis_url, settings.redis_key_prefix)
-        guard = await _load_guard() if settings.ethics_semantic_guard else None
+        guard = (
+            await _load_guard(settings.ethics_contextual_stage)
+            if settings.ethics_semantic_guard
+            else None
+        )
         keyring = Keyring(*settings.data_keys())
         await _start_vector_writer(settings, stores, guard, keyring)
         running = app_state = AppState(
@@ -244,12 +248,13 @@ def app_from_environment() -> Starlette:
     return app
 
 
-async def _load_guard() -> SemanticGuard:
-    """The ethics stage's semantic layer, read from its package in a worker thread; logs
-    what loading it cost (docs/operations.md has the measured figures)."""
+async def _load_guard(contextual: bool) -> SemanticGuard:
+    """The ethics stage's semantic layer (with its contextual stage unless `contextual` is
+    False), read from its packages in a worker thread; logs what loading it cost
+    (docs/operations.md has the measured figures)."""
     _, rss_before = process_usage()
     started = time.perf_counter()
-    guard = await asyncio.to_thread(load_guard)
+    guard = await asyncio.to_thread(load_guard, None, contextual)
     _, rss_after = process_usage()
     log.info(
         "semantic guard %s + %s loaded in %.0f ms (RSS %+.1f MB)",
