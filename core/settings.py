@@ -128,10 +128,10 @@ class Settings(BaseSettings):
     ingest_queue_max_spans: int = Field(default=10_000, gt=0)
     ingest_worker: bool = True  # false: this process only queues; others analyse
     # The ethics stage's semantic layer (db/guard_model.py): loaded once at start-up
-    # (about 0.4 s, 265 MB with the contextual stage); off, rules and detectors only.
+    # (about 1 s, 170 MB with the contextual stage); off, rules and detectors only.
     ethics_semantic_guard: bool = True
     # Its contextual stage (MiniLM, db/guard_encoder.py): off, the static layer alone, which
-    # keeps the engine within 5 ms per 1 KB (docs/engine-guard.md) and saves ~190 MB.
+    # keeps the engine within 5 ms per 1 KB (docs/engine-guard.md) and saves ~100 MB.
     ethics_contextual_stage: bool = True
     db_pool_size: int = Field(default=40, gt=0)  # a fixed pool: db/session.py says why
     db_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=300)

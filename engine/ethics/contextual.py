@@ -4,12 +4,13 @@ Static embeddings (the semantic layer) are lexical, so a paraphrase with no word
 with an exemplar is missed and a homonym is matched. A transformer encoder reads words in
 context; a multinomial logistic head over its vectors (15 classes: S1-S14 and "benign",
 trained by bench/ethics_head.py, shipped in data/contextual_head.json) turns a sentence
-into P(category). It costs ~5-8 ms a sentence on one core, so it reads only the sentences
-that need it (`select`): those whose nearest harmful exemplar in the static layer is at
-least GATE_SIMILARITY similar and that no rule or static match already judged, the first
-MAX_READ of them in text order. Each segment's eligibility depends on that segment alone
-and on those before it, so appending text never takes a finding away (the engine's
-monotonicity property: adding a violation never raises the score).
+into P(category). It costs ~2-3 ms a sentence on one core (int8, ~0.11 ms a word piece, up
+to ~8 ms at the 64-piece cap), so it reads only the sentences that need it (`select`):
+those whose nearest harmful exemplar in the static layer is at least GATE_SIMILARITY
+similar (chosen by bench/ethics_gate.py on our training rows) and that no rule or static
+match already judged, the first MAX_READ of them in text order. Each segment's eligibility
+depends on that segment alone and on those before it, so appending text never takes a
+finding away (the engine's monotonicity property: adding a violation never raises the score).
 The encoder comes in from outside (db/guard_encoder.py), like the semantic layer's model;
 probabilities are rounded to 4 decimals before any comparison, so verdicts are deterministic.
 """
