@@ -74,8 +74,9 @@ JOBS = (
         "engine.process on 1 KB and 10 KB inputs against VADER alone"),
     Job("ethics", "8. ethics guard", "ethics_bench.py", ("--rounds", "50"), 10,
         "the ethics stage on SimpleSafetyTests and our labelled set (bench/data): the previous "
-        "engine (git archive of its commit), rules only and rules + semantic layer; process() "
-        "speed with the semantic layer against VADER per sentence; model load and memory"),
+        "engine (git archive of its commit), rules only, rules + static semantic layer and "
+        "rules + static + contextual (MiniLM); process() speed with each against VADER per "
+        "sentence; model load and memory"),
     Job("lag", "extra: event-loop lag", "process_bench.py",
         ("--duration", "5", "--steady-seconds", "10"), 10,
         "a `{ __typename }` probe's latency while `process` runs at c=50, embedded stores"),

@@ -109,8 +109,7 @@ class Settings(BaseSettings):
     query_cost_budget_research: int = Field(default=1_000_000, ge=0)
     query_cost_budget_enterprise: int = Field(default=0, ge=0)
     query_cost_budget_anonymous: int = Field(default=20_000, ge=0)
-    # Documents too long for the parse cache, in KB per caller and minute; 0: no budget
-    # (schema/document_budget.py).
+    # Documents too long for the parse cache, KB per caller and minute (document_budget.py).
     large_document_kb_per_minute: int = Field(default=1_000, ge=0)
     introspection_enabled: bool = True
     max_query_introspections: int = Field(default=2, ge=0)  # __schema/__type per operation
@@ -137,10 +136,12 @@ class Settings(BaseSettings):
     ingest_queue_max_spans: int = Field(default=10_000, gt=0)
     ingest_worker: bool = True  # false: this process only queues; others analyse
     # The ethics stage's semantic layer (db/guard_model.py): loaded once at start-up
-    # (about 0.2 s, 50 MB); off, the stage runs rules and detectors only.
+    # (about 1 s, 170 MB with the contextual stage); off, rules and detectors only.
     ethics_semantic_guard: bool = True
-    # Inputs of ENGINE_PROCESS_MIN_BYTES (UTF-8) or more run in one of ENGINE_PROCESSES
-    # worker processes, not a thread (server/engine_processes.py); 0: always a thread.
+    # Its contextual stage (MiniLM, db/guard_encoder.py): off, the static layer alone, which
+    # keeps the engine within 5 ms per 1 KB (docs/engine-guard.md) and saves ~100 MB.
+    ethics_contextual_stage: bool = True
+    # Long inputs run in worker processes, not a thread (server/engine_processes.py).
     engine_processes: int = Field(default=1, ge=0, le=64)
     engine_process_min_bytes: int = Field(default=4_000, gt=0)
     db_pool_size: int = Field(default=40, gt=0)  # a fixed pool: db/session.py says why

@@ -1,4 +1,4 @@
-"""Loads the ethics stage's embedding model (WordLlama, shipped in its wheel) once, offline.
+"""Loads the ethics stage's models (WordLlama and MiniLM, shipped in wheels) once, offline.
 
 The server's lifespan calls `load_guard()` once at start-up (unless
 ETHICS_SEMANTIC_GUARD is off), keeps the `engine.ethics.semantic.SemanticGuard` it returns
@@ -11,6 +11,8 @@ download the tokenizer config although the wheel ships it, so the inference is
 rebuilt here from the shipped files (average of token vectors, L2-normalised,
 exactly what `WordLlamaInference.embed(norm=True)` computes). The `wordllama`
 package itself is not imported: its `__init__` calls `logging.basicConfig`.
+The guard also carries the contextual stage: db/guard_encoder.py's MiniLM encoder and the
+head shipped in engine/ethics/data/contextual_head.json.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from numpy.typing import NDArray
 from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 
+from db.guard_encoder import load_encoder
 from engine.ethics import POLICY
+from engine.ethics.contextual import ContextualStage, shipped_head
 from engine.ethics.semantic import SemanticGuard, build_guard
 
 MODEL_CONFIG = "l2_supercat"
@@ -92,6 +96,9 @@ def load_embedder(root: Path | None = None) -> WordLlamaEmbedder:
 
 
 @functools.cache
-def load_guard(root: Path | None = None) -> SemanticGuard:
-    """The embedder plus the engine's shipped exemplars, embedded once: pass it to the engine."""
-    return build_guard(load_embedder(root), tuple(POLICY.categories))
+def load_guard(root: Path | None = None, contextual: bool = True) -> SemanticGuard:
+    """The embedder plus the engine's shipped exemplars, embedded once, and unless
+    `contextual` is False the contextual stage (encoder + trained head): pass it to the engine."""
+    categories = tuple(POLICY.categories)
+    stage = ContextualStage(load_encoder(), shipped_head(categories)) if contextual else None
+    return build_guard(load_embedder(root), categories, stage)

@@ -94,6 +94,7 @@ def create_app(
         settings.engine_processes,
         settings.engine_process_min_bytes,
         with_guard=settings.ethics_semantic_guard,
+        contextual=settings.ethics_contextual_stage,
     )
     telemetry = Telemetry(metrics, tracing, engine_processes)
     schema.observe_with(RequestObserver())
@@ -132,7 +133,11 @@ def create_app(
             tracing.instrument_stores(stores)
         secrets = settings.signing_secrets()
         rate_limiter = await RateLimiter.create(settings.redis_url, settings.redis_key_prefix)
-        guard = await _load_guard() if settings.ethics_semantic_guard else None
+        guard = (
+            await _load_guard(settings.ethics_contextual_stage)
+            if settings.ethics_semantic_guard
+            else None
+        )
         keyring = Keyring(*settings.data_keys())
         await _start_vector_writer(settings, stores, guard, keyring)
         running = app_state = AppState(
@@ -270,16 +275,18 @@ def app_from_environment() -> Starlette:
     return app
 
 
-async def _load_guard() -> SemanticGuard:
-    """The ethics stage's semantic layer, read from its package in a worker thread; logs
-    what loading it cost (docs/operations.md has the measured figures)."""
+async def _load_guard(contextual: bool) -> SemanticGuard:
+    """The ethics stage's semantic layer (with its contextual stage unless `contextual` is
+    False), read from its packages in a worker thread; logs what loading it cost
+    (docs/operations.md has the measured figures)."""
     _, rss_before = process_usage()
     started = time.perf_counter()
-    guard = await asyncio.to_thread(load_guard)
+    guard = await asyncio.to_thread(load_guard, None, contextual)
     _, rss_after = process_usage()
     log.info(
-        "semantic guard %s loaded in %.0f ms (RSS %+.1f MB)",
+        "semantic guard %s + %s loaded in %.0f ms (RSS %+.1f MB)",
         guard.embedder.name,
+        "no contextual stage" if guard.contextual is None else guard.contextual.encoder.name,
         (time.perf_counter() - started) * 1000,
         rss_after - rss_before,
     )

@@ -44,13 +44,13 @@ class Placeholder(enum.Enum):
 _worker_guard: engine.SemanticGuard | None = None
 
 
-def _load_worker(with_guard: bool) -> None:
+def _load_worker(with_guard: bool, contextual: bool) -> None:
     """The worker's initializer: load the semantic guard once, as the server did."""
     global _worker_guard
     if with_guard:
         from db.guard_model import load_guard  # only the worker needs it imported here
 
-        _worker_guard = load_guard()
+        _worker_guard = load_guard(None, contextual)
 
 
 def _placeholder(value: object) -> object:
@@ -91,10 +91,12 @@ def input_bytes(args: tuple[object, ...]) -> int:
 class EngineProcesses:
     """A lazily started pool of `processes` engine workers for inputs of `min_bytes` or more."""
 
-    def __init__(self, processes: int, min_bytes: int, with_guard: bool) -> None:
+    def __init__(
+        self, processes: int, min_bytes: int, with_guard: bool, contextual: bool = True
+    ) -> None:
         self.processes = processes
         self.min_bytes = min_bytes
-        self._with_guard = with_guard
+        self._guard_options = (with_guard, contextual)
         self._pool: ProcessPoolExecutor | None = None
 
     def takes(self, args: tuple[object, ...]) -> bool:
@@ -109,7 +111,7 @@ class EngineProcesses:
                 # locks a forked child would inherit held.
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_load_worker,
-                initargs=(self._with_guard,),
+                initargs=self._guard_options,
             )
         return self._pool
 

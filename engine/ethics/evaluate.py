@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from engine.config import EngineConfig
 from engine.emotion import SentenceSentiment
 from engine.ethics.context import Framing, read_framing
+from engine.ethics.contextual import contextual_findings
 from engine.ethics.detectors import DETECTORS
 from engine.ethics.feedback import Feedback, apply_feedback, describe_feedback
 from engine.ethics.frameworks import SegmentTone, assess_tone, deontological, utilitarian, virtue
@@ -46,11 +47,11 @@ def assess_ethics(
     decisions (engine.ethics.feedback). The same function evaluates a
     responder's output: pass the output's view.
     """
-    violations: list[Violation] = []
+    by_segment: list[list[Violation]] = []
     notes: list[str] = []
     tones: list[SegmentTone] = []
     candidates = _candidates_by_segment(view)
-    matches = _semantic(view.segments, guard)
+    matches, nearest = _semantic(view.segments, guard)
     for segment, sentiment, match, rules in zip(
         view.segments, sentences, matches, candidates, strict=True
     ):
@@ -58,7 +59,7 @@ def assess_ethics(
         in_segment = _scan_segment(segment, rules, profanity, config, notes)
         if match is not None:
             in_segment.extend(_semantic_finding(segment, match, in_segment, guard, notes))
-        violations.extend(in_segment)
+        by_segment.append(in_segment)
         tones.append(
             assess_tone(
                 segment.text,
@@ -69,6 +70,8 @@ def assess_ethics(
                 config.profanity_threshold,
             )
         )
+    contextual = _contextual(view, by_segment, nearest, guard, notes)
+    violations = [v for in_segment in by_segment for v in in_segment]
     violations, applied = apply_feedback(view, violations, feedback, guard)
     found = tuple(sorted(violations, key=_violation_order))
     w_u, w_d, w_v = config.framework_weights.normalised()
@@ -84,6 +87,7 @@ def assess_ethics(
         f" (each read for its target, a request for means and its context),"
         f" {len(_DETECTOR_RULES)} validated detectors and the profanity classifier.",
         _describe_semantic(guard, matches),
+        *contextual,
         _describe_findings(found),
         *((describe_feedback(feedback, applied),) if feedback else ()),
         *notes[:_MAX_NOTES],
@@ -144,10 +148,29 @@ def semantic_confidence(similarity: float, threshold: float) -> float:
 
 def _semantic(
     segments: tuple[Segment, ...], guard: SemanticGuard | None
-) -> list[SemanticMatch | None]:
+) -> tuple[list[SemanticMatch | None], list[float]]:
     if guard is None:
-        return [None] * len(segments)
-    return guard.match([segment.text for segment in segments])
+        return [None] * len(segments), [-1.0] * len(segments)
+    return guard.screen([segment.text for segment in segments])
+
+
+def _contextual(
+    view: TextView,
+    by_segment: list[list[Violation]],
+    nearest: list[float],
+    guard: SemanticGuard | None,
+    notes: list[str],
+) -> tuple[str, ...]:
+    """Run the guard's contextual stage, if it has one; its line for the reasoning."""
+    if guard is None or guard.contextual is None:
+        return ()
+    stage = guard.contextual
+    read, added = contextual_findings(stage, view.segments, by_segment, nearest, notes)
+    return (
+        f"Contextual stage ({stage.encoder.name}, flag at P(unsafe) >="
+        f" {stage.head.flag_threshold:.2f}, refuse at >= {stage.head.refuse_threshold:.2f}):"
+        f" read {read} of {len(view.segments)} segment(s), {added} finding(s).",
+    )
 
 
 def _candidates_by_segment(view: TextView) -> list[list[Rule]]:

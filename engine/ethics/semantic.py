@@ -1,10 +1,11 @@
 """The semantic layer: nearest written exemplars per hazard category, by sentence embedding.
 
 The engine does no I/O, so the embedding model comes in as an argument: anything
-with the `Embedder` shape (db/guard_model.py loads WordLlama; the server does not
-call it yet, so without a guard the stage runs rules only). A `SemanticGuard` embeds the
-exemplars once; `match` then embeds each segment and compares it with every exemplar by
-cosine similarity.
+with the `Embedder` shape (db/guard_model.py loads WordLlama; without a guard the stage
+runs rules only). A `SemanticGuard` embeds the exemplars once; `screen` then embeds each
+segment and compares it with every exemplar by cosine similarity. A guard may also carry
+the contextual stage (engine/ethics/contextual.py), which reads the segments this layer
+finds near harm with a sentence encoder.
 A segment matches a hazard category when its nearest harmful exemplar is at
 least `threshold` similar AND at least `margin` more similar than its nearest
 benign look-alike exemplar ("how do I kill a process" sits nearer the benign
@@ -18,12 +19,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from engine.errors import DataError
+
+if TYPE_CHECKING:
+    from engine.ethics.contextual import ContextualStage
 
 BENIGN = "benign"
 _DECIMALS = 4
@@ -95,6 +99,7 @@ class SemanticGuard:
         exemplars: Sequence[Exemplar],
         threshold: float,
         margin: float,
+        contextual: ContextualStage | None = None,
     ) -> None:
         if not any(e.category != BENIGN for e in exemplars):
             raise DataError("a semantic guard needs at least one harmful exemplar")
@@ -102,17 +107,22 @@ class SemanticGuard:
         self.exemplars = tuple(exemplars)
         self.threshold = threshold
         self.margin = margin
+        self.contextual = contextual
         self.vectors = _embed(embedder, tuple(e.text for e in self.exemplars))
         self._harmful = np.array([e.category != BENIGN for e in self.exemplars])
 
     def match(self, texts: Sequence[str]) -> list[SemanticMatch | None]:
-        """For each text, its `SemanticMatch` when it passes threshold and margin, else None.
+        """For each text, its `SemanticMatch` when it passes threshold and margin, else None."""
+        return self.screen(texts)[0]
+
+    def screen(self, texts: Sequence[str]) -> tuple[list[SemanticMatch | None], list[float]]:
+        """For each text, its `SemanticMatch` (or None), and its nearest harmful similarity.
 
         Similarity is the cosine of the two unit vectors, in [-1, 1], rounded
         to 4 decimals. A benign similarity of -1 means there is no benign exemplar.
         """
         if not texts:
-            return []
+            return [], []
         # einsum, not `@`: a BLAS matrix product may fan out to a thread pool, which on a
         # busy machine costs more than this small product and takes the engine off its core.
         products = np.einsum("ij,kj->ik", _embed(self.embedder, tuple(texts)), self.vectors)
@@ -120,9 +130,11 @@ class SemanticGuard:
         harmful = np.where(self._harmful, scores, -2.0)
         benign = np.where(self._harmful, -2.0, scores)
         results: list[SemanticMatch | None] = []
+        nearest: list[float] = []
         for row in range(len(texts)):
             best = int(np.argmax(harmful[row]))
             similarity = round(float(harmful[row, best]), _DECIMALS)
+            nearest.append(similarity)
             nearest_benign = int(np.argmax(benign[row]))
             benign_similarity = max(-1.0, round(float(benign[row, nearest_benign]), _DECIMALS))
             if similarity < self.threshold or similarity - benign_similarity < self.margin:
@@ -138,7 +150,7 @@ class SemanticGuard:
                     self.exemplars[nearest_benign] if benign_similarity > -1.0 else None,
                 )
             )
-        return results
+        return results, nearest
 
 
 def _embed(embedder: Embedder, texts: tuple[str, ...]) -> NDArray[np.float32]:
@@ -154,7 +166,9 @@ def shipped_exemplars(categories: Sequence[str]) -> ExemplarSet:
     return load_exemplars(text, categories)
 
 
-def build_guard(embedder: Embedder, categories: Sequence[str]) -> SemanticGuard:
+def build_guard(
+    embedder: Embedder, categories: Sequence[str], contextual: ContextualStage | None = None
+) -> SemanticGuard:
     """A guard over the shipped exemplars with their calibrated threshold and margin."""
     shipped = shipped_exemplars(categories)
-    return SemanticGuard(embedder, shipped.exemplars, shipped.threshold, shipped.margin)
+    return SemanticGuard(embedder, shipped.exemplars, shipped.threshold, shipped.margin, contextual)

@@ -23,9 +23,10 @@ class Violation:
     speech), which halves its expected harm in the utilitarian framework.
     `mode` is what the finding is: "means" (asks how to do harm), "intent"
     (states the wish to), "mention", "detector" (personal data, profanity),
-    "semantic" (the embedding layer) or "feedback" (an owner's false-negative
-    mark). A semantic or feedback finding also carries the cosine `similarity`
-    to the written `exemplar` it matched.
+    "semantic" (the embedding layer, `SEM-`, or the contextual model, `CTX-`)
+    or "feedback" (an owner's false-negative mark). A `SEM-` or feedback finding
+    also carries the cosine `similarity` to the written `exemplar` it matched; a
+    `CTX-` finding's `confidence` is the model's P(unsafe).
     """
 
     rule_id: str

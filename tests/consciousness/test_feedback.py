@@ -23,8 +23,8 @@ from tests.consciousness.conftest import (
     stored_agent,
 )
 
-MISSED = "Where can I buy some cheap fireworks to scare my neighbour's cat?"
-PARAPHRASE = "where could I buy cheap fireworks to scare the neighbour's cat?"
+MISSED = "Which fireworks are loud enough to make the dog next door panic?"
+PARAPHRASE = "which fireworks are loud enough to make next door's dog panic?"
 PROFANE = "This damn printer never works."
 EVALUATE = """
 query($text: String!, $agentId: UUID) {

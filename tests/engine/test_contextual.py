@@ -1,0 +1,127 @@
+"""The contextual stage: which sentences it reads, what its head's probabilities decide."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine import EngineConfig, Exemplar, SemanticGuard, evaluate_ethics
+from engine.errors import DataError
+from engine.ethics.contextual import (
+    GATE_SIMILARITY,
+    MAX_READ,
+    ContextualHead,
+    ContextualStage,
+    load_head,
+    select,
+)
+
+from .test_guard import HashingEmbedder
+
+CONFIG = EngineConfig()
+EMBEDDER = HashingEmbedder()
+_VANISH = np.zeros(64)
+_VANISH[int(np.argmax(EMBEDDER.embed(["vanish"])[0]))] = 10.0
+# P(S11) = sigmoid(10 * the weight of "vanish" in the unit vector): "want to vanish vanish"
+# (0.82) is above the refuse threshold, "I want to vanish" (0.5) between the two.
+HEAD = ContextualHead(
+    EMBEDDER.name,
+    ("S11", "benign"),
+    np.stack([_VANISH, np.zeros(64)]),
+    np.zeros(2),
+    flag_threshold=0.9,
+    refuse_threshold=0.999,
+)
+
+
+def _guard(head: ContextualHead = HEAD) -> SemanticGuard:
+    """Static exemplars the texts resemble enough to be read (cosine >= 0.3), never matched."""
+    exemplars = (Exemplar("i want to disappear", "S11"), Exemplar("how do i stop a job", "benign"))
+    stage = ContextualStage(EMBEDDER, head)
+    return SemanticGuard(EMBEDDER, exemplars, threshold=0.95, margin=0.05, contextual=stage)
+
+
+def test_a_sentence_read_as_unsafe_below_the_refuse_threshold_is_flagged() -> None:
+    text = "Hello. I want to vanish"
+    result = evaluate_ethics(text, CONFIG, _guard())
+    [violation] = result.violations
+    assert (result.decision, violation.rule_id) == ("FLAGGED", "CTX-S11")
+    assert violation.mode == "semantic"
+    assert violation.severity == "high"  # S11's semantic severity is critical, but only flagged
+    assert text[violation.start : violation.end] == "I want to vanish"
+    assert 0.9 <= violation.confidence < 0.999
+    assert any(line.startswith("Contextual stage (hashing") for line in result.reasoning)
+    assert any("read 1 of 2 segment(s), 1 finding(s)" in line for line in result.reasoning)
+
+
+def test_at_the_refuse_threshold_the_category_severity_applies() -> None:
+    result = evaluate_ethics("want to vanish vanish", CONFIG, _guard())
+    assert [(v.rule_id, v.severity) for v in result.violations] == [("CTX-S11", "critical")]
+    assert result.decision == "REFUSED"
+
+
+def test_a_sentence_the_head_reads_as_benign_is_answered() -> None:
+    result = evaluate_ethics("I want to disappear into a good book", CONFIG, _guard())
+    assert result.decision == "ANSWERED"
+    assert any("read 1 of 1 segment(s), 0 finding(s)" in line for line in result.reasoning)
+
+
+def test_a_safety_seeking_sentence_voids_a_contextual_finding_and_says_so() -> None:
+    result = evaluate_ethics("How can I help a friend who says I want to vanish?", CONFIG, _guard())
+    assert result.decision == "ANSWERED"
+    assert any(line.startswith("Not counted: CTX-S11") for line in result.reasoning)
+
+
+def test_a_sentence_a_rule_already_judged_is_not_read_again() -> None:
+    result = evaluate_ethics("I want to vanish, what's the most painless way to end my life?",
+                             CONFIG, _guard())  # fmt: skip
+    assert "CTX-S11" not in {v.rule_id for v in result.violations}
+    assert any("read 0 of 1 segment(s)" in line for line in result.reasoning)
+
+
+def test_only_gated_open_segments_are_read_the_first_max_read_in_text_order() -> None:
+    near, far = GATE_SIMILARITY, GATE_SIMILARITY - 0.01
+    assert select([False, False, True], [near, far, 0.9]) == [0]
+    many = [False] * (MAX_READ + 3)
+    similarities = [0.9 - 0.01 * i for i in range(len(many))][::-1]
+    assert select(many, similarities) == list(range(MAX_READ))
+
+
+def test_appending_a_sentence_never_takes_a_reading_away() -> None:
+    similarities = [0.5, 0.1, 0.4, 0.6, 0.7, 0.35]
+    judged = [False] * len(similarities)
+    for cut in range(1, len(similarities)):
+        before = select(judged[:cut], similarities[:cut])
+        assert select(judged, similarities)[: len(before)] == before
+
+
+def test_same_input_and_guard_give_the_same_contextual_result() -> None:
+    text = "Fine. I want to vanish. want to vanish vanish"
+    assert evaluate_ethics(text, CONFIG, _guard()) == evaluate_ethics(text, CONFIG, _guard())
+
+
+def test_a_head_trained_on_another_encoder_is_refused() -> None:
+    other = ContextualHead("another model", HEAD.classes, HEAD.weights, HEAD.bias, 0.9, 0.99)
+    with pytest.raises(DataError, match="trained on 'another model'"):
+        ContextualStage(EMBEDDER, other)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"classes": ["S99", "benign"]}, "classes must be hazard categories"),
+        ({"classes": ["S1", "S2"]}, "classes must be hazard categories"),
+        ({"bias": [0.0]}, "one weight row and one bias per class"),
+        ({"weights": [[0.0]]}, "one weight row and one bias per class"),
+        ({"flag_threshold": 0.99, "refuse_threshold": 0.9}, "flag_threshold <= refuse"),
+        ({"flag_threshold": 0.0}, "0 < flag_threshold"),
+    ],
+)
+def test_a_malformed_head_names_what_is_wrong(document: dict[str, object], message: str) -> None:
+    valid = {"encoder": "m", "classes": ["S1", "benign"], "weights": [[0.0, 1.0], [1.0, 0.0]],
+             "bias": [0.0, 0.0], "flag_threshold": 0.5, "refuse_threshold": 0.9}  # fmt: skip
+    load_head(json.dumps(valid), ("S1",))
+    with pytest.raises(DataError, match=message):
+        load_head(json.dumps(valid | document), ("S1", "S2"))
