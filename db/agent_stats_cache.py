@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from core.lru import LRU
 from db.analytics_queries import AgentStats
 
 MAX_AGENTS = 50_000  # entries kept, least recently used dropped first
@@ -33,8 +33,7 @@ class AgentStatsCache:
 
     def __init__(self, max_age_seconds: float, max_agents: int = MAX_AGENTS) -> None:
         self._max_age_seconds = max_age_seconds
-        self._max_agents = max_agents
-        self._entries: OrderedDict[uuid.UUID, _Entry] = OrderedDict()
+        self._entries: LRU[uuid.UUID, _Entry] = LRU(max_agents)
         self._generation = 0  # every entry was read in it: an insert since empties the cache
 
     def lookup(
@@ -52,7 +51,6 @@ class AgentStatsCache:
             if entry is None or entry.read_at < oldest:
                 missing.append(agent_id)
                 continue
-            self._entries.move_to_end(agent_id)
             found[agent_id] = entry.stats
         return found, missing
 
@@ -68,10 +66,7 @@ class AgentStatsCache:
         if generation != self._generation:
             return
         for agent_id in queried:
-            self._entries[agent_id] = _Entry(found.get(agent_id), read_at)
-            self._entries.move_to_end(agent_id)
-        while len(self._entries) > self._max_agents:
-            self._entries.popitem(last=False)
+            self._entries.put(agent_id, _Entry(found.get(agent_id), read_at))
 
     def clear(self) -> None:
         """Forget every entry (tests; an operator's reset)."""

@@ -11,13 +11,17 @@ authenticated callers register documents (server/persisted.py). Redis failures s
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 
 from redis.asyncio import Redis
 
+from core.lru import LRU
 from db.redis_client import unavailable_on_redis_error
 
 STORE = "persisted query store"  # named in ServiceUnavailable errors
+
+
+def _document_bytes(entry: tuple[str, float]) -> int:
+    return len(entry[0].encode())
 
 
 class InProcessPersistedQueryStore:
@@ -29,10 +33,8 @@ class InProcessPersistedQueryStore:
     def __init__(self, max_bytes: int = 16 * 1024 * 1024, ttl_seconds: float = 86_400) -> None:
         if max_bytes <= 0 or ttl_seconds <= 0:
             raise ValueError("max_bytes and ttl_seconds must be positive")
-        self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
-        self._max_bytes = max_bytes
+        self._entries: LRU[str, tuple[str, float]] = LRU(max_bytes, _document_bytes)
         self._ttl_seconds = ttl_seconds
-        self._bytes = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -43,32 +45,19 @@ class InProcessPersistedQueryStore:
             return None
         document, expires_at = entry
         if expires_at <= time.monotonic():
-            self._drop(sha256)
+            self._entries.pop(sha256)
             return None
-        self._entries.move_to_end(sha256)
         return document
 
     async def put(self, sha256: str, document: str) -> None:
-        size = len(document.encode())
-        if size > self._max_bytes:
-            return  # larger than the whole cache: not kept (the request still runs)
-        if sha256 in self._entries:
-            self._drop(sha256)
-        self._entries[sha256] = (document, time.monotonic() + self._ttl_seconds)
-        self._bytes += size
-        while self._bytes > self._max_bytes:
-            self._drop(next(iter(self._entries)))
+        # Larger than the whole cache: not kept (the request still runs).
+        self._entries.put(sha256, (document, time.monotonic() + self._ttl_seconds))
 
     async def bytes_used(self) -> int:
-        return self._bytes
-
-    def _drop(self, sha256: str) -> None:
-        document, _ = self._entries.pop(sha256)
-        self._bytes -= len(document.encode())
+        return self._entries.weight
 
     async def close(self) -> None:
         self._entries.clear()
-        self._bytes = 0
 
 
 # Recency is Redis's own clock in microseconds, made strictly increasing, so every process

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import OrderedDict
 
+from core.lru import LRU
 from db.models import User
 
 MAX_AGE_SECONDS = 30.0
@@ -26,8 +26,7 @@ class UserCache:
 
     def __init__(self, max_age_seconds: float = MAX_AGE_SECONDS, max_tokens: int = MAX_TOKENS):
         self._max_age_seconds = max_age_seconds
-        self._max_tokens = max_tokens
-        self._rows: OrderedDict[str, tuple[User, float]] = OrderedDict()
+        self._rows: LRU[str, tuple[User, float]] = LRU(max_tokens)
 
     def get(self, jti: str) -> User | None:
         """The row read for this token, unless it is older than the maximum age."""
@@ -36,19 +35,16 @@ class UserCache:
             return None
         user, read_at = entry
         if time.monotonic() - read_at > self._max_age_seconds:
-            del self._rows[jti]
+            self._rows.pop(jti)
             return None
-        self._rows.move_to_end(jti)
         return user
 
     def put(self, jti: str, user: User, read_at: float) -> None:
         """Keep `user`, read at `read_at` (monotonic, taken before the read)."""
-        self._rows[jti] = (user, read_at)
-        self._rows.move_to_end(jti)
-        while len(self._rows) > self._max_tokens:
-            self._rows.popitem(last=False)
+        self._rows.put(jti, (user, read_at))
 
     def forget_user(self, user_id: uuid.UUID) -> None:
         """Drop every row of `user_id` (after a sign-in changed it)."""
-        for jti in [jti for jti, (user, _) in self._rows.items() if user.id == user_id]:
-            del self._rows[jti]
+        for jti, (user, _) in self._rows.items():
+            if user.id == user_id:
+                self._rows.pop(jti)

@@ -12,13 +12,14 @@ first (schema/cost.py): a kept result is cheap to serve, not free to ask for.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Final
 
 import orjson
 from graphql import ExecutionResult, FieldNode
 from graphql.utilities import get_operation_ast
 from strawberry.types.execution import ExecutionContext
+
+from core.lru import LRU
 
 ROOT_INTROSPECTION_FIELDS: Final = frozenset({"__schema", "__type", "__typename"})
 MAX_KEPT: Final = 8  # full introspection results are a few MB of Python objects each
@@ -30,8 +31,7 @@ class IntrospectionResults:
     """The kept results (see the module docstring), and how often one was served."""
 
     def __init__(self, max_kept: int = MAX_KEPT, max_query_chars: int = 8_000) -> None:
-        self._kept: OrderedDict[Key, ExecutionResult] = OrderedDict()
-        self._max_kept = max_kept
+        self._kept: LRU[Key, ExecutionResult] = LRU(max_kept)
         self._max_query_chars = max_query_chars
         self.hits = 0
 
@@ -55,7 +55,6 @@ class IntrospectionResults:
     def get(self, key: Key) -> ExecutionResult | None:
         result = self._kept.get(key)
         if result is not None:
-            self._kept.move_to_end(key)
             self.hits += 1
         return result
 
@@ -63,7 +62,4 @@ class IntrospectionResults:
         """Keep `result` when it is a plain result without errors."""
         if not isinstance(result, ExecutionResult) or result.errors:
             return
-        self._kept[key] = result
-        self._kept.move_to_end(key)
-        while len(self._kept) > self._max_kept:
-            self._kept.popitem(last=False)
+        self._kept.put(key, result)
