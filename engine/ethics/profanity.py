@@ -9,9 +9,10 @@ was trained on about 200k human-labelled clean and offensive texts (Davidson
 et al. 2017 tweets and the Wikipedia toxic-comment data).
 
 Calling scikit-learn's `predict_proba` costs about 10 ms per call, mostly input
-validation, which would be most of the engine's budget. So at import the model's
-weights are read into plain dictionaries and the same arithmetic is done here;
-a test checks the result against `profanity_check.predict_prob`. Being linear,
+validation, which would be most of the engine's budget. So the model's weights are
+read into plain dictionaries (from engine/data/profanity_model.json.gz, which
+bench/profanity_model.py extracts from the package) and the same arithmetic is done
+here; a test checks the result against `profanity_check.predict_prob`. Being linear,
 the model also says which words pushed the score up: those are the evidence.
 """
 
@@ -21,11 +22,9 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
-
-from profanity_check import profanity_check as _packaged
 
 from engine.errors import DataError
+from engine.lexicons import PROFANITY_MODEL, STOP_WORDS
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _MEMBERS = 5  # cross-validation folds of the packaged CalibratedClassifierCV
@@ -56,52 +55,29 @@ class ProfanityScore:
 
 
 def _load_model() -> _Model:
-    vectorizer: Any = _packaged.vectorizer
-    model: Any = _packaged.model
-    _check_model_shape(vectorizer, model)
-    members = model.calibrated_classifiers_
-    coefs = [member.estimator.coef_[0] for member in members]
-    words = {
-        str(word): (float(vectorizer.idf_[index]), _five(float(c[index]) for c in coefs))
-        for word, index in sorted(vectorizer.vocabulary_.items(), key=lambda item: item[1])
-    }
+    """The weights bench/profanity_model.py extracted from the package (engine.lexicons
+    reads the file), checked for the shape this module evaluates."""
+    data = PROFANITY_MODEL
+    if data["token_pattern"] != _TOKEN.pattern:
+        raise DataError(f"profanity model tokenises with {data['token_pattern']!r}")
+    for key in ("intercepts", "slopes", "offsets"):
+        if len(data[key]) != _MEMBERS:
+            raise DataError(f"profanity model {key}: expected {_MEMBERS} members")
+    words: dict[str, tuple[float, tuple[float, float, float, float, float]]] = {}
+    for word, (idf, *coefficients) in data["words"].items():
+        words[word] = (float(idf), _five(float(c) for c in coefficients))
     return _Model(
         words=words,
-        stop_words=frozenset(str(word) for word in vectorizer.get_stop_words()),
-        intercepts=_five(float(m.estimator.intercept_[0]) for m in members),
-        slopes=tuple(float(m.calibrators[0].a_) for m in members),
-        offsets=tuple(float(m.calibrators[0].b_) for m in members),
+        stop_words=STOP_WORDS,
+        intercepts=_five(float(value) for value in data["intercepts"]),
+        slopes=tuple(float(value) for value in data["slopes"]),
+        offsets=tuple(float(value) for value in data["offsets"]),
     )
 
 
 def _five(values: Iterable[float]) -> tuple[float, float, float, float, float]:
     a, b, c, d, e = values
     return a, b, c, d, e
-
-
-def _check_model_shape(vectorizer: Any, model: Any) -> None:
-    """Fail loudly at import if a new package version changed what we re-implement."""
-    params = vectorizer.get_params()
-    expected = {
-        "analyzer": "word",
-        "lowercase": True,
-        "ngram_range": (1, 1),
-        "norm": "l2",
-        "sublinear_tf": False,
-        "use_idf": True,
-        "token_pattern": _TOKEN.pattern,
-        "preprocessor": None,
-        "tokenizer": None,
-        "strip_accents": None,
-    }
-    for key, value in expected.items():
-        if params.get(key) != value:
-            raise DataError(f"profanity vectorizer changed: {key}={params.get(key)!r}")
-    if model.method != "sigmoid" or len(model.classes_) != 2:
-        raise DataError("profanity model is no longer a binary sigmoid-calibrated classifier")
-    members = model.calibrated_classifiers_
-    if len(members) != _MEMBERS or any(len(m.calibrators) != 1 for m in members):
-        raise DataError(f"profanity model is no longer {_MEMBERS} single-calibrator members")
 
 
 _MODEL = _load_model()
