@@ -22,6 +22,7 @@ import asyncio
 import enum
 import logging
 import multiprocessing
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -44,9 +45,16 @@ class Placeholder(enum.Enum):
 _worker_guard: engine.SemanticGuard | None = None
 
 
+WORKER_NICENESS = 10
+"""Added to a worker's scheduling niceness: a long input may take a core for a second, and
+the serving process's short requests should go first when the two compete for it."""
+
+
 def _load_worker(with_guard: bool, contextual: bool) -> None:
-    """The worker's initializer: load the semantic guard once, as the server did."""
+    """The worker's initializer: yield the CPU to the serving process first, and load the
+    semantic guard once, as the server did."""
     global _worker_guard
+    os.nice(WORKER_NICENESS)
     if with_guard:
         from db.guard_model import load_guard  # only the worker needs it imported here
 

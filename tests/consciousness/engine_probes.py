@@ -17,3 +17,8 @@ def die_unless_in(parent: int) -> int:
     if os.getpid() != parent:
         os._exit(3)
     return os.getpid()
+
+
+def niceness() -> int:
+    """The scheduling niceness of the process it runs in."""
+    return os.nice(0)

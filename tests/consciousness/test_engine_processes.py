@@ -8,12 +8,12 @@ from typing import Any
 
 import engine
 from db.guard_model import load_guard
-from server.engine_processes import EngineProcesses, input_bytes
+from server.engine_processes import WORKER_NICENESS, EngineProcesses, input_bytes
 from tests.agents.conftest import Caller
 from tests.apps import AppClient
 from tests.apps import app_with as app_with  # the fixture
 from tests.consciousness.conftest import PROCESS, active_agent, process_input
-from tests.consciousness.engine_probes import die_unless_in, where_it_ran
+from tests.consciousness.engine_probes import die_unless_in, niceness, where_it_ran
 from tests.support import register
 
 
@@ -27,6 +27,15 @@ async def test_a_long_input_runs_in_a_worker_with_the_workers_own_guard() -> Non
         processes.close()
     assert pid != os.getpid()
     assert had_guard  # the placeholder was swapped for the worker's loaded guard
+
+
+async def test_a_worker_yields_the_cpu_to_the_serving_process() -> None:
+    processes = EngineProcesses(1, min_bytes=1, with_guard=False)
+    try:
+        _, worker = await processes.run(niceness, (), {})
+    finally:
+        processes.close()
+    assert worker == min(19, os.nice(0) + WORKER_NICENESS)
 
 
 def test_what_goes_to_a_worker_is_measured_in_utf8_bytes() -> None:
