@@ -23,6 +23,7 @@ import enum
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -50,10 +51,24 @@ WORKER_NICENESS = 10
 the serving process's short requests should go first when the two compete for it."""
 
 
+PARENT_CHECK_SECONDS = 1.0
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """End the worker once its server is gone. A worker holds both ends of its call queue's
+    pipe, so a server killed with SIGKILL (or the OOM killer) would leave it waiting forever,
+    holding its few hundred MB."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)
+
+
 def _load_worker(with_guard: bool, contextual: bool) -> None:
-    """The worker's initializer: yield the CPU to the serving process first, and load the
-    semantic guard once, as the server did."""
+    """The worker's initializer: follow the server's life, yield the CPU to it first, and
+    load the semantic guard once, as the server did."""
     global _worker_guard
+    watch = threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True)
+    watch.start()
     os.nice(WORKER_NICENESS)
     if with_guard:
         from db.guard_model import load_guard  # only the worker needs it imported here

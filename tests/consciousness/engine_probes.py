@@ -3,7 +3,9 @@ apart from the tests so that a worker does not import the whole test app to find
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 
 import engine
 
@@ -22,3 +24,29 @@ def die_unless_in(parent: int) -> int:
 def niceness() -> int:
     """The scheduling niceness of the process it runs in."""
     return os.nice(0)
+
+
+def big_answer_later(seconds: float) -> bytes:
+    """An answer larger than a pipe holds, after a while: written to a server that is gone,
+    it blocks its worker for good (nothing reads it, and the worker holds the other end)."""
+    time.sleep(seconds)
+    return b"x" * 8_000_000
+
+
+def serve_until_killed() -> None:
+    """A parent for the orphan test: start one worker, print its pid, give it a call whose
+    big answer comes after the test has killed this process, then wait to be killed."""
+    from server.engine_processes import EngineProcesses
+
+    async def start() -> int:
+        processes = EngineProcesses(1, min_bytes=1, with_guard=False)
+        _, pid = await processes.run(os.getpid, (), {})
+        asyncio.get_running_loop().run_in_executor(processes._executor(), big_answer_later, 1.0)
+        return pid
+
+    print(asyncio.run(start()), flush=True)
+    time.sleep(600)
+
+
+if __name__ == "__main__":
+    serve_until_killed()

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import engine
@@ -36,6 +41,37 @@ async def test_a_worker_yields_the_cpu_to_the_serving_process() -> None:
     finally:
         processes.close()
     assert worker == min(19, os.nice(0) + WORKER_NICENESS)
+
+
+def test_a_worker_ends_when_its_server_is_killed() -> None:
+    """SIGKILL gives the server no chance to stop its pool, and the worker is blocked writing
+    an answer nobody reads: it notices on its own that its server is gone."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.consciousness.engine_probes"], stdout=subprocess.PIPE
+    )
+    assert server.stdout is not None
+    worker = int(server.stdout.readline())  # the worker inherits this pipe: no asyncio wait
+    try:
+        assert process_alive(worker)
+        server.kill()
+        server.wait()
+        deadline = time.monotonic() + 10
+        while process_alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not process_alive(worker), "the orphaned worker did not exit within 10 s"
+    finally:
+        server.stdout.close()
+        if process_alive(worker):
+            os.kill(worker, signal.SIGKILL)
+
+
+def process_alive(pid: int) -> bool:
+    """Running, not gone and not a zombie waiting for whoever adopted it to reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_what_goes_to_a_worker_is_measured_in_utf8_bytes() -> None:
