@@ -141,8 +141,7 @@ class Settings(BaseSettings):
     # Its contextual stage (MiniLM, db/guard_encoder.py): off, the static layer alone, which
     # keeps the engine within 5 ms per 1 KB (docs/engine-guard.md) and saves ~100 MB.
     ethics_contextual_stage: bool = True
-    # Long inputs run in worker processes, not a thread (server/engine_processes.py).
-    engine_processes: int = Field(default=1, ge=0, le=64)
+    engine_processes: int = Field(default=1, ge=0, le=64)  # server/engine_processes.py
     engine_process_min_bytes: int = Field(default=4_000, gt=0)
     db_pool_size: int = Field(default=40, gt=0)  # a fixed pool: db/session.py says why
     db_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=300)

@@ -47,7 +47,6 @@ from strawberry.utils.aio import aclosing
 from core.clock import Timer
 from core.errors import ApiError, Unauthenticated
 from resolvers.context import Context
-from schema.document_budget import large_document_refusal
 from server.fanout import FanOutGroups, Member, execute_encoded, group_key
 from server.live_connections import LiveConnection, TokenWatch
 from server.ws_admission import (
@@ -57,7 +56,7 @@ from server.ws_admission import (
     TRY_AGAIN_LATER,
     TooManySockets,
     error_payload,
-    operations_refusal,
+    operation_refusal,
 )
 from server.ws_messages import legacy_ws_problem, transport_ws_problem
 
@@ -173,12 +172,7 @@ class LiveHandler:
             problem = None  # token's last answer stands (Redis down: revoking fails too)
         if problem is not None:
             return Unauthenticated(problem)
-        crowded = operations_refusal(self.context.settings, in_flight)
-        if crowded is not None:
-            return crowded
-        payload = message.get("payload")
-        query = payload.get("query") if isinstance(payload, dict) else None
-        return await large_document_refusal(self.context, query)
+        return await operation_refusal(self.context, in_flight, message)
 
     async def refused(self, operation_id: str, refusal: ApiError) -> None:
         """Send the refusal as the operation's error; a token no longer good then closes

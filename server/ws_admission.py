@@ -7,7 +7,8 @@ socket trades that slot for one of the user's, against WEBSOCKETS_PER_USER. The 
 in the stores' socket counter (db/socket_slots.py): with Redis, one count for every process
 of the deployment. A socket over a cap closes with 4429 and a reason naming the setting.
 An operation on a socket already running SUBSCRIPTIONS_PER_SOCKET is refused with
-BAD_USER_INPUT naming the setting, as every limit in schema/limits.py is.
+BAD_USER_INPUT naming the setting, as every limit in schema/limits.py is; one whose document
+is too long for the parse cache spends from its caller's budget first, as over HTTP.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import Any
 
 from graphql import GraphQLFormattedError
 
-from core.errors import ApiError, BadUserInput
+from core.errors import ApiError
 from core.settings import Settings
 from db.socket_slots import SocketSlots
+from schema.document_budget import large_document_refusal
 from schema.limits import over_limit
 
 TOO_MANY = 4429  # graphql-transport-ws's code for "too many"; used on both protocols
@@ -78,15 +80,19 @@ class SocketSlot:
         return key, holder
 
 
-def operations_refusal(settings: Settings, in_flight: int) -> BadUserInput | None:
-    """The error for one more operation on a socket running `in_flight`, or None when allowed.
+async def operation_refusal(context: Any, in_flight: int, message: Any) -> ApiError | None:
+    """The error for one more operation (`message`, a subscribe or start) on a socket running
+    `in_flight`, or None when allowed.
 
     Every operation in flight counts (a query or mutation only while it runs): each holds a
-    task and what its resolvers hold.
+    task and what its resolvers hold. A long document then spends from its caller's budget
+    (schema/document_budget.py), as over HTTP.
     """
-    cap = settings.subscriptions_per_socket
+    cap = context.settings.subscriptions_per_socket
     if in_flight < cap:
-        return None
+        payload = message.get("payload")
+        query = payload.get("query") if isinstance(payload, dict) else None
+        return await large_document_refusal(context, query)
     return over_limit(
         f"this websocket runs {in_flight} operations, the most allowed at once "
         "(SUBSCRIPTIONS_PER_SOCKET); complete one first",
