@@ -1,4 +1,5 @@
-"""Extract alt-profanity-check's model into engine/data/profanity_model.json.gz.
+"""Extract alt-profanity-check's model into engine/data/profanity_model.json.gz (and the
+English stop words it was trained with into engine/data/english_stop_words.json).
 
 The engine evaluates the model itself (engine/ethics/profanity.py: the same arithmetic,
 without scikit-learn's per-call input validation). Reading the package's joblib pickles at
@@ -25,6 +26,7 @@ from profanity_check import profanity_check as packaged
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "engine" / "data" / "profanity_model.json.gz"
+STOP_WORDS = ROOT / "engine" / "data" / "english_stop_words.json"
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 MEMBERS = 5  # cross-validation folds of the packaged CalibratedClassifierCV
 
@@ -54,8 +56,10 @@ def check_shape(vectorizer: Any, model: Any) -> None:
         raise SystemExit(f"profanity model is no longer {MEMBERS} single-calibrator members")
 
 
-def extract() -> bytes:
-    """The model's weights as gzipped JSON, byte for byte the same on every run."""
+def extract() -> tuple[bytes, bytes]:
+    """The model's weights as gzipped JSON and its stop words as JSON, byte for byte the
+    same on every run (the engine reads each where it is used: engine/lexicons.py the stop
+    words, engine/ethics/profanity.py the weights)."""
     vectorizer, model = packaged.vectorizer, packaged.model
     check_shape(vectorizer, model)
     members = model.calibrated_classifiers_
@@ -67,28 +71,30 @@ def extract() -> bytes:
     data = {
         "source": f"alt-profanity-check {version('alt-profanity-check')}",
         "token_pattern": TOKEN_PATTERN,
-        "stop_words": sorted(str(word) for word in vectorizer.get_stop_words()),
         "intercepts": [float(m.estimator.intercept_[0]) for m in members],
         "slopes": [float(m.calibrators[0].a_) for m in members],
         "offsets": [float(m.calibrators[0].b_) for m in members],
         "words": words,  # word -> [idf, coefficient of each of the five SVMs]
     }
     text = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
-    return gzip.compress(text, compresslevel=9, mtime=0)
+    stop_words = sorted(str(word) for word in vectorizer.get_stop_words())
+    return gzip.compress(text, compresslevel=9, mtime=0), json.dumps(stop_words).encode()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the shipped file differs")
     args = parser.parse_args()
-    extracted = extract()
-    if args.check:
-        if TARGET.read_bytes() != extracted:
-            sys.exit(f"{TARGET} differs from the installed package's model: run without --check")
-        print(f"{TARGET.relative_to(ROOT)} matches the installed package")
-        return
-    TARGET.write_bytes(extracted)
-    print(f"wrote {TARGET.relative_to(ROOT)} ({len(extracted):,} bytes)")
+    files = dict(zip((TARGET, STOP_WORDS), extract(), strict=True))
+    for path, content in files.items():
+        name = path.relative_to(ROOT)
+        if not args.check:
+            path.write_bytes(content)
+            print(f"wrote {name} ({len(content):,} bytes)")
+        elif path.read_bytes() != content:
+            sys.exit(f"{name} differs from the installed package's model: run without --check")
+        else:
+            print(f"{name} matches the installed package")
 
 
 if __name__ == "__main__":

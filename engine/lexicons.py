@@ -8,17 +8,13 @@
   free for non-commercial research and educational use; commercial use needs
   a licence from the National Research Council Canada. It is not copied into
   this repository because its terms ask not to redistribute it.
-- The profanity model's weights (alt-profanity-check, MIT), extracted once into
-  engine/data/profanity_model.json.gz by bench/profanity_model.py: reading the package's
-  pickles needs scikit-learn, scipy and pandas (1.3 s and 190 MB per process).
-- English stop words: scikit-learn's list, the one the profanity model was trained with
-  (in the same file).
+- English stop words: scikit-learn's list, the one the profanity model was trained with,
+  extracted with its weights by bench/profanity_model.py (engine/data/english_stop_words.json).
 - Pyphen (hyphenation dictionaries from LibreOffice, en_US) for syllables.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 from functools import lru_cache
 from importlib import import_module, resources
@@ -79,10 +75,9 @@ class LinearVader(SentimentIntensityAnalyzer):  # type: ignore[misc]  # untyped 
 VADER = LinearVader()
 VADER_LEXICON: Final[dict[str, float]] = {str(k): float(v) for k, v in VADER.lexicon.items()}
 NEGATION_WORDS: Final[frozenset[str]] = frozenset(str(word) for word in NEGATE)
-PROFANITY_MODEL: Final[dict[str, Any]] = json.loads(
-    gzip.decompress(resources.files("engine.data").joinpath("profanity_model.json.gz").read_bytes())
+STOP_WORDS: Final[frozenset[str]] = frozenset(
+    json.loads(resources.files("engine.data").joinpath("english_stop_words.json").read_text())
 )
-STOP_WORDS: Final[frozenset[str]] = frozenset(PROFANITY_MODEL["stop_words"])
 HYPHENATOR: Any = _pyphen.Pyphen(lang="en_US")
 
 

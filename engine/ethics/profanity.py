@@ -18,13 +18,16 @@ the model also says which words pushed the score up: those are the evidence.
 
 from __future__ import annotations
 
+import gzip
+import json
 import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib import resources
 
 from engine.errors import DataError
-from engine.lexicons import PROFANITY_MODEL, STOP_WORDS
+from engine.lexicons import STOP_WORDS
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _MEMBERS = 5  # cross-validation folds of the packaged CalibratedClassifierCV
@@ -55,9 +58,11 @@ class ProfanityScore:
 
 
 def _load_model() -> _Model:
-    """The weights bench/profanity_model.py extracted from the package (engine.lexicons
-    reads the file), checked for the shape this module evaluates."""
-    data = PROFANITY_MODEL
+    """The weights bench/profanity_model.py extracted from the package, checked for the
+    shape this module evaluates. Read here and kept only in this form: the file's parsed
+    JSON (28.5 MB of objects, by tracemalloc) is garbage once converted."""
+    packed = resources.files("engine.data").joinpath("profanity_model.json.gz").read_bytes()
+    data = json.loads(gzip.decompress(packed))
     if data["token_pattern"] != _TOKEN.pattern:
         raise DataError(f"profanity model tokenises with {data['token_pattern']!r}")
     for key in ("intercepts", "slopes", "offsets"):

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from profanity_check import predict_prob
 
 from engine.ethics.profanity import score_profanity
+from engine.lexicons import STOP_WORDS
 
 SAMPLES = [
     "you are a fucking idiot",
@@ -34,3 +35,9 @@ def test_offensive_words_are_the_evidence() -> None:
     score = score_profanity("you are a fucking idiot")
     assert score.probability > 0.9
     assert [word for word, _ in score.terms][:2] == ["fucking", "idiot"]
+
+
+def test_the_shipped_stop_words_are_the_ones_the_model_was_trained_with() -> None:
+    from profanity_check import profanity_check as packaged
+
+    assert frozenset(packaged.vectorizer.get_stop_words()) == STOP_WORDS
