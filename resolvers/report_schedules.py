@@ -22,8 +22,7 @@ from typing import Any
 
 from cronsim import CronSim, CronSimError
 
-from auth.permissions import Permission, Principal, permissions_for
-from core.enums import Role, Tier
+from auth.permissions import Permission, Principal
 from core.errors import BadUserInput, NotFound
 from db.analytics import METRICS_COLUMNS
 from db.analytics_queries import (
@@ -48,6 +47,7 @@ from resolvers.analytics import (
     build_query,
 )
 from resolvers.analytics_exports import FORMATS, ExportFormat, csv_header
+from resolvers.api_keys import principal_of
 from resolvers.context import AppState, Info
 
 log = logging.getLogger(__name__)
@@ -211,10 +211,7 @@ async def _owner(app: AppState, owner_id: uuid.UUID) -> Principal | None:
         user = await session.get(User, owner_id)
     if user is None or not user.is_active:
         return None
-    roles = tuple(Role(role) for role in user.roles)
-    return Principal(
-        str(user.id), user.username, roles, permissions_for(list(roles)), Tier(user.tier), "", 0, 0
-    )
+    return principal_of(user, f"report-schedule owner {owner_id}")
 
 
 async def run_report(

@@ -100,19 +100,10 @@ def timed(
     return time.time_ns(), work(*args, **kwargs)
 
 
-def input_bytes(args: tuple[object, ...]) -> int:
-    """The UTF-8 size of the text an engine call analyses (its first argument; 0: none).
-
-    Bytes rather than characters: what a character costs the engine grows with its encoded
-    size (an emoji, 4 bytes, is several words to VADER and several tokens to the embedder).
-    """
-    first = args[0] if args else None
-    text = first.text if isinstance(first, engine.EngineRequest) else first
-    return len(text.encode()) if isinstance(text, str) else 0
-
-
 class EngineProcesses:
-    """A lazily started pool of `processes` engine workers for inputs of `min_bytes` or more."""
+    """A lazily started pool of `processes` engine workers for inputs of `min_bytes` or more
+    (UTF-8: what a character costs the engine grows with its encoded size; an emoji, 4
+    bytes, is several words to VADER and several tokens to the embedder)."""
 
     def __init__(
         self, processes: int, min_bytes: int, with_guard: bool, contextual: bool = True
@@ -123,8 +114,15 @@ class EngineProcesses:
         self._pool: ProcessPoolExecutor | None = None
 
     def takes(self, args: tuple[object, ...]) -> bool:
-        """Whether this call's input is long enough to be worth another process."""
-        return self.processes > 0 and input_bytes(args) >= self.min_bytes
+        """Whether this call's input is long enough to be worth another process (a character
+        is 1 to 4 bytes, so most inputs are decided without encoding them: every call asks)."""
+        if self.processes == 0:
+            return False
+        first = args[0] if args else None
+        text = first.text if isinstance(first, engine.EngineRequest) else first
+        if not isinstance(text, str) or 4 * len(text) < self.min_bytes:
+            return False
+        return len(text) >= self.min_bytes or len(text.encode()) >= self.min_bytes
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:

@@ -185,15 +185,15 @@ class GraphQLApp(GraphQL[Context, None]):
         # hash, once APQ has filled it in (a stored long document parses each time too).
         sent = request_data.query
         refusal = await large_document_refusal(context, sent)
-        try:
-            if refusal is None:
+        if refusal is None:
+            try:
                 request_data = await resolve_request(
                     context.settings, context.stores.persisted_queries, request_data, signed_in
                 )
-        except PersistedQueryRefused as refused:
-            return refused.result(context.request_id)
-        if refusal is None and sent is None:
-            refusal = await large_document_refusal(context, request_data.query)
+            except PersistedQueryRefused as refused:
+                return refused.result(context.request_id)
+            if sent is None:
+                refusal = await large_document_refusal(context, request_data.query)
         if refusal is not None:
             sub_response.headers["retry-after"] = str(refusal.extensions["retryAfter"])
             payload = error_payload(refusal, context.request_id)

@@ -13,7 +13,7 @@ from typing import Any
 
 import engine
 from db.guard_model import load_guard
-from server.engine_processes import WORKER_NICENESS, EngineProcesses, input_bytes
+from server.engine_processes import WORKER_NICENESS, EngineProcesses
 from tests.agents.conftest import Caller
 from tests.apps import AppClient
 from tests.apps import app_with as app_with  # the fixture
@@ -79,7 +79,9 @@ def test_what_goes_to_a_worker_is_measured_in_utf8_bytes() -> None:
     assert not processes.takes((engine.EngineRequest("a" * 3_999),))
     assert processes.takes((engine.EngineRequest("a" * 4_000),))
     assert processes.takes(("\N{SLIGHTLY SMILING FACE}" * 1_000,))  # 4 bytes each
-    assert input_bytes((engine.EngineRequest("\N{SLIGHTLY SMILING FACE}"),)) == 4
+    assert not processes.takes(("\N{SLIGHTLY SMILING FACE}" * 999,))
+    assert processes.takes((engine.EngineRequest("\N{LATIN SMALL LETTER E WITH ACUTE}" * 2_000),))
+    assert not processes.takes((None,))
     assert not EngineProcesses(0, min_bytes=1, with_guard=False).takes(("long enough",))
 
 
