@@ -9,8 +9,6 @@ process shares them. Redis failures surface as `ServiceUnavailable`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
 import time
 from collections import Counter
@@ -28,6 +26,7 @@ from redis.asyncio import Redis
 
 from core.enums import Tier
 from core.settings import Settings
+from core.tasks import cancel_and_wait
 from db.rate_windows import MovingWindow, RedisWindows, SlidingWindow
 from db.redis_client import open_redis, unavailable_on_redis_error
 
@@ -272,6 +271,4 @@ class RateLimiter:
             await self._storage.reset()
             timer = self._storage.timer
             if timer is not None and not timer.done():
-                timer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await timer
+                await cancel_and_wait(timer)

@@ -24,6 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
 from core.errors import ServiceUnavailable
+from core.tasks import cancel_and_wait
 from db.broker_local import HISTORY_PER_TOPIC, Event, LocalFanOut, Message, Subscription
 
 log = logging.getLogger(__name__)
@@ -369,9 +370,6 @@ class RedisBroker:
         """Fail every subscriber (their iteration ends), stop the reader, close its pool."""
         self.local.fail_all(ServiceUnavailable("the server is shutting down"))
         self.local.topics.clear()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        await cancel_and_wait(self._reader)
         await self._disconnect()
         await self._reader_pool.aclose()

@@ -11,10 +11,10 @@ lost live event must not fail a request (subscribers see the gap in the sequence
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 
+from core.tasks import cancel_and_wait
 from db.broker_local import Message
 from db.pubsub import Broker
 
@@ -54,9 +54,7 @@ class Publisher:
                 await self.flush()
         except TimeoutError:
             log.warning("closing with %d events unpublished", self._queue.qsize())
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:

@@ -20,6 +20,7 @@ import uuid
 from redis.asyncio import Redis
 
 from core.errors import ServiceUnavailable
+from core.tasks import cancel_and_wait
 from db.redis_client import unavailable_on_redis_error
 
 STORE = "socket counter"  # named in ServiceUnavailable errors
@@ -156,11 +157,8 @@ class RedisSocketSlots:
 
     async def close(self) -> None:
         """Stop renewing; slots not given back lapse with their leases."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
 
 SocketSlots = InProcessSocketSlots | RedisSocketSlots

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from auth.permissions import Permission, permissions_for
 from core.alerts import AlertEvent, AlertState
 from core.enums import Role
+from core.tasks import cancel_and_wait
 from db.leader import Leadership
 from db.models import AlertHistory, AlertRule
 from db.repositories import alerts as repository
@@ -73,11 +74,8 @@ class AlertEvaluator:
         self._task = asyncio.create_task(self._run(), name="alert-evaluator")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self.notifier.close()
         with contextlib.suppress(Exception):  # the lease expires on its own anyway
             await self._leadership.release()

@@ -30,6 +30,7 @@ from strawberry.schema.base import BaseSchema
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.utils.aio import aclosing
 
+from core.tasks import cancel_and_wait
 from db.pubsub import SUBSCRIBER_QUEUE_SIZE
 from resolvers.context import Context
 
@@ -182,9 +183,7 @@ class FanOutGroups:
             if not group.members:
                 if self.groups.get(key) is group:
                     del self.groups[key]
-                group.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await group.task
+                await cancel_and_wait(group.task)
 
 
 def encode_result(result: ExecutionResult) -> str:

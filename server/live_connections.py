@@ -17,7 +17,6 @@ The connection also holds the socket's slot under the caps (server/ws_admission.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -25,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from auth.permissions import Principal
 from auth.tokens import revocation
 from core.clock import Timer
+from core.tasks import cancel_and_wait
 from db.tokens import TokenStore
 from resolvers.context import Context
 from server.ws_admission import SocketSlot
@@ -113,10 +113,7 @@ class TokenWatch:
         self._task = asyncio.create_task(self._run(tokens, check_seconds), name="token-watch")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self, tokens: TokenStore, check_seconds: float) -> None:
         while True:
