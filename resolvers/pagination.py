@@ -59,7 +59,7 @@ def page_size(first: int, field: str = "first") -> int:
 
 class LazyCursor:
     """A row's cursor, signed when first read: a listing's clients rarely select every edge's
-    cursor, and each is an HMAC (about 15 µs, a twentieth of a 20-agent page's time)."""
+    cursor, and each is an HMAC (18 µs under cProfile: a 20-agent page's 20 were 3.5 % of it)."""
 
     __slots__ = ("_make", "_row", "_value")
 
