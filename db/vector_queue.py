@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.claims import claimed_by
 from db.models import Agent, ConsciousnessSession
 from db.session import Database
 
@@ -82,26 +83,14 @@ _MARK = (
 @asynccontextmanager
 async def claimed_sessions(database: Database, limit: int) -> AsyncIterator[list[QueuedSession]]:
     """Up to `limit` of the oldest waiting sessions, marked vectorised when the block ends
-    without error.
-
-    PostgreSQL: locked `FOR UPDATE SKIP LOCKED` for the block, so the writers of several
-    processes take disjoint batches, and deleting their agent or user waits for the block
-    (its vectors are deleted after that commit, so none is written after). SQLite serves
-    one process: read without a lock, marked afterwards in a `write_session`.
-    """
-    statement = _CLAIM.limit(limit)
-    locking = database.backend == "postgresql"
-    if locking:
-        statement = statement.with_for_update(of=_SESSIONS, skip_locked=True)
-    async with database.session() as session:
-        result = await session.exec(statement)  # type: ignore[call-overload]
-        found = [QueuedSession(*row) for row in result.all()]
-        yield found
-        if locking and found:
-            await _mark(session, [queued.id for queued in found])
-    if not locking and found:
-        async with database.write_session() as session:
-            await _mark(session, [queued.id for queued in found])
+    without error (db/claims.py: on PostgreSQL the sessions stay locked for the block, so
+    deleting their agent or user waits for it, and their vectors, deleted after that
+    commit, are never written after it)."""
+    async with claimed_by(database, _CLAIM.limit(limit), _mark, lock_of=_SESSIONS) as claim:
+        yield [QueuedSession(*row) for row in claim.rows]
+        if claim.rows:
+            async with claim.consumed():
+                pass
 
 
 async def _mark(session: AsyncSession, ids: list[uuid.UUID]) -> None:
