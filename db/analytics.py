@@ -25,10 +25,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import clickhouse_connect
+from clickhouse_connect.driver import options as clickhouse_options
 from clickhouse_connect.driver.client import Client
 
 from core.records import MetricsRow
 from db.analytics_migrations import AGENT_STATS_TABLE, METRICS_TABLE
+
+# clickhouse-connect imports pandas (chDB depends on it) the first time it inserts, to ask
+# whether the rows are a DataFrame: 0.95-1.6 s holding the GIL inside a server that is
+# already answering, and 82 MB. Ours are lists of tuples: it is told there is no pandas.
+clickhouse_options.pd = None
+clickhouse_options.pd_time_test = None
 
 EXPORT_CHUNK_BYTES = 64 * 1024
 MAX_LIVE_EXPORTS = 10_000
