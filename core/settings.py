@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
 import logging
-import re
 import secrets
 from enum import StrEnum
 from pathlib import Path
@@ -16,6 +13,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from core.data_keys import data_keys, parse_data_key
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +27,6 @@ DATABASE_DRIVERS = {
 }
 JWT_SECRET_FILE = "jwt_secret"  # noqa: S105  (a file name, not a secret)
 MIN_JWT_SECRET_BYTES = 32
-DATA_KEY_FILE = "data_key"  # the generated development data key
-DEVELOPMENT_DATA_KEY_ID = "dev-generated"  # says in every row that it is not a real key
-DATA_KEY_BYTES = 32  # AES-256
-_DATA_KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
 
 class Environment(StrEnum):
@@ -285,7 +280,7 @@ class Settings(BaseSettings):
     @field_validator("data_encryption_keys")
     @classmethod
     def _data_keys(cls, value: list[str]) -> list[str]:
-        ids = [_parse_data_key(entry)[0] for entry in value]
+        ids = [parse_data_key(entry)[0] for entry in value]
         if len(set(ids)) != len(ids):
             raise ValueError("each key id may appear once")
         return value
@@ -296,7 +291,7 @@ class Settings(BaseSettings):
             raise ValueError(
                 "DATA_ENCRYPTION_KEYS must be set in production (id:base64 of 32 bytes, ...)"
             )
-        ids = [_parse_data_key(entry)[0] for entry in self.data_encryption_keys]
+        ids = [parse_data_key(entry)[0] for entry in self.data_encryption_keys]
         if self.data_encryption_key_id and self.data_encryption_key_id not in ids:
             raise ValueError(
                 f"DATA_ENCRYPTION_KEY_ID {self.data_encryption_key_id!r} is not a key id of "
@@ -305,27 +300,8 @@ class Settings(BaseSettings):
         return self
 
     def data_keys(self) -> tuple[str, dict[str, bytes]]:
-        """The current data key's id and every data key by id.
-
-        In development, without DATA_ENCRYPTION_KEYS, one key is generated and kept in
-        data_dir under the id `dev-generated` (production refuses to start without keys).
-        """
-        entries = list(self.data_encryption_keys)
-        if not entries:
-            path = self.data_dir / DATA_KEY_FILE
-            if not path.exists():
-                self.data_dir.mkdir(parents=True, exist_ok=True)
-                key = base64.b64encode(secrets.token_bytes(DATA_KEY_BYTES)).decode()
-                path.write_text(f"{DEVELOPMENT_DATA_KEY_ID}:{key}")
-                path.chmod(0o600)
-                log.warning(
-                    "DATA_ENCRYPTION_KEYS is not set: generated a development data key in %s. "
-                    "Set DATA_ENCRYPTION_KEYS in production.",
-                    path,
-                )
-            entries = [path.read_text().strip()]
-        keys = dict(_parse_data_key(entry) for entry in entries)
-        return self.data_encryption_key_id or next(iter(keys)), keys
+        """The current data key's id and every data key by id (core/data_keys.py)."""
+        return data_keys(self.data_encryption_keys, self.data_encryption_key_id, self.data_dir)
 
     @property
     def resolved_database_url(self) -> str:
@@ -362,20 +338,6 @@ class Settings(BaseSettings):
                 path,
             )
         return [path.read_text().strip()]
-
-
-def _parse_data_key(entry: str) -> tuple[str, bytes]:
-    """`id:base64` as (id, the 32 key bytes); ValueError saying what is wrong."""
-    key_id, _, encoded = entry.partition(":")
-    if not _DATA_KEY_ID.match(key_id):
-        raise ValueError("each key is id:base64, the id 1-32 of A-Z a-z 0-9 _ . -")
-    try:
-        key = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError(f"key {key_id!r} is not valid base64") from None
-    if len(key) != DATA_KEY_BYTES:
-        raise ValueError(f"key {key_id!r} must be {DATA_KEY_BYTES} bytes, not {len(key)}")
-    return key_id, key
 
 
 def load_settings(**overrides: object) -> Settings:
