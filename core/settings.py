@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     query_cost_budget_anonymous: int = Field(default=20_000, ge=0)
     # Documents too long for the parse cache, KB per caller and minute (document_budget.py).
     large_document_kb_per_minute: int = Field(default=1_000, ge=0)
+    # A RATE_LIMITED answer over HTTP waits this long before it is sent (server/refusal_hold.py)
+    rate_limited_hold_seconds: float = Field(default=1.0, ge=0, le=10)  # 0: sent at once
+    rate_limited_max_held: int = Field(default=256, ge=0)  # answers held at once, at most
     introspection_enabled: bool = True
     max_query_introspections: int = Field(default=2, ge=0)  # __schema/__type per operation
     # Wall time an operation may run (schema/time_limit.py); 0: no limit. Subscriptions: none.

@@ -51,6 +51,7 @@ from server.middleware import EdgeMiddleware
 from server.otlp import traces_endpoint
 from server.otlp_worker import IngestWorker
 from server.playground import STATIC_PATH, api_reference_page, static_files
+from server.refusal_hold import RefusalHold
 from server.rest.adapter import rest_routes
 from server.shutdown_signals import chain_shutdown_signals
 from server.telemetry import RequestObserver, Telemetry
@@ -186,9 +187,14 @@ def create_app(
 
     ingest_worker = IngestWorker()  # started by the lifespan; analyses queued OTLP spans
     graphql = GraphQLApp(settings, graphql_ide="graphiql" if settings.playground_enabled else None)
+    hold = None
+    if settings.rate_limited_hold_seconds > 0 and settings.rate_limited_max_held > 0:
+        hold = RefusalHold(settings.rate_limited_hold_seconds, settings.rate_limited_max_held)
     if metrics is not None:
         metrics.watch_websockets(graphql.connections)
         metrics.watch_ingestion(ingest_worker.stats)
+        if hold is not None:
+            metrics.watch_held_refusals(hold.stats)
 
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -227,6 +233,7 @@ def create_app(
             max_body_bytes=settings.max_body_bytes,
             hsts_max_age_seconds=settings.hsts_max_age_seconds,
             csrf_path="/graphql" if settings.csrf_prevention else None,
+            refusal_hold=hold,
         )
     ]
     if tracing is not None:  # outermost, so the request's log line carries its trace id

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -41,6 +42,7 @@ from server.fanout import FanOutGroups
 from server.live_connections import LiveConnection, TokenWatch
 from server.persisted import PersistedQueryRefused, resolve_request
 from server.playground import graphiql_page
+from server.telemetry import UNKNOWN_TYPE, OperationRecord, record_operation
 from server.websockets import LegacyWSHandler, LiveHandler, TextWebSocketAdapter, TransportWSHandler
 from server.ws_admission import error_payload
 
@@ -183,6 +185,14 @@ class GraphQLApp(GraphQL[Context, None]):
 
         # A long document spends from its caller's budget before APQ stores it; one sent by
         # hash, once APQ has filled it in (a stored long document parses each time too).
+        started = time.perf_counter()
+
+        def refused(code: str) -> None:  # counted, as the schema counts its operations
+            seconds = time.perf_counter() - started
+            record_operation(
+                OperationRecord(request_data.operation_name, UNKNOWN_TYPE, code, seconds)
+            )
+
         sent = request_data.query
         refusal = await large_document_refusal(context, sent)
         if refusal is None:
@@ -190,11 +200,13 @@ class GraphQLApp(GraphQL[Context, None]):
                 request_data = await resolve_request(
                     context.settings, context.stores.persisted_queries, request_data, signed_in
                 )
-            except PersistedQueryRefused as refused:
-                return refused.result(context.request_id)
+            except PersistedQueryRefused as persisted_refusal:
+                refused(persisted_refusal.code)
+                return persisted_refusal.result(context.request_id)
             if sent is None:
                 refusal = await large_document_refusal(context, request_data.query)
         if refusal is not None:
+            refused(str(refusal.code))
             sub_response.headers["retry-after"] = str(refusal.extensions["retryAfter"])
             payload = error_payload(refusal, context.request_id)
             error = GraphQLError(payload["message"], extensions=payload.get("extensions"))

@@ -41,6 +41,7 @@ from auth.ratelimit import RateLimiter
 from core.settings import Settings
 from db.stores import Stores
 from server.otlp_worker import IngestStats
+from server.refusal_hold import HoldStats
 
 OPERATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_OPERATION_NAMES = 200  # distinct operation-name labels kept; later names count as "other"
@@ -93,6 +94,10 @@ class Metrics:
     def watch_ingestion(self, stats: Callable[[], IngestStats]) -> None:
         """Export, at scrape time, what this process's OTLP ingestion worker did."""
         self.registry.register(IngestCollector(stats))
+
+    def watch_held_refusals(self, stats: HoldStats) -> None:
+        """Export, at scrape time, how many RATE_LIMITED answers were held (refusal_hold.py)."""
+        self.registry.register(HoldCollector(stats))
 
     def operation_label(self, name: str | None) -> str:
         """A bounded label for a client-chosen operation name."""
@@ -184,6 +189,28 @@ class IngestCollector(Collector):
             ("claims", stats.claims, "Claims of queued batches stored, one transaction each"),
             ("failures", stats.failures, "Claims that failed (retried, or dead-lettered)"),
             ("dead_letters", stats.dead_letters, "Queued batches given up after failing"),
+        )
+
+
+class HoldCollector(Collector):
+    """RATE_LIMITED answers held before they were sent, and those sent at once because
+    RATE_LIMITED_MAX_HELD were already held."""
+
+    def __init__(self, stats: HoldStats) -> None:
+        self._stats = stats
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        yield from _counters(
+            "rate_limited_answers_",
+            ("held", self._stats.held, "RATE_LIMITED answers held before they were sent"),
+            (
+                "not_held",
+                self._stats.over_capacity,
+                "RATE_LIMITED answers sent at once: the hold was full",
+            ),
         )
 
 

@@ -10,6 +10,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.refusal_hold import RefusalHold
 from server.security import (
     CSRF_MESSAGE,
     PREFLIGHT_HEADERS,
@@ -23,6 +24,7 @@ from server.telemetry import RequestRecord, Telemetry, begin_request, end_reques
 request_log = logging.getLogger("consciousness.request")
 QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})  # logged at DEBUG only
 REQUEST_ID_HEADER = b"x-request-id"
+RATE_LIMITED = "RATE_LIMITED"  # the outcome whose answer is held
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -58,7 +60,8 @@ class EdgeMiddleware:
       refusals included (a header the application set is kept); request bodies over
       MAX_BODY_BYTES refused with 413, by Content-Length before anything is read and by
       counting the bytes of a chunked body as they arrive; CSRF prevention on POST
-      `csrf_path` (None: off).
+      `csrf_path` (None: off);
+    - a RATE_LIMITED answer held before it is sent (server/refusal_hold.py; None: never).
     """
 
     def __init__(
@@ -69,8 +72,10 @@ class EdgeMiddleware:
         max_body_bytes: int,
         hsts_max_age_seconds: int,
         csrf_path: str | None,
+        refusal_hold: RefusalHold | None = None,
     ) -> None:
         self.app = app
+        self.refusal_hold = refusal_hold
         self.telemetry = telemetry
         self.websockets = telemetry.metrics.websockets if telemetry.metrics else None
         self.max_body_bytes = max_body_bytes
@@ -108,6 +113,8 @@ class EdgeMiddleware:
         async def edge_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
+                if record.outcome == RATE_LIMITED and self.refusal_hold is not None:
+                    await self.refusal_hold.hold()
                 status = message["status"]
                 headers = list(message.get("headers", ()))
                 present = {name.lower() for name, _ in headers}

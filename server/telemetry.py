@@ -145,7 +145,7 @@ class RequestObserver:
         current = _current.get()
         if current is None:
             return
-        telemetry, record = current
+        record = current[1]
         try:
             kind = context.operation_type.value
         except Exception:  # no document: it did not parse, or no operation matched
@@ -159,7 +159,18 @@ class RequestObserver:
         principal = getattr(context.context, "current_principal", None)  # our Context only
         if principal is not None:
             record.user_id = principal.user_id
-        operation = OperationRecord(context.operation_name, kind, outcome, seconds)
-        record.add(operation)
-        if telemetry.metrics is not None:
-            telemetry.metrics.observe_operation(operation.name, kind, outcome, seconds)
+        record_operation(OperationRecord(context.operation_name, kind, outcome, seconds))
+
+
+def record_operation(operation: OperationRecord) -> None:
+    """Count an operation in the current request's record and the metrics; also one refused
+    before it reached the schema (a persisted-query or long-document refusal)."""
+    current = _current.get()
+    if current is None:
+        return
+    telemetry, record = current
+    record.add(operation)
+    if telemetry.metrics is not None:
+        telemetry.metrics.observe_operation(
+            operation.name, operation.kind, operation.outcome, operation.seconds
+        )

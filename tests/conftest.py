@@ -103,6 +103,8 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         # Tests run an evaluation cycle at the time they choose (tests/alerts); a loop of the
         # shared app would evaluate their rules at the real time, and hold the leader lease.
         "alerts_enabled": False,
+        # Tests are refused on purpose, often: tests/server/test_refusal_hold.py holds them.
+        "rate_limited_hold_seconds": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
