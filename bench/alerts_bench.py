@@ -47,6 +47,7 @@ from db.analytics_queries import (
     MetricsQuery,
     build_aggregate,
 )
+from db.crypto import Keyring
 from db.migrate import upgrade_database
 from db.models import Agent, AlertRule, User
 from db.pubsub import InProcessBroker
@@ -107,7 +108,7 @@ def make_rules() -> list[AlertRule]:
                 agent_id=agent if scope in (1, 2) else None,
                 source="otlp" if scope == 3 else None,
                 category="S1" if scope == 4 else None,
-                secret="x" * 32,
+                secret=b"x" * 32,  # unsealed, as rows from before migration 0011
                 channels=[],
                 **KINDS[index % len(KINDS)],
             )
@@ -161,8 +162,8 @@ async def main() -> None:
             app: Any = type("App", (), {"stores": stores, "settings": settings})()
             webhooks = WebhookSender(timeout_seconds=1, max_attempts=1, backoff_seconds=0,
                                      allow_private=False)  # fmt: skip
-            notifier = Notifier(stores, webhooks, SmtpConfig("", 25, settings.smtp_security,
-                                                             "", "", ""))  # fmt: skip
+            smtp = SmtpConfig("", 25, settings.smtp_security, "", "", "")
+            notifier = Notifier(stores, Keyring(*settings.data_keys()), webhooks, smtp)
             evaluator = AlertEvaluator(app, notifier, 30.0)
             first = await evaluator.run_cycle(now)  # states move once; later cycles are steady
             built = build_aggregate(baseline_query(now))

@@ -263,7 +263,8 @@ class AlertRule(SQLModel, table=True):
 
     Without `all_users` it reads only its owner's metrics rows; `all_users` (admins only)
     reads everyone's. `channels` are {"kind": "webhook", "url"} or {"kind": "email",
-    "address"}; `secret` signs its webhook bodies (HMAC-SHA256). `state_version` is bumped by
+    "address"}; `secret` signs its webhook bodies (HMAC-SHA256), sealed under the data key
+    `secret_key_id` (db/repositories/signing_keys.py). `state_version` is bumped by
     every stored transition: a transition is written only over the version it was computed
     from, so two evaluators can never both record (and notify) the same one.
     """
@@ -288,7 +289,8 @@ class AlertRule(SQLModel, table=True):
     source: str | None = Field(default=None, max_length=32)
     all_users: bool = Field(default=False)
     channels: list[dict[str, Any]] = _json(default=list)
-    secret: str = Field(max_length=128)
+    secret: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+    secret_key_id: str | None = Field(default=None, max_length=32)
     enabled: bool = Field(default=True)
     state: str = Field(default="ok", max_length=16)
     state_version: int = Field(default=0)
@@ -339,7 +341,7 @@ class ReportSchedule(SQLModel, table=True):
     """An export (an AnalyticsQuery + format) run on a cron schedule and delivered.
 
     `query` is the AnalyticsQuery as given; each run moves its range to end at the run time,
-    keeping its length (resolvers/report_schedules.py).
+    keeping its length (resolvers/report_schedules.py). `secret` as in AlertRule.
     """
 
     __tablename__ = "report_schedules"
@@ -351,7 +353,8 @@ class ReportSchedule(SQLModel, table=True):
     query: dict[str, Any] = _json(default=dict)
     format: str = Field(max_length=16)
     channels: list[dict[str, Any]] = _json(default=list)
-    secret: str = Field(max_length=128)
+    secret: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+    secret_key_id: str | None = Field(default=None, max_length=32)
     next_run_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     last_run_at: datetime | None = _optional_timestamp()
     created_at: datetime = _created_at()

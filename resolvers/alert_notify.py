@@ -20,7 +20,9 @@ from typing import Any
 import orjson
 
 from core.alerts import AlertEvent, ChannelKind
+from db.crypto import DataKeyError, Keyring
 from db.models import AlertDelivery, AlertRule, ReportSchedule
+from db.repositories.signing_keys import SigningRow, open_secret
 from db.stores import Stores
 from outbound.email import Attachment, SmtpConfig, send_email
 from outbound.webhooks import Delivery, WebhookSender
@@ -35,8 +37,11 @@ CLOSE_TIMEOUT_SECONDS = 10.0
 class Notifier:
     """Sends notifications (module docstring); `drain()` waits for those under way."""
 
-    def __init__(self, stores: Stores, webhooks: WebhookSender, smtp: SmtpConfig) -> None:
+    def __init__(
+        self, stores: Stores, keyring: Keyring, webhooks: WebhookSender, smtp: SmtpConfig
+    ) -> None:
         self._stores = stores
+        self._keyring = keyring
         self._webhooks = webhooks
         self._smtp = smtp
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_DELIVERIES)
@@ -56,8 +61,9 @@ class Notifier:
             f"at {event.at.isoformat()}.\nValue: {event.value}\nThreshold: {event.threshold}\n"
             f"Rule id: {rule.id}\n"
         )
+        secret = self._secret(rule)
         for channel in rule.channels:
-            self._start(rule.id, None, channel, rule.secret, body, subject, text, ())
+            self._start(rule.id, None, channel, secret, body, subject, text, ())
 
     def notify_report(
         self,
@@ -71,17 +77,24 @@ class Notifier:
         text = "".join(
             f"{name}: {value}\n" for name, value in summary.items() if name != "contentBase64"
         )
+        secret = self._secret(schedule)
         for channel in schedule.channels:
-            self._start(
-                None, schedule.id, channel, schedule.secret, body, subject, text, (attachment,)
-            )
+            self._start(None, schedule.id, channel, secret, body, subject, text, (attachment,))
+
+    def _secret(self, row: SigningRow) -> str | None:
+        """The row's signing secret; None (webhooks not sent, logged) when it does not open."""
+        try:
+            return open_secret(self._keyring, row)
+        except DataKeyError as exc:
+            log.error("%s %s: signing secret does not open: %s", row.__tablename__, row.id, exc)
+            return None
 
     def _start(
         self,
         rule_id: uuid.UUID | None,
         schedule_id: uuid.UUID | None,
         channel: dict[str, Any],
-        secret: str,
+        secret: str | None,
         body: bytes,
         subject: str,
         text: str,
@@ -91,7 +104,10 @@ class Notifier:
         send: Callable[[], Awaitable[Delivery]]
         if kind is ChannelKind.WEBHOOK:
             target = str(channel["url"])
-            send = functools.partial(self._webhooks.send, target, secret, body)
+            if secret is None:
+                send = functools.partial(_not_sent, "its signing secret does not open")
+            else:
+                send = functools.partial(self._webhooks.send, target, secret, body)
         else:
             target = str(channel["address"])
             send = functools.partial(send_email, self._smtp, target, subject, text, attachments)
@@ -145,3 +161,8 @@ class Notifier:
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self._webhooks.aclose()
+
+
+async def _not_sent(reason: str) -> Delivery:
+    """A webhook that could not be signed: recorded as a failed delivery, never sent."""
+    return Delivery(ok=False, attempts=0, status_code=None, error=reason)

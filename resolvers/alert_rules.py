@@ -22,6 +22,7 @@ from core.settings import Settings
 from db.analytics_queries import AggregateFunction, MetricField
 from db.models import AlertDelivery, AlertHistory, AlertRule
 from db.repositories import alerts as repository
+from db.repositories.signing_keys import seal_secret
 from db.types import utcnow
 from outbound.webhooks import UrlRefused, check_url
 from resolvers.agents import load_visible_agent
@@ -213,7 +214,8 @@ async def create_alert_rule(info: Info, request: AlertRuleRequest) -> CreatedRul
     fields = await check_rule(context, principal, request)
     secret = check_secret(request.secret)
     owner_id = uuid.UUID(principal.user_id)
-    rule = AlertRule(owner_id=owner_id, secret=secret, **fields)  # type: ignore[arg-type]
+    rule = AlertRule(owner_id=owner_id, secret=b"", **fields)  # type: ignore[arg-type]
+    seal_secret(context.app.keyring, rule, secret)
     async with context.stores.database.session() as session:
         if await repository.count_rules(session, owner_id) >= MAX_RULES_PER_USER:
             raise BadUserInput(
@@ -252,7 +254,7 @@ async def update_alert_rule(info: Info, rule_id: uuid.UUID, request: AlertRuleRe
         for name, value in fields.items():
             setattr(rule, name, value)
         if request.secret is not None:
-            rule.secret = check_secret(request.secret)
+            seal_secret(context.app.keyring, rule, check_secret(request.secret))
         rule.state, rule.pending_since = AlertState.OK.value, None
         rule.state_version += 1  # an evaluation computed from the old definition is not stored
         rule.updated_at = utcnow()

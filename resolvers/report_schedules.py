@@ -35,6 +35,7 @@ from db.analytics_queries import (
 )
 from db.models import ReportSchedule, User
 from db.repositories import alerts as repository
+from db.repositories.signing_keys import seal_secret
 from outbound.email import Attachment
 from resolvers.alert_notify import Notifier
 from resolvers.alert_rules import ChannelRequest, check_channels, check_name, check_secret
@@ -154,9 +155,10 @@ async def create_report_schedule(info: Info, request: ReportScheduleRequest) -> 
         query=query_document(request.query),
         format=request.format.value,
         channels=channels,
-        secret=secret,
+        secret=b"",
         next_run_at=first_run,
     )
+    seal_secret(context.app.keyring, schedule, secret)
     async with context.stores.database.session() as session:
         owned = await repository.list_schedules(session, schedule.owner_id)
         if len(owned) >= MAX_SCHEDULES_PER_USER:

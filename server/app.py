@@ -336,7 +336,7 @@ def _alert_evaluator(app: AppState) -> AlertEvaluator:
         password=settings.smtp_password,
         sender=settings.smtp_from,
     )
-    notifier = Notifier(app.stores, webhooks, smtp)
+    notifier = Notifier(app.stores, app.keyring, webhooks, smtp)
     return AlertEvaluator(app, notifier, settings.alert_evaluation_interval_seconds)
 
 

@@ -8,19 +8,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import TYPE_CHECKING, Protocol
 
 from core.settings import ConfigurationError, Settings
 
+if TYPE_CHECKING:
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from db.crypto import Keyring
+
+
+class SealedRows(Protocol):
+    """Rows that rotate-data-key re-seals: a module or an object with these two."""
+
+    async def count_to_rotate(self, session: AsyncSession, keyring: Keyring) -> int: ...
+
+    async def rotate_batch(self, session: AsyncSession, keyring: Keyring, limit: int) -> int: ...
+
 
 def rotate_data_key(settings: Settings, args: argparse.Namespace) -> None:
-    """Re-encrypt every session, and every queued OTLP batch (raw prompts until analysed),
-    under the current data key, in batches of one transaction.
+    """Re-encrypt every session, every queued OTLP batch (raw prompts until analysed) and
+    every webhook signing secret under the current data key, in batches of one transaction.
 
     Resumable (each batch takes the rows still under another key) and safe beside a
     running server (each row is rewritten only if its key id is still the one read).
     """
     from db.crypto import DataKeyError, Keyring
+    from db.models import AlertRule, ReportSchedule
     from db.repositories import ingest_queue, session_texts
+    from db.repositories.signing_keys import SigningKeyRows
     from db.session import Database
     from server.startup import prepare_database
 
@@ -30,7 +46,12 @@ def rotate_data_key(settings: Settings, args: argparse.Namespace) -> None:
         keyring = Keyring(*settings.data_keys())
     except ValueError as exc:
         raise ConfigurationError(f"error: DATA_ENCRYPTION_KEYS: {exc}") from None
-    kinds = [("sessions", session_texts), ("queued OTLP batches", ingest_queue)]
+    kinds: list[tuple[str, SealedRows]] = [
+        ("sessions", session_texts),
+        ("queued OTLP batches", ingest_queue),
+        ("alert rules' signing secrets", SigningKeyRows(AlertRule)),
+        ("report schedules' signing secrets", SigningKeyRows(ReportSchedule)),
+    ]
 
     async def run() -> None:
         await prepare_database(settings)  # not analytics: a running server holds chDB
@@ -49,7 +70,7 @@ def rotate_data_key(settings: Settings, args: argparse.Namespace) -> None:
                     done += batch
                     print(f"re-encrypted {done} of {total} {name}", flush=True)
             print(
-                f"done: every session and queued batch is encrypted under "
+                f"done: every session, queued batch and signing secret is encrypted under "
                 f"{keyring.current_id!r}; other keys can be removed from DATA_ENCRYPTION_KEYS"
             )
         except DataKeyError as exc:

@@ -32,7 +32,7 @@ from db.repositories.session_texts import open_texts
 
 EXCLUDED_USER_FIELDS = frozenset({"password_hash"})
 EXCLUDED_API_KEY_FIELDS = frozenset({"key_hash"})
-EXCLUDED_SIGNING_FIELDS = frozenset({"secret"})  # webhook signing keys of rules and reports
+EXCLUDED_SIGNING_FIELDS = frozenset({"secret", "secret_key_id"})  # rules and reports
 """Kept out of the export: a password hash is a secret, and gives the user nothing."""
 
 

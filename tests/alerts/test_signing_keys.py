@@ -1,0 +1,150 @@
+"""Webhook signing secrets at rest: sealed under the data key, bound to their row, read back
+to sign, rotated by rotate-data-key; rows from before migration 0011 still sign."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Uuid, bindparam, text, update
+from sqlmodel import col, select
+
+from core.enums import Role
+from db.crypto import Keyring
+from db.migrate import upgrade_database
+from db.models import AlertRule, ReportSchedule
+from db.repositories.signing_keys import SigningKeyRows, open_secret
+from db.session import Database
+from db.types import UTCDateTime, utcnow
+from tests.alerts.conftest import NOW, MakeApp, Receiver, minutes_before
+from tests.alerts.test_webhooks import _valid
+from tests.consciousness.test_encryption import new_key
+
+SCHEDULE = """mutation($input: ReportScheduleInput!) {
+  createReportSchedule(input: $input) { signingKey schedule { id } } }"""
+
+
+async def stored_rule(app: object, rule_id: str) -> AlertRule:
+    async with app.stores.database.session() as session:  # type: ignore[attr-defined]
+        rule = await session.get(AlertRule, uuid.UUID(rule_id))
+    assert rule is not None
+    return rule
+
+
+async def test_a_rules_secret_is_stored_sealed_and_still_signs(
+    alert_app: MakeApp, receiver: Receiver
+) -> None:
+    async with alert_app() as app:
+        user = await app.member()
+        agent = await user.create_agent()
+        created = await user.count_rule(channels=[{"kind": "WEBHOOK", "url": receiver.url}])
+        secret, rule_id = created["signingKey"], created["rule"]["id"]
+        rule = await stored_rule(app, rule_id)
+        keyring: Keyring = app.running.state.keyring
+        assert secret.encode() not in bytes(rule.secret)
+        assert rule.secret_key_id == keyring.current_id
+        assert open_secret(keyring, rule) == secret
+        await user.insert(agent, minutes_before(NOW, 1))
+        await app.cycle(NOW)
+        [(headers, body)] = receiver.received
+        assert _valid(secret, headers, body)
+
+
+async def test_a_report_schedules_secret_is_stored_sealed(alert_app: MakeApp) -> None:
+    async with alert_app() as app:
+        user = await app.member(Role.DEVELOPER)
+        query = {"range": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"}}
+        channel = {"kind": "WEBHOOK", "url": "http://127.0.0.1:9/hook"}
+        variables = {"name": "daily", "cron": "0 6 * * *", "query": query, "channels": [channel]}
+        created = (await user.ok(SCHEDULE, input=variables))["createReportSchedule"]
+        async with app.stores.database.session() as session:
+            schedule = await session.get(ReportSchedule, uuid.UUID(created["schedule"]["id"]))
+        assert schedule is not None
+        assert created["signingKey"].encode() not in bytes(schedule.secret)
+        assert open_secret(app.running.state.keyring, schedule) == created["signingKey"]
+
+
+async def test_a_secret_moved_to_another_row_is_not_used_and_the_delivery_fails(
+    alert_app: MakeApp, receiver: Receiver
+) -> None:
+    async with alert_app() as app:
+        user = await app.member()
+        agent = await user.create_agent()
+        hook = [{"kind": "WEBHOOK", "url": receiver.url}]
+        first = (await user.count_rule(channels=hook))["rule"]["id"]
+        second = (await user.count_rule(channels=hook))["rule"]["id"]
+        sealed = (await stored_rule(app, first)).secret
+        async with app.stores.database.session() as session:
+            moved = update(AlertRule).where(col(AlertRule.id) == uuid.UUID(second))
+            await session.exec(moved.values(secret=sealed))  # type: ignore[call-overload]
+        await user.insert(agent, minutes_before(NOW, 1))
+        await app.cycle(NOW)
+        assert len(receiver.received) == 1  # the first rule's only
+        [delivery] = await user.deliveries(second)
+        assert (delivery["ok"], delivery["attempts"], delivery["statusCode"]) == (False, 0, None)
+
+
+async def test_an_unsealed_secret_signs_until_rotation_seals_it(
+    alert_app: MakeApp, receiver: Receiver
+) -> None:
+    """A rule written before migration 0011: its secret is UTF-8 bytes with no key id."""
+    async with alert_app() as app:
+        user = await app.member()
+        agent = await user.create_agent()
+        created = await user.count_rule(channels=[{"kind": "WEBHOOK", "url": receiver.url}])
+        rule_id = uuid.UUID(created["rule"]["id"])
+        plain = "an old secret of thirty-two chars"
+        async with app.stores.database.session() as session:
+            old = update(AlertRule).where(col(AlertRule.id) == rule_id)
+            await session.exec(old.values(secret=plain.encode(), secret_key_id=None))  # type: ignore[call-overload]
+        await user.insert(agent, minutes_before(NOW, 1))
+        await app.cycle(NOW)
+        [(headers, body)] = receiver.received
+        assert _valid(plain, headers, body)
+
+        new_id, new = new_key("next")  # the old row needs no key to open
+        keyring = Keyring(new_id, {new_id: new})
+        rows = SigningKeyRows(AlertRule)
+        async with app.stores.database.write_session() as session:
+            assert await rows.count_to_rotate(session, keyring) == 1
+            assert await rows.rotate_batch(session, keyring, 10) == 1
+        async with app.stores.database.session() as session:
+            assert await rows.count_to_rotate(session, keyring) == 0
+            rule = (await session.exec(select(AlertRule).where(col(AlertRule.id) == rule_id))).one()
+        assert rule.secret_key_id == "next"
+        assert open_secret(keyring, rule) == plain
+
+
+async def test_migration_0011_keeps_an_existing_secret_readable(empty_database: Database) -> None:
+    database = empty_database
+    await upgrade_database(database.engine, "0010")
+    user_id, rule_id = uuid.uuid4(), uuid.uuid4()
+    plain = "a secret from before 0011, 32 chars"
+    async with database.session() as session:
+        for statement, values in (
+            (
+                "INSERT INTO users (id, username, email, password_hash, roles, tier, is_active, "
+                "created_at, updated_at) VALUES (:id, 'old', 'old@example.org', 'x', '[]', "
+                "'basic', true, :now, :now)",
+                {"id": user_id},
+            ),
+            (
+                "INSERT INTO alert_rules (id, owner_id, name, kind, function, comparator, "
+                "threshold, window_seconds, for_seconds, cooldown_seconds, all_users, channels, "
+                "secret, enabled, state, state_version, created_at, updated_at) VALUES (:id, "
+                ":owner, 'old', 'threshold', 'count', 'GE', 1, 300, 0, 0, false, '[]', :secret, "
+                "true, 'ok', 0, :now, :now)",
+                {"id": rule_id, "owner": user_id, "secret": plain},
+            ),
+        ):
+            names = [bindparam("id", type_=Uuid()), bindparam("now", type_=UTCDateTime())]
+            if "owner" in values:
+                names.append(bindparam("owner", type_=Uuid()))
+            await session.exec(  # type: ignore[call-overload]
+                text(statement).bindparams(*names), params={**values, "now": utcnow()}
+            )
+    await upgrade_database(database.engine)
+    async with database.session() as session:
+        rule = await session.get(AlertRule, rule_id)
+    assert rule is not None
+    assert rule.secret_key_id is None
+    assert open_secret(Keyring("any", {"any": bytes(32)}), rule) == plain
