@@ -8,8 +8,9 @@ a connection error, a timeout, 429 and 5xx, at most `max_attempts` times, waitin
 delivery used every attempt is "failing" for BREAKER_SECONDS: its next deliveries get one
 attempt each, so a dead receiver costs one request per notification, not a burst of retries
 for every rule that points at it. Deliveries to one URL go one at a time (concurrent ones
-would all retry before the first had found the receiver dead). Every outcome comes back
-as a `Delivery`; nothing raises.
+would all retry before the first had found the receiver dead). Each delivery resolves the
+URL's host once, checks the addresses and connects to the one checked (`Target`). Every
+outcome comes back as a `Delivery`; nothing raises.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import ipaddress
 import socket
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import httpx
 
@@ -67,13 +68,41 @@ def _refused_address(address: str) -> bool:
 def check_url(url: str, *, allow_private: bool) -> None:
     """UrlRefused unless `url` is http(s) with a host, and (unless `allow_private`) every
     address the host resolves to is public. Blocking (DNS): call it in a worker thread."""
+    parts = _checked_parts(url)
+    if not allow_private:
+        _public_addresses(parts)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a delivery goes: the URL with its host replaced by the address that was
+    checked, so the host cannot resolve elsewhere between the check and the connection
+    (DNS rebinding); the Host header and TLS (SNI, certificate) keep the URL's own host."""
+
+    url: str
+    host_header: str
+    hostname: str
+
+
+def pinned_target(url: str, *, allow_private: bool) -> Target:
+    """`url`'s Target: checked as `check_url` does, its host resolved once. Blocking (DNS)."""
+    parts = _checked_parts(url)
+    hostname = str(parts.hostname)
+    address = _public_addresses(parts)[0] if not allow_private else _addresses(parts)[0]
+    literal = f"[{address}]" if ":" in address else address
+    port = f":{parts.port}" if parts.port is not None else ""
+    pinned = urlunsplit((parts.scheme, literal + port, parts.path, parts.query, ""))
+    return Target(pinned, parts.netloc, hostname)
+
+
+def _checked_parts(url: str) -> SplitResult:
     if len(url) > MAX_URL_CHARS:
         raise UrlRefused(f"a webhook URL has at most {MAX_URL_CHARS} characters")
     if any(character.isspace() or not character.isprintable() for character in url):
         raise UrlRefused("a URL has no spaces or control characters (percent-encode them)")
     try:
         parts = urlsplit(url)
-        port = parts.port
+        parts.port  # noqa: B018  (raises on a port out of range)
     except ValueError as exc:  # a bad IPv6 literal, a port out of range
         raise UrlRefused(f"not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https"):
@@ -84,18 +113,29 @@ def check_url(url: str, *, allow_private: bool) -> None:
         raise UrlRefused("the URL names no host")
     if parts.username or parts.password:
         raise UrlRefused("credentials in the URL are not allowed; use the signature")
-    if allow_private:
-        return
+    return parts
+
+
+def _addresses(parts: SplitResult) -> list[str]:
+    default_port = 443 if parts.scheme == "https" else 80
     try:
-        infos = socket.getaddrinfo(parts.hostname, port or 443, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(
+            parts.hostname, parts.port or default_port, type=socket.SOCK_STREAM
+        )
     except (OSError, UnicodeError):
         raise UrlRefused(f"the host {parts.hostname!r} does not resolve") from None
-    for info in infos:
-        if _refused_address(str(info[4][0])):
+    return [str(info[4][0]) for info in infos]
+
+
+def _public_addresses(parts: SplitResult) -> list[str]:
+    addresses = _addresses(parts)
+    for address in addresses:
+        if _refused_address(address):
             raise UrlRefused(
                 f"the host {parts.hostname!r} is on a private or reserved network "
-                f"({info[4][0]}), which this server does not call"
+                f"({address}), which this server does not call"
             )
+    return addresses
 
 
 class WebhookSender:
@@ -133,9 +173,10 @@ class WebhookSender:
 
     async def _send(self, url: str, secret: str, body: bytes) -> Delivery:
         """One delivery; the URL is checked again first, since what its host resolves to
-        may have changed since the rule was saved."""
+        may have changed since the rule was saved, and the address checked is the one
+        called (`Target`)."""
         try:
-            await asyncio.to_thread(check_url, url, allow_private=self._allow_private)
+            target = await asyncio.to_thread(pinned_target, url, allow_private=self._allow_private)
         except UrlRefused as exc:
             return Delivery(ok=False, attempts=0, status_code=None, error=str(exc))
         if self._client is None:
@@ -149,12 +190,18 @@ class WebhookSender:
                 await asyncio.sleep(self._backoff * 2 ** (attempt - 2))
             stamp = str(int(time.time()))
             headers = {
+                "host": target.host_header,
                 "content-type": "application/json",
                 TIMESTAMP_HEADER: stamp,
                 SIGNATURE_HEADER: signature(secret, stamp, body),
             }
             try:
-                response = await self._client.post(url, content=body, headers=headers)
+                response = await self._client.post(
+                    target.url,
+                    content=body,
+                    headers=headers,
+                    extensions={"sni_hostname": target.hostname},
+                )
             except httpx.HTTPError as exc:
                 status, error = None, f"request failed ({type(exc).__name__})"
                 continue

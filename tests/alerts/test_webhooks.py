@@ -5,7 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
 
 from outbound.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSender
 from tests.alerts.conftest import NOW, MakeApp, Receiver, minutes_before
@@ -108,3 +113,40 @@ async def test_an_unreachable_receiver_is_logged_without_a_status(alert_app: Mak
         await app.cycle(NOW)
         [delivery] = await user.deliveries(created["rule"]["id"])
         assert (delivery["ok"], delivery["statusCode"], delivery["attempts"]) == (False, None, 2)
+
+
+async def test_the_address_checked_is_the_address_called(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the host resolves to a public address when the delivery checks it, and
+    to loopback (where the receiver listens) afterwards. The public address checked is the
+    one called, so the local receiver never hears of it."""
+    port = urlsplit(receiver.url).port
+    resolved = iter(["93.184.215.14"])  # public; then loopback for every later look-up
+
+    def rebinding(host: object, *_args: object, **_kwargs: object) -> list[Any]:
+        address = next(resolved, "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    sender = WebhookSender(
+        timeout_seconds=1, max_attempts=1, backoff_seconds=0, allow_private=False
+    )
+    try:
+        delivery = await sender.send(f"http://rebind.example:{port}/hook", "s" * 32, b"{}")
+    finally:
+        await sender.aclose()
+    assert not delivery.ok
+    assert receiver.received == []
+
+
+async def test_a_pinned_delivery_keeps_the_urls_host(receiver: Receiver) -> None:
+    url = receiver.url.replace("127.0.0.1", "localhost")
+    sender = WebhookSender(timeout_seconds=5, max_attempts=1, backoff_seconds=0, allow_private=True)
+    try:
+        delivery = await sender.send(url, "s" * 32, b"{}")
+    finally:
+        await sender.aclose()
+    assert delivery.ok
+    [(headers, _body)] = receiver.received
+    assert headers["host"] == urlsplit(url).netloc
