@@ -180,7 +180,13 @@ class WebhookSender:
         except UrlRefused as exc:
             return Delivery(ok=False, attempts=0, status_code=None, error=str(exc))
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+            # No connection is kept for another delivery: pinned requests go to an address,
+            # and a kept connection (pooled by address) was verified for another host name.
+            self._client = httpx.AsyncClient(
+                timeout=self._timeout,
+                follow_redirects=False,
+                limits=httpx.Limits(max_keepalive_connections=0),
+            )
         failing = self._failing_until.get(url, 0.0) > time.monotonic()
         attempts_allowed = 1 if failing else self._max_attempts
         status: int | None = None
