@@ -3,9 +3,8 @@
 What the handlers add to strawberry's:
 - text frames (orjson encodes to bytes; the protocols are JSON over text frames);
 - token watching (server/live_connections.py) that closes the socket with 4401 when its
-  token expires or is revoked: on graphql-transport-ws a plain close 4401
-  "Unauthorized" (the spec's code for a connection that is not or no longer
-  authenticated); on the legacy graphql-ws a `connection_error` message, then close 4401.
+  token expires or is revoked: a plain close 4401 "Unauthorized" on graphql-transport-ws
+  (the spec's code), a `connection_error` message then close 4401 on the legacy graphql-ws.
   Each new operation asks first, and a revoked token's is refused (UNAUTHENTICATED);
 - caps (server/ws_admission.py): sockets per client address and per user (4429),
   operations in flight per socket (the operation's error), and a connection_init
@@ -124,11 +123,13 @@ class LiveHandler:
                 self._arm_init_deadline()
                 await cast(Any, super()).handle()
         finally:
-            self._view.connections.discard(self)
             if self._init_deadline is not None:
                 self._init_deadline.cancel()
             self.live.stop()
-            await self.live.slot.release()
+            try:  # a handler gone from `connections` holds no slot any more
+                await self.live.slot.release()
+            finally:
+                self._view.connections.discard(self)
 
     async def _admitted(self) -> bool:
         """Take the socket's slot of its client address, or close it saying why not."""
