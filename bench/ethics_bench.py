@@ -10,7 +10,8 @@ archives of their commits; the branch point with its own semantic layer), the cu
 alone (no model passed), the rules with the static semantic layer only (the engine before
 the contextual stage), and the rules with both layers (what the server runs). Our set is
 also reported by split: `tune` and `validation` (what rules, exemplars and the contextual
-head were tuned or trained on), `holdout` and `holdout2` (never tuned on). Then the speed of
+head were tuned or trained on), `holdout`, `holdout2` and `holdout3` (never tuned on;
+also pooled). Then the speed of
 process() with both layers, with the static one only and without a guard, against VADER per
 sentence (bench/engine_bench.py's texts), and the guard's load time and memory, measured in
 a fresh child process (`--no-speed` skips both). `--calibrate` prints only the sweep behind
@@ -152,13 +153,16 @@ def evaluate_sets(guard: SemanticGuard) -> tuple[list[str], list[Figure]]:
 def by_split(
     dev: list[dict[str, str]], results: dict[str, tuple[list[Verdict], list[Verdict]]]
 ) -> list[str]:
-    """Our set's scores on the tune and validation splits, engine by engine."""
+    """Our set's scores split by split, engine by engine, and on the held-out splits pooled."""
     lines = ["| engine | split | harmful n | P % | R % | F1 % | harmful refused % "
              "| benign n | benign refused % | benign flagged % |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    splits = sorted({r.get("split", "tune") for r in dev}, reverse=True)
+    held_out = tuple(s for s in splits if s.startswith("holdout"))
+    groups = [(s, (s,)) for s in splits] + [("held-out, pooled", held_out)]
     for name, (_, on_dev) in results.items():
-        for split in sorted({r.get("split", "tune") for r in dev}, reverse=True):
-            index = [i for i, r in enumerate(dev) if r.get("split", "tune") == split]
+        for split, members in groups:
+            index = [i for i, r in enumerate(dev) if r.get("split", "tune") in members]
             labels = [dev[i]["label"] == "unsafe" for i in index]
             verdicts = [on_dev[i] for i in index]
             harmful = [v for v, label in zip(verdicts, labels, strict=True) if label]
