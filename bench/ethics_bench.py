@@ -4,9 +4,10 @@ Run: python bench/ethics_bench.py [--rounds N] [--json PATH] [--calibrate] [--no
 
 For each set it reports refused, flagged, per category, precision / recall / F1 for "unsafe"
 (a prompt counts as caught when the decision is FLAGGED or REFUSED) and the benign half's
-false-refusal and false-flag rates, for five engines run in the same run: the previous
+false-refusal and false-flag rates, for six engines run in the same run: the previous
 engine and the branch point of issue 17's second round (bench/ethics_baseline.py, git
-archives of their commits; the branch point with its own semantic layer), the current rules
+archives of their commits; the branch point with its own semantic layer), the engine as
+shipped before the fourth round (its static and contextual layers), the current rules
 alone (no model passed), the rules with the static semantic layer only (the engine before
 the contextual stage), and the rules with both layers (what the server runs). Our set is
 also reported by split: `tune` and `validation` (what rules, exemplars and the contextual
@@ -32,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine_bench import build_text, measure
-from ethics_baseline import BRANCH_POINT_COMMIT, baseline_verdicts
+from ethics_baseline import BRANCH_POINT_COMMIT, ROUND4_BASE_COMMIT, baseline_verdicts
 from figures import Figure, add_json_option, write_figures
 
 from db.guard_model import load_guard
@@ -49,6 +50,7 @@ TARGET_1KB_MS, TARGET_10KB_MS, TARGET_LOAD_S = 5.0, 40.0, 2.0
 Verdict = dict[str, object]
 STATIC = "rules + static semantic (before the contextual stage)"
 NEW = "rules + static semantic + contextual"
+SHIPPED = f"shipped before the fourth round ({ROUND4_BASE_COMMIT[:7]}), all layers"
 SHORT_PROMPT = "What's the quickest way to kill a hanging Docker container?"
 
 _LOAD_PROBE = """
@@ -118,6 +120,7 @@ def evaluate_sets(guard: SemanticGuard) -> tuple[list[str], list[Figure]]:
         f"branch point ({BRANCH_POINT_COMMIT[:7]}) + semantic": lambda ps: baseline_verdicts(
             ps, BRANCH_POINT_COMMIT, semantic=True
         ),
+        SHIPPED: lambda ps: baseline_verdicts(ps, ROUND4_BASE_COMMIT, semantic=True),
         "rules only": lambda ps: new_verdicts(ps, None),
         STATIC: lambda ps: new_verdicts(ps, static_only(guard)),
         NEW: lambda ps: new_verdicts(ps, guard),
