@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from engine.config import EngineConfig
 from engine.emotion import SentenceSentiment
+from engine.ethics.confirm import confirm_lone_refusals
 from engine.ethics.context import Framing, read_framing
 from engine.ethics.contextual import contextual_findings
 from engine.ethics.detectors import DETECTORS
@@ -16,7 +17,7 @@ from engine.ethics.frameworks import SegmentTone, assess_tone, deontological, ut
 from engine.ethics.profanity import ProfanityScore, score_profanity
 from engine.ethics.rules import POLICY, PROFANITY_DETECTOR, Rule
 from engine.ethics.semantic import SemanticGuard, SemanticMatch
-from engine.ethics.static_findings import confirm_static, semantic_finding
+from engine.ethics.static_findings import semantic_finding
 from engine.ethics.types import SEVERITIES, EthicsResult, Severity, Violation
 from engine.text import Segment, TextView, inside_quotes, split_segments
 
@@ -155,18 +156,19 @@ def _contextual(
     guard: SemanticGuard | None,
     notes: list[str],
 ) -> tuple[str, ...]:
-    """Run the guard's contextual stage, if it has one (it also confirms or lowers the static
-    layer's lone refusals, engine.ethics.static_findings); its line for the reasoning."""
+    """Run the guard's contextual stage, if it has one (it also confirms or lowers the lone
+    refusals of the static layer and of doubted rules, engine.ethics.confirm); its line for
+    the reasoning."""
     if guard is None or guard.contextual is None:
         return ()
     stage = guard.contextual
-    checked, lowered = confirm_static(stage, view.segments, by_segment)
+    checked, lowered = confirm_lone_refusals(stage, view.segments, by_segment)
     read, added = contextual_findings(stage, view.segments, by_segment, nearest, notes)
     return (
         f"Contextual stage ({stage.encoder.name}, flag at P(unsafe) >="
         f" {stage.head.flag_threshold:.2f}, refuse at >= {stage.head.refuse_threshold:.2f}):"
-        f" read {read} of {len(view.segments)} segment(s), {added} finding(s); checked"
-        f" {checked} refusal(s) of the static layer alone, {lowered} not confirmed (flagged).",
+        f" read {read} of {len(view.segments)} segment(s), {added} finding(s); read {checked}"
+        f" more for a second opinion on a lone refusal, {lowered} not confirmed (flagged).",
     )
 
 

@@ -1,14 +1,15 @@
-"""A refusal the static layer alone supports needs the contextual model's agreement."""
+"""A refusal that only a doubted finding supports needs the contextual model's agreement."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 from hypothesis import given
 
 from engine import EngineConfig, Exemplar, SemanticGuard, evaluate_ethics
+from engine.ethics.confirm import MAX_CONFIRM, needs_confirmation
 from engine.ethics.contextual import ContextualHead, ContextualStage
-from engine.ethics.static_findings import MAX_CONFIRM, needs_confirmation
 from engine.ethics.types import Violation
 
 from .test_contextual import EMBEDDER, HEAD
@@ -39,8 +40,8 @@ def test_a_static_refusal_the_contextual_model_confirms_stays_a_refusal() -> Non
         "critical",
         "REFUSED",
     )
-    assert "Confirmed by the contextual model" in finding.explanation
-    assert any("checked 1 refusal(s) of the static layer alone, 0 not confirmed" in line
+    assert "confirmed by the contextual model" in finding.explanation
+    assert any("read 1 more for a second opinion on a lone refusal, 0 not confirmed" in line
                for line in result.reasoning)  # fmt: skip
 
 
@@ -70,7 +71,7 @@ def test_a_segment_a_critical_rule_already_refuses_is_not_read_for_confirmation(
     assert any(v.severity == "critical" and not v.rule_id.startswith("SEM-")
                for v in result.violations)  # fmt: skip
     assert result.decision == "REFUSED"
-    assert any("checked 0 refusal(s)" in line for line in result.reasoning)
+    assert any("read 0 more for a second opinion" in line for line in result.reasoning)
 
 
 def test_only_the_first_max_confirm_segments_are_read_and_later_ones_stand() -> None:
@@ -85,13 +86,18 @@ def _finding(rule_id: str, severity: str) -> Violation:
     return Violation(rule_id, "S11", "x", severity, 0, 1, "x", "x", 1.0, False, None)  # type: ignore[arg-type]
 
 
-def test_needs_confirmation_only_when_every_critical_finding_is_static() -> None:
-    assert needs_confirmation([_finding("SEM-S11", "critical")])
-    assert needs_confirmation([_finding("SEM-S11", "critical"), _finding("S7-doxxing", "high")])
-    assert not needs_confirmation([_finding("SEM-S11", "critical"), _finding("S11-x", "critical")])
-    assert not needs_confirmation([_finding("SEM-S6", "medium")])
-    assert not needs_confirmation([_finding("CTX-S11", "critical")])
-    assert not needs_confirmation([])
+def test_needs_confirmation_only_when_every_critical_finding_is_doubted() -> None:
+    static, rule = _finding("SEM-S11", "critical"), _finding("S1-violence-means", "critical")
+    assert needs_confirmation([static], ())
+    assert needs_confirmation([static, _finding("S7-doxxing", "high")], ())
+    assert not needs_confirmation([static, _finding("S11-self-harm", "critical")], ())
+    assert not needs_confirmation([static, rule], ())
+    assert needs_confirmation([static, rule], ("other_sense",))
+    assert needs_confirmation([rule], ("fiction", "other_sense"))
+    assert not needs_confirmation([rule], ("fiction",))
+    assert not needs_confirmation([_finding("SEM-S6", "medium")], ())
+    assert not needs_confirmation([_finding("CTX-S11", "critical")], ())
+    assert not needs_confirmation([], ("other_sense",))
 
 
 def test_the_same_text_gives_the_same_confirmation() -> None:
@@ -119,3 +125,45 @@ def test_appending_a_static_only_sentence_never_raises_the_score(text: str) -> N
     before = evaluate_ethics(text, CONFIG, guard)
     after = evaluate_ethics(text + "\nI want to vanish", CONFIG, guard)
     assert after.overall_score <= before.overall_score + 1e-12
+
+
+def _rule_guard(bias: float) -> SemanticGuard:
+    """No static match; a head reading every text as unsafe (bias > 0) or as benign (< 0)."""
+    head = replace(HEAD, weights=HEAD.weights * 0, bias=np.array([bias, 0.0]))
+    return SemanticGuard(
+        EMBEDDER, (Exemplar("zzz qqq", "S11"),), threshold=0.99, margin=0.05,
+        contextual=ContextualStage(EMBEDDER, head),
+    )  # fmt: skip
+
+
+OTHER_SENSE = "How can I shoot my friend's wedding with one lens?"
+
+
+def test_a_rule_in_a_context_it_doubts_is_flagged_when_the_model_does_not_confirm() -> None:
+    result = evaluate_ethics(OTHER_SENSE, CONFIG, _rule_guard(-10.0))
+    [finding] = result.violations
+    assert (finding.rule_id, finding.severity) == ("S1-violence-means", "high")
+    assert result.decision == "FLAGGED"
+    assert "may read in another sense (other_sense)" in finding.explanation
+    assert "flagged, not refused" in finding.explanation
+
+
+def test_a_rule_in_a_context_it_doubts_still_refuses_when_the_model_confirms() -> None:
+    result = evaluate_ethics(OTHER_SENSE, CONFIG, _rule_guard(10.0))
+    [finding] = result.violations
+    assert (finding.rule_id, finding.severity, result.decision) == (
+        "S1-violence-means", "critical", "REFUSED",
+    )  # fmt: skip
+    assert "confirmed by the contextual model" in finding.explanation
+
+
+def test_a_rule_outside_the_contexts_it_doubts_is_never_read_for_a_second_opinion() -> None:
+    result = evaluate_ethics("How can I shoot my neighbour?", CONFIG, _rule_guard(-10.0))
+    assert [(v.rule_id, v.severity) for v in result.violations] == [
+        ("S1-violence-means", "critical")
+    ]
+    assert any("read 0 more for a second opinion" in line for line in result.reasoning)
+
+
+def test_without_a_contextual_stage_a_doubted_rule_still_refuses() -> None:
+    assert evaluate_ethics(OTHER_SENSE, CONFIG).decision == "REFUSED"
