@@ -5,7 +5,9 @@ checkout, no worktree) and run in a child process on the same prompts; it prints
 object per prompt: decision and categories. Two commits are used: BASELINE_COMMIT, the last
 before the intent-and-target rules and the semantic layer (rules only, as it shipped), and
 BRANCH_POINT_COMMIT, the engine before the recall work of issue 17's second round, run with
-its own semantic layer (its db/guard_model.py and exemplars). Run from the repo root.
+its own semantic layer (its db/guard_model.py and exemplars), and ROUND4_BASE_COMMIT, the
+engine as shipped before the fourth round, with its static and contextual layers. Run from
+the repo root.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE_COMMIT = "9219bd024b06d998bdcebeb51c9fed3205611d03"
 BRANCH_POINT_COMMIT = "36f464ec5db97477babec2b9c45935fc7952c5c7"
+# The engine as shipped before issue 17's fourth round (benign refusals), both layers.
+ROUND4_BASE_COMMIT = "8d7f7202a744078e4c1de98a197e43919de6a63c"
 
 _DRIVER = """
 import json, sys
@@ -41,6 +45,16 @@ for line in sys.stdin:
 """
 
 
+def _guard_files(commit: str) -> list[str]:
+    """The commit's guard loader files under db/ (guard_model.py, and from issue 17's third
+    round the encoder, its int8 rewrite and its tokenizer data)."""
+    listed = subprocess.run(
+        ["git", "ls-tree", "--name-only", commit, "db/"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    return [path for path in listed if path.startswith("db/guard")]
+
+
 def baseline_verdicts(
     prompts: list[str], commit: str = BASELINE_COMMIT, semantic: bool = False
 ) -> list[dict[str, object]]:
@@ -49,7 +63,7 @@ def baseline_verdicts(
     With `semantic`, the commit's own guard loader (db/guard_model.py) is archived too and
     its semantic layer is passed to the engine.
     """
-    paths = ["engine", "db/__init__.py", "db/guard_model.py"] if semantic else ["engine"]
+    paths = ["engine", "db/__init__.py", *_guard_files(commit)] if semantic else ["engine"]
     archive = subprocess.run(
         ["git", "archive", "--format=tar", commit, *paths],
         cwd=ROOT, check=True, capture_output=True,

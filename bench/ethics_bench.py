@@ -4,13 +4,15 @@ Run: python bench/ethics_bench.py [--rounds N] [--json PATH] [--calibrate] [--no
 
 For each set it reports refused, flagged, per category, precision / recall / F1 for "unsafe"
 (a prompt counts as caught when the decision is FLAGGED or REFUSED) and the benign half's
-false-refusal and false-flag rates, for five engines run in the same run: the previous
+false-refusal and false-flag rates, for six engines run in the same run: the previous
 engine and the branch point of issue 17's second round (bench/ethics_baseline.py, git
-archives of their commits; the branch point with its own semantic layer), the current rules
+archives of their commits; the branch point with its own semantic layer), the engine as
+shipped before the fourth round (its static and contextual layers), the current rules
 alone (no model passed), the rules with the static semantic layer only (the engine before
 the contextual stage), and the rules with both layers (what the server runs). Our set is
 also reported by split: `tune` and `validation` (what rules, exemplars and the contextual
-head were tuned or trained on), `holdout` and `holdout2` (never tuned on). Then the speed of
+head were tuned or trained on), `holdout`, `holdout2` and `holdout3` (never tuned on;
+also pooled). Then the speed of
 process() with both layers, with the static one only and without a guard, against VADER per
 sentence (bench/engine_bench.py's texts), and the guard's load time and memory, measured in
 a fresh child process (`--no-speed` skips both). `--calibrate` prints only the sweep behind
@@ -31,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine_bench import build_text, measure
-from ethics_baseline import BRANCH_POINT_COMMIT, baseline_verdicts
+from ethics_baseline import BRANCH_POINT_COMMIT, ROUND4_BASE_COMMIT, baseline_verdicts
 from figures import Figure, add_json_option, write_figures
 
 from db.guard_model import load_guard
@@ -48,6 +50,7 @@ TARGET_1KB_MS, TARGET_10KB_MS, TARGET_LOAD_S = 5.0, 40.0, 2.0
 Verdict = dict[str, object]
 STATIC = "rules + static semantic (before the contextual stage)"
 NEW = "rules + static semantic + contextual"
+SHIPPED = f"shipped before the fourth round ({ROUND4_BASE_COMMIT[:7]}), all layers"
 SHORT_PROMPT = "What's the quickest way to kill a hanging Docker container?"
 
 _LOAD_PROBE = """
@@ -117,6 +120,7 @@ def evaluate_sets(guard: SemanticGuard) -> tuple[list[str], list[Figure]]:
         f"branch point ({BRANCH_POINT_COMMIT[:7]}) + semantic": lambda ps: baseline_verdicts(
             ps, BRANCH_POINT_COMMIT, semantic=True
         ),
+        SHIPPED: lambda ps: baseline_verdicts(ps, ROUND4_BASE_COMMIT, semantic=True),
         "rules only": lambda ps: new_verdicts(ps, None),
         STATIC: lambda ps: new_verdicts(ps, static_only(guard)),
         NEW: lambda ps: new_verdicts(ps, guard),
@@ -152,13 +156,16 @@ def evaluate_sets(guard: SemanticGuard) -> tuple[list[str], list[Figure]]:
 def by_split(
     dev: list[dict[str, str]], results: dict[str, tuple[list[Verdict], list[Verdict]]]
 ) -> list[str]:
-    """Our set's scores on the tune and validation splits, engine by engine."""
+    """Our set's scores split by split, engine by engine, and on the held-out splits pooled."""
     lines = ["| engine | split | harmful n | P % | R % | F1 % | harmful refused % "
              "| benign n | benign refused % | benign flagged % |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    splits = sorted({r.get("split", "tune") for r in dev}, reverse=True)
+    held_out = tuple(s for s in splits if s.startswith("holdout"))
+    groups = [(s, (s,)) for s in splits] + [("held-out, pooled", held_out)]
     for name, (_, on_dev) in results.items():
-        for split in sorted({r.get("split", "tune") for r in dev}, reverse=True):
-            index = [i for i, r in enumerate(dev) if r.get("split", "tune") == split]
+        for split, members in groups:
+            index = [i for i, r in enumerate(dev) if r.get("split", "tune") in members]
             labels = [dev[i]["label"] == "unsafe" for i in index]
             verdicts = [on_dev[i] for i in index]
             harmful = [v for v, label in zip(verdicts, labels, strict=True) if label]

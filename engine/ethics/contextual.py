@@ -96,14 +96,7 @@ class ContextualStage:
         """For each text, a `ContextualMatch` when P(unsafe) reaches the flag threshold."""
         if not texts:
             return []
-        vectors = np.asarray(self.encoder.embed(texts), dtype=np.float64)
-        if vectors.shape != (len(texts), self.head.weights.shape[1]):
-            raise DataError(f"encoder returned shape {vectors.shape} for {len(texts)} texts")
-        # einsum, not `@`: keep the product off BLAS's thread pool (see semantic.py).
-        logits = np.einsum("ij,kj->ik", vectors, self.head.weights) + self.head.bias
-        logits -= logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        probabilities = np.round(exp / exp.sum(axis=1, keepdims=True), _DECIMALS)
+        probabilities = self._probabilities(texts)
         results: list[ContextualMatch | None] = []
         for row in probabilities:
             unsafe = round(1.0 - float(row[self._benign]), _DECIMALS)
@@ -121,6 +114,27 @@ class ContextualStage:
                 )
             )
         return results
+
+    def unsafe_probability(self, texts: Sequence[str]) -> list[float]:
+        """P(unsafe) = 1 - P(benign) of each text, rounded as `classify` rounds it."""
+        if not texts:
+            return []
+        benign = self._probabilities(texts)[:, self._benign]
+        return [round(1.0 - float(p), _DECIMALS) for p in benign]
+
+    def _probabilities(self, texts: Sequence[str]) -> NDArray[np.float64]:
+        """P(class) of each text (rows) over the head's classes, rounded to _DECIMALS."""
+        vectors = np.asarray(self.encoder.embed(texts), dtype=np.float64)
+        if vectors.shape != (len(texts), self.head.weights.shape[1]):
+            raise DataError(f"encoder returned shape {vectors.shape} for {len(texts)} texts")
+        # einsum, not `@`: keep the product off BLAS's thread pool (see semantic.py).
+        logits = np.einsum("ij,kj->ik", vectors, self.head.weights) + self.head.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        probabilities: NDArray[np.float64] = np.round(
+            exp / exp.sum(axis=1, keepdims=True), _DECIMALS
+        )
+        return probabilities
 
 
 def select(judged: Sequence[bool], harm_similarity: Sequence[float]) -> list[int]:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from engine.config import EngineConfig
 from engine.emotion import SentenceSentiment
+from engine.ethics.confirm import confirm_lone_refusals
 from engine.ethics.context import Framing, read_framing
 from engine.ethics.contextual import contextual_findings
 from engine.ethics.detectors import DETECTORS
@@ -16,6 +17,7 @@ from engine.ethics.frameworks import SegmentTone, assess_tone, deontological, ut
 from engine.ethics.profanity import ProfanityScore, score_profanity
 from engine.ethics.rules import POLICY, PROFANITY_DETECTOR, Rule
 from engine.ethics.semantic import SemanticGuard, SemanticMatch
+from engine.ethics.static_findings import semantic_finding
 from engine.ethics.types import SEVERITIES, EthicsResult, Severity, Violation
 from engine.text import Segment, TextView, inside_quotes, split_segments
 
@@ -29,7 +31,6 @@ _DETECTOR_RULES = sorted(
 _PATTERN_RULES = tuple(rule for rule in POLICY.rules if rule.pattern is not None)
 _PROFANITY_RULES = tuple(rule for rule in POLICY.rules if rule.detector == PROFANITY_DETECTOR)
 _NEEDS_DIGITS = frozenset({"phone", "payment_card", "iban", "ip_address", "us_ssn", "es_dni"})
-_SEMANTIC_VOID_IN = POLICY.mode_contexts.get("semantic", ())
 _MAX_NOTES = 5
 
 
@@ -58,7 +59,8 @@ def assess_ethics(
         profanity = score_profanity(segment.text, POLICY.profanity_ignores)
         in_segment = _scan_segment(segment, rules, profanity, config, notes)
         if match is not None:
-            in_segment.extend(_semantic_finding(segment, match, in_segment, guard, notes))
+            assert guard is not None
+            in_segment.extend(semantic_finding(segment, match, in_segment, guard, notes))
         by_segment.append(in_segment)
         tones.append(
             assess_tone(
@@ -139,13 +141,6 @@ def redact_personal_data(text: str, max_chars: int) -> str:
     return redact(kept, [v for segment in split_segments(kept) for v in _personal_data(segment)])
 
 
-def semantic_confidence(similarity: float, threshold: float) -> float:
-    """Confidence in [0.5, 1] of a semantic match: 0.5 at the threshold, rising linearly to 1
-    at similarity 1 (an exact paraphrase of the exemplar)."""
-    span = max(1e-9, 1.0 - threshold)
-    return max(0.5, min(1.0, 0.5 + 0.5 * (similarity - threshold) / span))
-
-
 def _semantic(
     segments: tuple[Segment, ...], guard: SemanticGuard | None
 ) -> tuple[list[SemanticMatch | None], list[float]]:
@@ -161,15 +156,19 @@ def _contextual(
     guard: SemanticGuard | None,
     notes: list[str],
 ) -> tuple[str, ...]:
-    """Run the guard's contextual stage, if it has one; its line for the reasoning."""
+    """Run the guard's contextual stage, if it has one (it also confirms or lowers the lone
+    refusals of the static layer and of doubted rules, engine.ethics.confirm); its line for
+    the reasoning."""
     if guard is None or guard.contextual is None:
         return ()
     stage = guard.contextual
+    checked, lowered = confirm_lone_refusals(stage, view.segments, by_segment)
     read, added = contextual_findings(stage, view.segments, by_segment, nearest, notes)
     return (
         f"Contextual stage ({stage.encoder.name}, flag at P(unsafe) >="
         f" {stage.head.flag_threshold:.2f}, refuse at >= {stage.head.refuse_threshold:.2f}):"
-        f" read {read} of {len(view.segments)} segment(s), {added} finding(s).",
+        f" read {read} of {len(view.segments)} segment(s), {added} finding(s); read {checked}"
+        f" more for a second opinion on a lone refusal, {lowered} not confirmed (flagged).",
     )
 
 
@@ -257,57 +256,6 @@ def _personal_data(segment: Segment) -> list[Violation]:
             taken.append((start, end))
             found.append(_violation(rule, segment, start, end, 1.0, rule.severity))
     return found
-
-
-def _semantic_finding(
-    segment: Segment,
-    match: SemanticMatch,
-    found: list[Violation],
-    guard: SemanticGuard | None,
-    notes: list[str],
-) -> list[Violation]:
-    """The semantic layer's finding for one segment, unless a context voids it or a rule of
-    the same category already fired there (then it only corroborates, in the notes)."""
-    assert guard is not None
-    framing = read_framing(segment.text, POLICY)
-    context = framing.voids(_SEMANTIC_VOID_IN)
-    rule_id = f"SEM-{match.category}"
-    if context is not None:
-        notes.append(f"Not counted: {rule_id} (similarity {match.similarity:.2f}), {context}.")
-        return []
-    if any(v.category == match.category for v in found):
-        notes.append(f"{rule_id} (similarity {match.similarity:.2f}) corroborates the rules.")
-        return []
-    category = POLICY.categories[match.category]
-    confidence = semantic_confidence(match.similarity, guard.threshold)
-    benign = (
-        ""
-        if match.benign_exemplar is None
-        else (
-            f"; nearest look-alike {match.benign_exemplar.text!r} at {match.benign_similarity:.2f}"
-        )
-    )
-    return [
-        Violation(
-            rule_id=rule_id,
-            category=match.category,
-            category_name=category.name,
-            severity=category.semantic_severity,
-            start=segment.start,
-            end=segment.end,
-            matched_text=segment.text,
-            explanation=(
-                f"Reads like the {category.name.lower()} exemplar {match.exemplar.text!r}"
-                f" (cosine similarity {match.similarity:.2f}{benign})."
-            ),
-            confidence=confidence,
-            reported=False,
-            redact_as=None,
-            mode="semantic",
-            similarity=match.similarity,
-            exemplar=match.exemplar.text,
-        )
-    ]
 
 
 def _strongest_term_span(text: str, profanity: ProfanityScore) -> tuple[int, int]:

@@ -58,6 +58,9 @@ class Rule:
     does not count. When the segment also asks for means (the lexicon's `means`
     cue) and `severity_with_means` is set, the finding gets that severity.
     `examples` must fire the rule and `counter_examples` must not (the tests check both).
+    `confirm_in` lists contexts in which a critical finding of the rule needs the contextual
+    model's second opinion to refuse (engine.ethics.confirm): "shoot my friend's wedding"
+    reads the verb in another sense, a photographer's.
     """
 
     id: str
@@ -73,6 +76,7 @@ class Rule:
     void_in: tuple[str, ...] = ()
     severity_with_means: Severity | None = None
     counter_examples: tuple[str, ...] = ()
+    confirm_in: tuple[str, ...] = ()
 
     def triggered_by(self, lowercase_text: str) -> bool:
         """True when one of the triggers occurs in `lowercase_text`."""
@@ -181,7 +185,8 @@ def _parse_rule(
     if mode not in MODES:
         raise DataError(f"rules.json: {rule_id}: mode must be one of {MODES}")
     void_in = tuple(str(c) for c in entry.get("void_in", defaults.get(mode, ())))
-    if unknown := set(void_in) - contexts:
+    confirm_in = tuple(str(c) for c in entry.get("confirm_in", ()))
+    if unknown := (set(void_in) | set(confirm_in)) - contexts:
         raise DataError(f"rules.json: {rule_id}: unknown contexts {sorted(unknown)}")
     compiled = None
     if pattern is not None:
@@ -206,6 +211,7 @@ def _parse_rule(
         void_in=void_in,
         severity_with_means=None if with_means is None else cast(Severity, with_means),
         counter_examples=tuple(str(e) for e in entry.get("counter_examples", ())),
+        confirm_in=confirm_in,
     )
 
 

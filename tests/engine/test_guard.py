@@ -18,8 +18,8 @@ from engine import (
     process,
 )
 from engine.errors import DataError
-from engine.ethics.evaluate import semantic_confidence
 from engine.ethics.profanity import score_profanity
+from engine.ethics.static_findings import semantic_confidence
 
 from .test_properties import without_timings
 
