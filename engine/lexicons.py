@@ -15,12 +15,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from functools import lru_cache
 from importlib import import_module, resources
 from typing import Any, Final
 
-from vaderSentiment.vaderSentiment import NEGATE, SentimentIntensityAnalyzer
+from vaderSentiment.vaderSentiment import (
+    BOOSTER_DICT,
+    NEGATE,
+    SentimentIntensityAnalyzer,
+    SentiText,
+)
 
 # Pyphen ships no type information; importing it as a module object keeps the
 # engine type-checked whether or not the project's mypy config knows pyphen.
@@ -70,6 +76,39 @@ class LinearVader(SentimentIntensityAnalyzer):  # type: ignore[misc]  # untyped 
         words, at = _near(words_and_emoticons, i)
         result: float = SentimentIntensityAnalyzer._special_idioms_check(valence, words, at)
         return result
+
+    def polarity_scores(self, text: str) -> dict[str, float]:
+        """VADER's own `polarity_scores`, except that a text without any emoji character skips
+        its character-by-character emoji rewrite (which copies such a text unchanged)."""
+        if not self._emoji_chars.isdisjoint(text):
+            result: dict[str, float] = super().polarity_scores(text)
+            return result
+        # From here on, VADER 3.3.2's body as it is.
+        text = text.strip()
+        sentitext = SentiText(text)
+        sentiments: list[float] = []
+        words_and_emoticons = sentitext.words_and_emoticons
+        for i, item in enumerate(words_and_emoticons):
+            valence = 0
+            if item.lower() in BOOSTER_DICT:
+                sentiments.append(valence)
+                continue
+            if (
+                i < len(words_and_emoticons) - 1
+                and item.lower() == "kind"
+                and words_and_emoticons[i + 1].lower() == "of"
+            ):
+                sentiments.append(valence)
+                continue
+            sentiments = self.sentiment_valence(valence, sentitext, item, i, sentiments)
+        sentiments = self._but_check(words_and_emoticons, sentiments)
+        scores: dict[str, float] = self.score_valence(sentiments, text)
+        return scores
+
+    @functools.cached_property
+    def _emoji_chars(self) -> frozenset[str]:
+        """The emoji VADER's rewrite can replace: it compares one character at a time."""
+        return frozenset(key for key in self.emojis if len(key) == 1)
 
 
 VADER = LinearVader()
