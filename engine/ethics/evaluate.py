@@ -13,7 +13,7 @@ from engine.ethics.contextual import contextual_findings
 from engine.ethics.detectors import DETECTORS
 from engine.ethics.feedback import Feedback, apply_feedback, describe_feedback
 from engine.ethics.frameworks import SegmentTone, assess_tone, deontological, utilitarian, virtue
-from engine.ethics.prefilter import holds, needed
+from engine.ethics.prefilter import checker, needed
 from engine.ethics.profanity import ProfanityScore, score_profanity
 from engine.ethics.rules import POLICY, PROFANITY_DETECTOR, Rule
 from engine.ethics.semantic import SemanticGuard, SemanticMatch
@@ -31,7 +31,7 @@ _DETECTOR_RULES = sorted(
 )
 _PATTERN_RULES = tuple(rule for rule in POLICY.rules if rule.pattern is not None)
 _TRIGGERS = TriggerIndex([rule.triggers for rule in _PATTERN_RULES])
-_NEEDED = {rule.id: needed(rule.pattern) for rule in _PATTERN_RULES if rule.pattern is not None}
+_NEEDED = {r.id: checker(needed(r.pattern)) for r in _PATTERN_RULES if r.pattern is not None}
 _PROFANITY_RULES = tuple(rule for rule in POLICY.rules if rule.detector == PROFANITY_DETECTOR)
 _NEEDS_DIGITS = frozenset({"phone", "payment_card", "iban", "ip_address", "us_ssn", "es_dni"})
 _MAX_NOTES = 5
@@ -208,7 +208,7 @@ def _scan_segment(
     lowercase = text.lower() if candidates and text.isascii() else None
     for rule in candidates:
         assert rule.pattern is not None
-        if lowercase is not None and not holds(_NEEDED[rule.id], lowercase):
+        if lowercase is not None and not _NEEDED[rule.id](lowercase):
             continue
         for match in rule.pattern.finditer(text):
             framing = framing or read_framing(text, POLICY)

@@ -16,8 +16,9 @@ Kelvin sign matches an ASCII one). A pattern the reader does not understand need
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from importlib import import_module
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 # The standard library's regex parser (re._parser since 3.11; `sre_parse` is its deprecated
 # alias). Its output has been the same list of (opcode, argument) pairs for many releases; if
@@ -43,6 +44,17 @@ def needed(pattern: re.Pattern[str]) -> Condition:
         return ALWAYS
 
 
+def checker(condition: Condition) -> Callable[[str], bool]:
+    """`holds(condition, ...)` as one function of the text: the condition written out as an
+    expression of `in`, `and` and `or` (its literals through `repr`, so the code is only that)
+    and compiled once, ten times cheaper than walking the tree for every segment."""
+    try:
+        compiled = eval(f"lambda t: {_expression(condition)}", {"__builtins__": {}})  # noqa: S307
+    except (SyntaxError, RecursionError, MemoryError):  # a tree too deep for the compiler
+        return lambda lowercase: holds(condition, lowercase)
+    return cast("Callable[[str], bool]", compiled)
+
+
 def holds(condition: Condition, lowercase: str) -> bool:
     """True when `lowercase` (an ASCII segment, lowercased) satisfies `condition`."""
     if isinstance(condition, str):
@@ -51,6 +63,15 @@ def holds(condition: Condition, lowercase: str) -> bool:
     if kind == "all":
         return all(holds(part, lowercase) for part in parts)
     return any(holds(part, lowercase) for part in parts)
+
+
+def _expression(condition: Condition) -> str:
+    if isinstance(condition, str):
+        return f"{condition!r} in t"
+    kind, parts = condition
+    if not parts:
+        return "True"
+    return "(" + (" and " if kind == "all" else " or ").join(map(_expression, parts)) + ")"
 
 
 def _sequence(items: list[tuple[Any, Any]]) -> Condition:
