@@ -20,12 +20,14 @@ nothing here is tuned on them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 
@@ -136,7 +138,9 @@ def run(folder: Path, texts: list[str]) -> list[str]:
     return done.stdout.splitlines()
 
 
-def run_commit(commit: str, texts: list[str]) -> list[str]:
+@contextlib.contextmanager
+def exported(commit: str) -> Iterator[Path]:
+    """A temporary folder holding `commit`'s engine and guard loader (git archive)."""
     archive = subprocess.run(
         ["git", "archive", "--format=tar", commit, *_EXPORTED],
         cwd=ROOT, check=True, capture_output=True,
@@ -144,7 +148,12 @@ def run_commit(commit: str, texts: list[str]) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="engine-golden-") as folder:
         with tarfile.open(fileobj=BytesIO(archive)) as tar:
             tar.extractall(folder, filter="data")
-        return run(Path(folder), texts)
+        yield Path(folder)
+
+
+def run_commit(commit: str, texts: list[str]) -> list[str]:
+    with exported(commit) as folder:
+        return run(folder, texts)
 
 
 def main() -> None:
