@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from vaderSentiment.vaderSentiment import (
     BOOSTER_DICT,
+    N_SCALAR,
     NEGATE,
     SentimentIntensityAnalyzer,
     SentiText,
@@ -54,6 +55,12 @@ def _near(words: list[str], i: int) -> tuple[list[str], int]:
     return words[i - 3 : i + 3], 3
 
 
+def _negates(word: str) -> bool:
+    """VADER's `negated([word])`: the lowercase word is a negator or contains "n't"."""
+    lower = word.lower()
+    return lower in NEGATION_WORDS or "n't" in lower
+
+
 class LinearVader(SentimentIntensityAnalyzer):  # type: ignore[misc]  # untyped package
     """VADER with the same scores in time linear in a sentence's length.
 
@@ -67,9 +74,29 @@ class LinearVader(SentimentIntensityAnalyzer):  # type: ignore[misc]  # untyped 
     def _negation_check(
         valence: float, words_and_emoticons: list[str], start_i: int, i: int
     ) -> float:
-        words, at = _near(words_and_emoticons, i)
-        result: float = SentimentIntensityAnalyzer._negation_check(valence, words, start_i, at)
-        return result
+        """VADER 3.3.2's `_negation_check` on the words near `i`, with its `negated([word])`
+        as one set lookup (VADER's scans its 59 negators in a list for each call)."""
+        words, i = _near(words_and_emoticons, i)
+        lower = [str(w).lower() for w in words]
+        if start_i == 0 and _negates(lower[i - (start_i + 1)]):
+            valence = valence * N_SCALAR
+        if start_i == 1:
+            if lower[i - 2] == "never" and (lower[i - 1] == "so" or lower[i - 1] == "this"):
+                valence = valence * 1.25
+            elif lower[i - 2] == "without" and lower[i - 1] == "doubt":
+                pass
+            elif _negates(lower[i - (start_i + 1)]):
+                valence = valence * N_SCALAR
+        if start_i == 2:
+            if (lower[i - 3] == "never" and (lower[i - 2] == "so" or lower[i - 2] == "this")) or (
+                lower[i - 1] == "so" or lower[i - 1] == "this"
+            ):
+                valence = valence * 1.25
+            elif lower[i - 3] == "without" and (lower[i - 2] == "doubt" or lower[i - 1] == "doubt"):
+                pass
+            elif _negates(lower[i - (start_i + 1)]):
+                valence = valence * N_SCALAR
+        return valence
 
     @staticmethod
     def _special_idioms_check(valence: float, words_and_emoticons: list[str], i: int) -> float:
