@@ -47,7 +47,8 @@ def needed(pattern: re.Pattern[str]) -> Condition:
 def checker(condition: Condition) -> Callable[[str], bool]:
     """`holds(condition, ...)` as one function of the text: the condition written out as an
     expression of `in`, `and` and `or` (its literals through `repr`, so the code is only that)
-    and compiled once, ten times cheaper than walking the tree for every segment."""
+    and compiled once: ~6x cheaper than walking the tree for every segment (0.55 against
+    3.62 ms for the 10 KB bench text's 270 rule-segment pairs)."""
     try:
         compiled = eval(f"lambda t: {_expression(condition)}", {"__builtins__": {}})  # noqa: S307
     except (SyntaxError, RecursionError, MemoryError):  # a tree too deep for the compiler
