@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.ethics.evaluate import _PATTERN_RULES, _candidates_by_segment
+from engine.metacognition import DISTORTIONS, _triggered
 from engine.text import build_text_view, split_segments
 from engine.triggers import TriggerIndex
 
@@ -49,4 +51,22 @@ def test_rule_candidates_equal_the_per_segment_trigger_test() -> None:
         for segment in view.segments
     ]
     assert _candidates_by_segment(view) == expected
+    assert any(expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I always fail. Everyone hates me! I should have known it would be a disaster.",
+        "İstanbul always ruins everything. I never get anything right, everyone says so.",
+    ],
+    ids=["ascii", "lowercase-changes-length"],
+)
+def test_distortion_candidates_equal_the_per_segment_trigger_test(text: str) -> None:
+    view = build_text_view(text, 10_000)
+    expected = [
+        [d for d in DISTORTIONS if d.triggered_by(segment.text.lower())]
+        for segment in view.segments
+    ]
+    assert _triggered(view) == expected
     assert any(expected)
