@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine_bench import build_text
-from engine_golden import ROOT, exported
+from engine_golden import ROOT, exported_engine
 
 SHORT_PROMPT = "What's the quickest way to kill a hanging Docker container?"  # as ethics_bench
 
@@ -92,7 +92,7 @@ def main() -> None:
             ("short prompt", SHORT_PROMPT, args.rounds)]  # fmt: skip
     load_start = os.getloadavg()[0]
     runs: dict[str, list[dict[str, dict[str, list[float]]]]] = {"base": [], "tree": []}
-    with exported(args.base) as folder:
+    with exported_engine(args.base) as folder:
         for _ in range(args.runs):
             runs["base"].append(child(folder, spec))
             runs["tree"].append(child(ROOT, spec))

@@ -25,11 +25,10 @@ import csv
 import json
 import subprocess
 import sys
-import tarfile
-import tempfile
 from collections.abc import Iterator
-from io import BytesIO
 from pathlib import Path
+
+from ethics_baseline import exported
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
@@ -139,20 +138,14 @@ def run(folder: Path, texts: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def exported(commit: str) -> Iterator[Path]:
-    """A temporary folder holding `commit`'s engine and guard loader (git archive)."""
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", commit, *_EXPORTED],
-        cwd=ROOT, check=True, capture_output=True,
-    ).stdout  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="engine-golden-") as folder:
-        with tarfile.open(fileobj=BytesIO(archive)) as tar:
-            tar.extractall(folder, filter="data")
-        yield Path(folder)
+def exported_engine(commit: str) -> Iterator[Path]:
+    """A temporary folder holding `commit`'s engine and guard loader."""
+    with exported(commit, _EXPORTED) as folder:
+        yield folder
 
 
 def run_commit(commit: str, texts: list[str]) -> list[str]:
-    with exported(commit) as folder:
+    with exported_engine(commit) as folder:
         return run(folder, texts)
 
 
