@@ -12,11 +12,13 @@ the repo root.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Iterator, Sequence
 from io import BytesIO
 from pathlib import Path
 
@@ -55,6 +57,19 @@ def _guard_files(commit: str) -> list[str]:
     return [path for path in listed if path.startswith("db/guard")]
 
 
+@contextlib.contextmanager
+def exported(commit: str, paths: Sequence[str]) -> Iterator[Path]:
+    """A temporary folder holding `paths` as they are at `commit` (git archive)."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", commit, *paths],
+        cwd=ROOT, check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="engine-at-commit-") as folder:
+        with tarfile.open(fileobj=BytesIO(archive)) as tar:
+            tar.extractall(folder, filter="data")
+        yield Path(folder)
+
+
 def baseline_verdicts(
     prompts: list[str], commit: str = BASELINE_COMMIT, semantic: bool = False
 ) -> list[dict[str, object]]:
@@ -64,13 +79,7 @@ def baseline_verdicts(
     its semantic layer is passed to the engine.
     """
     paths = ["engine", "db/__init__.py", *_guard_files(commit)] if semantic else ["engine"]
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", commit, *paths],
-        cwd=ROOT, check=True, capture_output=True,
-    ).stdout  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="ethics-baseline-") as folder:
-        with tarfile.open(fileobj=BytesIO(archive)) as tar:
-            tar.extractall(folder, filter="data")
+    with exported(commit, paths) as folder:
         done = subprocess.run(
             [sys.executable, "-c", _DRIVER, "semantic" if semantic else "rules"],
             cwd=folder, input="".join(json.dumps(p) + "\n" for p in prompts),

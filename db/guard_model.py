@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -65,7 +66,8 @@ class WordLlamaEmbedder:
         present = lengths > 0
         if not present.any():
             return out
-        flat = np.fromiter((i for ids in id_lists for i in ids), dtype=np.int64)
+        total = int(lengths.sum())
+        flat = np.fromiter(itertools.chain.from_iterable(id_lists), dtype=np.int64, count=total)
         np.clip(flat, 0, self._matrix.shape[0] - 1, out=flat)
         starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))[present]
         sums = np.add.reduceat(self._matrix[flat], starts, axis=0)

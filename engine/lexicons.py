@@ -15,12 +15,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from functools import lru_cache
 from importlib import import_module, resources
 from typing import Any, Final
 
-from vaderSentiment.vaderSentiment import NEGATE, SentimentIntensityAnalyzer
+from vaderSentiment.vaderSentiment import (
+    BOOSTER_DICT,
+    N_SCALAR,
+    NEGATE,
+    SentimentIntensityAnalyzer,
+    SentiText,
+)
 
 # Pyphen ships no type information; importing it as a module object keeps the
 # engine type-checked whether or not the project's mypy config knows pyphen.
@@ -48,6 +55,12 @@ def _near(words: list[str], i: int) -> tuple[list[str], int]:
     return words[i - 3 : i + 3], 3
 
 
+def _negates(word: str) -> bool:
+    """VADER's `negated([word])`: the lowercase word is a negator or contains "n't"."""
+    lower = word.lower()
+    return lower in NEGATION_WORDS or "n't" in lower
+
+
 class LinearVader(SentimentIntensityAnalyzer):  # type: ignore[misc]  # untyped package
     """VADER with the same scores in time linear in a sentence's length.
 
@@ -61,15 +74,68 @@ class LinearVader(SentimentIntensityAnalyzer):  # type: ignore[misc]  # untyped 
     def _negation_check(
         valence: float, words_and_emoticons: list[str], start_i: int, i: int
     ) -> float:
-        words, at = _near(words_and_emoticons, i)
-        result: float = SentimentIntensityAnalyzer._negation_check(valence, words, start_i, at)
-        return result
+        """VADER 3.3.2's `_negation_check` on the words near `i`, with its `negated([word])`
+        as one set lookup (VADER's scans its 59 negators in a list for each call)."""
+        words, i = _near(words_and_emoticons, i)
+        lower = [str(w).lower() for w in words]
+        if start_i == 0 and _negates(lower[i - (start_i + 1)]):
+            valence = valence * N_SCALAR
+        if start_i == 1:
+            if lower[i - 2] == "never" and (lower[i - 1] == "so" or lower[i - 1] == "this"):
+                valence = valence * 1.25
+            elif lower[i - 2] == "without" and lower[i - 1] == "doubt":
+                pass
+            elif _negates(lower[i - (start_i + 1)]):
+                valence = valence * N_SCALAR
+        if start_i == 2:
+            if (lower[i - 3] == "never" and (lower[i - 2] == "so" or lower[i - 2] == "this")) or (
+                lower[i - 1] == "so" or lower[i - 1] == "this"
+            ):
+                valence = valence * 1.25
+            elif lower[i - 3] == "without" and (lower[i - 2] == "doubt" or lower[i - 1] == "doubt"):
+                pass
+            elif _negates(lower[i - (start_i + 1)]):
+                valence = valence * N_SCALAR
+        return valence
 
     @staticmethod
     def _special_idioms_check(valence: float, words_and_emoticons: list[str], i: int) -> float:
         words, at = _near(words_and_emoticons, i)
         result: float = SentimentIntensityAnalyzer._special_idioms_check(valence, words, at)
         return result
+
+    def polarity_scores(self, text: str) -> dict[str, float]:
+        """VADER's own `polarity_scores`, except that a text without any emoji character skips
+        its character-by-character emoji rewrite (which copies such a text unchanged)."""
+        if not self._emoji_chars.isdisjoint(text):
+            result: dict[str, float] = super().polarity_scores(text)
+            return result
+        # From here on, VADER 3.3.2's body as it is.
+        text = text.strip()
+        sentitext = SentiText(text)
+        sentiments: list[float] = []
+        words_and_emoticons = sentitext.words_and_emoticons
+        for i, item in enumerate(words_and_emoticons):
+            valence = 0
+            if item.lower() in BOOSTER_DICT:
+                sentiments.append(valence)
+                continue
+            if (
+                i < len(words_and_emoticons) - 1
+                and item.lower() == "kind"
+                and words_and_emoticons[i + 1].lower() == "of"
+            ):
+                sentiments.append(valence)
+                continue
+            sentiments = self.sentiment_valence(valence, sentitext, item, i, sentiments)
+        sentiments = self._but_check(words_and_emoticons, sentiments)
+        scores: dict[str, float] = self.score_valence(sentiments, text)
+        return scores
+
+    @functools.cached_property
+    def _emoji_chars(self) -> frozenset[str]:
+        """The emoji VADER's rewrite can replace: it compares one character at a time."""
+        return frozenset(key for key in self.emojis if len(key) == 1)
 
 
 VADER = LinearVader()

@@ -14,8 +14,10 @@ templates' own words; it says so with `needs_check = False`.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Protocol
 
 from engine.awareness import SelfAwarenessResult
@@ -83,7 +85,9 @@ def topic_terms(view: TextView, ethics: EthicsResult) -> tuple[str, ...]:
     tone rather than topic; words inside violation spans are skipped so that
     personal data or abuse is never echoed back.
     """
-    spans = [(v.start, v.end) for v in ethics.violations]
+    spans = sorted((v.start, v.end) for v in ethics.violations)
+    starts = [start for start, _ in spans]
+    reach = list(accumulate((end for _, end in spans), max))  # furthest end so far
     words = [
         token.lower
         for token in view.tokens
@@ -91,12 +95,19 @@ def topic_terms(view: TextView, ethics: EthicsResult) -> tuple[str, ...]:
         and token.lower.isalpha()
         and token.lower not in STOP_WORDS
         and token.lower not in VADER_LEXICON
-        and not any(start < token.end and token.start < end for start, end in spans)
+        and not _covered(starts, reach, token.start, token.end)
     ]
     ranked = Counter(words).most_common()
     first_seen = {word: index for index, word in reversed(list(enumerate(words)))}
     ranked.sort(key=lambda item: (-item[1], first_seen[item[0]]))
     return tuple(word for word, _ in ranked[:TOPIC_TERMS])
+
+
+def _covered(starts: list[int], reach: list[int], start: int, end: int) -> bool:
+    """True when a span overlaps [start, end): of the spans (sorted by start) that begin
+    before `end`, the furthest-reaching one ends after `start`."""
+    count = bisect_left(starts, end)
+    return count > 0 and reach[count - 1] > start
 
 
 def _understanding(view: TextView, ethics: EthicsResult) -> str:

@@ -68,19 +68,18 @@ def build_text_view(text: str, max_chars: int) -> TextView:
     """Truncate `text` to `max_chars` and split it into segments and tokens."""
     kept = text[:max_chars]
     segments = split_segments(kept)
-    # Words never contain whitespace or . ! ?, so no word crosses a segment
-    # boundary: one pass over the whole text, assigning words to segments in order.
-    groups: list[list[Token]] = [[] for _ in segments]
-    current = 0
-    for match in _WORD.finditer(kept):
-        start = match.start()
-        while current < len(segments) - 1 and start >= segments[current].end:
-            current += 1
-        word = match.group()
-        # tuple.__new__ skips NamedTuple's Python-level __new__ (the hot path).
-        groups[current].append(
-            tuple.__new__(Token, (word, word.lower(), start, match.end(), current))
-        )
+    # Words never contain whitespace or . ! ?, and every segment is bounded by whitespace
+    # or the text's ends, so no word crosses a segment boundary: scanning each segment's
+    # span of the whole text finds the same words as one pass over it, without assigning them.
+    new = tuple.__new__  # skips NamedTuple's Python-level __new__ (the hot path)
+    groups = [
+        [
+            new(Token, (word, word.lower(), match.start(), match.end(), number))
+            for match in _WORD.finditer(kept, start, end)
+            for word in (match.group(),)
+        ]
+        for number, _, start, end in segments
+    ]
     by_segment = tuple(tuple(group) for group in groups)
     tokens = tuple(token for group in by_segment for token in group)
     return TextView(kept, len(text), segments, tokens, by_segment)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections.abc import Sequence
 
 from engine.config import EngineConfig
@@ -14,12 +13,14 @@ from engine.ethics.contextual import contextual_findings
 from engine.ethics.detectors import DETECTORS
 from engine.ethics.feedback import Feedback, apply_feedback, describe_feedback
 from engine.ethics.frameworks import SegmentTone, assess_tone, deontological, utilitarian, virtue
+from engine.ethics.prefilter import checker, needed
 from engine.ethics.profanity import ProfanityScore, score_profanity
 from engine.ethics.rules import POLICY, PROFANITY_DETECTOR, Rule
 from engine.ethics.semantic import SemanticGuard, SemanticMatch
 from engine.ethics.static_findings import semantic_finding
 from engine.ethics.types import SEVERITIES, EthicsResult, Severity, Violation
 from engine.text import Segment, TextView, inside_quotes, split_segments
+from engine.triggers import TriggerIndex
 
 _DIGIT = re.compile(r"\d")
 # Detectors run most specific first; a later detector's span that overlaps an
@@ -29,6 +30,8 @@ _DETECTOR_RULES = sorted(
     key=lambda rule: -SEVERITIES.index(rule.severity),
 )
 _PATTERN_RULES = tuple(rule for rule in POLICY.rules if rule.pattern is not None)
+_TRIGGERS = TriggerIndex([rule.triggers for rule in _PATTERN_RULES])
+_NEEDED = {r.id: checker(needed(r.pattern)) for r in _PATTERN_RULES if r.pattern is not None}
 _PROFANITY_RULES = tuple(rule for rule in POLICY.rules if rule.detector == PROFANITY_DETECTOR)
 _NEEDS_DIGITS = frozenset({"phone", "payment_card", "iban", "ip_address", "us_ssn", "es_dni"})
 _MAX_NOTES = 5
@@ -175,11 +178,10 @@ def _contextual(
 def _candidates_by_segment(view: TextView) -> list[list[Rule]]:
     """For each segment, the pattern rules (in file order) one of whose triggers occurs in it.
 
-    Each trigger is searched once over the whole lowercase text with `str.find` and each
-    occurrence is assigned to the segment that contains it entirely: the same answer as
-    testing every rule's triggers segment by segment, for a third of the work on long
-    inputs. When lowercasing changes the text's length (a few Unicode letters), offsets
-    would not line up, so each segment is tested on its own instead.
+    The whole lowercase text is scanned once (engine/triggers.py) and each occurrence is
+    assigned to the segment that contains it entirely: the same answer as testing every
+    rule's triggers segment by segment. When lowercasing changes the text's length (a few
+    Unicode letters), offsets would not line up, so each segment is tested on its own instead.
     """
     segments = view.segments
     lowercase = view.text.lower()
@@ -188,20 +190,8 @@ def _candidates_by_segment(view: TextView) -> list[list[Rule]]:
             [rule for rule in _PATTERN_RULES if rule.triggered_by(segment.text.lower())]
             for segment in segments
         ]
-    starts = [segment.start for segment in segments]
-    found: list[list[Rule]] = [[] for _ in segments]
-    for rule in _PATTERN_RULES:
-        hit: set[int] = set()
-        for trigger in rule.triggers:
-            position = lowercase.find(trigger)
-            while position != -1:
-                index = bisect_right(starts, position) - 1
-                if index >= 0 and position + len(trigger) <= segments[index].end:
-                    hit.add(index)
-                position = lowercase.find(trigger, position + 1)
-        for index in sorted(hit):
-            found[index].append(rule)
-    return found
+    found = _TRIGGERS.occurrences(lowercase, segments)
+    return [[_PATTERN_RULES[index] for index in indexes] for indexes in found]
 
 
 def _scan_segment(
@@ -214,8 +204,12 @@ def _scan_segment(
     found: list[Violation] = []
     text = segment.text
     framing: Framing | None = None
+    # The regexes cannot match where their needed literals are missing (prefilter.py).
+    lowercase = text.lower() if candidates and text.isascii() else None
     for rule in candidates:
         assert rule.pattern is not None
+        if lowercase is not None and not _NEEDED[rule.id](lowercase):
+            continue
         for match in rule.pattern.finditer(text):
             framing = framing or read_framing(text, POLICY)
             context = framing.voids(rule.void_in)

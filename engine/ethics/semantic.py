@@ -129,14 +129,22 @@ class SemanticGuard:
         scores = np.round(products, _DECIMALS)
         harmful = np.where(self._harmful, scores, -2.0)
         benign = np.where(self._harmful, -2.0, scores)
+        # Whole-matrix argmax (the first maximum, as per row) and one conversion to Python
+        # floats; the loop then only builds the matches.
+        rows = np.arange(len(texts))
+        best_index, benign_index = harmful.argmax(axis=1), benign.argmax(axis=1)
         results: list[SemanticMatch | None] = []
         nearest: list[float] = []
-        for row in range(len(texts)):
-            best = int(np.argmax(harmful[row]))
-            similarity = round(float(harmful[row, best]), _DECIMALS)
+        for best, raw, nearest_benign, raw_benign in zip(
+            best_index.tolist(),
+            harmful[rows, best_index].tolist(),
+            benign_index.tolist(),
+            benign[rows, benign_index].tolist(),
+            strict=True,
+        ):
+            similarity = round(raw, _DECIMALS)
             nearest.append(similarity)
-            nearest_benign = int(np.argmax(benign[row]))
-            benign_similarity = max(-1.0, round(float(benign[row, nearest_benign]), _DECIMALS))
+            benign_similarity = max(-1.0, round(raw_benign, _DECIMALS))
             if similarity < self.threshold or similarity - benign_similarity < self.margin:
                 results.append(None)
                 continue

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from engine import lexicons
 from engine.config import EngineConfig
 from engine.lexicons import VADER
 from engine.pipeline import process
@@ -103,19 +104,14 @@ def test_scores_equal_vaders_own_for_any_word_sequence(words: list[str]) -> None
 def test_work_grows_linearly_with_length(unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Words the context checks read, for the whole engine run: linear, not quadratic."""
     read = [0]
-    negation = SentimentIntensityAnalyzer._negation_check
-    idioms = SentimentIntensityAnalyzer._special_idioms_check
+    near = lexicons._near  # what LinearVader hands its negation and idiom checks
 
-    def counting_negation(valence: float, words: list[str], start_i: int, i: int) -> float:
-        read[0] += len(words)
-        return float(negation(valence, words, start_i, i))
+    def counting_near(words: list[str], i: int) -> tuple[list[str], int]:
+        kept, at = near(words, i)
+        read[0] += len(kept)
+        return kept, at
 
-    def counting_idioms(valence: float, words: list[str], i: int) -> float:
-        read[0] += len(words)
-        return float(idioms(valence, words, i))
-
-    monkeypatch.setattr(SentimentIntensityAnalyzer, "_negation_check", counting_negation)
-    monkeypatch.setattr(SentimentIntensityAnalyzer, "_special_idioms_check", counting_idioms)
+    monkeypatch.setattr(lexicons, "_near", counting_near)
     config = EngineConfig()
     work = []
     for repeats in (500, 2000):
