@@ -8,11 +8,11 @@ import strawberry
 
 from auth.permissions import Permission
 from resolvers import auth, users
+from resolvers.auth import ACCOUNT_ROW_FIELDS
 from resolvers.context import Info
 from resolvers.selection import selects
 from schema.permissions import requires
 from schema.types.auth import (
-    ACCOUNT_ROW_FIELDS,
     AuditEntry,
     AuditEntryConnection,
     AuthPayload,
