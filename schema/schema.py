@@ -9,7 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
-from schema.execution import Execution
+from schema.execution import Execution, use_lean_resolvers
 from schema.pipeline import OperationObserver, OperationPipeline
 from schema.roots import (
     agents,
@@ -85,6 +85,7 @@ schema = Schema(
     config=StrawberryConfig(auto_camel_case=True),
     execution_context_class=Execution,
 )
+use_lean_resolvers(schema)
 
 
 def export_sdl() -> str:

@@ -1,5 +1,6 @@
 """The executor's shortcut for plain leaf fields answers as graphql-core's full path does:
-the same values, the same errors, and every field for an extension that resolves them."""
+the same values, the same errors, and every field for an extension that resolves them; the
+lean resolvers call a field's method with what strawberry would pass it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 import strawberry
 from strawberry.extensions import SchemaExtension
 
-from schema.execution import Execution, plain_leaf_fields
+from schema.execution import Execution, plain_leaf_fields, use_lean_resolvers
 from schema.schema import schema as app_schema
 
 
@@ -31,6 +32,23 @@ class Item:
     def shout(self) -> str:
         return self.name.upper()
 
+    @strawberry.field
+    def path(self, info: strawberry.Info) -> str:
+        return f"{info.path.prev.key if info.path.prev else ''}/{info.field_name}"
+
+    @strawberry.field
+    @staticmethod
+    def parent_name(parent: strawberry.Parent[Item]) -> str:
+        return parent.name
+
+    @strawberry.field
+    def repeat(self, times: int = 2) -> str:
+        return self.name * times
+
+    @strawberry.field
+    async def later(self) -> str:
+        return self.name
+
 
 ITEMS: list[Any] = []
 
@@ -42,11 +60,16 @@ class Query:
         return ITEMS
 
 
-def run(query: str, extensions: list[type[SchemaExtension]] | None = None) -> Any:
+def make_schema(extensions: list[type[SchemaExtension]] | None = None) -> strawberry.Schema:
     schema = strawberry.Schema(
         query=Query, execution_context_class=Execution, extensions=extensions or []
     )
-    return schema.execute_sync(query)
+    use_lean_resolvers(schema)
+    return schema
+
+
+def run(query: str, extensions: list[type[SchemaExtension]] | None = None) -> Any:
+    return make_schema(extensions).execute_sync(query)
 
 
 def test_plain_leaf_fields_are_those_answered_by_an_attribute() -> None:
@@ -115,3 +138,29 @@ def test_an_extension_that_resolves_fields_sees_the_plain_ones_too() -> None:
     result = run("{ items { name count } }", [Watch])
     assert result.data == {"items": [{"name": "a", "count": 1}]}
     assert seen == ["items", "name", "count"]
+
+
+def test_lean_resolvers_pass_self_parent_and_info_as_strawberry_does() -> None:
+    schema = make_schema()
+    item = schema._schema.type_map["Item"].fields  # type: ignore[attr-defined]
+    lean = {
+        name
+        for name, field in item.items()
+        if field.resolve.__name__ in ("read_attribute", "resolve")  # ours, not strawberry's
+    }
+    assert "repeat" not in lean  # it takes an argument
+    assert "later" not in lean  # async: strawberry's own resolver
+    assert {"name", "shout", "path", "parentName"} <= lean
+    ITEMS[:] = [Item(name="ab", count=1, colour=Colour.RED)]
+    result = schema.execute_sync("{ items { shout path parentName repeat(times: 3) } }")
+    assert result.errors is None
+    assert result.data == {
+        "items": [{"shout": "AB", "path": "0/path", "parentName": "ab", "repeat": "ababab"}]
+    }
+
+
+async def test_an_async_resolver_still_answers_beside_lean_ones() -> None:
+    ITEMS[:] = [Item(name="ab", count=1, colour=Colour.RED)]
+    result = await make_schema().execute("{ items { later shout } }")
+    assert result.errors is None
+    assert result.data == {"items": [{"later": "ab", "shout": "AB"}]}
