@@ -43,6 +43,20 @@ def gated(stores: Stores, monkeypatch: pytest.MonkeyPatch) -> GatedAnalytics:
     return analytics
 
 
+Fetch = asyncio.Task[dict[uuid.UUID, AgentStats]]
+
+
+async def two_callers(
+    stores: Stores, gated: GatedAnalytics, agent: uuid.UUID
+) -> tuple[Fetch, Fetch]:
+    """A first caller whose query for `agent` is in flight, and a second one waiting for it."""
+    first = asyncio.create_task(fetch_agent_stats(stores, [agent]))
+    await gated.entered.wait()
+    second = asyncio.create_task(fetch_agent_stats(stores, [agent]))
+    await asyncio.sleep(0)
+    return first, second
+
+
 async def test_callers_missing_the_same_agents_at_once_send_one_query(
     stores: Stores, gated: GatedAnalytics
 ) -> None:
@@ -67,10 +81,7 @@ async def test_a_waiting_caller_gets_the_error_of_the_query_it_waited_for(
 ) -> None:
     agent = uuid.uuid4()
     gated.error = ConnectionRefusedError("connection refused")
-    first = asyncio.create_task(fetch_agent_stats(stores, [agent]))
-    await gated.entered.wait()
-    second = asyncio.create_task(fetch_agent_stats(stores, [agent]))
-    await asyncio.sleep(0)
+    first, second = await two_callers(stores, gated, agent)
     gated.release.set()
     for caller in (first, second):
         with pytest.raises(ServiceUnavailable, match="analytics store is down"):
@@ -82,10 +93,7 @@ async def test_a_caller_whose_query_was_abandoned_asks_again(
     stores: Stores, gated: GatedAnalytics
 ) -> None:
     agent = uuid.uuid4()
-    first = asyncio.create_task(fetch_agent_stats(stores, [agent]))
-    await gated.entered.wait()
-    second = asyncio.create_task(fetch_agent_stats(stores, [agent]))
-    await asyncio.sleep(0)
+    first, second = await two_callers(stores, gated, agent)
     first.cancel()  # e.g. the first caller's time limit
     with pytest.raises(asyncio.CancelledError):
         await first
@@ -98,10 +106,7 @@ async def test_a_cancelled_waiter_leaves_the_query_to_the_others(
     stores: Stores, gated: GatedAnalytics
 ) -> None:
     agent = uuid.uuid4()
-    first = asyncio.create_task(fetch_agent_stats(stores, [agent]))
-    await gated.entered.wait()
-    second = asyncio.create_task(fetch_agent_stats(stores, [agent]))
-    await asyncio.sleep(0)
+    first, second = await two_callers(stores, gated, agent)
     second.cancel()
     with pytest.raises(asyncio.CancelledError):
         await second
