@@ -44,7 +44,9 @@ from strawberry.asgi import GraphQL
 from auth.passwords import hash_password
 from core.enums import AgentType, Role, Tier
 from core.settings import Settings
+from db.crypto import Keyring
 from db.models import Agent, ConsciousnessSession
+from db.repositories.session_texts import SessionTexts, seal_texts
 from db.repositories.users import create_user
 from db.stores import Stores
 from db.types import utcnow
@@ -150,9 +152,10 @@ class BaselineQuery:
 
 
 # --- seeding and timing ---------------------------------------------------------------------
-async def seed(stores: Stores) -> None:
-    """One user with AGENTS agents, each with SESSIONS_PER_AGENT sessions and ROWS_PER_AGENT
-    metrics rows (SMALL_TABLE_ROWS in all)."""
+async def seed(stores: Stores, keyring: Keyring) -> None:
+    """One user with AGENTS agents, each with SESSIONS_PER_AGENT sessions (their texts
+    sealed, as the app stores them) and ROWS_PER_AGENT metrics rows (SMALL_TABLE_ROWS in
+    all)."""
     start = utcnow() - timedelta(days=1)
     async with stores.database.session() as session:
         user = await create_user(
@@ -169,12 +172,14 @@ async def seed(stores: Stores) -> None:
         ]
         session.add_all(agents)
         await session.flush()
+        texts = SessionTexts(input_text="hello", response_text=None, context={})
         session.add_all(
             ConsciousnessSession(
+                id=session_id,
                 request_id=uuid.uuid4(),
                 agent_id=agent.id,
                 user_id=user.id,
-                input_text="hello",
+                **vars(seal_texts(keyring, session_id, texts)),
                 awareness_level=(number % 10) / 10,
                 ethical_score=0.9,
                 confidence=0.5,
@@ -183,6 +188,7 @@ async def seed(stores: Stores) -> None:
             )
             for agent in agents
             for number in range(SESSIONS_PER_AGENT)
+            for session_id in (uuid.uuid4(),)
         )
     await stores.analytics.command(
         LISTED_ROWS_SQL,
@@ -339,7 +345,7 @@ async def main(requests: int, json_path: Path | None) -> None:
         await prepare_stores(settings)
         async with running(create_app(settings)) as app:
             stores: Stores = app.state.stores
-            await seed(stores)
+            await seed(stores, app.state.keyring)
             transport = httpx.ASGITransport(app=app.asgi)
             baseline_transport = httpx.ASGITransport(
                 app=GraphQL(strawberry.Schema(query=BaselineQuery), graphql_ide=None)

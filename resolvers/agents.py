@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth.permissions import Permission, Principal
 from core.enums import AgentStatus, AgentType
@@ -30,6 +31,7 @@ from db.repositories.agents import AgentOrdering, AgentQuery, AgentSortField
 from engine.config import EngineConfig
 from engine.errors import ConfigError
 from resolvers.analytics import delete_agent_metrics
+from resolvers.auth import ACCOUNT_ROW_FIELDS
 from resolvers.context import Context, Info
 from resolvers.events import publish_agent_event
 from resolvers.loaders import fetch_agent_stats
@@ -199,12 +201,30 @@ def _scoped_query(principal: Principal, where: AgentQuery) -> AgentQuery:
 @dataclass(frozen=True)
 class ListedAgent:
     """An agent of a listing's page, with what the page fetched beside it for the fields the
-    query selects (None when it does not select them): the owner, and the stats or the
-    error that stands in their place."""
+    query selects (None when it does not select them): the owner (its row, or the caller's
+    principal, see `_page_owners`), and the stats or the error that stands in their place."""
 
     row: AgentRow
-    owner: UserRow | None = None
+    owner: UserRow | Principal | None = None
     stats: AgentStats | ServiceUnavailable | None = None
+
+
+async def _page_owners(
+    session: AsyncSession, info: Info, principal: Principal, rows: list[AgentRow]
+) -> dict[uuid.UUID, UserRow | Principal]:
+    """The owners of the page's agents. The caller, owner of every agent they list unless
+    they hold agents:admin, is answered by their principal when the query asks nothing
+    of the owner that only the account row has, as `me` is; the others are read in one
+    query."""
+    wanted = {row.owner_id for row in rows}
+    owners: dict[uuid.UUID, UserRow | Principal] = {}
+    caller = uuid.UUID(principal.user_id)
+    if caller in wanted and not selects(info, f"edges.node.owner.{ACCOUNT_ROW_FIELDS}"):
+        owners[caller] = principal
+        wanted.discard(caller)
+    if wanted:
+        owners |= await agents.users_by_id(session, list(wanted))
+    return owners
 
 
 async def _page_stats(
@@ -232,15 +252,16 @@ async def list_agents(
     limit = page_size(first)
     kind = _cursor_kind(ordering)
     key = _decode_after(info, kind, ordering, after)
-    query = _scoped_query(await info.context.require_principal(), where)
+    principal = await info.context.require_principal()
+    query = _scoped_query(principal, where)
     total: int | None = None
-    owners: dict[uuid.UUID, UserRow] = {}
+    owners: dict[uuid.UUID, UserRow | Principal] = {}
     async with info.context.stores.database.read() as session:
         rows = await agents.list_agents(session, query, ordering, after=key, limit=limit + 1)
         if selects(info, "totalCount"):
             total = await agents.count_agents(session, query)
         if selects(info, "edges.node.owner"):
-            owners = await agents.users_by_id(session, [row.owner_id for row in rows[:limit]])
+            owners = await _page_owners(session, info, principal, rows[:limit])
     stats: dict[uuid.UUID, AgentStats | ServiceUnavailable] = {}
     if selects(info, "edges.node.stats"):
         stats = await _page_stats(info.context, [row.id for row in rows[:limit]])

@@ -44,6 +44,9 @@ MAX_EMAIL_LENGTH = 254
 log = logging.getLogger(__name__)
 LOGIN_FAILED = "invalid username or password"
 TOKEN_TYPE = "Bearer"  # noqa: S105  (the scheme name)
+ACCOUNT_ROW_FIELDS = "email|isActive|createdAt|lastLoginAt"
+"""User fields only the account's row answers (as resolvers/selection.selects takes them);
+a principal (an access token's claims) answers the rest: `me`, and a listing's owner."""
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the evaluator's module imports this one
 P = ParamSpec("P")
 R = TypeVar("R")
 BEARER_PREFIX = "bearer "
+AUTHENTICATION_REQUIRED = "authentication required: send 'Authorization: Bearer <token>'"
 
 
 def parse_bearer(header: str) -> str | None:
@@ -117,6 +118,7 @@ class Context:
     server_document: bool = False
     _principal: Principal | None = field(default=None, init=False, repr=False)
     _authenticated: bool = field(default=False, init=False, repr=False)
+    _refused: Unauthenticated | None = field(default=None, init=False, repr=False)
 
     @property
     def stores(self) -> Stores:
@@ -146,8 +148,24 @@ class Context:
     async def principal(self) -> Principal | None:
         """The verified caller, None when anonymous; a bad token is UNAUTHENTICATED."""
         if not self._authenticated:
-            self._principal = await self.app.authenticate(self.authorization())
+            try:
+                self._principal = await self.app.authenticate(self.authorization())
+            except Unauthenticated as refused:
+                self._refused = refused  # for verified_principal; asked again, it is re-checked
+                raise
             self._authenticated = True
+        return self._principal
+
+    def verified_principal(self) -> Principal | None:
+        """The caller as `principal()` already found them, without waiting: UNAUTHENTICATED
+        when anonymous or their token was refused; None when `principal()` has not run
+        (schema/pipeline.py runs it before any field of an operation)."""
+        if self._refused is not None and not self._authenticated:
+            raise self._refused
+        if not self._authenticated:
+            return None
+        if self._principal is None:
+            raise Unauthenticated(AUTHENTICATION_REQUIRED)
         return self._principal
 
     @property
@@ -177,7 +195,7 @@ class Context:
     async def require_principal(self) -> Principal:
         principal = await self.principal()
         if principal is None:
-            raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'")
+            raise Unauthenticated(AUTHENTICATION_REQUIRED)
         return principal
 
 

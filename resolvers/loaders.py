@@ -6,6 +6,7 @@ through the repository, and returns the results in key order.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from strawberry.dataloader import DataLoader
 
 from core.errors import ServiceUnavailable
+from db.agent_stats_cache import Claim, Outcome
 from db.analytics_queries import NO_REQUESTS, AgentStats, build_agent_stats, statistic
 from db.models import User
 from db.repositories import agents, sessions
@@ -38,7 +40,8 @@ async def fetch_agent_stats(
     stores: Stores, agent_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, AgentStats]:
     """Agent statistics from the analytics store: those cached since this process's last
-    insert (db/agent_stats_cache.py), the others in one ClickHouse query.
+    insert (db/agent_stats_cache.py), the others in one ClickHouse query, or from the query
+    in flight that already asks for them.
 
     An agent without metrics rows is absent (its stats are NO_REQUESTS). They are as fresh
     as this process's last insert, and at most ANALYTICS_FLUSH_INTERVAL_SECONDS behind
@@ -49,21 +52,52 @@ async def fetch_agent_stats(
     found = {agent_id: stats for agent_id, stats in cached.items() if stats is not None}
     if not missing:
         return found
-    read_at = time.monotonic()
-    query = build_agent_stats(missing)
+    claim = stores.agent_stats.claim(missing, generation)
+    if claim.claimed:
+        found |= await _query_agent_stats(stores, claim, generation)
+    abandoned: list[uuid.UUID] = []
+    for agent_id, future in claim.waiting.items():
+        # shielded: a waiter cancelled (its time limit) must not cancel the others' future
+        outcome = await asyncio.shield(future)
+        if isinstance(outcome, Exception):
+            raise outcome
+        if outcome is None:
+            abandoned.append(agent_id)  # its caller was cancelled: ask again
+        elif agent_id in outcome:
+            found[agent_id] = outcome[agent_id]
+    if abandoned:
+        found |= await fetch_agent_stats(stores, abandoned)
+    return found
+
+
+async def _query_agent_stats(
+    stores: Stores, claim: Claim, generation: int
+) -> dict[uuid.UUID, AgentStats]:
+    """The claimed agents' stats in one query, kept in the cache and handed to the callers
+    waiting for them; they get its error too, or None if this caller is cancelled."""
+    outcome: Outcome = None
     try:
-        rows = await stores.analytics.query_rows(query.sql, query.parameters)
-    except Exception as exc:
-        log.warning("agent statistics unavailable: %s", exc)
-        raise ServiceUnavailable(
-            "agent statistics are unavailable: the analytics store is down"
-        ) from None
-    fetched = {
-        agent_id: AgentStats(int(count), statistic(awareness), statistic(ethical), statistic(p95))
-        for agent_id, count, awareness, ethical, p95 in rows
-    }
-    stores.agent_stats.store(missing, fetched, generation, read_at)
-    return found | fetched
+        read_at = time.monotonic()
+        query = build_agent_stats(claim.claimed)
+        try:
+            rows = await stores.analytics.query_rows(query.sql, query.parameters)
+        except Exception as exc:
+            log.warning("agent statistics unavailable: %s", exc)
+            outcome = ServiceUnavailable(
+                "agent statistics are unavailable: the analytics store is down"
+            )
+            raise outcome from None
+        fetched = {
+            agent_id: AgentStats(
+                int(count), statistic(awareness), statistic(ethical), statistic(p95)
+            )
+            for agent_id, count, awareness, ethical, p95 in rows
+        }
+        stores.agent_stats.store(claim.claimed, fetched, generation, read_at)
+        outcome = fetched
+        return fetched
+    finally:
+        stores.agent_stats.settle(claim, outcome)
 
 
 async def load_agent_stats(stores: Stores, keys: list[uuid.UUID]) -> list[AgentStats]:

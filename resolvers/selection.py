@@ -9,6 +9,7 @@ twentieth of its server time to answer whether one field was asked for.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,22 +51,25 @@ def _included(node: SelectionNode, variables: Mapping[str, Any]) -> bool:
     )
 
 
+Levels = tuple[frozenset[str], ...]  # a path: at each level, the names that continue it
+
+
 def _reaches(
     selection_set: SelectionSetNode | None,
-    names: list[str],
+    names: Levels,
     fragments: dict[str, FragmentDefinitionNode],
     variables: Mapping[str, Any],
 ) -> bool:
     if selection_set is None:
         return False
-    head, *rest = names
+    head, rest = names[0], names[1:]
     for selection in selection_set.selections:
         if not isinstance(selection, FieldNode | FragmentSpreadNode | InlineFragmentNode):
             continue
         if not _included(selection, variables):
             continue
         if isinstance(selection, FieldNode):
-            if selection.name.value == head and (
+            if selection.name.value in head and (
                 not rest or _reaches(selection.selection_set, rest, fragments, variables)
             ):
                 return True
@@ -80,14 +84,20 @@ def _reaches(
     return False
 
 
+@functools.lru_cache(maxsize=256)
+def _levels(path: str) -> Levels:
+    return tuple(frozenset(level.split("|")) for level in path.split("."))
+
+
 def selects(info: Info, path: str) -> bool:
     """Whether the field being resolved selects the dotted `path` of field names below it,
-    such as "edges.node.owner", directly or in fragments.
+    such as "edges.node.owner", directly or in fragments. A level may name alternatives,
+    any of which will do: "email|isActive" asks for either, in one walk of the tree.
 
     A fragment's type condition is not checked: a field it names counts as selected.
     """
     raw = info._raw_info
-    names = path.split(".")
+    names = _levels(path)
     # graphql-core annotates VariableValues (`.coerced`), but the executor hands over a dict.
     given: Any = raw.variable_values
     variables: Mapping[str, Any] = getattr(given, "coerced", given)

@@ -27,7 +27,9 @@ A size that is not a positive integer (a bad variable, say) counts as the defaul
 size above MAX_COUNTED_SIZE (the largest any resolver accepts) counts as that: both are
 left for the resolver to refuse with an error naming the argument. Every fragment's cost
 is computed once per request, so a document of nested fragment spreads costs linear time
-to measure.
+to measure. The cost of an operation that reads no variable depends on its document alone,
+so it is kept per document object (the parse cache hands the same one out for the same
+text) for the next request: `me` measured its own cost on every call.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ from graphql import (
 )
 from graphql.pyutils import Undefined
 from graphql.utilities import get_operation_ast
+
+from core.lru import LRU
 
 SIZE_ARGUMENTS: Final = ("first", "last", "limit")
 """Integer arguments read as "how many items this field returns"."""
@@ -137,6 +141,7 @@ class _CostWalker:
         self.variables = variables
         self._fragment_costs: dict[str, int] = {}
         self._visiting: set[str] = set()
+        self.read_variables = False  # whether the cost depends on the request's variables
 
     def selection_set(self, parent: Any, selection_set: SelectionSetNode | None) -> int:
         if selection_set is None:
@@ -210,6 +215,7 @@ class _CostWalker:
         if node is None:
             return Undefined
         if isinstance(node, VariableNode):
+            self.read_variables = True
             return self.variables.get(node.name.value, Undefined)
         if isinstance(node, IntValueNode):
             try:
@@ -238,6 +244,10 @@ def operation_cost(
 
     0 when the document has no such operation: strawberry refuses it on its own.
     """
+    key = (id(schema), id(document), operation_name)
+    kept = _kept_costs.get(key)
+    if kept is not None and kept[0] is schema and kept[1] is document:
+        return kept[2]
     operation: OperationDefinitionNode | None = get_operation_ast(document, operation_name)
     if operation is None:
         return 0
@@ -248,4 +258,15 @@ def operation_cost(
         if isinstance(definition, FragmentDefinitionNode)
     }
     walker = _CostWalker(schema, fragments, variables or {})
-    return walker.selection_set(root, operation.selection_set)
+    cost = walker.selection_set(root, operation.selection_set)
+    loc = document.loc
+    if not walker.read_variables and loc is not None and loc.end <= KEPT_DOCUMENT_CHARS:
+        _kept_costs.put(key, (schema, document, cost))  # the objects pin the ids' meaning
+    return cost
+
+
+KEPT_COSTS: Final = 1024  # as many documents as the parse cache keeps
+KEPT_DOCUMENT_CHARS: Final = 8_000  # and as short: the entries hold their documents
+_kept_costs: LRU[tuple[int, int, str | None], tuple[GraphQLSchema, DocumentNode, int]] = LRU(
+    KEPT_COSTS
+)

@@ -2,40 +2,64 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from strawberry.extensions import FieldExtension
 from strawberry.extensions.field_extension import AsyncExtensionResolver
 from strawberry.permission import BasePermission, PermissionExtension
 
-from auth.permissions import Permission
+from auth.permissions import Permission, Principal
 from core.enums import Tier
 from core.errors import Forbidden, RateLimited
 from resolvers.context import Info
 
 
+def _checked(info: Info, check: Callable[[Principal], None]) -> bool | Awaitable[bool]:
+    """True once `check` passes for the caller: at once when the caller is already
+    verified, as the pipeline does before any field runs (so a synchronous field stays
+    synchronous), else once they are; `check` raises what it refuses."""
+    principal = info.context.verified_principal()
+    if principal is None:
+        return _checked_later(info, check)
+    check(principal)
+    return True
+
+
+async def _checked_later(info: Info, check: Callable[[Principal], None]) -> bool:
+    check(await info.context.require_principal())
+    return True
+
+
+def _anyone(principal: Principal) -> None:
+    """Any signed-in caller passes."""
+
+
 class IsAuthenticated(BasePermission):
-    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        await info.context.require_principal()
-        return True
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool | Awaitable[bool]:
+        return _checked(info, _anyone)
 
 
 class HasPermission(BasePermission):
     def __init__(self, permission: Permission) -> None:
         self.permission = permission
 
-    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        principal = await info.context.require_principal()
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool | Awaitable[bool]:
+        return _checked(info, self._check)
+
+    def _check(self, principal: Principal) -> None:
         if not principal.has(self.permission):
             raise Forbidden(f"this operation needs the {self.permission.value} permission")
-        return True
 
 
 class CanUseExperimental(BasePermission):
     """Experimental fields: the RESEARCH tier, or the consciousness:experimental permission."""
 
-    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        principal = await info.context.require_principal()
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool | Awaitable[bool]:
+        return _checked(info, self._check)
+
+    @staticmethod
+    def _check(principal: Principal) -> None:
         if principal.tier is not Tier.RESEARCH and not principal.has(
             Permission.CONSCIOUSNESS_EXPERIMENTAL
         ):
@@ -43,7 +67,6 @@ class CanUseExperimental(BasePermission):
                 "this field is experimental: it needs the RESEARCH tier or the "
                 f"{Permission.CONSCIOUSNESS_EXPERIMENTAL.value} permission"
             )
-        return True
 
 
 def requires(permission: Permission | None = None) -> list[FieldExtension]:

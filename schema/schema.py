@@ -9,6 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
+from schema.execution import Execution, use_lean_resolvers
 from schema.pipeline import OperationObserver, OperationPipeline
 from schema.roots import (
     agents,
@@ -21,7 +22,6 @@ from schema.roots import (
     privacy,
     system,
 )
-from schema.time_limit import TimeLimitedExecution
 
 Query = merge_types(
     "Query",
@@ -83,8 +83,9 @@ schema = Schema(
     mutation=Mutation,
     subscription=live.Subscription,
     config=StrawberryConfig(auto_camel_case=True),
-    execution_context_class=TimeLimitedExecution,
+    execution_context_class=Execution,
 )
+use_lean_resolvers(schema)
 
 
 def export_sdl() -> str:

@@ -3,10 +3,12 @@
 An operation may run for OPERATION_TIME_LIMIT_SECONDS when the caller is signed in, and for
 OPERATION_TIME_LIMIT_ANONYMOUS_SECONDS (the smaller) when not, counted from the moment it
 starts executing. Two checks hold it to that:
-- between the fields of a query: before it resolves each field, the executor compares the
-  request's clock with the deadline, so work done on the event loop itself (introspection,
-  a wide selection of plain fields) stops at the next field instead of blocking every
-  other request;
+- between the objects of a query: before it resolves the fields of each object (the root's
+  included), the executor compares the request's clock with the deadline, so work done on
+  the event loop itself (introspection, a long list of objects) stops at the next object
+  instead of blocking every other request; once per object rather than per field, as a
+  page's objects have several fields each and the fields of one object are few (aliases
+  and cost are capped);
 - while a query or a mutation waits: `asyncio.timeout` cancels what it awaits (a store, or
   the engine's worker thread, whose one call then finishes on its own and is dropped).
 
@@ -65,7 +67,7 @@ class Deadline:
 
 
 class OutOfTime(Exception):
-    """Raised by the executor at a field once the deadline has passed."""
+    """Raised by the executor at an object once the deadline has passed."""
 
 
 _running: ContextVar[Deadline | None] = ContextVar("operation_deadline", default=None)
@@ -89,13 +91,13 @@ def time_limited(clock: Clock, seconds: float, setting: str) -> Iterator[None]:
 class TimeLimitedExecution(StrawberryGraphQLCoreExecutionContext):
     """graphql-core's executor, checking the running operation's deadline (module docstring)."""
 
-    # The deadline each field checks: decided once per operation, None for a mutation.
+    # The deadline each object checks: decided once per operation, None for a mutation.
     _field_deadline: Deadline | None = None
 
-    def execute_field(self, *args: Any, **kwargs: Any) -> Any:
+    def execute_fields(self, *args: Any, **kwargs: Any) -> Any:
         if self._field_deadline is not None:
             self._field_deadline.check()
-        return super().execute_field(*args, **kwargs)
+        return super().execute_fields(*args, **kwargs)
 
     def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
         deadline = _running.get()

@@ -20,6 +20,7 @@ from schema.types.agents import (
     CreateAgentInput,
     DeleteAgentPayload,
     UpdateAgentInput,
+    listed_agents,
 )
 from schema.types.pagination import connection
 
@@ -44,7 +45,7 @@ class Query:
         where = (filter or AgentFilter()).to_query()
         ordering = (order_by or AgentOrder()).to_ordering()
         page = await agents.list_agents(info, where, ordering, first, after)
-        return connection(page, Agent.from_listed)
+        return connection(page, listed_agents())
 
     @strawberry.field(
         description="One agent; another user's agent is NOT_FOUND.",

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 
 import strawberry
 
 from auth.permissions import Permission
 from resolvers import auth, users
+from resolvers.auth import ACCOUNT_ROW_FIELDS
 from resolvers.context import Info
 from resolvers.selection import selects
 from schema.permissions import requires
 from schema.types.auth import (
-    ACCOUNT_ROW_FIELDS,
     AuditEntry,
     AuditEntryConnection,
     AuthPayload,
@@ -27,13 +28,22 @@ from schema.types.pagination import connection
 DEFAULT_PAGE_SIZE = 50
 
 
+async def _me(info: Info) -> User:
+    """`me` once the caller is verified, reading the account row if the query needs it."""
+    if not selects(info, ACCOUNT_ROW_FIELDS):
+        return User.from_claims(await info.context.require_principal())
+    return User.from_row(await auth.me(info))
+
+
 @strawberry.type
 class Query:
-    @strawberry.field(description="The signed-in user.", extensions=requires())
-    async def me(self, info: Info) -> User:
-        if not any(selects(info, name) for name in ACCOUNT_ROW_FIELDS):
-            return User.from_claims(await info.context.require_principal())  # no database read
-        return User.from_row(await auth.me(info))
+    # Synchronous when the token's claims answer it: no database read, nothing to await.
+    @strawberry.field(description="The signed-in user.", extensions=requires(), graphql_type=User)
+    def me(self, info: Info) -> User | Awaitable[User]:
+        principal = info.context.verified_principal()
+        if principal is not None and not selects(info, ACCOUNT_ROW_FIELDS):
+            return User.from_claims(principal)
+        return _me(info)
 
     @strawberry.field(
         description="Every user, by username.", extensions=requires(Permission.USERS_READ)

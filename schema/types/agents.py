@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -115,18 +115,14 @@ class Agent:
     owner_id: strawberry.Private[uuid.UUID]
     # What a listing fetched with its page (resolvers/agents.ListedAgent); None elsewhere,
     # where owner and stats come from DataLoaders.
-    listed_owner: strawberry.Private[UserRow | None] = None
+    listed_owner: strawberry.Private[User | None] = None
     listed_stats: strawberry.Private[AgentStatsRow | ServiceUnavailable | None] = None
-
-    @classmethod
-    def from_listed(cls, listed: ListedAgent) -> Agent:
-        return cls.from_row(listed.row, owner=listed.owner, stats=listed.stats)
 
     @classmethod
     def from_row(
         cls,
         row: AgentRow,
-        owner: UserRow | None = None,
+        owner: User | None = None,
         stats: AgentStatsRow | ServiceUnavailable | None = None,
     ) -> Agent:
         return cls(
@@ -151,7 +147,7 @@ class Agent:
     @strawberry.field(graphql_type=User)
     def owner(self, info: Info) -> User | Awaitable[User]:
         if self.listed_owner is not None:
-            return User.from_row(self.listed_owner)
+            return self.listed_owner
         return self._load_owner(info)
 
     async def _load_owner(self, info: Info) -> User:
@@ -181,6 +177,25 @@ class Agent:
     ) -> list[ConsciousnessSessionSummary]:
         rows = await info.context.loaders.recent_sessions.load((self.id, page_size(first)))
         return [ConsciousnessSessionSummary.from_summary(row) for row in rows]
+
+
+def listed_agents() -> Callable[[ListedAgent], Agent]:
+    """The nodes of one listing's page, each owner's User made once for all its agents."""
+    users: dict[uuid.UUID, User] = {}
+
+    def node(listed: ListedAgent) -> Agent:
+        owner, owner_id = listed.owner, listed.row.owner_id
+        user = None
+        if owner is not None:
+            user = users.get(owner_id)
+            if user is None:
+                made = (
+                    User.from_row(owner) if isinstance(owner, UserRow) else User.from_claims(owner)
+                )
+                user = users[owner_id] = made
+        return Agent.from_row(listed.row, owner=user, stats=listed.stats)
+
+    return node
 
 
 @strawberry.type(description="An immutable record of one version of an agent.")

@@ -26,10 +26,6 @@ Tier = strawberry.enum(
 )
 
 
-ACCOUNT_ROW_FIELDS = ("email", "isActive", "createdAt", "lastLoginAt")
-"""User fields only the account's row answers; an access token's claims answer the rest."""
-
-
 @strawberry.type(description="A user account. Password hashes are never exposed.")
 class User:
     id: uuid.UUID

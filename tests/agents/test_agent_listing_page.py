@@ -70,7 +70,7 @@ async def test_owners_and_stats_come_with_the_page_not_from_dataloaders(
     monkeypatch.setattr(resolvers.loaders, "load_agent_stats", unused)
     stores.agent_stats.clear()  # the single reads above cached each agent's stats
     data, queries = await _queries(alice, stores, CARDS)
-    assert queries == (2, 1)  # the page and its owners; its agents' stats
+    assert queries == (1, 1)  # the page (its owner is the caller); its agents' stats
     nodes = [edge["node"] for edge in data["agents"]["edges"]]
     assert [node["name"] for node in nodes] == [agent.name for agent in agents]
     assert {node["who"]["username"] for node in nodes} == {"alice"}
@@ -86,9 +86,9 @@ async def test_stats_read_again_before_an_insert_come_from_the_cache(
     await metrics.insert([make_row(alice.user_id, agents[0].id, 0)])
     stores.agent_stats.clear()
     first, queries = await _queries(alice, stores, CARDS)
-    assert queries == (2, 1)
+    assert queries == (1, 1)
     again, queries = await _queries(alice, stores, CARDS)
-    assert queries == (2, 0)  # no insert by this process since: the same stats, no query
+    assert queries == (1, 0)  # no insert by this process since: the same stats, no query
     assert again == first
 
 
@@ -106,7 +106,7 @@ async def test_an_insert_by_this_process_makes_stats_read_again(
     metrics.track(alice.user_id)
     assert await writer.flush()
     data, queries = await _queries(alice, stores, CARDS)
-    assert queries == (2, 1)
+    assert queries == (1, 1)
     [edge] = data["agents"]["edges"]
     assert edge["node"]["stats"]["requestCount"] == 1
 
@@ -166,3 +166,24 @@ async def test_an_admin_listing_gets_each_agents_own_owner(
         for user in (alice, bob)
         for index in range(2)
     }
+
+
+@pytest.mark.parametrize(
+    ("owner", "queries"),
+    [
+        ("username roles tier permissions", 1),  # the caller's token states them
+        ("username email", 2),  # only the account row has the email
+        ("... on User { createdAt }", 2),
+    ],
+)
+async def test_the_callers_own_agents_need_their_account_row_only_for_its_fields(
+    caller: MakeCaller, stores: Stores, owner: str, queries: int
+) -> None:
+    alice = await caller("alice")
+    await insert_agents(stores, alice.user_id, 3)
+    query = "{ agents { edges { node { owner { id %s } } } } }" % owner  # noqa: UP031
+    data, counted = await _queries(alice, stores, query)
+    assert counted == (queries, 0)
+    mine = await alice.ok("{ me { id username roles tier permissions email createdAt } }")
+    for edge in data["agents"]["edges"]:
+        assert edge["node"]["owner"].items() <= mine["me"].items()

@@ -180,9 +180,10 @@ async def test_listing_agents_with_owner_stats_and_sessions_costs_a_constant_num
     stores.agent_stats.clear()
     with_hundred = await _nested_queries(alice, stores)
 
-    # Database: the page, then one query each for owners and recent sessions (no count:
-    # totalCount is not selected); analytics: one query for every agent's stats.
-    assert with_five == with_hundred == (3, 1)
+    # Database: the page, then one query for recent sessions (no count: totalCount is not
+    # selected; no owners: the caller's token answers `username`); analytics: one query for
+    # every agent's stats.
+    assert with_five == with_hundred == (2, 1)
 
 
 async def test_an_unreachable_analytics_store_nulls_only_the_stats(

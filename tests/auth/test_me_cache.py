@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from core.enums import Role
 from db.stores import Stores
@@ -56,3 +57,23 @@ async def test_a_sign_in_moves_the_sign_in_time_for_older_tokens_too(
     await login(client, "ada")
     after = (await _me(client, first))["data"]["me"]["lastLoginAt"]  # type: ignore[index]
     assert after > before
+
+
+@pytest.mark.parametrize(
+    ("query", "reads"),
+    [
+        ("{ me { id username roles tier permissions } }", False),
+        ("{ me { id email } }", True),
+        ("{ me { ... on User { createdAt } } }", True),
+        ("{ me { ...Account } } fragment Account on User { isActive }", True),
+        ("{ me { id lastLoginAt @skip(if: true) } }", False),
+    ],
+)
+async def test_me_reads_the_account_only_for_a_field_that_needs_it(
+    client: httpx.AsyncClient, stores: Stores, sign_in: SignIn, query: str, reads: bool
+) -> None:
+    token = (await sign_in("ada"))["accessToken"]
+    with counting_statements(stores) as (statements, _):
+        body = await graphql(client, query, headers=bearer(token))
+    assert "errors" not in body, body
+    assert len(statements) == (1 if reads else 0)

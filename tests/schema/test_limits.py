@@ -154,6 +154,17 @@ def test_cost_counts_objects_and_multiplies_pages() -> None:
     assert cost(analytics, q={}) == 5 + 100 * (1 + 1)
 
 
+def test_a_kept_cost_is_one_that_no_variable_changes() -> None:
+    """The same document object (as the parse cache hands out) costs what its variables ask."""
+    document, plain = parse(AGENTS), parse("{ agents(first: 9) { edges { node { id } } } }")
+    for n in (7, 50, 7):
+        assert operation_cost(schema._schema, document, None, {"n": n}) == 1 + n * 3
+    for _ in range(2):
+        assert operation_cost(schema._schema, plain, None, {"n": 50}) == 1 + 9 * 3
+    other = parse("{ agents(first: 2) { edges { node { id } } } }")
+    assert operation_cost(schema._schema, other, None, None) == 1 + 2 * 3
+
+
 def test_sizes_over_every_resolver_maximum_count_as_that_maximum() -> None:
     assert max(MAX_PAGE_SIZE, ANALYTICS_MAX_LIMIT) <= MAX_COUNTED_SIZE
     huge = "{ agents(first: 1000000) { edges { node { name } } } }"
