@@ -4,9 +4,10 @@ to sign, rotated by rotate-data-key; rows from before migration 0011 still sign.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import Uuid, bindparam, text, update
-from sqlmodel import col, select
+from sqlmodel import col
 
 from core.enums import Role
 from db.crypto import Keyring
@@ -15,7 +16,7 @@ from db.models import AlertRule, ReportSchedule
 from db.repositories.signing_keys import SigningKeyRows, open_secret
 from db.session import Database
 from db.types import UTCDateTime, utcnow
-from tests.alerts.conftest import NOW, MakeApp, Receiver, minutes_before
+from tests.alerts.conftest import NOW, AlertApp, MakeApp, Member, Receiver, minutes_before
 from tests.alerts.test_webhooks import _valid
 from tests.consciousness.test_encryption import new_key
 
@@ -23,22 +24,37 @@ SCHEDULE = """mutation($input: ReportScheduleInput!) {
   createReportSchedule(input: $input) { signingKey schedule { id } } }"""
 
 
-async def stored_rule(app: object, rule_id: str) -> AlertRule:
-    async with app.stores.database.session() as session:  # type: ignore[attr-defined]
+async def stored_rule(app: AlertApp, rule_id: str) -> AlertRule:
+    async with app.stores.database.session() as session:
         rule = await session.get(AlertRule, uuid.UUID(rule_id))
     assert rule is not None
     return rule
+
+
+async def set_columns(app: AlertApp, rule_id: str, **values: object) -> None:
+    """Write a rule's columns behind the API's back (a moved ciphertext, an old row)."""
+    statement = update(AlertRule).where(col(AlertRule.id) == uuid.UUID(rule_id)).values(values)
+    async with app.stores.database.session() as session:
+        await session.exec(statement)
+
+
+async def webhook_rules(
+    app: AlertApp, receiver: Receiver, count: int = 1
+) -> tuple[Member, uuid.UUID, list[dict[str, Any]]]:
+    """A member, an agent, and `count` rules that fire on one row and call `receiver`."""
+    user = await app.member()
+    agent = await user.create_agent()
+    hook = [{"kind": "WEBHOOK", "url": receiver.url}]
+    return user, agent, [await user.count_rule(channels=hook) for _ in range(count)]
 
 
 async def test_a_rules_secret_is_stored_sealed_and_still_signs(
     alert_app: MakeApp, receiver: Receiver
 ) -> None:
     async with alert_app() as app:
-        user = await app.member()
-        agent = await user.create_agent()
-        created = await user.count_rule(channels=[{"kind": "WEBHOOK", "url": receiver.url}])
-        secret, rule_id = created["signingKey"], created["rule"]["id"]
-        rule = await stored_rule(app, rule_id)
+        user, agent, [created] = await webhook_rules(app, receiver)
+        secret = created["signingKey"]
+        rule = await stored_rule(app, created["rule"]["id"])
         keyring: Keyring = app.running.state.keyring
         assert secret.encode() not in bytes(rule.secret)
         assert rule.secret_key_id == keyring.current_id
@@ -67,15 +83,9 @@ async def test_a_secret_moved_to_another_row_is_not_used_and_the_delivery_fails(
     alert_app: MakeApp, receiver: Receiver
 ) -> None:
     async with alert_app() as app:
-        user = await app.member()
-        agent = await user.create_agent()
-        hook = [{"kind": "WEBHOOK", "url": receiver.url}]
-        first = (await user.count_rule(channels=hook))["rule"]["id"]
-        second = (await user.count_rule(channels=hook))["rule"]["id"]
-        sealed = (await stored_rule(app, first)).secret
-        async with app.stores.database.session() as session:
-            moved = update(AlertRule).where(col(AlertRule.id) == uuid.UUID(second))
-            await session.exec(moved.values(secret=sealed))  # type: ignore[call-overload]
+        user, agent, created = await webhook_rules(app, receiver, 2)
+        first, second = (c["rule"]["id"] for c in created)
+        await set_columns(app, second, secret=(await stored_rule(app, first)).secret)
         await user.insert(agent, minutes_before(NOW, 1))
         await app.cycle(NOW)
         assert len(receiver.received) == 1  # the first rule's only
@@ -88,14 +98,10 @@ async def test_an_unsealed_secret_signs_until_rotation_seals_it(
 ) -> None:
     """A rule written before migration 0011: its secret is UTF-8 bytes with no key id."""
     async with alert_app() as app:
-        user = await app.member()
-        agent = await user.create_agent()
-        created = await user.count_rule(channels=[{"kind": "WEBHOOK", "url": receiver.url}])
-        rule_id = uuid.UUID(created["rule"]["id"])
+        user, agent, [created] = await webhook_rules(app, receiver)
+        rule_id = created["rule"]["id"]
         plain = "an old secret of thirty-two chars"
-        async with app.stores.database.session() as session:
-            old = update(AlertRule).where(col(AlertRule.id) == rule_id)
-            await session.exec(old.values(secret=plain.encode(), secret_key_id=None))  # type: ignore[call-overload]
+        await set_columns(app, rule_id, secret=plain.encode(), secret_key_id=None)
         await user.insert(agent, minutes_before(NOW, 1))
         await app.cycle(NOW)
         [(headers, body)] = receiver.received
@@ -109,7 +115,7 @@ async def test_an_unsealed_secret_signs_until_rotation_seals_it(
             assert await rows.rotate_batch(session, keyring, 10) == 1
         async with app.stores.database.session() as session:
             assert await rows.count_to_rotate(session, keyring) == 0
-            rule = (await session.exec(select(AlertRule).where(col(AlertRule.id) == rule_id))).one()
+        rule = await stored_rule(app, rule_id)
         assert rule.secret_key_id == "next"
         assert open_secret(keyring, rule) == plain
 
