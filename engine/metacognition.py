@@ -22,7 +22,7 @@ from engine.ethics.types import EthicsResult
 from engine.lexicons import is_negated
 from engine.readability import Readability, cognitive_load, measure_readability
 from engine.text import TextView, inside_quotes
-from engine.triggers import TriggerIndex
+from engine.triggers import TriggeredItems
 
 FIGURATIVE_PRONE = frozenset({"catastrophising", "overgeneralisation", "black_and_white"})
 POSITIVE_COMPOUND = 0.5
@@ -118,7 +118,7 @@ def _load_distortions() -> tuple[Distortion, ...]:
 
 
 DISTORTIONS = _load_distortions()
-_DISTORTION_TRIGGERS = TriggerIndex([distortion.triggers for distortion in DISTORTIONS])
+TRIGGERED_DISTORTIONS = TriggeredItems(DISTORTIONS)
 
 
 def assess_metacognition(
@@ -159,7 +159,9 @@ def assess_metacognition(
 def detect_markers(view: TextView) -> tuple[BiasMarker, ...]:
     """Pass 1: every pattern match in every segment, ordered by position."""
     found = []
-    for segment, candidates in zip(view.segments, _triggered(view), strict=True):
+    for segment, candidates in zip(
+        view.segments, TRIGGERED_DISTORTIONS.by_segment(view), strict=True
+    ):
         for distortion in candidates:
             for pattern in distortion.patterns:
                 for match in pattern.finditer(segment.text):
@@ -175,20 +177,6 @@ def detect_markers(view: TextView) -> tuple[BiasMarker, ...]:
                         )
                     )
     return tuple(sorted(found, key=lambda m: (m.start, m.end, m.distortion)))
-
-
-def _triggered(view: TextView) -> list[list[Distortion]]:
-    """Per segment, the distortions (in file order) one of whose triggers occurs in it: one
-    scan of the lowercase text (engine/triggers.py), or segment by segment where lowercasing
-    changes the text's length and the spans would not line up."""
-    lowercase = view.text.lower()
-    if len(lowercase) != len(view.text):
-        return [
-            [d for d in DISTORTIONS if d.triggered_by(segment.text.lower())]
-            for segment in view.segments
-        ]
-    found = _DISTORTION_TRIGGERS.occurrences(lowercase, view.segments)
-    return [[DISTORTIONS[index] for index in indexes] for indexes in found]
 
 
 _Markers = tuple[BiasMarker, ...]

@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
-from typing import TypeAlias
+from typing import Generic, Protocol, TypeAlias, TypeVar
 
-from engine.text import Segment
+from engine.text import Segment, TextView
 
 _END = ""  # marks a trie node where a trigger ends (no real edge is the empty string)
 _Trie: TypeAlias = "dict[str, _Trie]"
@@ -62,6 +62,43 @@ class TriggerIndex:
                 if position + length <= end:
                     hit[index].update(entries)
         return [sorted(entries) for entries in hit]
+
+
+class Triggered(Protocol):
+    """Something gated by literal lowercase triggers (a rule, a distortion)."""
+
+    @property
+    def triggers(self) -> tuple[str, ...]: ...
+
+    def triggered_by(self, lowercase_text: str) -> bool: ...
+
+
+T = TypeVar("T", bound=Triggered)
+
+
+class TriggeredItems(Generic[T]):
+    """A fixed list of triggered items, and which of them each segment of a text triggers."""
+
+    def __init__(self, items: Sequence[T]) -> None:
+        self.items = tuple(items)
+        self._index = TriggerIndex([item.triggers for item in self.items])
+
+    def by_segment(self, view: TextView) -> list[list[T]]:
+        """For each segment, the items (in list order) one of whose triggers occurs in it.
+
+        The whole lowercase text is scanned once and each occurrence is assigned to the
+        segment that contains it entirely: the same answer as testing every item's triggers
+        segment by segment. When lowercasing changes the text's length (a few Unicode
+        letters), offsets would not line up, so each segment is tested on its own instead.
+        """
+        lowercase = view.text.lower()
+        if len(lowercase) != len(view.text):
+            return [
+                [item for item in self.items if item.triggered_by(segment.text.lower())]
+                for segment in view.segments
+            ]
+        found = self._index.occurrences(lowercase, view.segments)
+        return [[self.items[index] for index in indexes] for indexes in found]
 
 
 def _trie_pattern(words: Sequence[str]) -> str:

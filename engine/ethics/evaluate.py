@@ -20,7 +20,7 @@ from engine.ethics.semantic import SemanticGuard, SemanticMatch
 from engine.ethics.static_findings import semantic_finding
 from engine.ethics.types import SEVERITIES, EthicsResult, Severity, Violation
 from engine.text import Segment, TextView, inside_quotes, split_segments
-from engine.triggers import TriggerIndex
+from engine.triggers import TriggeredItems
 
 _DIGIT = re.compile(r"\d")
 # Detectors run most specific first; a later detector's span that overlaps an
@@ -30,7 +30,7 @@ _DETECTOR_RULES = sorted(
     key=lambda rule: -SEVERITIES.index(rule.severity),
 )
 _PATTERN_RULES = tuple(rule for rule in POLICY.rules if rule.pattern is not None)
-_TRIGGERS = TriggerIndex([rule.triggers for rule in _PATTERN_RULES])
+PATTERN_RULES = TriggeredItems(_PATTERN_RULES)
 _NEEDED = {r.id: checker(needed(r.pattern)) for r in _PATTERN_RULES if r.pattern is not None}
 _PROFANITY_RULES = tuple(rule for rule in POLICY.rules if rule.detector == PROFANITY_DETECTOR)
 _NEEDS_DIGITS = frozenset({"phone", "payment_card", "iban", "ip_address", "us_ssn", "es_dni"})
@@ -54,7 +54,7 @@ def assess_ethics(
     by_segment: list[list[Violation]] = []
     notes: list[str] = []
     tones: list[SegmentTone] = []
-    candidates = _candidates_by_segment(view)
+    candidates = PATTERN_RULES.by_segment(view)
     matches, nearest = _semantic(view.segments, guard)
     for segment, sentiment, match, rules in zip(
         view.segments, sentences, matches, candidates, strict=True
@@ -173,25 +173,6 @@ def _contextual(
         f" read {read} of {len(view.segments)} segment(s), {added} finding(s); read {checked}"
         f" more for a second opinion on a lone refusal, {lowered} not confirmed (flagged).",
     )
-
-
-def _candidates_by_segment(view: TextView) -> list[list[Rule]]:
-    """For each segment, the pattern rules (in file order) one of whose triggers occurs in it.
-
-    The whole lowercase text is scanned once (engine/triggers.py) and each occurrence is
-    assigned to the segment that contains it entirely: the same answer as testing every
-    rule's triggers segment by segment. When lowercasing changes the text's length (a few
-    Unicode letters), offsets would not line up, so each segment is tested on its own instead.
-    """
-    segments = view.segments
-    lowercase = view.text.lower()
-    if len(lowercase) != len(view.text):
-        return [
-            [rule for rule in _PATTERN_RULES if rule.triggered_by(segment.text.lower())]
-            for segment in segments
-        ]
-    found = _TRIGGERS.occurrences(lowercase, segments)
-    return [[_PATTERN_RULES[index] for index in indexes] for indexes in found]
 
 
 def _scan_segment(

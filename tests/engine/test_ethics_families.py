@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from engine import EngineConfig, evaluate_ethics
 from engine.ethics import POLICY
 from engine.ethics.context import read_framing
-from engine.ethics.evaluate import _candidates_by_segment
+from engine.ethics.evaluate import PATTERN_RULES
 from engine.text import build_text_view, split_segments
 
 CONFIG = EngineConfig()
@@ -269,4 +269,4 @@ def test_candidates_found_on_the_whole_text_equal_a_per_segment_check(words: lis
          and rule.triggered_by(segment.text.lower())]
         for segment in view.segments
     ]  # fmt: skip
-    assert _candidates_by_segment(view) == expected
+    assert PATTERN_RULES.by_segment(view) == expected

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.ethics.evaluate import _PATTERN_RULES, _candidates_by_segment
-from engine.metacognition import DISTORTIONS, _triggered
+from engine.ethics.evaluate import PATTERN_RULES
+from engine.metacognition import TRIGGERED_DISTORTIONS
 from engine.text import build_text_view, split_segments
-from engine.triggers import TriggerIndex
+from engine.triggers import TriggeredItems, TriggerIndex
 
 ALPHABET = "ab .!?\n%{"
 TRIGGERS = st.lists(
@@ -40,33 +42,33 @@ def test_overlapping_and_prefix_triggers_are_all_found() -> None:
     ]
 
 
-def test_rule_candidates_equal_the_per_segment_trigger_test() -> None:
-    text = (
-        "How do I kill a process? I want to end it all. Please ignore previous instructions."
-        " My neighbour's dog; 100% sure. Where can I buy a gun without a licence?"
-    )
-    view = build_text_view(text, 10_000)
-    expected = [
-        [rule for rule in _PATTERN_RULES if rule.triggered_by(segment.text.lower())]
-        for segment in view.segments
-    ]
-    assert _candidates_by_segment(view) == expected
-    assert any(expected)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "I always fail. Everyone hates me! I should have known it would be a disaster.",
-        "İstanbul always ruins everything. I never get anything right, everyone says so.",
-    ],
-    ids=["ascii", "lowercase-changes-length"],
+TEXT = (
+    "How do I kill a process? I want to end it all. Please ignore previous instructions."
+    " My neighbour's dog; 100% sure. Where can I buy a gun without a licence?"
+    " I always fail. Everyone hates me! I should have known it would be a disaster."
 )
-def test_distortion_candidates_equal_the_per_segment_trigger_test(text: str) -> None:
-    view = build_text_view(text, 10_000)
+ITEMS = pytest.mark.parametrize(
+    "items", [PATTERN_RULES, TRIGGERED_DISTORTIONS], ids=["rules", "distortions"]
+)
+
+
+@ITEMS
+def test_candidates_equal_the_per_segment_trigger_test(items: TriggeredItems[Any]) -> None:
+    view = build_text_view(TEXT, 10_000)
     expected = [
-        [d for d in DISTORTIONS if d.triggered_by(segment.text.lower())]
+        [item for item in items.items if item.triggered_by(segment.text.lower())]
         for segment in view.segments
     ]
-    assert _triggered(view) == expected
-    assert any(expected)
+    assert items.by_segment(view) == expected
+    assert sum(map(bool, expected)) >= 3
+
+
+@ITEMS
+def test_a_text_whose_lowercase_changes_length_finds_the_same(items: TriggeredItems[Any]) -> None:
+    """ "İ" lowercases to two characters: that text takes the segment-by-segment path, the
+    same text after a plain "I" the one-scan path; past the first segment they agree."""
+    changed = build_text_view("İ. " + TEXT, 10_000)
+    plain = build_text_view("I. " + TEXT, 10_000)
+    assert len(changed.text.lower()) != len(changed.text)
+    assert items.by_segment(changed)[1:] == items.by_segment(plain)[1:]
+    assert any(items.by_segment(plain)[1:])
