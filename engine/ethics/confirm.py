@@ -26,10 +26,10 @@ from dataclasses import replace
 from engine.ethics.context import read_framing
 from engine.ethics.contextual import ContextualStage
 from engine.ethics.rules import POLICY
+from engine.ethics.static_findings import STATIC_PREFIX
 from engine.ethics.types import Severity, Violation
 from engine.text import Segment
 
-STATIC_PREFIX = "SEM-"
 MAX_CONFIRM = 4
 UNCONFIRMED_SEVERITY: Severity = "high"
 _CONFIRM_IN = {rule.id: rule.confirm_in for rule in POLICY.rules if rule.confirm_in}
@@ -52,6 +52,10 @@ def needs_confirmation(in_segment: Sequence[Violation], contexts: Sequence[str])
     return bool(critical) and all(doubted(v, contexts) is not None for v in critical)
 
 
+def _static_count(violations: Sequence[Violation]) -> int:
+    return sum(v.rule_id.startswith(STATIC_PREFIX) for v in violations)
+
+
 def confirm_lone_refusals(
     stage: ContextualStage, segments: Sequence[Segment], found: list[list[Violation]]
 ) -> tuple[int, int]:
@@ -61,9 +65,12 @@ def confirm_lone_refusals(
     for index, in_segment in enumerate(found):
         if len(contexts) == MAX_CONFIRM:
             break
-        if not any(v.severity == "critical" for v in in_segment):
-            continue
-        names = tuple(read_framing(segments[index].text, POLICY).contexts)
+        critical = [v for v in in_segment if v.severity == "critical"]
+        ruled = [v for v in critical if v.rule_id in _CONFIRM_IN]
+        if not critical or len(ruled) + _static_count(critical) < len(critical):
+            continue  # nothing critical, or a finding no second opinion can lower
+        # Only rules with `confirm_in` read contexts: read the framing for those alone.
+        names = tuple(read_framing(segments[index].text, POLICY).contexts) if ruled else ()
         if needs_confirmation(in_segment, names):
             contexts[index] = names
     chosen = list(contexts)

@@ -29,6 +29,7 @@ from engine.errors import DataError
 from engine.ethics.context import read_framing
 from engine.ethics.rules import POLICY
 from engine.ethics.semantic import BENIGN, Embedder
+from engine.ethics.static_findings import SEMANTIC_VOID_IN
 from engine.ethics.types import SEVERITIES, Violation
 from engine.text import Segment
 
@@ -162,14 +163,13 @@ def contextual_findings(
     judged = [any(v.category in hazards for v in in_segment) for in_segment in found]
     chosen = select(judged, harm_similarity)
     added = 0
-    void_in = POLICY.mode_contexts.get("semantic", ())
     matches = stage.classify([segments[i].text for i in chosen])
     for index, match in zip(chosen, matches, strict=True):
         if match is None:
             continue
         segment = segments[index]
         rule_id = f"{RULE_PREFIX}{match.category}"
-        context = read_framing(segment.text, POLICY).voids(void_in)
+        context = read_framing(segment.text, POLICY).voids(SEMANTIC_VOID_IN)
         if context is not None:
             notes.append(f"Not counted: {rule_id} (P(unsafe) {match.probability:.2f}), {context}.")
             continue

@@ -12,7 +12,7 @@ from engine.ethics.types import Violation
 from engine.text import Segment
 
 STATIC_PREFIX = "SEM-"
-_SEMANTIC_VOID_IN = POLICY.mode_contexts.get("semantic", ())
+SEMANTIC_VOID_IN = POLICY.mode_contexts.get("semantic", ())  # where semantic findings do not count
 
 
 def semantic_confidence(similarity: float, threshold: float) -> float:
@@ -32,7 +32,7 @@ def semantic_finding(
     """The semantic layer's finding for one segment, unless a context voids it or a rule of
     the same category already fired there (then it only corroborates, in the notes)."""
     framing = read_framing(segment.text, POLICY)
-    context = framing.voids(_SEMANTIC_VOID_IN)
+    context = framing.voids(SEMANTIC_VOID_IN)
     rule_id = f"{STATIC_PREFIX}{match.category}"
     if context is not None:
         notes.append(f"Not counted: {rule_id} (similarity {match.similarity:.2f}), {context}.")
