@@ -38,7 +38,6 @@ class _Model:
     """Per word: IDF and the five SVM coefficients; per SVM: intercept and sigmoid A, B."""
 
     words: dict[str, tuple[float, tuple[float, float, float, float, float]]]
-    stop_words: frozenset[str]
     intercepts: tuple[float, float, float, float, float]
     slopes: tuple[float, ...]
     offsets: tuple[float, ...]
@@ -71,9 +70,10 @@ def _load_model() -> _Model:
     words: dict[str, tuple[float, tuple[float, float, float, float, float]]] = {}
     for word, (idf, *coefficients) in data["words"].items():
         words[word] = (float(idf), _five(float(c) for c in coefficients))
+    if STOP_WORDS & words.keys():  # the vectoriser dropped them: scoring never looks again
+        raise DataError("profanity model: its vocabulary holds stop words")
     return _Model(
         words=words,
-        stop_words=STOP_WORDS,
         intercepts=_five(float(value) for value in data["intercepts"]),
         slopes=tuple(float(value) for value in data["slopes"]),
         offsets=tuple(float(value) for value in data["offsets"]),
@@ -104,7 +104,7 @@ def score_profanity(text: str, ignore: frozenset[str] = frozenset()) -> Profanit
     for token in _TOKEN.findall(text.lower()):
         if token in counts:
             counts[token] += 1
-        elif token in model.words and token not in model.stop_words and token not in ignore:
+        elif token in model.words and token not in ignore:
             counts[token] = 1
     weights = {word: count * model.words[word][0] for word, count in counts.items()}
     norm = math.sqrt(sum(value * value for value in weights.values())) or 1.0
