@@ -18,7 +18,8 @@ from resolvers.context import Info
 def _checked(info: Info, check: Callable[[Principal], None]) -> bool | Awaitable[bool]:
     """True once `check` passes for the caller: at once when the caller is already
     verified, as the pipeline does before any field runs (so a synchronous field stays
-    synchronous), else once they are; `check` raises what it refuses."""
+    synchronous); else, outside the pipeline and on an async field only, once they are.
+    `check` raises what it refuses."""
     principal = info.context.verified_principal()
     if principal is None:
         return _checked_later(info, check)

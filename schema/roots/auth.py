@@ -28,10 +28,8 @@ from schema.types.pagination import connection
 DEFAULT_PAGE_SIZE = 50
 
 
-async def _me(info: Info) -> User:
-    """`me` once the caller is verified, reading the account row if the query needs it."""
-    if not selects(info, ACCOUNT_ROW_FIELDS):
-        return User.from_claims(await info.context.require_principal())
+async def _me_from_the_row(info: Info) -> User:
+    """`me` when the query asks for a field only the account row answers."""
     return User.from_row(await auth.me(info))
 
 
@@ -43,7 +41,7 @@ class Query:
         principal = info.context.verified_principal()
         if principal is not None and not selects(info, ACCOUNT_ROW_FIELDS):
             return User.from_claims(principal)
-        return _me(info)
+        return _me_from_the_row(info)
 
     @strawberry.field(
         description="Every user, by username.", extensions=requires(Permission.USERS_READ)
