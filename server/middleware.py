@@ -10,6 +10,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.errors import ErrorCode
 from server.refusal_hold import RefusalHold
 from server.security import (
     CSRF_MESSAGE,
@@ -24,7 +25,6 @@ from server.telemetry import RequestRecord, Telemetry, begin_request, end_reques
 request_log = logging.getLogger("consciousness.request")
 QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})  # logged at DEBUG only
 REQUEST_ID_HEADER = b"x-request-id"
-RATE_LIMITED = "RATE_LIMITED"  # the outcome whose answer is held
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -113,7 +113,7 @@ class EdgeMiddleware:
         async def edge_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
-                if record.outcome == RATE_LIMITED and self.refusal_hold is not None:
+                if record.outcome == ErrorCode.RATE_LIMITED and self.refusal_hold is not None:
                     await self.refusal_hold.hold()
                 status = message["status"]
                 headers = list(message.get("headers", ()))
