@@ -86,7 +86,7 @@ class Notifier:
         try:
             return open_secret(self._keyring, row)
         except DataKeyError as exc:
-            log.error("%s %s: signing secret does not open: %s", row.__tablename__, row.id, exc)
+            log.error("a webhook signing secret does not open: %s", exc)
             return None
 
     def _start(

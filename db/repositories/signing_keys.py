@@ -15,7 +15,7 @@ from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.crypto import Keyring
+from db.crypto import DataKeyError, Keyring
 from db.models import AlertRule, ReportSchedule
 
 SigningRow = AlertRule | ReportSchedule
@@ -31,10 +31,13 @@ def _sealed(keyring: Keyring, row: SigningRow, secret: str) -> tuple[bytes, str]
 
 
 def open_secret(keyring: Keyring, row: SigningRow) -> str:
-    """`row`'s secret; DataKeyError when it does not open (db/crypto.py)."""
+    """`row`'s secret; DataKeyError naming the row when it does not open (db/crypto.py)."""
     if row.secret_key_id is None:  # written before migration 0011
         return bytes(row.secret).decode()
-    return keyring.open(row.secret_key_id, bytes(row.secret), _bound(row)).decode()
+    try:
+        return keyring.open(row.secret_key_id, bytes(row.secret), _bound(row)).decode()
+    except DataKeyError as exc:
+        raise DataKeyError(f"{row.__tablename__} {row.id}, secret: {exc}") from None
 
 
 def _bound(row: SigningRow) -> bytes:
