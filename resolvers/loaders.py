@@ -59,6 +59,8 @@ async def fetch_agent_stats(
     for agent_id, future in claim.waiting.items():
         # shielded: a waiter cancelled (its time limit) must not cancel the others' future
         outcome = await asyncio.shield(future)
+        if isinstance(outcome, ServiceUnavailable):  # one per waiter: no shared traceback
+            raise ServiceUnavailable(outcome.message) from None
         if isinstance(outcome, Exception):
             raise outcome
         if outcome is None:
