@@ -246,7 +246,7 @@ def operation_cost(
     """
     key = (id(schema), id(document), operation_name)
     kept = _kept_costs.get(key)
-    if kept is not None and kept[0] is schema and kept[1] is document:
+    if kept is not None:  # the entry holds the schema and document: their ids are theirs
         return kept[2]
     operation: OperationDefinitionNode | None = get_operation_ast(document, operation_name)
     if operation is None:
@@ -260,13 +260,15 @@ def operation_cost(
     walker = _CostWalker(schema, fragments, variables or {})
     cost = walker.selection_set(root, operation.selection_set)
     loc = document.loc
-    if not walker.read_variables and loc is not None and loc.end <= KEPT_DOCUMENT_CHARS:
+    if not walker.read_variables and loc is not None and loc.end <= CACHED_QUERY_CHARS:
         _kept_costs.put(key, (schema, document, cost))  # the objects pin the ids' meaning
     return cost
 
 
-KEPT_COSTS: Final = 1024  # as many documents as the parse cache keeps
-KEPT_DOCUMENT_CHARS: Final = 8_000  # and as short: the entries hold their documents
+# The documents the parse, validation and cost caches keep (schema/pipeline.py): how many,
+# and the longest (a longer one is new with every comment a client adds).
+CACHED_DOCUMENTS: Final = 1024
+CACHED_QUERY_CHARS: Final = 8_000
 _kept_costs: LRU[tuple[int, int, str | None], tuple[GraphQLSchema, DocumentNode, int]] = LRU(
-    KEPT_COSTS
+    CACHED_DOCUMENTS
 )

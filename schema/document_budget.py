@@ -22,8 +22,8 @@ from typing import Any, Final
 from limits import RateLimitItemPerMinute
 
 from core.errors import RateLimited, ServiceUnavailable
+from schema.cost import CACHED_QUERY_CHARS
 from schema.limits import caller
-from schema.pipeline import CACHED_QUERY_CHARS
 
 log = logging.getLogger(__name__)
 

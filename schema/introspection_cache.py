@@ -20,6 +20,7 @@ from graphql.utilities import get_operation_ast
 from strawberry.types.execution import ExecutionContext
 
 from core.lru import LRU
+from schema.cost import CACHED_QUERY_CHARS
 
 ROOT_INTROSPECTION_FIELDS: Final = frozenset({"__schema", "__type", "__typename"})
 MAX_KEPT: Final = 8  # full introspection results are a few MB of Python objects each
@@ -30,7 +31,7 @@ Key = tuple[str, str | None, bytes]
 class IntrospectionResults:
     """The kept results (see the module docstring), and how often one was served."""
 
-    def __init__(self, max_kept: int = MAX_KEPT, max_query_chars: int = 8_000) -> None:
+    def __init__(self, max_kept: int = MAX_KEPT, max_query_chars: int = CACHED_QUERY_CHARS) -> None:
         self._kept: LRU[Key, ExecutionResult] = LRU(max_kept)
         self._max_query_chars = max_query_chars
         self.hits = 0

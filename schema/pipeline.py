@@ -36,6 +36,7 @@ from strawberry.types.graphql import OperationType
 from core.clock import SYSTEM_CLOCK
 from resolvers import anomalies
 from resolvers.loaders import Loaders
+from schema.cost import CACHED_DOCUMENTS, CACHED_QUERY_CHARS
 from schema.introspection_cache import IntrospectionResults
 from schema.limits import (
     Limits,
@@ -49,15 +50,14 @@ from schema.limits import (
 from schema.masking import ErrorCodes
 from schema.time_limit import time_limited
 
-CACHE_SIZE = 1024  # distinct documents (and verdicts) kept; clients reuse a handful each
-CACHED_QUERY_CHARS = 8_000
-"""Longer documents are parsed and validated each time, never kept: at MAX_QUERY_BYTES
-(100 KB) each, a client sending new ones (a comment is enough) would have filled the caches
-with 100 MB; at this size they hold at most 8 MB of text. Real operations are far shorter."""
-
-_cached_parse: functools._lru_cache_wrapper[DocumentNode] = functools.lru_cache(CACHE_SIZE)(parse)
+# Longer documents than CACHED_QUERY_CHARS are parsed and validated each time, never kept:
+# at MAX_QUERY_BYTES (100 KB) each, a client sending new ones (a comment is enough) would
+# have filled the caches with 100 MB; at 8,000 characters they hold at most 8 MB of text.
+_cached_parse: functools._lru_cache_wrapper[DocumentNode] = functools.lru_cache(CACHED_DOCUMENTS)(
+    parse
+)
 _cached_validation: functools._lru_cache_wrapper[list[GraphQLError]] = functools.lru_cache(
-    CACHE_SIZE
+    CACHED_DOCUMENTS
 )(validate_document)
 introspection_results = IntrospectionResults(max_query_chars=CACHED_QUERY_CHARS)
 

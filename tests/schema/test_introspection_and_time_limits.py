@@ -134,7 +134,8 @@ async def test_a_query_waiting_past_its_time_limit_is_cancelled(app_with: AppCli
 async def test_long_documents_are_answered_but_never_kept_in_the_caches(
     client: httpx.AsyncClient,
 ) -> None:
-    from schema.pipeline import CACHED_QUERY_CHARS, _cached_parse, _cached_validation
+    from schema.cost import CACHED_QUERY_CHARS
+    from schema.pipeline import _cached_parse, _cached_validation
 
     parsed, validated = _cached_parse.cache_info(), _cached_validation.cache_info()
     for number in range(3):  # each new: a comment is enough to make a document new

@@ -16,7 +16,7 @@ from db.repositories.users import create_user
 from db.stores import Stores
 from resolvers.analytics import MAX_LIMIT as ANALYTICS_MAX_LIMIT
 from resolvers.pagination import MAX_PAGE_SIZE
-from schema.cost import MAX_COUNTED_SIZE, operation_cost
+from schema.cost import MAX_COUNTED_SIZE, _kept_costs, operation_cost
 from schema.schema import schema
 from tests.apps import AppClient
 from tests.conftest import make_settings
@@ -161,6 +161,9 @@ def test_a_kept_cost_is_one_that_no_variable_changes() -> None:
         assert operation_cost(schema._schema, document, None, {"n": n}) == 1 + n * 3
     for _ in range(2):
         assert operation_cost(schema._schema, plain, None, {"n": 50}) == 1 + 9 * 3
+    kept = {doc: _kept_costs.get((id(schema._schema), id(doc), None)) for doc in (document, plain)}
+    assert kept[document] is None  # its cost reads $n: measured each time
+    assert kept[plain] is not None
     other = parse("{ agents(first: 2) { edges { node { id } } } }")
     assert operation_cost(schema._schema, other, None, None) == 1 + 2 * 3
 
