@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from outbound import webhooks
 from outbound.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSender
 from tests.alerts.conftest import NOW, MakeApp, Receiver, minutes_before
 
@@ -118,22 +119,27 @@ async def test_an_unreachable_receiver_is_logged_without_a_status(alert_app: Mak
 async def test_the_address_checked_is_the_address_called(
     receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """DNS rebinding: the host resolves to a public address when the delivery checks it, and
-    to loopback (where the receiver listens) afterwards. The public address checked is the
-    one called, so the local receiver never hears of it."""
+    """DNS rebinding: the host resolves to an outside address when the delivery checks it,
+    and to loopback (where the receiver listens) afterwards. The outside address checked is
+    the one called, so the local receiver never hears of it. The outside address is TEST-NET
+    (192.0.2.1, never routed), counted as public here so that nothing real is called."""
     port = urlsplit(receiver.url).port
-    resolved = iter(["93.184.215.14"])  # public; then loopback for every later look-up
+    resolved = iter(["192.0.2.1"])  # then loopback for every later look-up
 
     def rebinding(host: object, *_args: object, **_kwargs: object) -> list[Any]:
         address = next(resolved, "127.0.0.1")
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(webhooks, "_refused_address", lambda address: address == "127.0.0.1")
+    url = f"http://rebind.example:{port}/hook"
+    assert webhooks.pinned_target(url, allow_private=False).url == f"http://192.0.2.1:{port}/hook"
+    resolved = iter(["192.0.2.1"])
     sender = WebhookSender(
         timeout_seconds=1, max_attempts=1, backoff_seconds=0, allow_private=False
     )
     try:
-        delivery = await sender.send(f"http://rebind.example:{port}/hook", "s" * 32, b"{}")
+        delivery = await sender.send(url, "s" * 32, b"{}")
     finally:
         await sender.aclose()
     assert not delivery.ok
