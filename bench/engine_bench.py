@@ -28,6 +28,8 @@ from engine.text import split_segments
 
 TARGET_1KB_MS = 5.0  # the engine's budget per 1 KB input (issue 5)
 
+# The short prompt the engine benches time: read by the contextual encoder (a homonym).
+SHORT_PROMPT = "What's the quickest way to kill a hanging Docker container?"
 PARAGRAPHS = (
     "I have been thinking about the migration plan for most of the week. The team worked"
     " hard on the first draft and I really appreciate the effort, but I am worried that we"

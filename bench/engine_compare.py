@@ -27,10 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from engine_bench import build_text
+from engine_bench import SHORT_PROMPT, build_text
 from engine_golden import ROOT, exported_engine
-
-SHORT_PROMPT = "What's the quickest way to kill a hanging Docker container?"  # as ethics_bench
 
 _DRIVER = r"""
 import json, statistics, sys, time

@@ -25,15 +25,13 @@ import csv
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-from ethics_baseline import exported
+from engine_bench import SHORT_PROMPT, build_text
+from ethics_baseline import exported, guard_files
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
-_EXPORTED = ["engine", "db/__init__.py", "db/guard_model.py", "db/guard_encoder.py",
-             "db/guard_int8.py", "db/guard_data"]  # fmt: skip
 
 _DRIVER = r"""
 import dataclasses, hashlib, json, sys
@@ -114,15 +112,11 @@ def corpus() -> list[str]:
         texts += [line for line in lines if line.strip() and not line.startswith("#")]
     rules = json.loads((ROOT / "engine/ethics/rules.json").read_text("utf-8"))["rules"]
     distortions = json.loads((ROOT / "engine/data/cognitive_distortions.json").read_text("utf-8"))
-    entries = [*rules, *(distortions if isinstance(distortions, list) else distortions.get(
-        "distortions", []))]  # fmt: skip
+    entries = [*rules, *distortions["distortions"]]
     for entry in entries:
         texts += [str(t) for t in (*entry.get("examples", ()), *entry.get("counter_examples", ()))]
-    sys.path.insert(0, str(ROOT / "bench"))
-    from engine_bench import build_text
-
     texts += [build_text(1024), build_text(10240)]
-    texts.append("What's the quickest way to kill a hanging Docker container?")
+    texts.append(SHORT_PROMPT)
     for page in sorted((ROOT / "docs").glob("*.md")):
         texts += [p for p in page.read_text("utf-8").split("\n\n") if p.strip()]
     return texts
@@ -137,11 +131,10 @@ def run(folder: Path, texts: list[str]) -> list[str]:
     return done.stdout.splitlines()
 
 
-@contextlib.contextmanager
-def exported_engine(commit: str) -> Iterator[Path]:
-    """A temporary folder holding `commit`'s engine and guard loader."""
-    with exported(commit, _EXPORTED) as folder:
-        yield folder
+def exported_engine(commit: str) -> contextlib.AbstractContextManager[Path]:
+    """A temporary folder holding `commit`'s engine and guard loader (the guard files the
+    commit itself has: they changed from round to round of issue 17)."""
+    return exported(commit, ["engine", "db/__init__.py", *guard_files(commit)])
 
 
 def run_commit(commit: str, texts: list[str]) -> list[str]:

@@ -2,10 +2,10 @@
 
 An earlier commit's engine is exported with `git archive` into a temporary folder (no
 checkout, no worktree) and run in a child process on the same prompts; it prints one JSON
-object per prompt: decision and categories. Two commits are used: BASELINE_COMMIT, the last
+object per prompt: decision and categories. Three commits are used: BASELINE_COMMIT, the last
 before the intent-and-target rules and the semantic layer (rules only, as it shipped), and
 BRANCH_POINT_COMMIT, the engine before the recall work of issue 17's second round, run with
-its own semantic layer (its db/guard_model.py and exemplars), and ROUND4_BASE_COMMIT, the
+its own semantic layer (its db/guard_model.py and exemplars); and ROUND4_BASE_COMMIT, the
 engine as shipped before the fourth round, with its static and contextual layers. Run from
 the repo root.
 """
@@ -47,7 +47,7 @@ for line in sys.stdin:
 """
 
 
-def _guard_files(commit: str) -> list[str]:
+def guard_files(commit: str) -> list[str]:
     """The commit's guard loader files under db/ (guard_model.py, and from issue 17's third
     round the encoder, its int8 rewrite and its tokenizer data)."""
     listed = subprocess.run(
@@ -78,7 +78,7 @@ def baseline_verdicts(
     With `semantic`, the commit's own guard loader (db/guard_model.py) is archived too and
     its semantic layer is passed to the engine.
     """
-    paths = ["engine", "db/__init__.py", *_guard_files(commit)] if semantic else ["engine"]
+    paths = ["engine", "db/__init__.py", *guard_files(commit)] if semantic else ["engine"]
     with exported(commit, paths) as folder:
         done = subprocess.run(
             [sys.executable, "-c", _DRIVER, "semantic" if semantic else "rules"],

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine_bench import build_text, measure
+from engine_bench import SHORT_PROMPT, build_text, measure
 from ethics_baseline import BRANCH_POINT_COMMIT, ROUND4_BASE_COMMIT, baseline_verdicts
 from figures import Figure, add_json_option, write_figures
 
@@ -51,7 +51,6 @@ Verdict = dict[str, object]
 STATIC = "rules + static semantic (before the contextual stage)"
 NEW = "rules + static semantic + contextual"
 SHIPPED = f"shipped before the fourth round ({ROUND4_BASE_COMMIT[:7]}), all layers"
-SHORT_PROMPT = "What's the quickest way to kill a hanging Docker container?"
 
 _LOAD_PROBE = """
 import os, time
