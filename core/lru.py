@@ -1,8 +1,10 @@
 """A bounded least-recently-used map: the one eviction policy of the process's caches.
 
 The user rows kept per token (db/user_cache.py), agent stats (db/agent_stats_cache.py), kept
-introspection results (schema/introspection_cache.py) and APQ documents in memory
-(db/persisted_queries.py) each hold at most so much, the least recently used leaving first.
+introspection results (schema/introspection_cache.py), APQ documents in memory
+(db/persisted_queries.py), token sightings (db/tokens_redis.py), the brokers' kept events
+and sequences (db/broker_local.py, db/broker_redis.py) each hold at most so much, the least
+recently used leaving first.
 What they keep and when an entry goes stale is theirs; the bound is this.
 """
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import OrderedDict, defaultdict, deque
+from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from core.errors import ServiceUnavailable
+from core.lru import LRU
 
 SUBSCRIBER_QUEUE_SIZE = 256
 HISTORY_PER_TOPIC = 1000  # events kept per topic for `since` (Redis: MAXLEN ~, so at least)
@@ -151,7 +152,7 @@ class InProcessBroker:
         self.local = LocalFanOut()
         self._history_size = history_size
         self._sequences: dict[str, int] = {}
-        self._history: OrderedDict[str, deque[Event]] = OrderedDict()
+        self._history: LRU[str, deque[Event]] = LRU(IN_PROCESS_HISTORY_TOPICS)
 
     async def publish(self, topic: str, message: Message) -> int:
         """Deliver `message` (not copied: treat it as immutable); returns its sequence."""
@@ -160,10 +161,8 @@ class InProcessBroker:
         event = Event(topic, sequence, message)
         history = self._history.get(topic)
         if history is None:
-            history = self._history[topic] = deque(maxlen=self._history_size)
-            if len(self._history) > IN_PROCESS_HISTORY_TOPICS:
-                self._history.popitem(last=False)
-        self._history.move_to_end(topic)
+            history = deque(maxlen=self._history_size)
+            self._history.put(topic, history)
         history.append(event)
         self.local.deliver(event)
         return sequence
@@ -179,7 +178,7 @@ class InProcessBroker:
         if since is not None:
             # A `since` beyond the counter (e.g. from before a restart) resumes from now.
             subscription.last_sequence = min(since, self._sequences.get(topic, 0))
-            kept = self._history.get(topic, ())
+            kept = self._history.get(topic) or ()
             subscription.replay(e for e in kept if e.sequence > subscription.last_sequence)
         self.local.add(subscription)  # no await since the replay: nothing can slip between
         try:
@@ -193,7 +192,7 @@ class InProcessBroker:
     async def forget(self, topics: Iterable[str]) -> None:
         """Drop the kept events and counters of `topics` (account erasure)."""
         for topic in topics:
-            self._history.pop(topic, None)
+            self._history.pop(topic)
             self._sequences.pop(topic, None)
 
     async def close(self) -> None:

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
@@ -24,6 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
 from core.errors import ServiceUnavailable
+from core.lru import LRU
 from core.tasks import cancel_and_wait
 from db.broker_local import HISTORY_PER_TOPIC, Event, LocalFanOut, Message, Subscription
 
@@ -111,7 +111,7 @@ class RedisBroker:
         self._delivered: dict[str, int] = {}  # last sequence fanned out, per topic
         # The highest sequence this process published or delivered, per recently used topic:
         # if Redis restarts without its data, the topic's numbers continue from here.
-        self._known: OrderedDict[str, int] = OrderedDict()
+        self._known: LRU[str, int] = LRU(KNOWN_SEQUENCE_TOPICS)
         self._reader: asyncio.Task[None] | None = None
         # redis-py's PubSub opens its connection on the first command: two concurrent
         # subscribes would open two, and the reader would read only one of them.
@@ -130,7 +130,7 @@ class RedisBroker:
         """The publish script's keys and arguments for `message` on `topic`."""
         keys = [self._key(topic, "seq"), self._key(topic, "stream"), self._channel(topic)]
         args = [orjson.dumps(message), self._history_size, HISTORY_TTL_SECONDS]
-        return keys, [*args, self._known.get(topic, 0)]
+        return keys, [*args, (self._known.get(topic) or 0)]
 
     async def publish(self, topic: str, message: Message) -> int:
         """Publish `message`; returns its sequence. ServiceUnavailable when Redis fails."""
@@ -168,11 +168,7 @@ class RedisBroker:
             return [int(sequence) for sequence in await pipe.execute()]
 
     def _remember(self, topic: str, sequence: int) -> None:
-        if sequence > self._known.get(topic, 0):
-            self._known[topic] = sequence
-        self._known.move_to_end(topic)
-        if len(self._known) > KNOWN_SEQUENCE_TOPICS:
-            self._known.popitem(last=False)
+        self._known.put(topic, max(sequence, self._known.get(topic) or 0))
 
     async def _restore_counter(self, topic: str, current: int) -> int:
         """The topic's counter, raised back to the last sequence known here if Redis lost it.
@@ -180,7 +176,7 @@ class RedisBroker:
         Without this, numbering would restart at 1 after Redis restarted without its data,
         and a client resuming with `since` would skip (or take for duplicates) the new events.
         """
-        known = self._known.get(topic, 0)
+        known = self._known.get(topic) or 0
         if current >= known:
             return current
         log.warning(
@@ -361,7 +357,7 @@ class RedisBroker:
         try:
             for topic in topics:
                 await self._redis.delete(self._key(topic, "seq"), self._key(topic, "stream"))
-                self._known.pop(topic, None)
+                self._known.pop(topic)
         except (RedisError, OSError) as exc:
             log.warning("could not forget topics: %s", exc)
             raise ServiceUnavailable("the event broker is unavailable; try again") from exc

@@ -4,12 +4,12 @@ written and followed in each process (db/revocation_mirror.py)."""
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 
 import orjson
 from redis.asyncio import Redis
 
+from core.lru import LRU
 from db.redis_client import unavailable_on_redis_error
 from db.revocation_mirror import RevocationMirror, cutoff_message, jti_message
 from db.token_records import (
@@ -82,7 +82,7 @@ class RedisTokenStore:
         self.mirror = RevocationMirror(redis, self._prefix, self._channel)
         # Sightings this process wrote lately (jti -> (IP, monotonic time)): a token used
         # again from the same address asks Redis again only after half the window.
-        self._sighted: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._sighted: LRU[str, tuple[str, float]] = LRU(MAX_CACHED_SIGHTINGS)
 
     def start(self) -> None:
         """Follow revocations in this process (a task on the running loop)."""
@@ -142,10 +142,7 @@ class RedisTokenStore:
             previous = await self._redis.set(
                 self._key("sighting", jti), ip, px=ttl_ms(window_seconds), get=True
             )
-        self._sighted[jti] = (ip, now)
-        self._sighted.move_to_end(jti)
-        if len(self._sighted) > MAX_CACHED_SIGHTINGS:
-            self._sighted.popitem(last=False)
+        self._sighted.put(jti, (ip, now))
         if previous is None:
             return None
         previous_ip = previous.decode() if isinstance(previous, bytes) else str(previous)
