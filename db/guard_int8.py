@@ -92,7 +92,7 @@ def _gather(
     return nodes, []
 
 
-def _prune(graph: onnx.GraphProto) -> None:
+def prune(graph: onnx.GraphProto) -> None:
     """Drop nodes and initializers nothing reads any more (the float dequantization)."""
     outputs = {o.name for o in graph.output}
     while True:
@@ -107,7 +107,7 @@ def _prune(graph: onnx.GraphProto) -> None:
     graph.initializer.extend(keep)
 
 
-def int8_model(data: bytes) -> bytes:
+def int8_model(data: bytes) -> onnx.ModelProto:
     """The model in `data` with its int8 weights used as int8 (see the module docstring)."""
     model = onnx.load_from_string(data)
     graph = model.graph
@@ -133,9 +133,9 @@ def int8_model(data: bytes) -> bytes:
     del graph.node[:]
     graph.node.extend(rebuilt)
     graph.initializer.extend(added)
-    _prune(graph)
+    prune(graph)
     if not any(n.op_type == "MatMulInteger" for n in graph.node):
         raise RuntimeError("model.onnx has no int8-dequantized MatMul weights to rewrite")
     # onnxruntime validates the graph when it builds the session; onnx.checker would only
     # repeat that, for ~18 MB more resident memory.
-    return model.SerializeToString()
+    return model

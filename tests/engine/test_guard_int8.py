@@ -31,7 +31,7 @@ def _session(data: bytes) -> ort.InferenceSession:
 
 def test_every_weight_product_runs_in_int8_and_no_float_copy_of_a_weight_is_left() -> None:
     shipped = onnx.load_from_string(model_file().read_bytes())
-    rewritten = onnx.load_from_string(int8_model(shipped.SerializeToString()))
+    rewritten = int8_model(shipped.SerializeToString())
     ops = [n.op_type for n in rewritten.graph.node]
     # 6 layers x 6 weight products (query, key, value, output, two feed-forward); the other
     # 12 MatMuls of the 48 multiply activations (attention) and stay float.
