@@ -2,7 +2,8 @@
 
 Entry point: `process(request, agent_state, config)` (optionally with a semantic
 `guard`, see engine.ethics.semantic, and the agent owner's `feedback`, see
-engine.ethics.feedback); `rebase` refolds its result on another prior state.
+engine.ethics.feedback); `rebase` refolds its result on another prior state;
+`process_series` runs one agent's inputs in turn and `refold_series` refolds a series.
 Single-stage evaluations: `evaluate_ethics`, `evaluate_self_awareness`,
 `evaluate_metacognition`; `redact_personal_data` (the detectors alone); experimental:
 `attribute_violations`.
@@ -43,11 +44,14 @@ from engine.metacognition import (
     StrategyEvaluation,
 )
 from engine.pipeline import (
+    SeriesCall,
     evaluate_ethics,
     evaluate_metacognition,
     evaluate_self_awareness,
     process,
+    process_series,
     rebase,
+    refold_series,
 )
 from engine.readability import Readability
 from engine.responder import REFUSAL, Analysis, ReflectiveResponder, Responder
@@ -90,6 +94,7 @@ __all__ = [
     "SelfAwarenessResult",
     "SemanticGuard",
     "SentenceSentiment",
+    "SeriesCall",
     "SpanAttribution",
     "StageRecord",
     "StateError",
@@ -101,7 +106,9 @@ __all__ = [
     "evaluate_metacognition",
     "evaluate_self_awareness",
     "process",
+    "process_series",
     "rebase",
     "redact",
     "redact_personal_data",
+    "refold_series",
 ]

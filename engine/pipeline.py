@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from engine.awareness import SelfAwarenessResult, assess_self_awareness
@@ -165,6 +166,45 @@ def rebase(
         - replaced_ms
         + sum(step.duration_ms for step in rec.records),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesCall:
+    """One `process` call of a series made on one agent (`process_series`)."""
+
+    request: EngineRequest
+    config: EngineConfig
+    responder: Responder = DEFAULT_RESPONDER
+    feedback: tuple[Feedback, ...] = ()
+
+
+def process_series(
+    calls: Sequence[SeriesCall], agent_state: AgentState | None, guard: SemanticGuard | None
+) -> list[EngineResult]:
+    """`process` for each call in order, each on the state the one before left: a series
+    of one agent's inputs (ingested traces) analysed in one hop off the caller's thread."""
+    results = []
+    for call in calls:
+        result = process(
+            call.request, agent_state, call.config, call.responder, guard, call.feedback
+        )
+        results.append(result)
+        agent_state = result.state
+    return results
+
+
+def refold_series(
+    calls: Sequence[SeriesCall], results: Sequence[EngineResult], agent_state: AgentState | None
+) -> list[EngineResult]:
+    """The results `process_series(calls, agent_state, ...)` returns, from results of the
+    same calls analysed on other prior states (a series split into parts analysed at once,
+    each from its own start): each is refolded in order (`rebase`, microseconds a call)."""
+    refolded = []
+    for call, result in zip(calls, results, strict=True):
+        moved = rebase(result, agent_state, call.config)
+        refolded.append(moved)
+        agent_state = moved.state
+    return refolded
 
 
 def evaluate_ethics(

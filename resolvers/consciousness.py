@@ -71,6 +71,10 @@ from resolvers.responders import (
 )
 from resolvers.session_records import SessionRun, metrics_of
 
+# The fewest runs a part of a split series gets: below, the round trip to a worker process
+# (pickling the calls and the results) costs more than the share of the work it takes.
+MIN_PART = 16
+
 
 @dataclass(frozen=True)
 class ProcessDraft:
@@ -220,24 +224,22 @@ async def analyse(
 async def analyse_in_turn(
     context: Context, runs: Sequence[SessionRun], prior: engine.AgentState | None
 ) -> list[engine.EngineResult]:
-    """`analyse` for several runs of one agent, each on the state the one before left, in
-    one worker thread: one hop for all (OTLP ingestion's claims, resolvers/ingest_batches.py)."""
-    return await context.app.run_engine(_process_in_turn, runs, prior, context.app.guard)
-
-
-def _process_in_turn(
-    runs: Sequence[SessionRun], prior: engine.AgentState | None, guard: engine.SemanticGuard | None
-) -> list[engine.EngineResult]:
-    results = []
-    for run in runs:
-        request = engine.EngineRequest(run.text)
-        responder = _responder(run)
-        result = engine.process(
-            request, prior, run.config, responder, guard=guard, feedback=run.feedback
-        )
-        results.append(result)
-        prior = result.state
-    return results
+    """`analyse` for several runs of one agent, each on the state the one before left
+    (OTLP ingestion's claims, resolvers/ingest_batches.py). A series of at least
+    2 * MIN_PART runs is split into up to `engine_lanes` contiguous parts analysed at once
+    (the server's worker processes: another core), each from no state, then refolded in
+    order from `prior` (engine.refold_series): the same results as one part in turn."""
+    calls = [
+        engine.SeriesCall(engine.EngineRequest(run.text), run.config, _responder(run), run.feedback)
+        for run in runs
+    ]
+    lanes = max(1, min(context.app.engine_lanes, len(calls) // MIN_PART))
+    if lanes == 1:
+        return await context.app.run_engine(engine.process_series, calls, prior, context.app.guard)
+    size = -(-len(calls) // lanes)
+    parts = [calls[start : start + size] for start in range(0, len(calls), size)]
+    done = await context.app.run_engine_parts(engine.process_series, parts, None, context.app.guard)
+    return engine.refold_series(calls, [r for part in done for r in part], prior)
 
 
 async def redact_context(run: SessionRun, request_context: dict[str, Any]) -> dict[str, Any]:

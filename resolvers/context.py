@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar
@@ -60,6 +60,22 @@ async def run_in_thread(work: Callable[P, R], /, *args: P.args, **kwargs: P.kwar
     return await asyncio.to_thread(work, *args, **kwargs)
 
 
+class EngineFanOut(Protocol):
+    """Runs `work(part, *args)` for every part, at once where the server has the cores for
+    it (its engine worker processes); results in the parts' order."""
+
+    async def __call__(
+        self, work: Callable[..., R], parts: Sequence[object], /, *args: object
+    ) -> list[R]: ...
+
+
+async def run_parts_in_thread(
+    work: Callable[..., R], parts: Sequence[object], /, *args: object
+) -> list[R]:
+    """The plain EngineFanOut: the parts in turn, in one worker thread."""
+    return await asyncio.to_thread(lambda: [work(part, *args) for part in parts])
+
+
 class RenewableConnection(Protocol):
     """An open websocket as the use cases see it: its token can be replaced while it lives."""
 
@@ -88,6 +104,9 @@ class AppState:
     signing_secrets: tuple[str, ...]
     guard: engine.SemanticGuard | None = None
     run_engine: EngineRunner = run_in_thread
+    # How many parts a long series of engine calls is split into, and who runs them.
+    engine_lanes: int = 1
+    run_engine_parts: EngineFanOut = run_parts_in_thread
     clock: Clock = SYSTEM_CLOCK
     # The alert evaluator and its notifier (resolvers/alert_evaluator.py), set by the lifespan.
     alerts: AlertEvaluator | None = None

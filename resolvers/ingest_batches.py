@@ -3,9 +3,10 @@
 For each claimed batch (server/otlp_worker.py claims several), under the owner's current
 permissions, each call not stored yet goes through the engine as `process` runs it
 (resolvers/consciousness.py: the input side and the response check; its context redacted)
-on its agent's state, which each call of the claim moves on in queue order: one worker
-thread runs a batch's calls of one agent in turn (`analyse_in_turn`), as one hop each cost
-almost a tenth of the engine's own time. Then one transaction stores every session, the
+on its agent's state, which each call of the claim moves on in queue order: one hop runs a
+batch's calls of one agent in turn (`analyse_in_turn`), as one hop each cost almost a tenth
+of the engine's own time, and a long series is split between this process and its engine
+worker processes, then refolded in order. Then one transaction stores every session, the
 agents' new states (one compare-and-set per agent) and the metrics rows, and deletes the
 claimed batches: a crash
 before the commit leaves the claim queued and nothing of it stored, a commit leaves nothing

@@ -156,6 +156,8 @@ def create_app(
             keyring=keyring,
             signing_secrets=tuple(secrets),
             run_engine=telemetry.run_engine,
+            engine_lanes=telemetry.engine_lanes,
+            run_engine_parts=telemetry.run_engine_parts,
             clock=clock,
         )
         evaluator = _alert_evaluator(app_state)

@@ -50,3 +50,8 @@ def serve_until_killed() -> None:
 
 if __name__ == "__main__":
     serve_until_killed()
+
+
+def where_part_ran(part: list[str], guard: engine.SemanticGuard | None) -> tuple[int, int, bool]:
+    """(pid, the part's length, whether a guard came): what a fanned-out part saw."""
+    return os.getpid(), len(part), isinstance(guard, engine.SemanticGuard)

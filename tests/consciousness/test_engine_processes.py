@@ -14,11 +14,17 @@ from typing import Any
 import engine
 from db.guard_model import load_guard
 from server.engine_processes import WORKER_NICENESS, EngineProcesses
+from server.telemetry import Telemetry
 from tests.agents.conftest import Caller
 from tests.apps import AppClient
 from tests.apps import app_with as app_with  # the fixture
 from tests.consciousness.conftest import PROCESS, active_agent, process_input
-from tests.consciousness.engine_probes import die_unless_in, niceness, where_it_ran
+from tests.consciousness.engine_probes import (
+    die_unless_in,
+    niceness,
+    where_it_ran,
+    where_part_ran,
+)
 from tests.support import register
 
 
@@ -32,6 +38,27 @@ async def test_a_long_input_runs_in_a_worker_with_the_workers_own_guard() -> Non
         processes.close()
     assert pid != os.getpid()
     assert had_guard  # the placeholder was swapped for the worker's loaded guard
+
+
+async def test_a_series_is_spread_over_this_process_and_its_workers() -> None:
+    processes = EngineProcesses(1, min_bytes=10**9, with_guard=True)  # no input is "long"
+    telemetry = Telemetry(None, None, processes)
+    try:
+        ran = await telemetry.run_engine_parts(where_part_ran, [["a", "b"], ["c"]], load_guard())
+    finally:
+        processes.close()
+    assert telemetry.engine_lanes == 2
+    (here, first, guarded_here), (there, second, guarded_there) = ran
+    assert (here, first) == (os.getpid(), 2)  # the first part in a thread of this process
+    assert there != os.getpid()
+    assert second == 1
+    assert guarded_here
+    assert guarded_there  # the worker used its own guard
+    alone = Telemetry(None, None, None)
+    assert alone.engine_lanes == 1
+    assert [
+        pid for pid, _, _ in await alone.run_engine_parts(where_part_ran, [["a"], ["b"]], None)
+    ] == [os.getpid()] * 2
 
 
 async def test_a_worker_yields_the_cpu_to_the_serving_process() -> None:

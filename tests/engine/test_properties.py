@@ -13,11 +13,14 @@ from engine import (
     EngineRequest,
     EngineResult,
     FrameworkWeights,
+    SeriesCall,
     evaluate_ethics,
     process,
+    process_series,
     rebase,
     redact,
     redact_personal_data,
+    refold_series,
 )
 from engine.state import smoothing_factor
 
@@ -147,6 +150,21 @@ def test_rebasing_on_another_state_equals_processing_on_it(text: str, other: str
     moved = None if other is None else process(EngineRequest(other), first, config).state
     rebased = rebase(process(EngineRequest(text), first, config), moved, config)
     assert without_timings(rebased) == without_timings(process(EngineRequest(text), moved, config))
+
+
+@SETTINGS
+@given(st.lists(TEXTS, min_size=1, max_size=6), st.data())
+def test_a_series_analysed_in_parts_and_refolded_equals_it_in_turn(
+    texts: list[str], data: st.DataObject
+) -> None:
+    config = EngineConfig(state_half_life_sessions=3)
+    prior = process(EngineRequest("I am going to kill you."), None, config).state
+    calls = [SeriesCall(EngineRequest(text), config) for text in texts]
+    cut = data.draw(st.integers(0, len(calls)))
+    parts = process_series(calls[:cut], None, None) + process_series(calls[cut:], None, None)
+    refolded = refold_series(calls, parts, prior)
+    in_turn = process_series(calls, prior, None)
+    assert [without_timings(r) for r in refolded] == [without_timings(r) for r in in_turn]
 
 
 PERSONAL_DATA = [

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 import httpx
 import orjson
@@ -17,7 +18,8 @@ from sqlmodel import col, func, select
 from core.settings import Settings
 from db.models import Agent, ConsciousnessSession, IngestQueue, MetricsOutbox
 from db.repositories import ingest_queue
-from resolvers.context import AppState
+from resolvers.consciousness import MIN_PART
+from resolvers.context import AppState, run_parts_in_thread
 from resolvers.observed_calls import ObservedCall
 from server.app import create_app
 from server.metrics import IngestCollector
@@ -159,3 +161,48 @@ async def test_a_batch_that_always_fails_is_dead_lettered_and_the_others_are_sto
     }
     assert exported["ingest_worker_dead_letters_total"] == 1  # what /metrics shows
     assert exported["ingest_worker_stored_sessions_total"] == 2
+
+
+STATE_AND_SESSIONS = """query($a: UUID!) {
+  consciousnessState(agentId: $a) {
+    sessions awarenessLevel ethicalAlignment ethicalScore violationRate confidence valence
+    arousal cognitiveLoad violationCounts { category sessions }
+  }
+  consciousnessSessions(agentId: $a, first: 100) {
+    edges { node { input blocked awarenessLevel ethicalScore confidence
+                   violations { ruleId } } }
+  }
+}"""
+
+
+async def test_a_long_series_split_over_lanes_stores_what_one_lane_stores(
+    queue_app: tuple[AppState, Caller],
+) -> None:
+    """With a second lane (the server's engine worker process) a long series of one agent is
+    analysed as two parts at once, the second from no state, and refolded: every session
+    and the agent's final state are what one part in turn gives."""
+    app, ada = queue_app
+    texts = [
+        "I hate waiting, this is awful and I am furious." if i % 3 else f"Plan day {i}, please."
+        for i in range(2 * MIN_PART + 3)
+    ]
+    seen: dict[int, list[int]] = {}
+    for lanes in (1, 2):
+        agent = await _agent(ada, f"lanes-{lanes}")
+        await _queue(app, ada, [(agent, _call(text)) for text in texts])
+        sizes: list[int] = []
+
+        async def fan_out(work: Callable[..., Any], parts: Sequence[Any], /, *args: Any) -> Any:
+            sizes.extend(len(part) for part in parts)  # noqa: B023 (awaited in this round)
+            return await run_parts_in_thread(work, parts, *args)
+
+        worker = IngestWorker()
+        worker.attach(dataclasses.replace(app, engine_lanes=lanes, run_engine_parts=fan_out))
+        assert await worker.drain()
+        seen[lanes] = sizes
+        found = await ada.ok(STATE_AND_SESSIONS, a=agent)
+        if lanes == 1:
+            whole = found
+    assert seen == {1: [], 2: [len(texts) - len(texts) // 2, len(texts) // 2]}
+    assert found["consciousnessState"]["sessions"] == len(texts)
+    assert found == whole
