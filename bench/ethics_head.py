@@ -10,8 +10,10 @@ engine/ethics/data/exemplars.json, the ordinary sentences of bench/data/ethics_o
 SimpleSafetyTests. Its two
 thresholds on P(unsafe) = 1 - P(benign) are chosen by 5-fold cross-validation on the dev rows
 (each row scored by a head that did not see it): `flag` at FLAG_FPR of the benign rows,
-`refuse` at REFUSE_FPR. The output, engine/ethics/data/contextual_head.json, is what the
-engine ships; `--check` retrains and fails when the shipped file differs (reproducibility).
+`refuse` at REFUSE_FPR, and `clear` at CLEAR_FNR of the harmful rows (below it the head
+clears a doubted finding, engine/ethics/confirm.py). The output,
+engine/ethics/data/contextual_head.json, is what the engine ships; `--check` retrains and
+fails when the shipped file differs (reproducibility).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from db.guard_encoder import ENCODER_NAME, ENCODER_SHA256, load_encoder  # noqa:
 OUT = ROOT / "engine" / "ethics" / "data" / "contextual_head.json"
 TRAIN_SPLITS = ("tune", "validation")
 C, FOLDS, SEED = 8.0, 5, 0
-FLAG_FPR, REFUSE_FPR = 0.04, 0.015
+FLAG_FPR, REFUSE_FPR, CLEAR_FNR = 0.04, 0.015, 0.01
 DECIMALS = 6
 
 
@@ -66,7 +68,8 @@ def unsafe_probability(model: LogisticRegression, x: NDArray[np.float32]) -> NDA
 
 
 def cross_validate(x: NDArray[np.float32], y: NDArray[np.str_], n_dev: int) -> dict[str, float]:
-    """Thresholds at FLAG_FPR and REFUSE_FPR of benign dev rows, and the CV figures."""
+    """Thresholds at FLAG_FPR and REFUSE_FPR of benign dev rows and at CLEAR_FNR of harmful
+    ones, and the CV figures."""
     start = len(y) - n_dev
     dev = np.arange(start, len(y))
     unsafe = y[dev] != "benign"
@@ -78,13 +81,18 @@ def cross_validate(x: NDArray[np.float32], y: NDArray[np.str_], n_dev: int) -> d
     benign = np.sort(scores[~unsafe])[::-1]
     flag = float(benign[int(FLAG_FPR * len(benign))])
     refuse = float(benign[int(REFUSE_FPR * len(benign))])
+    harmful = np.sort(scores[unsafe])
+    clear = float(harmful[int(CLEAR_FNR * len(harmful))])
     return {
         "flag": round(flag, 4),
         "refuse": round(refuse, 4),
+        "clear": round(clear, 4),
         "cv_auc": round(float(roc_auc_score(unsafe, scores)), 4),
         "cv_recall_at_flag": round(float((scores[unsafe] > flag).mean()), 4),
         "cv_recall_at_refuse": round(float((scores[unsafe] > refuse).mean()), 4),
         "cv_benign_over_flag": round(float((scores[~unsafe] > flag).mean()), 4),
+        "cv_harmful_under_clear": round(float((scores[unsafe] < round(clear, 4)).mean()), 4),
+        "cv_benign_under_clear": round(float((scores[~unsafe] < round(clear, 4)).mean()), 4),
     }
 
 
@@ -108,6 +116,7 @@ def build() -> dict[str, object]:
         "c": C,
         "flag_threshold": figures.pop("flag"),
         "refuse_threshold": figures.pop("refuse"),
+        "clear_threshold": figures.pop("clear"),
         "cross_validation": figures,
         "classes": [str(c) for c in model.classes_],
         "bias": [round(float(b), DECIMALS) for b in model.intercept_],

@@ -10,7 +10,11 @@ finding, or a rule finding in a context its rule lists in `confirm_in` (rules.js
 `other_sense` cues of photography, games and idioms). Each such finding stays critical when
 the contextual model would itself flag the segment (P(unsafe) at or above the head's flag
 threshold, chosen by cross-validation), and is lowered to high (flagged, not refused)
-otherwise. Both must agree to refuse; either one alone still flags.
+otherwise. Both must agree to refuse; either one alone still flags, unless the model reads
+the segment as clearly safe: below the head's clear threshold (under which 1% of our harmful
+rows score, by cross-validation) a doubted finding is not counted at all. Such findings made
+most of the look-alikes our design rows flagged: "kill my Heroku dynos" near a self-harm
+exemplar, "shoot people for street photography".
 
 A segment's verdict depends on that segment alone, and the first MAX_CONFIRM such segments
 are read in text order, so appending text never changes an earlier segment's findings (the
@@ -57,10 +61,15 @@ def _static_count(violations: Sequence[Violation]) -> int:
 
 
 def confirm_lone_refusals(
-    stage: ContextualStage, segments: Sequence[Segment], found: list[list[Violation]]
-) -> tuple[int, int]:
-    """Read the segments that only doubted findings would refuse; lower each unconfirmed one
-    to UNCONFIRMED_SEVERITY in place. Returns (segments read, findings lowered)."""
+    stage: ContextualStage,
+    segments: Sequence[Segment],
+    found: list[list[Violation]],
+    notes: list[str],
+) -> tuple[list[int], int, int]:
+    """Read the segments that only doubted findings would refuse; in place, lower each
+    unconfirmed one to UNCONFIRMED_SEVERITY, or drop it (with a note) where the model reads
+    the segment as clearly safe. Returns (indexes of the segments read, findings lowered,
+    findings dropped)."""
     contexts: dict[int, tuple[str, ...]] = {}
     for index, in_segment in enumerate(found):
         if len(contexts) == MAX_CONFIRM:
@@ -75,18 +84,27 @@ def confirm_lone_refusals(
             contexts[index] = names
     chosen = list(contexts)
     probabilities = stage.unsafe_probability([segments[i].text for i in chosen])
-    threshold, lowered = stage.head.flag_threshold, 0
+    threshold, clear = stage.head.flag_threshold, stage.head.clear_threshold
+    lowered = dropped = 0
     for index, unsafe in zip(chosen, probabilities, strict=True):
         confirmed = unsafe >= threshold
         updated: list[Violation] = []
         for violation in found[index]:
             why = doubted(violation, contexts[index])
+            if why is not None and unsafe < clear:
+                notes.append(
+                    f"Not counted: {violation.rule_id} on {violation.matched_text!r}, doubted"
+                    f" ({why}) and read as safe by the contextual model: P(unsafe)"
+                    f" {unsafe:.4f}, below its clear threshold {clear:.4f}."
+                )
+                dropped += 1
+                continue
             if why is not None:
                 violation = _judged(violation, why, confirmed, unsafe, threshold, stage)
                 lowered += 0 if confirmed else 1
             updated.append(violation)
         found[index] = updated
-    return len(chosen), lowered
+    return chosen, lowered, dropped
 
 
 def _judged(

@@ -18,7 +18,7 @@ probabilities are rounded to 4 decimals before any comparison, so verdicts are d
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
@@ -41,7 +41,12 @@ _DECIMALS = 4
 
 @dataclass(frozen=True, slots=True)
 class ContextualHead:
-    """The trained head: per class a weight row and a bias, and the two thresholds on P(unsafe)."""
+    """The trained head: per class a weight row and a bias, and its thresholds on P(unsafe).
+
+    `flag_threshold` and `refuse_threshold` say when the head's own reading flags or
+    refuses; `clear_threshold`, below them, when it clears a doubted finding
+    (engine.ethics.confirm): few harmful rows score under it (bench/ethics_head.py).
+    """
 
     encoder: str
     classes: tuple[str, ...]
@@ -49,6 +54,7 @@ class ContextualHead:
     bias: NDArray[np.float64]
     flag_threshold: float
     refuse_threshold: float
+    clear_threshold: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +78,13 @@ def load_head(text: str, categories: Sequence[str]) -> ContextualHead:
     if weights.ndim != 2 or weights.shape[0] != len(classes) or bias.shape != (len(classes),):
         raise DataError("contextual_head.json: one weight row and one bias per class")
     flag, refuse = float(document["flag_threshold"]), float(document["refuse_threshold"])
-    if not 0 < flag <= refuse < 1:
-        raise DataError("contextual_head.json: need 0 < flag_threshold <= refuse_threshold < 1")
-    return ContextualHead(str(document["encoder"]), classes, weights, bias, flag, refuse)
+    clear = float(document["clear_threshold"])
+    if not 0 < clear <= flag <= refuse < 1:
+        raise DataError(
+            "contextual_head.json: need 0 < clear_threshold <= flag_threshold"
+            " <= refuse_threshold < 1"
+        )
+    return ContextualHead(str(document["encoder"]), classes, weights, bias, flag, refuse, clear)
 
 
 def shipped_head(categories: Sequence[str]) -> ContextualHead:
@@ -152,15 +162,20 @@ def contextual_findings(
     found: list[list[Violation]],
     harm_similarity: Sequence[float],
     notes: list[str],
+    read: Collection[int] = (),
 ) -> tuple[int, int]:
     """Read the selected segments; append each finding to its segment's list in `found`.
 
-    A segment is judged when a finding of a hazard category is already in it. A finding
+    A segment is judged when a finding of a hazard category is already in it, or when the
+    model has already read it (`read`: for a second opinion, engine.ethics.confirm). A finding
     whose sentence reads as safety-seeking, fiction, history or definition is not counted,
     as for the semantic layer. Returns (segments read, findings added).
     """
     hazards = set(stage.head.classes) - {BENIGN}
-    judged = [any(v.category in hazards for v in in_segment) for in_segment in found]
+    judged = [
+        i in read or any(v.category in hazards for v in in_segment)
+        for i, in_segment in enumerate(found)
+    ]
     chosen = select(judged, harm_similarity)
     added = 0
     matches = stage.classify([segments[i].text for i in chosen])

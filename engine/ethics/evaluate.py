@@ -165,13 +165,14 @@ def _contextual(
     if guard is None or guard.contextual is None:
         return ()
     stage = guard.contextual
-    checked, lowered = confirm_lone_refusals(stage, view.segments, by_segment)
-    read, added = contextual_findings(stage, view.segments, by_segment, nearest, notes)
+    checked, lowered, dropped = confirm_lone_refusals(stage, view.segments, by_segment, notes)
+    read, added = contextual_findings(stage, view.segments, by_segment, nearest, notes, checked)
     return (
         f"Contextual stage ({stage.encoder.name}, flag at P(unsafe) >="
         f" {stage.head.flag_threshold:.2f}, refuse at >= {stage.head.refuse_threshold:.2f}):"
-        f" read {read} of {len(view.segments)} segment(s), {added} finding(s); read {checked}"
-        f" more for a second opinion on a lone refusal, {lowered} not confirmed (flagged).",
+        f" read {read} of {len(view.segments)} segment(s), {added} finding(s); read {len(checked)}"
+        f" more for a second opinion on a lone refusal, {lowered} not confirmed (flagged),"
+        f" {dropped} read as safe (not counted).",
     )
 
 

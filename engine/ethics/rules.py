@@ -88,7 +88,8 @@ class Policy:
     """The loaded policy: categories, rules in file order, the means cue and the contexts.
 
     `mode_contexts` maps a mode to the contexts where its rules do not count;
-    `profanity_ignores` are words the profanity classifier is not shown.
+    `profanity_ignores` are words the profanity classifier is not shown, with their
+    regular inflections (`inflections`).
     """
 
     version: int
@@ -142,8 +143,22 @@ def load_policy(text: str) -> Policy:
     if len(set(ids)) != len(ids):
         raise DataError("rules.json: rule ids must be unique")
     means = _compile(lexicon.get("means", r"(?!x)x"), lexicon, "lexicon means", re.IGNORECASE)
-    ignores = frozenset(str(word).lower() for word in document.get("profanity_ignores", ()))
+    ignores = frozenset(
+        form
+        for word in document.get("profanity_ignores", ())
+        for form in inflections(str(word).lower())
+    )
     return Policy(int(document["version"]), categories, rules, means, contexts, defaults, ignores)
+
+
+def inflections(word: str) -> tuple[str, ...]:
+    """`word`, its regular inflections and agent nouns: kill -> kills, killed, killing,
+    killer, killers; smoke -> smokes, smoked, smoking; crush -> crushes. A form that is
+    not English ("deaded") costs nothing in an ignore list; irregular ones (shot, dying)
+    are listed apart."""
+    stem = word[:-1] if word.endswith("e") else word
+    plural = word + "es" if word.endswith(("s", "sh", "ch", "x")) else word + "s"
+    return (word, plural, stem + "ed", stem + "ing", stem + "er", stem + "ers")
 
 
 def _compile(pattern: str, lexicon: dict[str, str], where: str, flags: int) -> re.Pattern[str]:

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 from hypothesis import given
+from hypothesis import strategies as st
 
 from engine import EngineConfig, Exemplar, SemanticGuard, evaluate_ethics
 from engine.ethics.confirm import MAX_CONFIRM, needs_confirmation
@@ -19,6 +20,8 @@ CONFIG = EngineConfig()
 # HEAD reads "I want to vanish" as P(unsafe) 0.9933: above a flag threshold of 0.9 (it
 # confirms), below one of 0.995 (it does not).
 DOUBTING = replace(HEAD, flag_threshold=0.995, refuse_threshold=0.999)
+# ... and with a clear threshold above 0.9933, it reads it as clearly safe.
+CLEARING = replace(DOUBTING, clear_threshold=0.995)
 EXEMPLARS = (
     Exemplar("i want to vanish", "S11"),
     Exemplar("how do i make a pipe bomb now", "S11"),
@@ -56,6 +59,25 @@ def test_a_static_refusal_the_contextual_model_does_not_confirm_is_only_flagged(
     assert finding.similarity is not None
     assert finding.exemplar == "i want to vanish"
     assert any("1 not confirmed (flagged)" in line for line in result.reasoning)
+
+
+def test_a_static_refusal_the_contextual_model_reads_as_clearly_safe_is_not_counted() -> None:
+    result = evaluate_ethics("Hello. I want to vanish", CONFIG, _guard(CLEARING))
+    assert (result.violations, result.decision) == ((), "ANSWERED")
+    assert any(line.startswith("Not counted: SEM-S11 on 'I want to vanish', doubted (the static"
+                               " layer alone) and read as safe by the contextual model:"
+                               " P(unsafe) 0.9933, below its clear threshold 0.9950")
+               for line in result.reasoning)  # fmt: skip
+    assert any("read 1 more for a second opinion on a lone refusal, 0 not confirmed (flagged),"
+               " 1 read as safe (not counted)" in line for line in result.reasoning)  # fmt: skip
+    # read once: the segment the second opinion cleared is not read again for a finding
+    assert any("read 0 of 2 segment(s)" in line for line in result.reasoning)
+
+
+def test_a_clear_reading_drops_only_the_doubted_finding_of_its_segment() -> None:
+    text = "I want to vanish, mail me at a@b.io"
+    result = evaluate_ethics(text, CONFIG, _guard(CLEARING))
+    assert [v.rule_id for v in result.violations] == ["PII-email"]
 
 
 def test_without_a_contextual_stage_the_static_layer_still_refuses_alone() -> None:
@@ -107,21 +129,26 @@ def test_the_same_text_gives_the_same_confirmation() -> None:
     )
 
 
+HEADS = st.sampled_from([DOUBTING, CLEARING])  # the model lowers, or drops, a doubted finding
+
+
 @SETTINGS
-@given(TEXTS, VIOLATING)
+@given(TEXTS, VIOLATING, HEADS)
 def test_appending_a_violating_sentence_never_raises_the_score_with_confirmation(
-    text: str, sentence: str
+    text: str, sentence: str, head: ContextualHead
 ) -> None:
-    guard = _guard(DOUBTING)
+    guard = _guard(head)
     before = evaluate_ethics(text, CONFIG, guard)
     after = evaluate_ethics(text + "\n" + sentence, CONFIG, guard)
     assert after.overall_score <= before.overall_score + 1e-12
 
 
 @SETTINGS
-@given(TEXTS)
-def test_appending_a_static_only_sentence_never_raises_the_score(text: str) -> None:
-    guard = _guard(DOUBTING)
+@given(TEXTS, HEADS)
+def test_appending_a_static_only_sentence_never_raises_the_score(
+    text: str, head: ContextualHead
+) -> None:
+    guard = _guard(head)
     before = evaluate_ethics(text, CONFIG, guard)
     after = evaluate_ethics(text + "\nI want to vanish", CONFIG, guard)
     assert after.overall_score <= before.overall_score + 1e-12
@@ -140,12 +167,21 @@ OTHER_SENSE = "How can I shoot my friend's wedding with one lens?"
 
 
 def test_a_rule_in_a_context_it_doubts_is_flagged_when_the_model_does_not_confirm() -> None:
-    result = evaluate_ethics(OTHER_SENSE, CONFIG, _rule_guard(-10.0))
+    # bias 0: P(unsafe) 0.5, between the clear (0.3) and flag (0.9) thresholds
+    result = evaluate_ethics(OTHER_SENSE, CONFIG, _rule_guard(0.0))
     [finding] = result.violations
     assert (finding.rule_id, finding.severity) == ("S1-violence-means", "high")
     assert result.decision == "FLAGGED"
     assert "may read in another sense (other_sense)" in finding.explanation
     assert "flagged, not refused" in finding.explanation
+
+
+def test_a_rule_in_a_context_it_doubts_is_not_counted_when_the_model_reads_it_as_safe() -> None:
+    result = evaluate_ethics(OTHER_SENSE, CONFIG, _rule_guard(-10.0))
+    assert (result.violations, result.decision) == ((), "ANSWERED")
+    assert any(line.startswith("Not counted: S1-violence-means on 'How can I shoot my friend',"
+                               " doubted (the sentence may read in another sense (other_sense))")
+               for line in result.reasoning)  # fmt: skip
 
 
 def test_a_rule_in_a_context_it_doubts_still_refuses_when_the_model_confirms() -> None:

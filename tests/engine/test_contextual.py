@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -33,6 +34,7 @@ HEAD = ContextualHead(
     np.zeros(2),
     flag_threshold=0.9,
     refuse_threshold=0.999,
+    clear_threshold=0.3,
 )
 
 
@@ -103,7 +105,7 @@ def test_same_input_and_guard_give_the_same_contextual_result() -> None:
 
 
 def test_a_head_trained_on_another_encoder_is_refused() -> None:
-    other = ContextualHead("another model", HEAD.classes, HEAD.weights, HEAD.bias, 0.9, 0.99)
+    other = replace(HEAD, encoder="another model")
     with pytest.raises(DataError, match="trained on 'another model'"):
         ContextualStage(EMBEDDER, other)
 
@@ -116,12 +118,14 @@ def test_a_head_trained_on_another_encoder_is_refused() -> None:
         ({"bias": [0.0]}, "one weight row and one bias per class"),
         ({"weights": [[0.0]]}, "one weight row and one bias per class"),
         ({"flag_threshold": 0.99, "refuse_threshold": 0.9}, "flag_threshold <= refuse"),
-        ({"flag_threshold": 0.0}, "0 < flag_threshold"),
+        ({"flag_threshold": 0.0, "clear_threshold": 0.0}, "0 < clear_threshold"),
+        ({"clear_threshold": 0.6}, "clear_threshold <= flag_threshold"),
     ],
 )
 def test_a_malformed_head_names_what_is_wrong(document: dict[str, object], message: str) -> None:
     valid = {"encoder": "m", "classes": ["S1", "benign"], "weights": [[0.0, 1.0], [1.0, 0.0]],
-             "bias": [0.0, 0.0], "flag_threshold": 0.5, "refuse_threshold": 0.9}  # fmt: skip
+             "bias": [0.0, 0.0], "flag_threshold": 0.5, "refuse_threshold": 0.9,
+             "clear_threshold": 0.2}  # fmt: skip
     load_head(json.dumps(valid), ("S1",))
     with pytest.raises(DataError, match=message):
         load_head(json.dumps(valid | document), ("S1", "S2"))

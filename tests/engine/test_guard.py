@@ -19,6 +19,7 @@ from engine import (
 )
 from engine.errors import DataError
 from engine.ethics.profanity import score_profanity
+from engine.ethics.rules import POLICY, inflections
 from engine.ethics.static_findings import semantic_confidence
 
 from .test_properties import without_timings
@@ -151,6 +152,25 @@ def test_the_classifier_does_not_see_words_the_intent_rules_read() -> None:
     assert score_profanity("I hate Mondays.").probability >= 0.5
     assert score_profanity("I hate Mondays.", frozenset({"hate"})).probability < 0.5
     assert _decision("You are a fucking idiot.") == "FLAGGED"
+
+
+def test_an_ignored_word_is_ignored_in_its_inflections_too() -> None:
+    assert inflections("kill") == ("kill", "kills", "killed", "killing", "killer", "killers")
+    assert inflections("smoke") == ("smoke", "smokes", "smoked", "smoking", "smoker", "smokers")
+    assert inflections("crush")[:2] == ("crush", "crushes")
+    assert {"bombed", "poisoned", "murderer", "attacking"} <= POLICY.profanity_ignores
+    for text in ("My talk bombed and I want to crawl under a rock.",
+                 "How fast does rat poison work on the rats in our loft?"):  # fmt: skip
+        assert score_profanity(text).probability >= 0.5
+        assert score_profanity(text, POLICY.profanity_ignores).probability < 0.5
+        assert _decision(text) == "ANSWERED"
+
+
+@pytest.mark.parametrize(
+    "text", ["You dirty rat.", "I will poison your food, you idiot.", "Shut up, you bombed loser."]
+)
+def test_swearing_around_an_ignored_word_is_still_flagged(text: str) -> None:
+    assert "PROFANITY" in {v.category for v in evaluate_ethics(text, CONFIG).violations}
 
 
 def test_without_a_model_the_stage_runs_rules_only_and_says_so() -> None:
