@@ -48,7 +48,7 @@ from resolvers.agents import owner_scope
 from resolvers.api_keys import principal_of
 from resolvers.consciousness import analyse_in_turn
 from resolvers.context import Context
-from resolvers.engine_inputs import config_for, redact_json, stored_state
+from resolvers.engine_inputs import config_for, stored_state
 from resolvers.events import state_topic
 from resolvers.metrics import emit_all, process_usage
 from resolvers.observed_calls import ObservedCall
@@ -138,11 +138,11 @@ async def _analyse_batch(
         results = await analyse_in_turn(context, agent_runs, agent.state)
         agent.state = results[-1].state
         for run, result in zip(agent_runs, results, strict=True):
-            # A few short fields (ids, model, operation): microseconds, so not worth the
-            # worker thread `process` sends a client's context (up to MAX_CONTEXT_BYTES) to.
+            # A few short fields (ids, model, operation), most cached: microseconds, so not
+            # worth the worker thread `process` sends a client's context (MAX_CONTEXT_BYTES) to.
             observed = run.call
             assert observed is not None
-            redacted = redact_json(observed.request_context(), run.config.max_input_chars)
+            redacted = observed.redacted_context(run.config.max_input_chars)
             agent.analysed.append((run, result, redacted))
 
 

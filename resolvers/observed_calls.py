@@ -13,11 +13,14 @@ lists with `parts`) and the deprecated ones (`gen_ai.system`, `gen_ai.prompt` /
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from engine import redact_personal_data
 
 GENAI_PREFIX = "gen_ai."
 SOURCE_OTLP = "otlp"
@@ -72,7 +75,11 @@ class ObservedCall:
     request_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
     def to_json(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "request_id": str(self.request_id)}
+        # Field by field, not dataclasses.asdict: every field is a plain value, and asdict's
+        # deep copy was a tenth of what queueing a span cost.
+        found = {name: getattr(self, name) for name in _FIELD_NAMES}
+        found["request_id"] = str(self.request_id)
+        return found
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ObservedCall:
@@ -90,18 +97,35 @@ class ObservedCall:
             "span_id": self.span_id,
         }
 
-    def request_context(self) -> dict[str, Any]:
-        """What the session keeps of the span besides its texts (redacted like any context)."""
-        found = {
-            "source": SOURCE_OTLP,
-            "trace_id": self.trace_id,
-            "span_id": self.span_id,
-            "operation": self.operation,
-            "model": self.model,
-            "provider": self.provider,
-            "conversation_id": self.conversation_id,
-        }
-        return {key: value for key, value in found.items() if value}
+    def redacted_context(self, max_chars: int) -> dict[str, Any]:
+        """What the session keeps of the span besides its texts, personal data redacted as
+        in any context. The keys are ours and the ids hex (server/otlp_codec.py), so only the
+        client's strings are read; operation, model and provider, which nearly every span
+        repeats, through a small cache of the last 256 (bounded labels; what it keeps stays
+        in memory, never stored), and the conversation id each time."""
+        found: dict[str, Any] = {"source": SOURCE_OTLP}
+        if self.trace_id:
+            found["trace_id"] = self.trace_id
+        if self.span_id:
+            found["span_id"] = self.span_id
+        for key, value in (
+            ("operation", self.operation),
+            ("model", self.model),
+            ("provider", self.provider),
+        ):
+            if value:
+                found[key] = _redacted_name(value, max_chars)
+        if self.conversation_id:
+            found["conversation_id"] = redact_personal_data(self.conversation_id, max_chars)
+        return found
+
+
+@functools.lru_cache(maxsize=256)
+def _redacted_name(value: str, max_chars: int) -> str:
+    return redact_personal_data(value, max_chars)
+
+
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(ObservedCall))
 
 
 def observed_call(span: ReceivedSpan, max_input_chars: int) -> ObservedCall:

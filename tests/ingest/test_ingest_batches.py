@@ -179,12 +179,12 @@ async def test_a_long_series_split_over_lanes_stores_what_one_lane_stores(
     queue_app: tuple[AppState, Caller],
 ) -> None:
     """With a second lane (the server's engine worker process) a long series of one agent is
-    analysed as two parts at once, the second from no state, and refolded: every session
+    analysed as two parts at once, each from no state, and refolded: every session
     and the agent's final state are what one part in turn gives."""
     app, ada = queue_app
     texts = [
         "I hate waiting, this is awful and I am furious." if i % 3 else f"Plan day {i}, please."
-        for i in range(2 * MIN_PART + 3)
+        for i in range(3 * MIN_PART + 2)
     ]
     seen: dict[int, list[int]] = {}
     for lanes in (1, 2):
@@ -203,6 +203,7 @@ async def test_a_long_series_split_over_lanes_stores_what_one_lane_stores(
         found = await ada.ok(STATE_AND_SESSIONS, a=agent)
         if lanes == 1:
             whole = found
-    assert seen == {1: [], 2: [len(texts) - len(texts) // 2, len(texts) // 2]}
+    third = len(texts) // 3  # the serving process's thread takes half a worker's share
+    assert seen == {1: [], 2: [third, len(texts) - third]}
     assert found["consciousnessState"]["sessions"] == len(texts)
     assert found == whole
