@@ -13,6 +13,7 @@ from typing import Any
 
 import engine
 from db.guard_model import load_guard
+from resolvers.responders import FixedResponder
 from server.engine_processes import WORKER_NICENESS, EngineProcesses
 from server.telemetry import Telemetry
 from tests.agents.conftest import Caller
@@ -25,6 +26,7 @@ from tests.consciousness.engine_probes import (
     where_it_ran,
     where_part_ran,
 )
+from tests.engine.test_properties import without_timings
 from tests.support import register
 
 
@@ -59,6 +61,31 @@ async def test_a_series_is_spread_over_this_process_and_its_workers() -> None:
     assert [
         pid for pid, _, _ in await alone.run_engine_parts(where_part_ran, [["a"], ["b"]], None)
     ] == [os.getpid()] * 2
+
+
+async def test_a_series_analysed_in_a_worker_equals_it_analysed_here() -> None:
+    """The calls, their responders and the results cross the process boundary intact."""
+    guard = load_guard()
+    config = engine.EngineConfig()
+    calls = [
+        engine.SeriesCall(engine.EngineRequest(text), config, FixedResponder(answer))
+        for text, answer in (
+            ("Plan my week, please.", "Sure: Monday first."),
+            ("I hate waiting, this is awful.", "Waiting is hard; here is a plan."),
+            ("How do I kill a Python process?", "Use kill with its pid."),
+        )
+    ]
+    processes = EngineProcesses(1, min_bytes=10**9, with_guard=True)
+    telemetry = Telemetry(None, None, processes)
+    try:
+        parts = await telemetry.run_engine_parts(
+            engine.process_series, [calls[:1], calls[1:]], None, guard
+        )
+    finally:
+        processes.close()
+    refolded = engine.refold_series(calls, [r for part in parts for r in part], None)
+    here = engine.process_series(calls, None, guard)
+    assert [without_timings(r) for r in refolded] == [without_timings(r) for r in here]
 
 
 async def test_a_worker_yields_the_cpu_to_the_serving_process() -> None:
