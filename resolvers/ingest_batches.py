@@ -3,10 +3,10 @@
 For each claimed batch (server/otlp_worker.py claims several), under the owner's current
 permissions, each call not stored yet goes through the engine as `process` runs it
 (resolvers/consciousness.py: the input side and the response check; its context redacted)
-on its agent's state, which each call of the claim moves on in queue order: one hop runs a
-batch's calls of one agent in turn (`analyse_in_turn`), as one hop each cost almost a tenth
-of the engine's own time, and a long series is split between this process and its engine
-worker processes, then refolded in order. Then one transaction stores every session, the
+on its agent's state, which each call of the claim moves on in queue order: the claim's
+calls of one agent, across its batches, are one series (`analyse_in_turn`: one hop for all,
+as one hop each cost almost a tenth of the engine's own time; a long series is split
+between this process and its engine worker processes, then refolded in order). Then one transaction stores every session, the
 agents' new states (one compare-and-set per agent) and the metrics rows, and deletes the
 claimed batches: a crash
 before the commit leaves the claim queued and nothing of it stored, a commit leaves nothing
@@ -68,6 +68,7 @@ class _AgentCalls:
     config: engine.EngineConfig
     feedback: tuple[engine.Feedback, ...]
     state: engine.AgentState | None
+    pending: list[SessionRun] = field(default_factory=list)  # queued, not analysed yet
     analysed: list[tuple[SessionRun, engine.EngineResult, dict[str, Any]]] = field(
         default_factory=list
     )
@@ -78,7 +79,10 @@ async def store_claimed(context: Context, claimed: ClaimedBatches) -> int:
     sessions were stored."""
     agents: dict[uuid.UUID, _AgentCalls | None] = {}  # None: the agent cannot take calls
     for batch in claimed.batches():
-        await _analyse_batch(context, batch, agents)
+        await _queue_batch(context, batch, agents)
+    for agent in agents.values():  # one series per agent: the claim's calls in queue order
+        if agent is not None and agent.pending:
+            await _analyse(context, agent)
     calls = [agent for agent in agents.values() if agent is not None and agent.analysed]
     stored: list[tuple[SessionRow, MetricsRow]] = []
     async with claimed.claim.consumed() as session:
@@ -92,10 +96,10 @@ async def store_claimed(context: Context, claimed: ClaimedBatches) -> int:
     return len(stored)
 
 
-async def _analyse_batch(
+async def _queue_batch(
     context: Context, batch: QueuedBatch, agents: dict[uuid.UUID, _AgentCalls | None]
 ) -> None:
-    """Run the engine on each call of `batch` not stored yet, on its agent's state."""
+    """Add each call of `batch` not stored yet to its agent's pending series."""
     entries = orjson.loads(batch.payload)
     calls = [(uuid.UUID(e["agent_id"]), ObservedCall.from_json(e["call"])) for e in entries]
     async with context.stores.database.read() as session:
@@ -108,7 +112,6 @@ async def _analyse_batch(
     if not principal.has(Permission.CONSCIOUSNESS_PROCESS):
         log.warning("ingest batch %s dropped: its owner may not process", batch.batch_id)
         return
-    runs: dict[uuid.UUID, list[SessionRun]] = {}  # by agent, in queue order
     for agent_id, call in calls:
         if call.request_id in done:
             continue
@@ -119,7 +122,7 @@ async def _analyse_batch(
             log.warning("span %s dropped: its agent is gone or not ACTIVE", call.span_id)
             continue
         outcome = ResponderOutcome(content=call.output_text, name=OBSERVED, model=call.model)
-        runs.setdefault(agent_id, []).append(
+        agent.pending.append(
             SessionRun(
                 call.request_id,
                 agent_id,
@@ -132,18 +135,21 @@ async def _analyse_batch(
                 call,
             )
         )
-    for agent_id, agent_runs in runs.items():
-        agent = agents[agent_id]
-        assert agent is not None, "runs are only made for an agent that takes them"
-        results = await analyse_in_turn(context, agent_runs, agent.state)
-        agent.state = results[-1].state
-        for run, result in zip(agent_runs, results, strict=True):
-            # A few short fields (ids, model, operation), most cached: microseconds, so not
-            # worth the worker thread `process` sends a client's context (MAX_CONTEXT_BYTES) to.
-            observed = run.call
-            assert observed is not None
-            redacted = observed.redacted_context(run.config.max_input_chars)
-            agent.analysed.append((run, result, redacted))
+
+
+async def _analyse(context: Context, agent: _AgentCalls) -> None:
+    """Run the engine on the agent's pending series, from its state read (one series for
+    the whole claim, which analyse_in_turn may split over the engine's lanes)."""
+    runs, agent.pending = agent.pending, []
+    results = await analyse_in_turn(context, runs, agent.state)
+    agent.state = results[-1].state
+    for run, result in zip(runs, results, strict=True):
+        # A few short fields (ids, model, operation), most cached: microseconds, so not
+        # worth the worker thread `process` sends a client's context (MAX_CONTEXT_BYTES) to.
+        observed = run.call
+        assert observed is not None
+        redacted = observed.redacted_context(run.config.max_input_chars)
+        agent.analysed.append((run, result, redacted))
 
 
 async def _read_agent(
