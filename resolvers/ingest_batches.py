@@ -6,12 +6,12 @@ permissions, each call not stored yet goes through the engine as `process` runs 
 on its agent's state, which each call of the claim moves on in queue order: the claim's
 calls of one agent, across its batches, are one series (`analyse_in_turn`: one hop for all,
 as one hop each cost almost a tenth of the engine's own time; a long series is split
-between this process and its engine worker processes, then refolded in order). Then one transaction stores every session, the
-agents' new states (one compare-and-set per agent) and the metrics rows, and deletes the
-claimed batches: a crash
-before the commit leaves the claim queued and nothing of it stored, a commit leaves nothing
-queued. One commit (one fsync on SQLite) for a claim instead of one per call is what lets
-one worker keep up with the exporters. The live events are published after the commit.
+between this process and its engine worker processes, then refolded in order). Then one
+transaction stores every session, the agents' new states (one compare-and-set per agent)
+and the metrics rows, and deletes the claimed batches: a crash before the commit leaves the
+claim queued and nothing of it stored, a commit leaves nothing queued. One commit (one
+fsync on SQLite) for a claim instead of one per call is what lets one worker keep up with
+the exporters. The live events are published after the commit.
 
 An agent whose state moved on meanwhile (a `process` call on it) has its results refolded
 on the locked state in the same transaction, as `process` does (engine.rebase: the texts
