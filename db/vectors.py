@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from qdrant_client import QdrantClient, models
 
 from core.errors import ServiceUnavailable
+from db.vector_local import commit_without_waiting
 
 COLLECTION = "session_embeddings_v1"
 LOCAL_UPSERT_CHUNK = 16
@@ -183,6 +184,7 @@ class VectorStore:
             if not self._client.collection_exists(COLLECTION):
                 self._create(dimension)
                 return
+            self._tune_local()
             params = self._client.get_collection(COLLECTION).config.params.vectors
             size = params.size if isinstance(params, models.VectorParams) else None
             if size != dimension:
@@ -198,9 +200,14 @@ class VectorStore:
             COLLECTION,
             vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
         )
+        self._tune_local()
         if self._local_path is None:  # local mode has no payload indexes (it scans)
             for field, schema in _INDEXED.items():
                 self._client.create_payload_index(COLLECTION, field, field_schema=schema)
+
+    def _tune_local(self) -> None:
+        if self._local_path is not None:  # a point's commit need not wait for the disk
+            commit_without_waiting(self._client, COLLECTION)
 
     async def recreate(self, dimension: int) -> None:
         """Drop every vector and create the collection anew (`consciousness reindex`)."""
