@@ -47,6 +47,7 @@ from db.migrate import upgrade_database
 from db.models import Agent, ConsciousnessSession, User
 from db.repositories.session_texts import SessionTexts, seal_texts
 from db.session import Database
+from db.vector_local import commit_without_waiting
 from db.vector_writer import DEFAULT_BATCH_SIZE, VectorWriter
 from db.vectors import COLLECTION, SearchFilter, SessionVector, VectorStore
 
@@ -110,6 +111,9 @@ def ingest_direct(directory: Path, embedder: WordLlamaEmbedder, inputs: list[str
     client = QdrantClient(path=str(directory / "direct"))
     params = models.VectorParams(size=MODEL_DIM, distance=models.Distance.COSINE)
     client.create_collection("direct", vectors_config=params)
+    # The store's own journal settings (db/vector_local.py), so the ratio is the writer's
+    # work (claim, open, flag) and not a difference of storage settings.
+    commit_without_waiting(client, "direct")
     started = time.perf_counter()
     for start in range(0, len(inputs), DEFAULT_BATCH_SIZE):
         batch = inputs[start : start + DEFAULT_BATCH_SIZE]
