@@ -3,11 +3,12 @@
 Local mode keeps a collection's points in a SQLite file of its own and commits every point
 on its own, in SQLite's default rollback journal with FULL synchronous: one fsync a point,
 which on embedded stores made the vector writer cost a fifth of OTLP ingestion's throughput
-(bench/otlp_bench.py: 391 spans/s without the writer, 316-322 with it). This puts that file
-in WAL mode with synchronous=NORMAL, which SQLite documents as safe from corruption: a
-commit no longer waits for the disk, a crash of the process loses nothing, and a power cut
-may lose the last points written. The index can afford that: it is derived from the stored
-sessions, and `consciousness reindex` rebuilds it (the same run: 346-347 spans/s).
+(bench/otlp_bench.py --requests 60, runs minutes apart: 391 spans/s with the writer switched
+off, 316-322 with it, 342-356 with this). This puts that file in WAL mode with
+synchronous=NORMAL, which SQLite documents as safe from corruption: a commit no longer waits
+for the disk, a crash of the process loses nothing, and a power cut may lose the last points
+written. The index can afford that: it is derived from the stored sessions, and
+`consciousness reindex` rebuilds it.
 
 The file's connection is private to qdrant-client (its version is pinned in uv.lock): its
 place is checked here, a change is logged and leaves the defaults, and

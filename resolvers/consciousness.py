@@ -238,8 +238,9 @@ async def analyse_in_turn(
     if lanes == 1:
         return await context.app.run_engine(engine.process_series, calls, prior, context.app.guard)
     # The serving process also decodes, stores and answers meanwhile: its thread takes half
-    # a worker's share (bench/otlp_bench.py, one worker: 249-258 spans/s with equal parts,
-    # 292 with this, 269 with a quarter).
+    # a worker's share (bench/otlp_bench.py --requests 60, one worker: 322 and 316 spans/s
+    # with this, 289 and 285 with a third; 249-258 with equal parts when each batch was a
+    # series of its own).
     first = len(calls) // (2 * lanes - 1)
     size = -(-(len(calls) - first) // (lanes - 1))
     parts = [calls[:first]] + [calls[at : at + size] for at in range(first, len(calls), size)]
