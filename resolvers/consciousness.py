@@ -226,7 +226,7 @@ async def analyse_in_turn(
 ) -> list[engine.EngineResult]:
     """`analyse` for several runs of one agent, each on the state the one before left
     (OTLP ingestion's claims, resolvers/ingest_batches.py). A series of at least
-    3 * MIN_PART runs is split into up to `engine_lanes` contiguous parts analysed at once
+    3 * MIN_PART runs is split into up to `engine_fan_out.lanes` contiguous parts analysed at once
     (the server's worker processes: another core), each from no state, then refolded in
     order from `prior` (engine.refold_series): the same results as one part in turn."""
     calls = [
@@ -234,7 +234,8 @@ async def analyse_in_turn(
         for run in runs
     ]
     # The smallest part, the thread's (below), gets at least MIN_PART runs.
-    lanes = max(1, min(context.app.engine_lanes, (len(calls) // MIN_PART + 1) // 2))
+    fan_out = context.app.engine_fan_out
+    lanes = max(1, min(fan_out.lanes, (len(calls) // MIN_PART + 1) // 2))
     if lanes == 1:
         return await context.app.run_engine(engine.process_series, calls, prior, context.app.guard)
     # The serving process also decodes, stores and answers meanwhile: its thread takes half
@@ -244,7 +245,7 @@ async def analyse_in_turn(
     first = len(calls) // (2 * lanes - 1)
     size = -(-(len(calls) - first) // (lanes - 1))
     parts = [calls[:first]] + [calls[at : at + size] for at in range(first, len(calls), size)]
-    done = await context.app.run_engine_parts(engine.process_series, parts, None, context.app.guard)
+    done = await fan_out.run(engine.process_series, parts, None, context.app.guard)
     return engine.refold_series(calls, [r for part in done for r in part], prior)
 
 

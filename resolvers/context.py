@@ -61,19 +61,27 @@ async def run_in_thread(work: Callable[P, R], /, *args: P.args, **kwargs: P.kwar
 
 
 class EngineFanOut(Protocol):
-    """Runs `work(part, *args)` for every part, at once where the server has the cores for
-    it (its engine worker processes); results in the parts' order."""
+    """Runs `work(part, *args)` for up to `lanes` parts at once, where the server has the
+    cores for it (its engine worker processes); results in the parts' order."""
 
-    async def __call__(
+    @property
+    def lanes(self) -> int: ...
+
+    async def run(
         self, work: Callable[..., R], parts: Sequence[object], /, *args: object
     ) -> list[R]: ...
 
 
-async def run_parts_in_thread(
-    work: Callable[..., R], parts: Sequence[object], /, *args: object
-) -> list[R]:
-    """The plain EngineFanOut: the parts in turn, in one worker thread."""
-    return await asyncio.to_thread(lambda: [work(part, *args) for part in parts])
+@dataclass(frozen=True)
+class InTurn:
+    """The plain EngineFanOut: one lane, any parts in turn in one worker thread."""
+
+    lanes: int = 1
+
+    async def run(
+        self, work: Callable[..., R], parts: Sequence[object], /, *args: object
+    ) -> list[R]:
+        return await asyncio.to_thread(lambda: [work(part, *args) for part in parts])
 
 
 class RenewableConnection(Protocol):
@@ -104,9 +112,8 @@ class AppState:
     signing_secrets: tuple[str, ...]
     guard: engine.SemanticGuard | None = None
     run_engine: EngineRunner = run_in_thread
-    # How many parts a long series of engine calls is split into, and who runs them.
-    engine_lanes: int = 1
-    run_engine_parts: EngineFanOut = run_parts_in_thread
+    # Who runs the parts of a long series of engine calls, and how many at once.
+    engine_fan_out: EngineFanOut = InTurn()
     clock: Clock = SYSTEM_CLOCK
     # The alert evaluator and its notifier (resolvers/alert_evaluator.py), set by the lifespan.
     alerts: AlertEvaluator | None = None

@@ -54,7 +54,7 @@ from server.playground import STATIC_PATH, api_reference_page, static_files
 from server.refusal_hold import RefusalHold
 from server.rest.adapter import rest_routes
 from server.shutdown_signals import chain_shutdown_signals
-from server.telemetry import RequestObserver, Telemetry
+from server.telemetry import EngineLanes, RequestObserver, Telemetry
 from server.tracing import Tracing
 
 log = logging.getLogger(__name__)
@@ -156,8 +156,7 @@ def create_app(
             keyring=keyring,
             signing_secrets=tuple(secrets),
             run_engine=telemetry.run_engine,
-            engine_lanes=telemetry.engine_lanes,
-            run_engine_parts=telemetry.run_engine_parts,
+            engine_fan_out=EngineLanes(engine_processes),
             clock=clock,
         )
         evaluator = _alert_evaluator(app_state)

@@ -8,7 +8,7 @@ a context variable for each HTTP request and websocket. From there:
 - resolvers run the engine through the app's `run_engine` (Telemetry.run_engine), which
   traces it (a span for the call and one per stage, laid out from the stage durations the
   engine reports) and feeds the stage histogram; a long series of calls (OTLP ingestion)
-  is spread over this process and its engine workers by `run_engine_parts`.
+  is spread over this process and its engine workers by `EngineLanes`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionContext
 
 from engine import EngineResult
-from resolvers.context import run_parts_in_thread
+from resolvers.context import InTurn
 from server.engine_processes import EngineProcesses, timed
 from server.metrics import Metrics
 from server.tracing import Tracing
@@ -74,25 +74,6 @@ class Telemetry:
     metrics: Metrics | None
     tracing: Tracing | None
     engine_processes: EngineProcesses | None = None
-
-    @property
-    def engine_lanes(self) -> int:
-        """Parts a long series of engine calls is split into: this process and its workers."""
-        processes = self.engine_processes
-        return 1 + (processes.processes if processes is not None else 0)
-
-    async def run_engine_parts(
-        self, work: Callable[..., R], parts: Sequence[object], /, *args: object
-    ) -> list[R]:
-        """`work(part, *args)` for every part at once: the first in a worker thread, the
-        others in the engine worker processes (server/engine_processes.py), so a long
-        series takes every core the server has; without workers, in turn in a thread."""
-        processes = self.engine_processes
-        if processes is None or processes.processes == 0:
-            return await run_parts_in_thread(work, parts, *args)
-        calls = [asyncio.to_thread(timed, work, (parts[0], *args), {})]
-        calls.extend(processes.run(work, (part, *args), {}) for part in parts[1:])
-        return [result for _, result in await asyncio.gather(*calls)]
 
     async def run_engine(self, work: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run an engine function in a worker thread (a long input: a worker process, see
@@ -195,3 +176,26 @@ def record_operation(operation: OperationRecord) -> None:
         telemetry.metrics.observe_operation(
             operation.name, operation.kind, operation.outcome, operation.seconds
         )
+
+
+class EngineLanes:
+    """This process's worker thread plus the engine worker processes, as the resolvers'
+    EngineFanOut: a long series (OTLP ingestion's) takes every core the server has."""
+
+    def __init__(self, processes: EngineProcesses) -> None:
+        self._processes = processes
+
+    @property
+    def lanes(self) -> int:
+        return 1 + self._processes.processes
+
+    async def run(
+        self, work: Callable[..., R], parts: Sequence[object], /, *args: object
+    ) -> list[R]:
+        """`work(part, *args)` for every part at once: the first in a worker thread, the
+        others in the worker processes; without workers, in turn in a thread."""
+        if self._processes.processes == 0:
+            return await InTurn().run(work, parts, *args)
+        calls = [asyncio.to_thread(timed, work, (parts[0], *args), {})]
+        calls.extend(self._processes.run(work, (part, *args), {}) for part in parts[1:])
+        return [result for _, result in await asyncio.gather(*calls)]

@@ -15,7 +15,7 @@ import engine
 from db.guard_model import load_guard
 from resolvers.responders import FixedResponder
 from server.engine_processes import WORKER_NICENESS, EngineProcesses
-from server.telemetry import Telemetry
+from server.telemetry import EngineLanes
 from tests.agents.conftest import Caller
 from tests.apps import AppClient
 from tests.apps import app_with as app_with  # the fixture
@@ -44,23 +44,23 @@ async def test_a_long_input_runs_in_a_worker_with_the_workers_own_guard() -> Non
 
 async def test_a_series_is_spread_over_this_process_and_its_workers() -> None:
     processes = EngineProcesses(1, min_bytes=10**9, with_guard=True)  # no input is "long"
-    telemetry = Telemetry(None, None, processes)
+    lanes = EngineLanes(processes)
     try:
-        ran = await telemetry.run_engine_parts(where_part_ran, [["a", "b"], ["c"]], load_guard())
+        ran = await lanes.run(where_part_ran, [["a", "b"], ["c"]], load_guard())
     finally:
         processes.close()
-    assert telemetry.engine_lanes == 2
+    assert lanes.lanes == 2
     (here, first, guarded_here), (there, second, guarded_there) = ran
     assert (here, first) == (os.getpid(), 2)  # the first part in a thread of this process
     assert there != os.getpid()
     assert second == 1
     assert guarded_here
     assert guarded_there  # the worker used its own guard
-    alone = Telemetry(None, None, None)
-    assert alone.engine_lanes == 1
-    assert [
-        pid for pid, _, _ in await alone.run_engine_parts(where_part_ran, [["a"], ["b"]], None)
-    ] == [os.getpid()] * 2
+    alone = EngineLanes(EngineProcesses(0, min_bytes=1, with_guard=False))
+    assert alone.lanes == 1
+    assert [pid for pid, _, _ in await alone.run(where_part_ran, [["a"], ["b"]], None)] == [
+        os.getpid()
+    ] * 2
 
 
 async def test_a_series_analysed_in_a_worker_equals_it_analysed_here() -> None:
@@ -76,9 +76,8 @@ async def test_a_series_analysed_in_a_worker_equals_it_analysed_here() -> None:
         )
     ]
     processes = EngineProcesses(1, min_bytes=10**9, with_guard=True)
-    telemetry = Telemetry(None, None, processes)
     try:
-        parts = await telemetry.run_engine_parts(
+        parts = await EngineLanes(processes).run(
             engine.process_series, [calls[:1], calls[1:]], None, guard
         )
     finally:

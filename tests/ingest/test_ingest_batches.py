@@ -19,7 +19,7 @@ from core.settings import Settings
 from db.models import Agent, ConsciousnessSession, IngestQueue, MetricsOutbox
 from db.repositories import ingest_queue
 from resolvers.consciousness import MIN_PART
-from resolvers.context import AppState, run_parts_in_thread
+from resolvers.context import AppState, InTurn
 from resolvers.observed_calls import ObservedCall
 from server.app import create_app
 from server.metrics import IngestCollector
@@ -163,6 +163,18 @@ async def test_a_batch_that_always_fails_is_dead_lettered_and_the_others_are_sto
     assert exported["ingest_worker_stored_sessions_total"] == 2
 
 
+@dataclasses.dataclass(frozen=True)
+class _Recorded:
+    """A fan-out of `lanes` that runs the parts in turn and records their sizes."""
+
+    lanes: int
+    sizes: list[int]
+
+    async def run(self, work: Callable[..., Any], parts: Sequence[Any], /, *args: Any) -> Any:
+        self.sizes.extend(len(part) for part in parts)
+        return await InTurn().run(work, parts, *args)
+
+
 STATE_AND_SESSIONS = """query($a: UUID!) {
   consciousnessState(agentId: $a) {
     sessions awarenessLevel ethicalAlignment ethicalScore violationRate confidence valence
@@ -191,13 +203,8 @@ async def test_a_long_series_split_over_lanes_stores_what_one_lane_stores(
         agent = await _agent(ada, f"lanes-{lanes}")
         await _queue(app, ada, [(agent, _call(text)) for text in texts])
         sizes: list[int] = []
-
-        async def fan_out(work: Callable[..., Any], parts: Sequence[Any], /, *args: Any) -> Any:
-            sizes.extend(len(part) for part in parts)  # noqa: B023 (awaited in this round)
-            return await run_parts_in_thread(work, parts, *args)
-
         worker = IngestWorker()
-        worker.attach(dataclasses.replace(app, engine_lanes=lanes, run_engine_parts=fan_out))
+        worker.attach(dataclasses.replace(app, engine_fan_out=_Recorded(lanes, sizes)))
         assert await worker.drain()
         seen[lanes] = sizes
         found = await ada.ok(STATE_AND_SESSIONS, a=agent)
