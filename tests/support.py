@@ -7,17 +7,20 @@ import functools
 import inspect
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Uuid, bindparam, text
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth.passwords import hash_password
 from core.enums import Role, Tier
 from db.repositories.users import create_user
 from db.stores import Stores
+from db.types import UTCDateTime, utcnow
 
 POLL_SECONDS = 0.01
 
@@ -179,3 +182,21 @@ async def create_member(stores: Stores, role: Role = Role.USER, tier: Tier = Tie
             tier=tier,
         )
     return name
+
+
+OLD_USER = (
+    "INSERT INTO users (id, username, email, password_hash, roles, tier, is_active, "
+    "created_at, updated_at) VALUES (:id, 'old', 'old@example.org', 'x', '[]', "
+    "'basic', true, :now, :now)"
+)
+
+
+async def insert_raw(session: AsyncSession, rows: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Raw INSERTs into a database left at an old migration (the ORM models know only the
+    newest schema): UUID values bound as UUIDs, `:now` as the current UTC time."""
+    for statement, values in rows:
+        names = [bindparam(n, type_=Uuid()) for n, v in values.items() if isinstance(v, uuid.UUID)]
+        if ":now" in statement:
+            names.append(bindparam("now", type_=UTCDateTime()))
+        bound = text(statement).bindparams(*names)
+        await session.exec(bound, params={**values, "now": utcnow()})  # type: ignore[call-overload]

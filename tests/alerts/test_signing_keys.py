@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Uuid, bindparam, text, update
+from sqlalchemy import update
 from sqlmodel import col
 
 from core.enums import Role
@@ -15,10 +15,10 @@ from db.migrate import upgrade_database
 from db.models import AlertRule, ReportSchedule
 from db.repositories.signing_keys import SigningKeyRows, open_secret
 from db.session import Database
-from db.types import UTCDateTime, utcnow
 from tests.alerts.conftest import NOW, AlertApp, MakeApp, Member, Receiver, minutes_before
 from tests.alerts.test_webhooks import _valid
 from tests.consciousness.test_encryption import new_key
+from tests.support import OLD_USER, insert_raw
 
 SCHEDULE = """mutation($input: ReportScheduleInput!) {
   createReportSchedule(input: $input) { signingKey schedule { id } } }"""
@@ -126,28 +126,20 @@ async def test_migration_0011_keeps_an_existing_secret_readable(empty_database: 
     user_id, rule_id = uuid.uuid4(), uuid.uuid4()
     plain = "a secret from before 0011, 32 chars"
     async with database.session() as session:
-        for statement, values in (
-            (
-                "INSERT INTO users (id, username, email, password_hash, roles, tier, is_active, "
-                "created_at, updated_at) VALUES (:id, 'old', 'old@example.org', 'x', '[]', "
-                "'basic', true, :now, :now)",
-                {"id": user_id},
-            ),
-            (
-                "INSERT INTO alert_rules (id, owner_id, name, kind, function, comparator, "
-                "threshold, window_seconds, for_seconds, cooldown_seconds, all_users, channels, "
-                "secret, enabled, state, state_version, created_at, updated_at) VALUES (:id, "
-                ":owner, 'old', 'threshold', 'count', 'GE', 1, 300, 0, 0, false, '[]', :secret, "
-                "true, 'ok', 0, :now, :now)",
-                {"id": rule_id, "owner": user_id, "secret": plain},
-            ),
-        ):
-            names = [bindparam("id", type_=Uuid()), bindparam("now", type_=UTCDateTime())]
-            if "owner" in values:
-                names.append(bindparam("owner", type_=Uuid()))
-            await session.exec(  # type: ignore[call-overload]
-                text(statement).bindparams(*names), params={**values, "now": utcnow()}
-            )
+        await insert_raw(
+            session,
+            [
+                (OLD_USER, {"id": user_id}),
+                (
+                    "INSERT INTO alert_rules (id, owner_id, name, kind, function, comparator, "
+                    "threshold, window_seconds, for_seconds, cooldown_seconds, all_users, "
+                    "channels, secret, enabled, state, state_version, created_at, updated_at) "
+                    "VALUES (:id, :owner, 'old', 'threshold', 'count', 'GE', 1, 300, 0, 0, "
+                    "false, '[]', :secret, true, 'ok', 0, :now, :now)",
+                    {"id": rule_id, "owner": user_id, "secret": plain},
+                ),
+            ],
+        )
     await upgrade_database(database.engine)
     async with database.session() as session:
         rule = await session.get(AlertRule, rule_id)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Uuid, bindparam, text, update
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from core.settings import ConfigurationError, Settings, load_settings
@@ -27,7 +27,6 @@ from db.repositories.session_texts import (
 )
 from db.session import Database
 from db.stores import Stores
-from db.types import UTCDateTime, utcnow
 from server.cli import main
 from tests.apps import Running
 from tests.consciousness.conftest import (
@@ -38,7 +37,7 @@ from tests.consciousness.conftest import (
     process_input,
     session_rows,
 )
-from tests.support import only_error
+from tests.support import OLD_USER, insert_raw, only_error
 
 __all__ = ["caller"]
 
@@ -296,37 +295,34 @@ async def test_sessions_from_before_the_migration_read_as_plaintext_until_rotate
     await upgrade_database(database.engine, "0004")
     user_id, agent_id, session_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     async with database.session() as session:
-        for statement, values in (
-            (
-                "INSERT INTO users (id, username, email, password_hash, roles, tier, is_active, "
-                "created_at, updated_at) VALUES (:id, 'old', 'old@example.org', 'x', '[]', "
-                "'basic', true, :now, :now)",
-                {"id": user_id},
-            ),
-            (
-                "INSERT INTO agents (id, owner_id, name, description, agent_type, "
-                "configuration, consciousness_state, state_version, status, version, "
-                "ethics_feedback, created_at, updated_at) "
-                "VALUES (:id, :owner, 'a', '', 'ANALYTICAL', '{}', '{}', 0, 'active', 1, "
-                "'[]', :now, :now)",
-                {"id": agent_id, "owner": user_id},
-            ),
-            (
-                "INSERT INTO consciousness_sessions (id, request_id, agent_id, user_id, "
-                "input_text, response_text, context, consciousness_state, processing_metrics, "
-                "ethical_evaluation, awareness_level, ethical_score, confidence, "
-                "processing_time_ms, blocked, created_at) VALUES (:id, :request, :agent, :owner, "
-                "'an old input', 'an old answer', '{\"k\": \"v\"}', '{}', '{}', '{}', 0.5, 1, 0.5, "
-                "1, false, :now)",
-                {"id": session_id, "request": uuid.uuid4(), "agent": agent_id, "owner": user_id},
-            ),
-        ):
-            bound = text(statement).bindparams(
-                bindparam("id", type_=Uuid()),
-                *(bindparam(n, type_=Uuid()) for n in ("owner", "request", "agent") if n in values),
-                bindparam("now", type_=UTCDateTime()),
-            )
-            await session.exec(bound, params={**values, "now": utcnow()})
+        await insert_raw(
+            session,
+            [
+                (OLD_USER, {"id": user_id}),
+                (
+                    "INSERT INTO agents (id, owner_id, name, description, agent_type, "
+                    "configuration, consciousness_state, state_version, status, version, "
+                    "ethics_feedback, created_at, updated_at) "
+                    "VALUES (:id, :owner, 'a', '', 'ANALYTICAL', '{}', '{}', 0, 'active', 1, "
+                    "'[]', :now, :now)",
+                    {"id": agent_id, "owner": user_id},
+                ),
+                (
+                    "INSERT INTO consciousness_sessions (id, request_id, agent_id, user_id, "
+                    "input_text, response_text, context, consciousness_state, "
+                    "processing_metrics, ethical_evaluation, awareness_level, ethical_score, "
+                    "confidence, processing_time_ms, blocked, created_at) VALUES (:id, "
+                    ":request, :agent, :owner, 'an old input', 'an old answer', "
+                    "'{\"k\": \"v\"}', '{}', '{}', '{}', 0.5, 1, 0.5, 1, false, :now)",
+                    {
+                        "id": session_id,
+                        "request": uuid.uuid4(),
+                        "agent": agent_id,
+                        "owner": user_id,
+                    },
+                ),
+            ],
+        )
     await upgrade_database(database.engine)
     keyring = Keyring("k1", dict([new_key("k1")]))
     async with database.session() as session:
