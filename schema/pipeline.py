@@ -24,9 +24,9 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
-from graphql import DocumentNode, GraphQLError, parse
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse
 from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
@@ -56,9 +56,19 @@ from schema.time_limit import time_limited
 _cached_parse: functools._lru_cache_wrapper[DocumentNode] = functools.lru_cache(CACHED_DOCUMENTS)(
     parse
 )
-_cached_validation: functools._lru_cache_wrapper[list[GraphQLError]] = functools.lru_cache(
-    CACHED_DOCUMENTS
-)(validate_document)
+OptionItems = tuple[tuple[str, Any], ...]
+
+
+@functools.lru_cache(CACHED_DOCUMENTS)
+def _cached_validation(
+    schema: GraphQLSchema, query: str, options: OptionItems, rules: tuple[type[Any], ...]
+) -> list[GraphQLError]:
+    """The verdict on a query text, keyed on the text rather than its document: hashing a
+    document walks every node (a dataclass hash each), which cost more than the rest of a
+    request for `{ me { id } }`."""
+    return validate_document(schema, _cached_parse(query, **dict(options)), rules)
+
+
 introspection_results = IntrospectionResults(max_query_chars=CACHED_QUERY_CHARS)
 
 
@@ -86,9 +96,11 @@ def _parse_and_validate(context: ExecutionContext) -> None:
         # the client without a code: strawberry parses again and reports it where we code it.
         return
     context.graphql_document = document
-    validate = _cached_validation if cached else validate_document
-    context.pre_execution_errors = validate(
-        context.schema._schema, document, context.validation_rules
+    schema, rules = context.schema._schema, context.validation_rules
+    context.pre_execution_errors = (
+        _cached_validation(schema, query, tuple(options.items()), rules)
+        if cached
+        else validate_document(schema, document, rules)
     )
 
 
