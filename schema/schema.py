@@ -5,11 +5,13 @@ from __future__ import annotations
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
 from schema.execution import Execution, use_lean_resolvers
+from schema.extension_runner import extensions_runner
 from schema.pipeline import OperationObserver, OperationPipeline
 from schema.roots import (
     agents,
@@ -76,6 +78,12 @@ class Schema(strawberry.Schema):
         """The observer's extensions (tracing, when on and sampled) around our one."""
         extra = self.observer.extensions()
         return [*extra, OperationPipeline()] if extra else [OperationPipeline()]
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        """Our extension alone runs without strawberry's per-hook wrapping (extension_runner)."""
+        return extensions_runner(execution_context, extensions)
 
 
 schema = Schema(
