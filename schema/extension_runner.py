@@ -81,13 +81,8 @@ class _SyncHook:
     async def __aenter__(self) -> None:
         self._hook.__enter__()
 
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> bool | None:
-        return self._hook.__exit__(kind, error, trace)
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        return self.__exit__(*exc_info)
 
 
 class PipelineRunner(SchemaExtensionsRunner):
