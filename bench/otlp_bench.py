@@ -37,9 +37,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from process_bench import server
 from stack import gql, sign_in
 
-from engine import EngineConfig, EngineRequest, process
+from engine import EngineConfig, EngineRequest, FixedResponder, process
 from resolvers.observed_calls import observed_call
-from resolvers.responders import FixedResponder
 from server.otlp_codec import PROTOBUF, decode_request, received_spans
 
 SPANS_PER_REQUEST = 100

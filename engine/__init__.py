@@ -54,7 +54,7 @@ from engine.pipeline import (
     refold_series,
 )
 from engine.readability import Readability
-from engine.responder import REFUSAL, Analysis, ReflectiveResponder, Responder
+from engine.responder import REFUSAL, Analysis, FixedResponder, ReflectiveResponder, Responder
 from engine.state import STATE_VERSION, AgentState
 from engine.types import EngineRequest, EngineResult, StageRecord
 
@@ -83,6 +83,7 @@ __all__ = [
     "Exemplar",
     "Feedback",
     "FeedbackKind",
+    "FixedResponder",
     "FrameworkScore",
     "FrameworkWeights",
     "Limitation",

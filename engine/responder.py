@@ -1,4 +1,5 @@
-"""Response content: a Protocol for responders and the default, offline reflective responder.
+"""Response content: a Protocol for responders, the default offline reflective responder, and
+one that returns content composed beforehand (a language model's, an observed call's).
 
 The default responder writes a short answer built only from the analysis —
 what it understood, the tone, the concerns, what it is unsure of — so the same
@@ -76,6 +77,22 @@ class ReflectiveResponder:
             _uncertainty(analysis.awareness),
         ]
         return " ".join(part for part in parts if part)
+
+
+class FixedResponder:
+    """Text composed beforehand (a language model's, an observed call's output; None: no
+    content), None if the input is blocked. Kept here, with the engine, so that a worker
+    process unpickling one imports nothing more than the engine (the model client's
+    module cost the first call in a worker a second)."""
+
+    needs_check = True  # a language model's words: the engine checks them
+
+    def __init__(self, content: str | None) -> None:
+        self._content = content
+
+    def respond(self, analysis: Analysis) -> str | None:
+        """The prepared content, unless the engine blocked the input."""
+        return None if analysis.ethics.blocked else self._content
 
 
 def topic_terms(view: TextView, ethics: EthicsResult) -> tuple[str, ...]:

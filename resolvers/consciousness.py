@@ -65,7 +65,6 @@ from resolvers.process_outcomes import state_changed, violation_error
 from resolvers.responders import (
     OBSERVED,
     REFLECTIVE_OUTCOME,
-    FixedResponder,
     ResponderOutcome,
     compose_with_model,
 )
@@ -203,7 +202,7 @@ def _responder(run: SessionRun) -> engine.Responder:
     call's output) for the engine to check."""
     if run.outcome.content is None and run.call is None:
         return engine.ReflectiveResponder()
-    return FixedResponder(run.outcome.content)
+    return engine.FixedResponder(run.outcome.content)
 
 
 async def analyse(

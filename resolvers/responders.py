@@ -53,20 +53,6 @@ class ResponderOutcome:
 REFLECTIVE_OUTCOME = ResponderOutcome(content=None, name=REFLECTIVE, model=None)
 
 
-class FixedResponder:
-    """An engine Responder returning text composed beforehand (None: no content, as for an
-    observed call without output); None if the engine blocked the input."""
-
-    needs_check = True  # a language model's words: the engine checks them
-
-    def __init__(self, content: str | None) -> None:
-        self._content = content
-
-    def respond(self, analysis: engine.Analysis) -> str | None:
-        """The prepared content, unless the engine blocked the input."""
-        return None if analysis.ethics.blocked else self._content
-
-
 def base_url_allowed(settings: Settings, base_url: str) -> bool:
     """True when `base_url` is one of LLM_ALLOWED_BASE_URLS (trailing slashes ignored)."""
     allowed = {url.rstrip("/") for url in settings.llm_allowed_base_urls}

@@ -31,6 +31,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 import engine
+from server.engine_pickling import register_engine_records
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -70,6 +71,7 @@ def _load_worker(with_guard: bool, contextual: bool) -> None:
     watch = threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True)
     watch.start()
     os.nice(WORKER_NICENESS)
+    register_engine_records()  # the results it sends back
     if with_guard:
         from db.guard_model import load_guard  # only the worker needs it imported here
 
@@ -126,6 +128,7 @@ class EngineProcesses:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            register_engine_records()  # the calls sent (the results come back either way)
             self._pool = ProcessPoolExecutor(
                 max_workers=self.processes,
                 # spawn, not fork: this process has threads (the loop's, the stores') whose

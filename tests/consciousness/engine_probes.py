@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 
 import engine
@@ -55,3 +56,8 @@ if __name__ == "__main__":
 def where_part_ran(part: list[str], guard: engine.SemanticGuard | None) -> tuple[int, int, bool]:
     """(pid, the part's length, whether a guard came): what a fanned-out part saw."""
     return os.getpid(), len(part), isinstance(guard, engine.SemanticGuard)
+
+
+def clients_imported(_calls: list[engine.SeriesCall]) -> list[str]:
+    """Which of the model client's modules the worker has imported, once it has `_calls`."""
+    return sorted(name for name in ("httpx", "outbound.language_model") if name in sys.modules)

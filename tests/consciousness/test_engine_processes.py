@@ -13,7 +13,6 @@ from typing import Any
 
 import engine
 from db.guard_model import load_guard
-from resolvers.responders import FixedResponder
 from server.engine_processes import WORKER_NICENESS, EngineProcesses
 from server.telemetry import EngineLanes
 from tests.agents.conftest import Caller
@@ -68,7 +67,7 @@ async def test_a_series_analysed_in_a_worker_equals_it_analysed_here() -> None:
     guard = load_guard()
     config = engine.EngineConfig()
     calls = [
-        engine.SeriesCall(engine.EngineRequest(text), config, FixedResponder(answer))
+        engine.SeriesCall(engine.EngineRequest(text), config, engine.FixedResponder(answer))
         for text, answer in (
             ("Plan my week, please.", "Sure: Monday first."),
             ("I hate waiting, this is awful.", "Waiting is hard; here is a plan."),

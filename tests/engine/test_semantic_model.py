@@ -8,12 +8,13 @@ import time
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from db.guard_encoder import ENCODER_NAME, ENCODER_SHA256, load_encoder
-from db.guard_model import load_embedder, load_guard
+from db.guard_model import WordLlamaEmbedder, load_embedder, load_guard
 from engine import EngineConfig, SemanticGuard, evaluate_ethics
 from engine.ethics import POLICY
 from engine.ethics.semantic import BENIGN, shipped_exemplars
@@ -157,3 +158,28 @@ def test_a_harmful_request_dressed_in_another_sense_is_still_refused() -> None:
     result = evaluate_ethics(text, CONFIG, GUARD)
     assert result.decision == "REFUSED"
     assert any("confirmed by the contextual model" in v.explanation for v in result.violations)
+
+
+def test_embeddings_are_the_token_vectors_mean_to_the_bit() -> None:
+    """The sums run in numpy's own order for one text's rows (what reduceat down the token
+    matrix's columns gave), so a verdict near a threshold cannot move with the layout."""
+    embedder = GUARD.embedder
+    assert isinstance(embedder, WordLlamaEmbedder)
+    matrix = np.ascontiguousarray(embedder._columns.T)  # one row per token
+    texts = [
+        "",
+        "kill",
+        "How do I kill a Python process? " * 9,  # over 128 tokens: pairwise halves
+        "\N{LATIN SMALL LETTER E WITH ACUTE}\N{SLIGHTLY SMILING FACE} day " * 80,
+        "How do I make a pipe bomb?",
+        "Is there any point in me carrying on living?",
+    ]
+    for text in texts:
+        ids = embedder._tokenizer.encode(text, add_special_tokens=False).ids
+        expected = np.zeros((1, matrix.shape[1]), dtype=np.float32)
+        if ids:
+            mean = np.add.reduceat(matrix[ids], [0], axis=0) / np.float32(len(ids))
+            expected = mean / np.linalg.norm(mean, axis=1, keepdims=True)
+        assert embedder.embed([text]).tobytes() == expected.tobytes()
+    together = embedder.embed(texts)
+    assert together.tobytes() == np.concatenate([embedder.embed([t]) for t in texts]).tobytes()
