@@ -73,6 +73,9 @@ from resolvers.session_records import SessionRun, metrics_of
 # The fewest runs a part of a split series gets: below, the round trip to a worker process
 # (pickling the calls and the results) costs more than the share of the work it takes.
 MIN_PART = 16
+# Parts per lane of a split series: the lanes take parts as they finish one (a lane slowed
+# by other work takes fewer), so each needs several to even out.
+PARTS_PER_LANE = 4
 
 
 @dataclass(frozen=True)
@@ -224,26 +227,21 @@ async def analyse_in_turn(
     context: Context, runs: Sequence[SessionRun], prior: engine.AgentState | None
 ) -> list[engine.EngineResult]:
     """`analyse` for several runs of one agent, each on the state the one before left
-    (OTLP ingestion's claims, resolvers/ingest_batches.py). A series of at least
-    3 * MIN_PART runs is split into up to `engine_fan_out.lanes` contiguous parts analysed at once
-    (the server's worker processes: another core), each from no state, then refolded in
-    order from `prior` (engine.refold_series): the same results as one part in turn."""
+    (OTLP ingestion's claims, resolvers/ingest_batches.py). With more than one of
+    `engine_fan_out.lanes` (the server's worker processes: other cores), a series of at least
+    2 * MIN_PART runs is split into contiguous parts of at least MIN_PART, up to
+    PARTS_PER_LANE a lane, analysed at once, each from no state, then refolded in order from
+    `prior` (engine.refold_series): the same results as one part in turn."""
     calls = [
         engine.SeriesCall(engine.EngineRequest(run.text), run.config, _responder(run), run.feedback)
         for run in runs
     ]
-    # The smallest part, the thread's (below), gets at least MIN_PART runs.
     fan_out = context.app.engine_fan_out
-    lanes = max(1, min(fan_out.lanes, (len(calls) // MIN_PART + 1) // 2))
-    if lanes == 1:
+    count = min(fan_out.lanes * PARTS_PER_LANE, len(calls) // MIN_PART)
+    if fan_out.lanes == 1 or count < 2:
         return await context.app.run_engine(engine.process_series, calls, prior, context.app.guard)
-    # The serving process also decodes, stores and answers meanwhile: its thread takes half
-    # a worker's share (bench/otlp_bench.py --requests 60, one worker: 322 and 316 spans/s
-    # with this, 289 and 285 with a third; 249-258 with equal parts when each batch was a
-    # series of its own).
-    first = len(calls) // (2 * lanes - 1)
-    size = -(-(len(calls) - first) // (lanes - 1))
-    parts = [calls[:first]] + [calls[at : at + size] for at in range(first, len(calls), size)]
+    size = -(-len(calls) // count)
+    parts = [calls[at : at + size] for at in range(0, len(calls), size)]
     done = await fan_out.run(engine.process_series, parts, None, context.app.guard)
     return engine.refold_series(calls, [r for part in done for r in part], prior)
 

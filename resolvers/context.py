@@ -61,8 +61,8 @@ async def run_in_thread(work: Callable[P, R], /, *args: P.args, **kwargs: P.kwar
 
 
 class EngineFanOut(Protocol):
-    """Runs `work(part, *args)` for up to `lanes` parts at once, where the server has the
-    cores for it (its engine worker processes); results in the parts' order."""
+    """Runs `work(part, *args)` for every part, up to `lanes` at once where the server has
+    the cores for it (its engine worker processes); results in the parts' order."""
 
     @property
     def lanes(self) -> int: ...

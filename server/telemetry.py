@@ -192,10 +192,24 @@ class EngineLanes:
     async def run(
         self, work: Callable[..., R], parts: Sequence[object], /, *args: object
     ) -> list[R]:
-        """`work(part, *args)` for every part at once: the first in a worker thread, the
-        others in the worker processes; without workers, in turn in a thread."""
+        """`work(part, *args)` for every part, results in the parts' order. Each lane (a
+        worker thread of this process, each worker process) takes the next part whenever
+        it finishes one, so a lane slowed by other work takes fewer: the thread shares this
+        process's GIL with the event loop, and the workers run niced. Without workers, in
+        turn in a thread."""
         if self._processes.processes == 0:
             return await InTurn().run(work, parts, *args)
-        calls = [asyncio.to_thread(timed, work, (parts[0], *args), {})]
-        calls.extend(self._processes.run(work, (part, *args), {}) for part in parts[1:])
-        return [result for _, result in await asyncio.gather(*calls)]
+        done: dict[int, R] = {}
+        following = iter(range(len(parts)))  # shared: each lane takes the next index
+
+        async def lane(in_worker: bool) -> None:
+            for index in following:
+                sent: tuple[object, ...] = (parts[index], *args)
+                if in_worker:
+                    _, done[index] = await self._processes.run(work, sent, {})
+                else:
+                    _, done[index] = await asyncio.to_thread(timed, work, sent, {})
+
+        workers = (lane(in_worker=True) for _ in range(self._processes.processes))
+        await asyncio.gather(lane(in_worker=False), *workers)
+        return [done[index] for index in range(len(parts))]

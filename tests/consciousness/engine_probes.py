@@ -4,6 +4,7 @@ apart from the tests so that a worker does not import the whole test app to find
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import sys
 import time
@@ -61,3 +62,11 @@ def where_part_ran(part: list[str], guard: engine.SemanticGuard | None) -> tuple
 def clients_imported(_calls: list[engine.SeriesCall]) -> list[str]:
     """Which of the model client's modules the worker has imported, once it has `_calls`."""
     return sorted(name for name in ("httpx", "outbound.language_model") if name in sys.modules)
+
+
+def slow_in_a_worker(part: int, seconds: float) -> tuple[int, int]:
+    """(the part, the pid that ran it), after `seconds` in a worker process (none here): a
+    lane slowed by other work."""
+    if multiprocessing.parent_process() is not None:
+        time.sleep(seconds)
+    return part, os.getpid()

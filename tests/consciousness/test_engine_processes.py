@@ -22,6 +22,7 @@ from tests.consciousness.conftest import PROCESS, active_agent, process_input
 from tests.consciousness.engine_probes import (
     die_unless_in,
     niceness,
+    slow_in_a_worker,
     where_it_ran,
     where_part_ran,
 )
@@ -60,6 +61,20 @@ async def test_a_series_is_spread_over_this_process_and_its_workers() -> None:
     assert [pid for pid, _, _ in await alone.run(where_part_ran, [["a"], ["b"]], None)] == [
         os.getpid()
     ] * 2
+
+
+async def test_a_lane_slowed_by_other_work_takes_fewer_parts() -> None:
+    """Each lane takes the next part when it finishes one: the worker, slow here, takes the
+    first part it was given and no more while the thread takes the rest; in order."""
+    processes = EngineProcesses(1, min_bytes=10**9, with_guard=False)
+    try:
+        await processes.warm_up()
+        ran = await EngineLanes(processes).run(slow_in_a_worker, list(range(8)), 2.0)
+    finally:
+        processes.close()
+    assert [part for part, _ in ran] == list(range(8))
+    elsewhere = [part for part, pid in ran if pid != os.getpid()]
+    assert elsewhere == [1]  # the thread took part 0 first, then every part after 1
 
 
 async def test_a_series_analysed_in_a_worker_equals_it_analysed_here() -> None:

@@ -191,7 +191,7 @@ async def test_a_long_series_split_over_lanes_stores_what_one_lane_stores(
     queue_app: tuple[AppState, Caller],
 ) -> None:
     """With a second lane (the server's engine worker process) a long series of one agent is
-    analysed as two parts at once, each from no state, and refolded: every session
+    analysed as parts at once, each from no state, and refolded: every session
     and the agent's final state are what one part in turn gives."""
     app, ada = queue_app
     texts = [
@@ -210,7 +210,6 @@ async def test_a_long_series_split_over_lanes_stores_what_one_lane_stores(
         found = await ada.ok(STATE_AND_SESSIONS, a=agent)
         if lanes == 1:
             whole = found
-    third = len(texts) // 3  # the serving process's thread takes half a worker's share
-    assert seen == {1: [], 2: [third, len(texts) - third]}
+    assert seen == {1: [], 2: [17, 17, 16]}  # 50 runs: 3 parts of at least MIN_PART
     assert found["consciousnessState"]["sessions"] == len(texts)
     assert found == whole
