@@ -227,11 +227,12 @@ async def analyse_in_turn(
     context: Context, runs: Sequence[SessionRun], prior: engine.AgentState | None
 ) -> list[engine.EngineResult]:
     """`analyse` for several runs of one agent, each on the state the one before left
-    (OTLP ingestion's claims, resolvers/ingest_batches.py). With more than one of
-    `engine_fan_out.lanes` (the server's worker processes: other cores), a series of at least
-    2 * MIN_PART runs is split into contiguous parts of at least MIN_PART, up to
-    PARTS_PER_LANE a lane, analysed at once, each from no state, then refolded in order from
-    `prior` (engine.refold_series): the same results as one part in turn."""
+    (OTLP ingestion's claims, resolvers/ingest_batches.py). Where the server has more than
+    one lane (`engine_fan_out`: its worker processes run on other cores), a series of at
+    least 2 * MIN_PART runs is cut into contiguous parts of at least MIN_PART, up to
+    PARTS_PER_LANE per lane, which the lanes analyse at once, each from no state; the
+    results are refolded in order from `prior` (engine.refold_series): the same results as
+    one part in turn."""
     calls = [
         engine.SeriesCall(engine.EngineRequest(run.text), run.config, _responder(run), run.feedback)
         for run in runs

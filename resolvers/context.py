@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, ClassVar, ParamSpec, Protocol, TypeVar
 
 import strawberry
 from starlette.requests import Request
@@ -76,7 +76,7 @@ class EngineFanOut(Protocol):
 class InTurn:
     """The plain EngineFanOut: one lane, any parts in turn in one worker thread."""
 
-    lanes: int = 1
+    lanes: ClassVar[int] = 1
 
     async def run(
         self, work: Callable[..., R], parts: Sequence[object], /, *args: object
