@@ -109,9 +109,8 @@ async def ingest_writer(store: AnalyticsStore, rows: list[ColumnRow], directory:
     writer.start()
     started = time.perf_counter()
     for start in range(0, len(rows), BATCH):
-        async with database.write_session() as session:
-            for row in rows[start : start + BATCH]:
-                await metrics_outbox.stage(session, row)
+        async with database.write_session() as session:  # as an ingestion claim stages
+            await metrics_outbox.stage(session, *rows[start : start + BATCH])
         writer.notify(BATCH)
     await writer.close()
     elapsed = time.perf_counter() - started
