@@ -57,14 +57,20 @@ def _as_uuid(value: Any) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
+def _uuid_number(value: Any) -> int:
+    """An id as its 128-bit number, which clickhouse-connect encodes as it is: a staged row's
+    id is text, and reading the number from it costs a third of making a UUID object."""
+    return value.int if isinstance(value, uuid.UUID) else int(str(value).replace("-", ""), 16)
+
+
 def _as_datetime(value: Any) -> datetime:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-# What the insert needs done to a value of each Python type, beyond passing it on: a spooled
+# What the insert needs done to a value of each Python type, beyond passing it on: a staged
 # row (JSON) has ids and times as strings, and a row's categories are a tuple.
 _INSERT_FORMS: dict[Any, Callable[[Any], Any]] = {
-    uuid.UUID: _as_uuid,
+    uuid.UUID: _uuid_number,
     datetime: _as_datetime,
     tuple[str, ...]: list,
 }
@@ -107,7 +113,7 @@ def metrics_columns(row: MetricsRow) -> ColumnRow:
 
 
 def row_values(row: ColumnRow) -> list[Any]:
-    """A row as the insert wants it: values in column order, ids as UUID, times as datetime;
+    """A row as the insert wants it: values in column order, ids as numbers, times as datetime;
     a column the row lacks (staged before the column was added) gets its default."""
     values = [row.get(column.name, column.default) for column in COLUMNS]
     return [
@@ -185,7 +191,7 @@ class AnalyticsStore:
             {
                 "start": min(times),
                 "end": max(times),
-                "ids": [_as_uuid(row["request_id"]) for row in rows],
+                "ids": [str(row["request_id"]) for row in rows],  # bound as text either way
             },
         )
         return {_as_uuid(request_id) for (request_id,) in found}

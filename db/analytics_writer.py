@@ -123,7 +123,11 @@ class AnalyticsWriter(DrainLoop):
         async with claimed_batch(self._database, self._batch_size) as batch:
             rows = [entry.row for entry in batch]
             stored = await self._sink.stored_request_ids(rows)
-            fresh = [row for row in rows if uuid.UUID(str(row["request_id"])) not in stored]
+            fresh = (
+                [row for row in rows if uuid.UUID(str(row["request_id"])) not in stored]
+                if stored  # a replayed batch; else (nearly always) no id need be parsed
+                else rows
+            )
             if fresh:
                 await self._sink.insert_metrics(fresh, _content_token(fresh))
                 self._count_batch(len(fresh))
