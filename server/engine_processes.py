@@ -23,6 +23,7 @@ import enum
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -66,8 +67,15 @@ def _exit_when_orphaned(parent: int) -> None:
 
 def _load_worker(with_guard: bool, contextual: bool) -> None:
     """The worker's initializer: follow the server's life, yield the CPU to it first, and
-    load the semantic guard once, as the server did."""
+    load the semantic guard once, as the server did.
+
+    A terminal's Ctrl-C reaches the whole process group at once; the worker leaves stopping
+    to its server, which ends it after the calls in flight (interrupted first, it printed a
+    KeyboardInterrupt traceback and broke the pool under them). A server that dies without
+    ending it is noticed by the watch below.
+    """
     global _worker_guard
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     watch = threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True)
     watch.start()
     os.nice(WORKER_NICENESS)

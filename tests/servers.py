@@ -55,13 +55,23 @@ def start_server(
     *,
     ready_path: str = "/health",
     startup_seconds: float = STARTUP_SECONDS,
+    own_process_group: bool = False,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start it and wait until `ready_path` answers 200; its output goes to workdir/server.log."""
+    """Start it and wait until `ready_path` answers 200; its output goes to workdir/server.log.
+    `own_process_group`: in a session of its own, so that a signal to its group (a terminal's
+    Ctrl-C) reaches it and its children, and not the tests."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     command = [str(Path(sys.executable).parent / "consciousness"), "serve", "--port", str(port)]
     with (workdir / "server.log").open("ab") as log:
-        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=log)
+        process = subprocess.Popen(
+            command,
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=log,
+            start_new_session=own_process_group,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + startup_seconds
     while True:
