@@ -36,7 +36,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import engine
 from auth.permissions import Principal
@@ -70,6 +70,7 @@ from resolvers.responders import (
 )
 from resolvers.session_records import SessionRun, metrics_of
 
+T = TypeVar("T")
 # The fewest runs a part of a split series gets: below, the round trip to a worker process
 # (pickling the calls and the results) costs more than the share of the work it takes.
 MIN_PART = 16
@@ -223,6 +224,14 @@ async def analyse(
     )
 
 
+def even_parts(items: Sequence[T], count: int) -> list[Sequence[T]]:
+    """`items` cut into `count` contiguous parts whose sizes differ by at most one, so none
+    is shorter than len(items) // count."""
+    size, longer = divmod(len(items), count)
+    bounds = [part * size + min(part, longer) for part in range(count + 1)]
+    return [items[bounds[part] : bounds[part + 1]] for part in range(count)]
+
+
 async def analyse_in_turn(
     context: Context, runs: Sequence[SessionRun], prior: engine.AgentState | None
 ) -> list[engine.EngineResult]:
@@ -241,9 +250,9 @@ async def analyse_in_turn(
     count = min(fan_out.lanes * PARTS_PER_LANE, len(calls) // MIN_PART)
     if fan_out.lanes == 1 or count < 2:
         return await context.app.run_engine(engine.process_series, calls, prior, context.app.guard)
-    size = -(-len(calls) // count)
-    parts = [calls[at : at + size] for at in range(0, len(calls), size)]
-    done = await fan_out.run(engine.process_series, parts, None, context.app.guard)
+    done = await fan_out.run(
+        engine.process_series, even_parts(calls, count), None, context.app.guard
+    )
     return engine.refold_series(calls, [r for part in done for r in part], prior)
 
 
