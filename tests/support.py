@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from sqlalchemy import Uuid, bindparam, text
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -200,3 +201,11 @@ async def insert_raw(session: AsyncSession, rows: Sequence[tuple[str, dict[str, 
             names.append(bindparam("now", type_=UTCDateTime()))
         bound = text(statement).bindparams(*names)
         await session.exec(bound, params={**values, "now": utcnow()})  # type: ignore[call-overload]
+
+
+def process_alive(pid: int) -> bool:
+    """Running, not gone and not a zombie waiting for whoever adopted it to reap it."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

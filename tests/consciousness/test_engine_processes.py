@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import engine
@@ -27,7 +26,7 @@ from tests.consciousness.engine_probes import (
     where_part_ran,
 )
 from tests.engine.test_properties import without_timings
-from tests.support import register
+from tests.support import process_alive, register
 
 
 async def test_a_long_input_runs_in_a_worker_with_the_workers_own_guard() -> None:
@@ -130,15 +129,6 @@ def test_a_worker_ends_when_its_server_is_killed() -> None:
         server.stdout.close()
         if process_alive(worker):
             os.kill(worker, signal.SIGKILL)
-
-
-def process_alive(pid: int) -> bool:
-    """Running, not gone and not a zombie waiting for whoever adopted it to reap it."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_what_goes_to_a_worker_is_measured_in_utf8_bytes() -> None:

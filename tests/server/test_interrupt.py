@@ -11,42 +11,22 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
-from tests.consciousness.test_engine_processes import process_alive
 from tests.servers import STOP_SECONDS, embedded_env, start_server, stop_server
+from tests.support import process_alive
 
 WORKER_SECONDS = 60  # the engine worker starts beside the rest of start-up and loads the guard
 
 
-def children(pid: int) -> list[int]:
-    """The pids whose parent is `pid`, read from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:  # gone meanwhile
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def command_line(pid: int) -> str:
-    try:
-        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def engine_worker(server: subprocess.Popen[bytes]) -> int:
-    """The pid of the server's spawned engine worker, once it runs."""
+def engine_worker(server: subprocess.Popen[bytes]) -> psutil.Process:
+    """The server's spawned engine worker, once it runs."""
     deadline = time.monotonic() + WORKER_SECONDS
     while time.monotonic() < deadline:
-        for pid in children(server.pid):
-            if "spawn_main" in command_line(pid):
-                return pid
+        for child in psutil.Process(server.pid).children():
+            if "spawn_main" in " ".join(child.cmdline()):
+                return child
         time.sleep(0.2)
     raise AssertionError("the server started no engine worker process")
 
@@ -68,6 +48,6 @@ def test_a_signal_to_the_process_group_stops_the_server_and_its_worker_cleanly(
     assert "leaked" not in log, log
     assert "Traceback" not in log, log
     deadline = time.monotonic() + 10
-    while process_alive(worker) and time.monotonic() < deadline:
+    while process_alive(worker.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not process_alive(worker), "the engine worker outlived its server"
+    assert not process_alive(worker.pid), "the engine worker outlived its server"
