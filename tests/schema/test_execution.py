@@ -4,12 +4,16 @@ lean resolvers call a field's method with what strawberry would pass it."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import gc
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import strawberry
+from graphql import parse
 from strawberry.extensions import SchemaExtension
 
 from schema.execution import Execution, plain_leaf_fields, use_lean_resolvers
@@ -164,3 +168,38 @@ async def test_an_async_resolver_still_answers_beside_lean_ones() -> None:
     result = await make_schema().execute("{ items { later shout } }")
     assert result.errors is None
     assert result.data == {"items": [{"later": "ab", "shout": "AB"}]}
+
+
+class OperationContext:
+    """A context value a test can hold weakly."""
+
+
+async def test_an_operation_s_objects_are_freed_as_it_ends_not_by_the_collector() -> None:
+    ITEMS[:] = [Item(name="ab", count=1, colour=Colour.RED)]
+    schema = make_schema()
+    gc.disable()  # only reference counting frees what the operation built
+    try:
+        context = OperationContext()
+        freed = weakref.ref(context)
+        result = await schema.execute("{ items { later shout } }", context_value=context)
+        del context
+        assert result.errors is None
+        assert freed() is None
+    finally:
+        gc.enable()
+
+
+async def test_the_resolve_info_helpers_track_and_gather_async_work() -> None:
+    executor = Execution.build(make_schema()._schema, parse("{ items { name } }"))
+    assert isinstance(executor, Execution)
+    helpers = executor.async_helpers
+    done: list[str] = []
+
+    async def work(name: str) -> str:
+        done.append(name)
+        return name
+
+    helpers.track([work("tracked"), "not awaitable"])
+    assert await helpers.gather([work("a"), work("b")]) == ["a", "b"]
+    await asyncio.gather(*executor.background_futures)
+    assert sorted(done) == ["a", "b", "tracked"]
