@@ -148,11 +148,16 @@ def workers(count: int, env: dict[str, str], workdir: Path) -> Iterator[tuple[st
     logs = [workdir / f"worker{index}-of-{count}.log" for index in range(count)]
     try:
         for index, log in enumerate(logs):
+            # as `serve --workers N` tells each worker how many serve beside it
+            serving_env = {
+                "DATA_DIR": str(workdir / f"worker{index}"),
+                "SERVING_PROCESSES": str(count),
+            }
             with log.open("wb") as out:
                 procs.append(
                     subprocess.Popen(
                         [sys.executable, str(SOCKET_WORKER), str(listening.fileno())],
-                        env=env | {"DATA_DIR": str(workdir / f"worker{index}")},
+                        env=env | serving_env,
                         cwd=workdir,
                         stdout=out,
                         stderr=subprocess.STDOUT,

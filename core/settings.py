@@ -140,7 +140,10 @@ class Settings(BaseSettings):
     # keeps the engine within 5 ms per 1 KB (docs/engine-guard.md) and saves ~100 MB.
     ethics_contextual_stage: bool = True
     engine_processes: int = Field(default=1, ge=0, le=64)  # server/engine_processes.py
-    engine_process_min_bytes: int = Field(default=4_000, gt=0)
+    # Unset: decided by a serving process from its cores (server/engine_processes.py).
+    engine_process_min_bytes: int | None = Field(default=None, gt=0)
+    # How many serving processes share this host's cores: `serve --workers N` sets N.
+    serving_processes: int = Field(default=1, ge=1)
     db_pool_size: int = Field(default=40, gt=0)  # a fixed pool: db/session.py says why
     db_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     registration_enabled: bool = True

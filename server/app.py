@@ -43,7 +43,12 @@ from resolvers.pagination import CursorCodec
 from schema.schema import schema
 from server.dashboard import dashboard_page
 from server.downloads import export_download
-from server.engine_processes import EngineProcesses
+from server.engine_processes import (
+    LONG_INPUT_BYTES,
+    EngineProcesses,
+    available_cores,
+    serving_min_bytes,
+)
 from server.graphql_app import GraphQLApp
 from server.landing import landing_endpoint
 from server.metrics import Metrics, metrics_endpoint
@@ -93,7 +98,7 @@ def create_app(
     metrics = Metrics(lambda: _running_stores(running)) if settings.metrics_enabled else None
     engine_processes = EngineProcesses(
         settings.engine_processes,
-        settings.engine_process_min_bytes,
+        settings.engine_process_min_bytes or LONG_INPUT_BYTES,
         with_guard=settings.ethics_semantic_guard,
         contextual=settings.ethics_contextual_stage,
     )
@@ -278,6 +283,18 @@ def app_from_environment() -> Starlette:
 
     settings = load_settings()
     configure_logging(settings.log_level.value, settings.log_format.value)
+    if settings.engine_process_min_bytes is None and settings.engine_processes:
+        cores = available_cores()
+        min_bytes = serving_min_bytes(settings.serving_processes, settings.engine_processes, cores)
+        log.info(
+            "engine inputs of %d UTF-8 bytes or more go to its worker process(es): %d serving "
+            "process(es) with %d engine worker(s) each on %d core(s)",
+            min_bytes,
+            settings.serving_processes,
+            settings.engine_processes,
+            cores,
+        )
+        settings = settings.model_copy(update={"engine_process_min_bytes": min_bytes})
     app = create_app(settings, warm_engine_processes=True)
     tune_collector()  # a serving process: short GC pauses with many sockets (server/heap.py)
     return app

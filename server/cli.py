@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sys
 from collections.abc import Sequence
 from enum import Enum
@@ -28,6 +29,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         from db.allow_list import load_allow_list
 
         load_allow_list(settings.persisted_operations_file)  # a bad file: one line, exit 2
+    if "SERVING_PROCESSES" not in os.environ:  # each worker reads it (server/engine_processes.py)
+        os.environ["SERVING_PROCESSES"] = str(args.workers)
     url = _local_url(args.host, args.port)
     if args.demo:
         _start_demo(settings, url)

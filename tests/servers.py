@@ -14,10 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 STARTUP_SECONDS = 60
 STOP_SECONDS = 30
+WORKER_SECONDS = 60  # the engine worker starts beside the rest of start-up, loads the guard
 STORE_SETTINGS = frozenset(
     {
         "DATABASE_URL",
@@ -47,6 +49,17 @@ def embedded_env(workdir: Path, **overrides: str) -> dict[str, str]:
     env["AUTH_ANOMALY_FAILED_USERNAMES"] = "0"  # the fuzzing signs in as anyone
     env["RATE_LIMITED_HOLD_SECONDS"] = "0"  # the fuzzing is refused often, on purpose
     return env | overrides
+
+
+def engine_worker(server: subprocess.Popen[bytes]) -> psutil.Process:
+    """The server's spawned engine worker, once it runs."""
+    deadline = time.monotonic() + WORKER_SECONDS
+    while time.monotonic() < deadline:
+        for child in psutil.Process(server.pid).children():
+            if "spawn_main" in " ".join(child.cmdline()):
+                return child
+        time.sleep(0.2)
+    raise AssertionError("the server started no engine worker process")
 
 
 def start_server(

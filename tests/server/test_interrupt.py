@@ -7,28 +7,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
-from tests.servers import STOP_SECONDS, embedded_env, start_server, stop_server
+from tests.servers import STOP_SECONDS, embedded_env, engine_worker, start_server, stop_server
 from tests.support import process_alive
-
-WORKER_SECONDS = 60  # the engine worker starts beside the rest of start-up and loads the guard
-
-
-def engine_worker(server: subprocess.Popen[bytes]) -> psutil.Process:
-    """The server's spawned engine worker, once it runs."""
-    deadline = time.monotonic() + WORKER_SECONDS
-    while time.monotonic() < deadline:
-        for child in psutil.Process(server.pid).children():
-            if "spawn_main" in " ".join(child.cmdline()):
-                return child
-        time.sleep(0.2)
-    raise AssertionError("the server started no engine worker process")
 
 
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
