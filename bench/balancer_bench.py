@@ -59,7 +59,9 @@ def servers(count: int, env: dict[str, str], workdir: Path) -> Iterator[list[tup
             with log.open("wb") as out:
                 procs.append(subprocess.Popen(
                     [str(BIN / "consciousness"), "serve", "--port", str(port)],
-                    env=env | {"DATA_DIR": str(data_dir)}, cwd=workdir, stdout=out,
+                    # SERVING_PROCESSES as deploy/compose.yaml sets it for servers sharing a host
+                    env=env | {"DATA_DIR": str(data_dir), "SERVING_PROCESSES": str(count)},
+                    cwd=workdir, stdout=out,
                     stderr=subprocess.STDOUT, start_new_session=True,
                 ))  # fmt: skip
             url = f"http://127.0.0.1:{port}"
