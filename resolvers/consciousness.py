@@ -224,9 +224,13 @@ async def analyse(
     )
 
 
-def even_parts(items: Sequence[T], count: int) -> list[Sequence[T]]:
-    """`items` cut into `count` contiguous parts whose sizes differ by at most one, so none
-    is shorter than len(items) // count."""
+def series_parts(items: Sequence[T], lanes: int) -> list[Sequence[T]]:
+    """`items` as analyse_in_turn cuts them for `lanes` lanes: one part where there is one
+    lane or too few items for two parts of MIN_PART; otherwise up to PARTS_PER_LANE parts a
+    lane, contiguous, whose sizes differ by at most one, so none is shorter than MIN_PART."""
+    count = min(lanes * PARTS_PER_LANE, len(items) // MIN_PART)
+    if lanes == 1 or count < 2:
+        return [items]
     size, longer = divmod(len(items), count)
     bounds = [part * size + min(part, longer) for part in range(count + 1)]
     return [items[bounds[part] : bounds[part + 1]] for part in range(count)]
@@ -247,12 +251,10 @@ async def analyse_in_turn(
         for run in runs
     ]
     fan_out = context.app.engine_fan_out
-    count = min(fan_out.lanes * PARTS_PER_LANE, len(calls) // MIN_PART)
-    if fan_out.lanes == 1 or count < 2:
+    parts = series_parts(calls, fan_out.lanes)
+    if len(parts) == 1:
         return await context.app.run_engine(engine.process_series, calls, prior, context.app.guard)
-    done = await fan_out.run(
-        engine.process_series, even_parts(calls, count), None, context.app.guard
-    )
+    done = await fan_out.run(engine.process_series, parts, None, context.app.guard)
     return engine.refold_series(calls, [r for part in done for r in part], prior)
 
 

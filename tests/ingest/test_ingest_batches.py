@@ -18,7 +18,7 @@ from sqlmodel import col, func, select
 from core.settings import Settings
 from db.models import Agent, ConsciousnessSession, IngestQueue, MetricsOutbox
 from db.repositories import ingest_queue
-from resolvers.consciousness import MIN_PART, PARTS_PER_LANE, even_parts
+from resolvers.consciousness import MIN_PART, PARTS_PER_LANE, series_parts
 from resolvers.context import AppState, InTurn
 from resolvers.observed_calls import ObservedCall
 from server.app import create_app
@@ -217,12 +217,14 @@ async def test_a_long_series_split_over_lanes_stores_what_one_lane_stores(
 
 def test_a_split_series_parts_are_contiguous_and_none_is_shorter_than_min_part() -> None:
     """As analyse_in_turn cuts a series for two lanes: every run once, in order, in parts
-    whose sizes differ by at most one (a ceiling-sized cut left 100 runs a last part of 15)."""
+    whose sizes differ by at most one (a ceiling-sized cut left 100 runs a last part of 15);
+    too short a series, or one lane, stays whole."""
+    assert series_parts(list(range(2 * MIN_PART - 1)), 2) == [list(range(2 * MIN_PART - 1))]
+    assert series_parts(list(range(900)), 1) == [list(range(900))]
     for runs in range(2 * MIN_PART, 900):
-        count = min(2 * PARTS_PER_LANE, runs // MIN_PART)
-        parts = even_parts(list(range(runs)), count)
+        parts = series_parts(list(range(runs)), 2)
         sizes = [len(part) for part in parts]
         assert [run for part in parts for run in part] == list(range(runs))
-        assert len(parts) == count
+        assert len(parts) == min(2 * PARTS_PER_LANE, runs // MIN_PART)
         assert min(sizes) >= MIN_PART
         assert max(sizes) - min(sizes) <= 1
