@@ -31,19 +31,16 @@ import asyncio
 import enum
 import logging
 import math
-import multiprocessing
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, TypeVar
 
 import engine
 from server.engine_pickling import register_engine_records
+from server.engine_workers import WorkerGone, WorkerPool
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -93,31 +90,17 @@ WORKER_NICENESS = 10
 the serving process's short requests should go first when the two compete for it."""
 
 
-PARENT_CHECK_SECONDS = 1.0
-
-
-def _exit_when_orphaned(parent: int) -> None:
-    """End the worker once its server is gone. A worker holds both ends of its call queue's
-    pipe, so a server killed with SIGKILL (or the OOM killer) would leave it waiting forever,
-    holding its few hundred MB."""
-    while os.getppid() == parent:
-        time.sleep(PARENT_CHECK_SECONDS)
-    os._exit(0)
-
-
 def _load_worker(with_guard: bool, contextual: bool) -> None:
-    """The worker's initializer: follow the server's life, yield the CPU to it first, and
-    load the semantic guard once, as the server did.
+    """The worker's initializer: yield the CPU to the server first, and load the semantic
+    guard once, as the server did.
 
     A terminal's Ctrl-C reaches the whole process group at once; the worker leaves stopping
-    to its server, which ends it after the calls in flight (interrupted first, it printed a
-    KeyboardInterrupt traceback and broke the pool under them). A server that dies without
-    ending it is noticed by the watch below.
+    to its server, which ends it after the call in flight (interrupted first, it printed a
+    KeyboardInterrupt traceback and failed the calls under it). A server that dies without
+    ending it is noticed on the worker's socket (server/engine_workers.py).
     """
     global _worker_guard
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    watch = threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True)
-    watch.start()
     os.nice(WORKER_NICENESS)
     register_engine_records()  # the results it sends back
     if with_guard:
@@ -161,7 +144,7 @@ class EngineProcesses:
         self.processes = processes
         self.min_bytes = min_bytes
         self._guard_options = (with_guard, contextual)
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
 
     def takes(self, args: tuple[object, ...]) -> bool:
         """Whether this call's input is long enough to be worth another process (a character
@@ -174,17 +157,15 @@ class EngineProcesses:
             return False
         return len(text) >= self.min_bytes or len(text.encode()) >= self.min_bytes
 
-    def _executor(self) -> ProcessPoolExecutor:
+    def _workers(self) -> WorkerPool:
+        """The pool, started on this loop if there is none (or the one there is belongs to a
+        loop that has ended: a test's)."""
+        loop = asyncio.get_running_loop()
+        if self._pool is not None and (self._pool.broken or self._pool.loop is not loop):
+            self._discard()
         if self._pool is None:
             register_engine_records()  # the calls sent (the results come back either way)
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.processes,
-                # spawn, not fork: this process has threads (the loop's, the stores') whose
-                # locks a forked child would inherit held.
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_load_worker,
-                initargs=self._guard_options,
-            )
+            self._pool = WorkerPool(self.processes, _load_worker, self._guard_options)
         return self._pool
 
     async def run(
@@ -193,15 +174,14 @@ class EngineProcesses:
         """`work(*args, **kwargs)` in a worker, with when it started (ns since the epoch)."""
         sent_args = tuple(_placeholder(arg) for arg in args)
         sent_kwargs = {name: _placeholder(value) for name, value in kwargs.items()}
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(
-                self._executor(), _timed_in_worker, work, sent_args, sent_kwargs
+            answer: tuple[int, R] = await self._workers().call(
+                _timed_in_worker, work, sent_args, sent_kwargs
             )
-        except BrokenProcessPool:
-            log.warning("an engine worker process died; this input runs in a thread instead")
-            self._discard()
+        except WorkerGone:  # its pool is broken: the next call starts a new one
+            log.warning("an engine worker process stopped; this input runs in a thread instead")
             return await asyncio.to_thread(timed, work, args, kwargs)
+        return answer
 
     async def warm_up(self) -> None:
         """Start the workers now (each loads the guard: about a second) instead of on the
@@ -209,13 +189,9 @@ class EngineProcesses:
         if self.processes == 0:
             return
         started = time.perf_counter()
-        loop = asyncio.get_running_loop()
-        pool = self._executor()
         try:
-            await asyncio.gather(
-                *(loop.run_in_executor(pool, time.sleep, 0.05) for _ in range(self.processes))
-            )
-        except BrokenProcessPool:  # serve anyway: long inputs run in a thread until one works
+            await self._workers().ready()
+        except WorkerGone:  # serve anyway: long inputs run in a thread until one works
             log.exception("the engine worker processes did not start")
             self._discard()
             return
@@ -228,8 +204,9 @@ class EngineProcesses:
     def _discard(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.close()
 
     def close(self) -> None:
-        """Stop the workers; a call still waiting gets CancelledError's BrokenProcessPool."""
+        """Stop the workers, each after the call it is running; a call still waiting runs in
+        a thread instead."""
         self._discard()

@@ -40,13 +40,16 @@ def serve_until_killed() -> None:
     big answer comes after the test has killed this process, then wait to be killed."""
     from server.engine_processes import EngineProcesses
 
-    async def start() -> int:
+    kept: list[object] = []  # the pool's socket stays open, unread, until this is killed
+
+    async def start() -> None:
         processes = EngineProcesses(1, min_bytes=1, with_guard=False)
         _, pid = await processes.run(os.getpid, (), {})
-        asyncio.get_running_loop().run_in_executor(processes._executor(), big_answer_later, 1.0)
-        return pid
+        print(pid, flush=True)
+        kept.extend([processes, asyncio.ensure_future(processes.run(big_answer_later, (1.0,), {}))])
+        await asyncio.sleep(0.2)  # the call is on its way; the loop then ends
 
-    print(asyncio.run(start()), flush=True)
+    asyncio.run(start())
     time.sleep(600)
 
 
@@ -70,3 +73,30 @@ def slow_in_a_worker(part: int, seconds: float) -> tuple[int, int]:
     if multiprocessing.parent_process() is not None:
         time.sleep(seconds)
     return part, os.getpid()
+
+
+def fail_with(message: str) -> None:
+    raise ValueError(message)
+
+
+def unpicklable_answer() -> object:
+    """An answer no pickler can send (a lock)."""
+    import threading
+
+    return threading.Lock()
+
+
+def pid_after(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def fail_unpicklably() -> None:
+    """An error no pickler can send back (it holds a lock)."""
+    import threading
+
+    raise ValueError(threading.Lock())
+
+
+def no_setup() -> None:
+    """A worker initializer with nothing to load."""
