@@ -88,9 +88,15 @@ class SessionRun:
         return (time.perf_counter() - self.started) * 1000.0
 
 
+_RESPONDER_FIELDS = tuple(
+    f.name for f in dataclasses.fields(ResponderOutcome) if f.name != "content"
+)
+
+
 def _responder_record(outcome: ResponderOutcome) -> dict[str, Any]:
-    """What the session stores about the responder (not the content: that is stored apart)."""
-    return {k: v for k, v in dataclasses.asdict(outcome).items() if k != "content"}
+    """What the session stores about the responder (not the content: that is stored apart).
+    Its fields are plain values, so not `dataclasses.asdict`, which deep-copies each one."""
+    return {name: getattr(outcome, name) for name in _RESPONDER_FIELDS}
 
 
 def metrics_of(
