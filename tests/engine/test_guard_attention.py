@@ -39,12 +39,20 @@ def test_fused_vectors_match_the_unfused_int8_graph() -> None:
     unfused = MiniLMEncoder(
         _session(int8_model(model_file().read_bytes()).SerializeToString()), encoder._tokenizer
     )
+    as_shipped = MiniLMEncoder(_session(model_file().read_bytes()), encoder._tokenizer)
     texts = [*SENTENCES, LONG]
     fused_vectors, unfused_vectors = encoder.embed(texts), unfused.embed(texts)
+    float_vectors = as_shipped.embed(texts)
     # The same products in another order: a quantized activation may round one step the
-    # other way, so the vectors agree closely, not bit for bit.
+    # other way, how often depending on the CPU's int8 kernels (with VNNI every cosine was
+    # above 0.999; on an AVX2-only CPU one sentence's was 0.9968). So the two agree far more
+    # closely than either does with the float graph (0.99 there), and fusing costs nothing
+    # against it: each fused vector is as close to the float one as the unfused vector is.
     cosines = (fused_vectors * unfused_vectors).sum(axis=1)
-    assert float(cosines.min()) > 0.999, cosines
+    assert float(cosines.min()) > 0.995, cosines
+    fused_error = 1 - (fused_vectors * float_vectors).sum(axis=1)
+    unfused_error = 1 - (unfused_vectors * float_vectors).sum(axis=1)
+    assert np.all(fused_error <= unfused_error + 0.001), (fused_error, unfused_error)
     assert not np.array_equal(fused_vectors, np.zeros_like(fused_vectors))
 
 
