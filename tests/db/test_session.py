@@ -102,3 +102,27 @@ async def test_a_busy_pool_refuses_after_its_timeout_and_opens_no_extra_connecti
         assert held[0] in pids
     finally:
         await database.close()
+
+
+async def test_units_of_work_get_a_busy_pool_in_the_order_they_asked(postgres_url: str) -> None:
+    """A unit of work that ends and at once starts another goes behind those already waiting
+    for a turn (db/session.py says why turns: under load, SQLAlchemy's pool alone did not
+    serve its waiters in order)."""
+    database = Database(postgres_url, pool_size=1, pool_timeout=5)
+    order: list[str] = []
+
+    async def unit(name: str) -> None:
+        async with database.read() as session:
+            await session.exec(text("SELECT 1"))
+            order.append(name)
+
+    try:
+        async with database.read() as held:
+            await held.exec(text("SELECT 1"))
+            waiting = [asyncio.create_task(unit(name)) for name in ("first", "second")]
+            await asyncio.sleep(0.1)  # both wait for the one connection
+        await unit("again")  # the holder's next unit of work, asked for after theirs
+        await asyncio.gather(*waiting)
+    finally:
+        await database.close()
+    assert order == ["first", "second", "again"]
