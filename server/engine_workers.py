@@ -8,9 +8,9 @@ calls. One serving process on PostgreSQL + Redis with every input in its worker
 (bench/process_load_bench.py --workers 1 --connections 50, five alternating runs each):
 223 requests/s (median; 188-236) and 4.15 ms of serving CPU a request (3.93-4.92) against
 186 (170-191) and 4.88 ms (4.73-5.42) through the executor. At 200 in flight, past what
-one serving process can answer: 197-240 requests/s against 148-160, but p99 1.3-6.0 s over
-six runs against 1.6-1.8 s in two: the executor's path was slower and also fairer, and why
-the faster one serves some requests so much later than others is not found yet.
+one serving process can answer: 197-240 requests/s against 148-160. There the faster path
+also exposed an unfair wait for the database pool (a few requests waited seconds while most
+went straight through), which db/session.py now queues in turn.
 
 A call is a frame (8-byte length, then a pickle of id, function, arguments) written to the
 least busy worker's socket; the worker runs calls in order and writes back (id, ok, value).
