@@ -167,11 +167,14 @@ class Database:
         if self._turns is None:  # SQLite: no pool to queue for
             yield
             return
-        try:
-            async with asyncio.timeout(self._pool_timeout):
-                await self._turns.acquire()
-        except TimeoutError as exc:
-            raise ServiceUnavailable(POOL_EXHAUSTED) from exc
+        if not self._turns.locked():  # a turn free and nobody waiting: no timer to arm
+            await self._turns.acquire()
+        else:
+            try:
+                async with asyncio.timeout(self._pool_timeout):
+                    await self._turns.acquire()
+            except TimeoutError as exc:
+                raise ServiceUnavailable(POOL_EXHAUSTED) from exc
         try:
             yield
         finally:
