@@ -18,6 +18,7 @@ from sqlmodel import col, func, select
 from core.settings import Settings
 from db.models import Agent, ConsciousnessSession, IngestQueue, MetricsOutbox
 from db.repositories import ingest_queue
+from db.session import Database
 from resolvers.consciousness import MIN_PART, PARTS_PER_LANE, series_parts
 from resolvers.context import AppState, InTurn
 from resolvers.observed_calls import ObservedCall
@@ -31,9 +32,13 @@ from tests.support import FakeClock, register
 
 
 @pytest.fixture
-async def queue_app(settings: Settings) -> AsyncIterator[tuple[AppState, Caller]]:
-    """An app whose own worker does not run (the test drives one), and a user on it."""
-    app = create_app(settings.model_copy(update={"ingest_worker": False}))
+async def queue_app(
+    settings: Settings, own_database: Database
+) -> AsyncIterator[tuple[AppState, Caller]]:
+    """An app whose own worker does not run (the test drives one), and a user on it, on a
+    database of its own: the session-wide app's ingestion worker would drain its queue."""
+    own = {"ingest_worker": False, "database_url": own_database.url}
+    app = create_app(settings.model_copy(update=own))
     async with running(app) as started:
         transport = httpx.ASGITransport(app=started.asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
