@@ -34,7 +34,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,15 +46,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     async_sessionmaker,
     create_async_engine,
 )
 from sqlalchemy.pool import QueuePool
+from sqlalchemy.sql.expression import ReturnsRows
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.errors import ServiceUnavailable
+from db.direct import DirectStatement
 
 CONNECTION_LOST = "the database connection was lost; try again"
 POOL_EXHAUSTED = "the database is busy: no connection became free in time; try again"
@@ -147,6 +148,7 @@ class Database:
         self._sqlite_writers = asyncio.Lock() if self.backend == "sqlite" else None
         self._pool_timeout = pool_timeout
         self._turns = asyncio.Semaphore(pool_size) if self.backend == "postgresql" else None
+        self._direct: dict[ReturnsRows, DirectStatement] = {}
 
     def pool_usage(self) -> PoolUsage | None:
         """The pool's connections now; None on SQLite, which has no pool of its own."""
@@ -201,17 +203,6 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
-        """A connection whose statements each commit on their own: for one statement that
-        does a whole write (PostgreSQL's data-modifying WITH) in one round trip."""
-        async with (
-            self._turn(),
-            _connection_loss_refused(),
-            self._autocommit.connect() as connection,
-        ):
-            yield connection
-
-    @asynccontextmanager
     async def write_session(self) -> AsyncIterator[AsyncSession]:
         """`session()` for a unit of work that writes under contention (`process`).
 
@@ -222,6 +213,51 @@ class Database:
         """
         async with self._sqlite_writers or contextlib.nullcontext(), self.session() as session:
             yield session
+
+    async def fetch_direct(
+        self, statement: ReturnsRows, values: Mapping[str, Any]
+    ) -> list[Sequence[Any]]:
+        """PostgreSQL: the rows of `statement` run on its own (autocommit) on the driver's
+        connection (db/direct.py says why)."""
+        prepared = self._prepared(statement)
+        async with self._driver() as connection:
+            rows: list[Sequence[Any]] = await connection.fetch(
+                prepared.sql, *prepared.arguments(values)
+            )
+            return rows
+
+    async def execute_direct(self, statement: ReturnsRows, values: Mapping[str, Any]) -> int:
+        """PostgreSQL: `statement` run on its own on the driver's connection; how many rows
+        its command reports (the count of `INSERT 0 1`, `UPDATE 3`)."""
+        prepared = self._prepared(statement)
+        async with self._driver() as connection:
+            status: str = await connection.execute(prepared.sql, *prepared.arguments(values))
+        return int(status.rsplit(" ", 1)[-1])
+
+    def _prepared(self, statement: ReturnsRows) -> DirectStatement:
+        prepared = self._direct.get(statement)
+        if prepared is None:
+            if self.backend != "postgresql":
+                raise ValueError("direct statements run on PostgreSQL only")
+            prepared = DirectStatement.compile(statement, self.engine.dialect)
+            self._direct[statement] = prepared
+        return prepared
+
+    @asynccontextmanager
+    async def _driver(self) -> AsyncIterator[Any]:
+        """A pooled connection's asyncpg connection, outside any transaction. A lost
+        connection is left for SQLAlchemy to find with a statement of its own, so that it is
+        handled as for SQLAlchemy's statements (module docstring): refused once, with this
+        connection and every older one dropped."""
+        async with self._turn(), _connection_loss_refused(), self._autocommit.connect() as pooled:
+            driver = (await pooled.get_raw_connection()).driver_connection
+            try:
+                yield driver
+            except Exception:
+                if driver is None or not driver.is_closed():
+                    raise
+                await pooled.exec_driver_sql("SELECT 1")  # fails: the connection is closed
+                raise
 
     async def ping(self) -> float:
         """Round-trip time of `SELECT 1` in milliseconds."""

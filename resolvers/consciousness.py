@@ -160,11 +160,14 @@ async def process_checked(
     """Steps 1 to 5 of `process` on input already checked; with `call` (an ingested span)
     the observed output is the content, checked and redacted, and no model is asked."""
     settings = context.settings
-    async with context.stores.database.read() as session:
-        read = await sessions.read_state(session, agent_id, owner_id=owner_scope(principal))
-        ids = [] if read is None else read.feedback_ids
-        feedback = await marks.engine_feedback(session, ids, context.app.keyring)  # none: no query
+    database = context.stores.database
+    read = await sessions.read_state(database, agent_id, owner_id=owner_scope(principal))
     stored = require_active(agent_id, read)
+    feedback: tuple[engine.Feedback, ...] = ()
+    if stored.feedback_ids:  # a query only for an agent with marks
+        async with database.read() as session:
+            keyring = context.app.keyring
+            feedback = await marks.engine_feedback(session, stored.feedback_ids, keyring)
     started = time.perf_counter()
     config = config_for(settings, stored.configuration)
     outcome = REFLECTIVE_OUTCOME

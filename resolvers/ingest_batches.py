@@ -156,10 +156,11 @@ async def _read_agent(
     context: Context, principal: Principal, agent_id: uuid.UUID
 ) -> _AgentCalls | None:
     """The owner's agent as `process` reads it (step 1), None unless it is there and ACTIVE."""
-    async with context.stores.database.read() as session:
-        read = await sessions.read_state(session, agent_id, owner_id=owner_scope(principal))
-        if read is None or AgentStatus(read.status) is not AgentStatus.ACTIVE:
-            return None
+    database = context.stores.database
+    read = await sessions.read_state(database, agent_id, owner_id=owner_scope(principal))
+    if read is None or AgentStatus(read.status) is not AgentStatus.ACTIVE:
+        return None
+    async with database.read() as session:
         feedback = await marks.engine_feedback(session, read.feedback_ids, context.app.keyring)
     config = config_for(context.settings, read.configuration)
     return _AgentCalls(agent_id, read, config, feedback, stored_state(read.state))

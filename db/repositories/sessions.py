@@ -157,15 +157,18 @@ _STORE_AND_INSERT = insert(OUTBOX).from_select(
 
 
 async def read_state(
-    session: AsyncSession, agent_id: uuid.UUID, *, owner_id: uuid.UUID | None
+    database: Database, agent_id: uuid.UUID, *, owner_id: uuid.UUID | None
 ) -> StoredState | None:
-    """The agent's StoredState if it exists and (unless `owner_id` is None) is `owner_id`'s."""
-    if owner_id is None:
-        result = await session.exec(_READ_STATE, params={"agent_id": agent_id})
-    else:
-        params = {"agent_id": agent_id, "owner_id": owner_id}
-        result = await session.exec(_READ_OWN_STATE, params=params)
-    row = result.first()
+    """The agent's StoredState if it exists and (unless `owner_id` is None) is `owner_id`'s;
+    on PostgreSQL one statement on the driver (db/direct.py)."""
+    statement, params = _READ_STATE, {"agent_id": agent_id}
+    if owner_id is not None:
+        statement, params = _READ_OWN_STATE, params | {"owner_id": owner_id}
+    if database.backend == "postgresql":
+        rows = await database.fetch_direct(statement, params)
+        return StoredState(*rows[0]) if rows else None
+    async with database.read() as session:
+        row = (await session.exec(statement, params=params)).first()
     return None if row is None else StoredState(*row)
 
 
@@ -188,7 +191,7 @@ async def store_session_if_current(
     database: Database, expected_state_version: int, row: ConsciousnessSession, staged: ColumnRow
 ) -> bool:
     """`store_session` and the metrics row `staged` in the outbox, in one unit of work of
-    their own: one statement on PostgreSQL."""
+    their own: one statement on PostgreSQL, on the driver (db/direct.py)."""
     if database.backend != "postgresql":
         async with database.write_session() as session:
             if not await _store(session, expected_state_version, row):
@@ -200,8 +203,7 @@ async def store_session_if_current(
         | {_ROW_PREFIX + name: value for name, value in _session_values(row).items()}
         | {_STAGED_PREFIX + name: value for name, value in staged_values(staged).items()}
     )
-    async with database.autocommit() as connection:
-        return (await connection.execute(_STORE_AND_INSERT, params)).rowcount == 1
+    return await database.execute_direct(_STORE_AND_INSERT, params) == 1
 
 
 async def store_session(

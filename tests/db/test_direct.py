@@ -1,0 +1,121 @@
+"""Core statements run on the driver's connection (db/direct.py, Database.fetch_direct and
+execute_direct): the same rows and writes as SQLAlchemy's own execution, and the same
+handling of a lost connection."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, MetaData, String, Table, Uuid, bindparam, insert, select, text
+from sqlalchemy import update as sql_update
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+
+from core.errors import ServiceUnavailable
+from db.direct import DirectStatement
+from db.session import CONNECTION_LOST, Database
+from db.types import JSONDocument, UTCDateTime
+
+_METADATA = MetaData()
+_NOTES = Table(
+    "direct_notes",
+    _METADATA,
+    Column("id", Uuid(), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("body", JSONDocument, nullable=False),
+    Column("at", UTCDateTime(), nullable=True),
+)
+# A literal in each: it is bound from the compiled statement, not from the caller.
+_ADD = insert(_NOTES).values(id=bindparam("id"), kind="fixed", body=bindparam("body"))
+_READ = select(_NOTES.c.id, _NOTES.c.kind, _NOTES.c.body).where(_NOTES.c.id == bindparam("id"))
+_RENAME = sql_update(_NOTES).where(_NOTES.c.kind == "fixed").values(kind=bindparam("kind"))
+
+
+@pytest.fixture
+async def database(postgres_url: str) -> AsyncIterator[Database]:
+    database = Database(postgres_url, pool_size=2)
+    async with database.engine.begin() as connection:
+        await connection.run_sync(_METADATA.create_all)
+    try:
+        yield database
+    finally:
+        async with database.engine.begin() as connection:
+            await connection.run_sync(_METADATA.drop_all)
+        await database.close()
+
+
+async def test_rows_and_writes_are_those_of_sqlalchemy(database: Database) -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    body = {"words": ["a", "b"], "n": 3, "none": None, "nested": {"x": 1.5}}
+    assert await database.execute_direct(_ADD, {"id": first, "body": body}) == 1
+    assert await database.execute_direct(_ADD, {"id": second, "body": []}) == 1
+
+    rows = await database.fetch_direct(_READ, {"id": first})
+    assert [tuple(row) for row in rows] == [(first, "fixed", body)]
+    async with database.read() as session:
+        through_sqlalchemy = (await session.exec(_READ, params={"id": first})).all()
+    assert [tuple(row) for row in through_sqlalchemy] == [tuple(row) for row in rows]
+    assert await database.fetch_direct(_READ, {"id": uuid.uuid4()}) == []
+
+    assert await database.execute_direct(_RENAME, {"kind": "renamed"}) == 2
+    assert await database.execute_direct(_RENAME, {"kind": "again"}) == 0  # no "fixed" left
+
+
+def test_a_missing_parameter_is_named_and_literals_are_bound() -> None:
+    compiled = DirectStatement.compile(_RENAME, PGDialect_asyncpg())
+    assert "$1" in compiled.sql
+    assert "$2" in compiled.sql
+    assert sorted(compiled.arguments({"kind": "x"})) == ["fixed", "x"]
+    with pytest.raises(KeyError, match="kind"):
+        compiled.arguments({})
+
+
+def test_a_column_that_needs_result_processing_is_refused() -> None:
+    with pytest.raises(ValueError, match="'at'"):
+        DirectStatement.compile(select(_NOTES.c.at), PGDialect_asyncpg())
+
+
+async def test_a_bound_value_goes_through_its_type(database: Database) -> None:
+    """A type decorator's bind processing applies: UTCDateTime refuses a naive time (the
+    driver alone would store it) and stores an aware one as its instant."""
+    stamp = sql_update(_NOTES).values(at=bindparam("at"))
+    await database.execute_direct(_ADD, {"id": uuid.uuid4(), "body": {}})
+    with pytest.raises(ValueError, match="naive datetime"):
+        await database.execute_direct(stamp, {"at": datetime(2026, 1, 2, 3, 4)})
+    paris = timezone(timedelta(hours=1))
+    assert await database.execute_direct(stamp, {"at": datetime(2026, 1, 2, 4, 4, tzinfo=paris)})
+    async with database.read() as session:
+        stored = (await session.exec(select(_NOTES.c.at))).scalar_one()
+    assert stored == datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+
+
+async def test_a_connection_lost_under_a_direct_statement_is_refused_once_then_replaced(
+    postgres_url: str, database: Database
+) -> None:
+    admin = Database(postgres_url)
+    pid = select(text("pg_backend_pid()"))
+    try:
+        pooled = {row[0] for _ in range(4) for row in await database.fetch_direct(pid, {})}
+        async with admin.session() as session:
+            for backend in pooled:
+                await session.exec(text(f"SELECT pg_terminate_backend({backend})"))
+        with pytest.raises(ServiceUnavailable, match=CONNECTION_LOST):
+            await database.fetch_direct(pid, {})
+        # Every older connection was dropped with it: the next ones are new and all work.
+        after = {row[0] for _ in range(4) for row in await database.fetch_direct(pid, {})}
+        assert after
+        assert not after & pooled
+    finally:
+        await admin.close()
+
+
+async def test_direct_statements_are_for_postgresql_only(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    try:
+        with pytest.raises(ValueError, match="PostgreSQL only"):
+            await database.fetch_direct(_READ, {"id": uuid.uuid4()})
+    finally:
+        await database.close()
