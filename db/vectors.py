@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from qdrant_client import QdrantClient, models
 
 from core.errors import ServiceUnavailable
-from db.vector_local import commit_without_waiting
+from db.vector_local import commit_without_waiting, one_commit
 
 COLLECTION = "session_embeddings_v1"
 LOCAL_UPSERT_CHUNK = 16
@@ -222,8 +222,9 @@ class VectorStore:
     async def upsert(self, vectors: Sequence[SessionVector]) -> None:
         """Write `vectors` (a session written again is overwritten), waiting until stored.
 
-        Local mode commits each point to its SQLite file (milliseconds a point), so it takes
-        LOCAL_UPSERT_CHUNK points per locked call: a search waits for one chunk, not a batch.
+        Local mode applies each point in Python (and commits each chunk to its SQLite file),
+        so it takes LOCAL_UPSERT_CHUNK points per locked call: a search waits for one chunk,
+        not a batch.
         """
         points = [vector.point() for vector in vectors]
         chunk = LOCAL_UPSERT_CHUNK if self._local_path is not None else max(len(points), 1)
@@ -231,7 +232,11 @@ class VectorStore:
             await self._call(functools.partial(self._write, points[start : start + chunk]))
 
     def _write(self, points: list[models.PointStruct]) -> None:
-        self._client.upsert(COLLECTION, points, wait=True)
+        if self._local_path is None:
+            self._client.upsert(COLLECTION, points, wait=True)
+            return
+        with one_commit(self._client, COLLECTION):  # one commit a chunk (db/vector_local.py)
+            self._client.upsert(COLLECTION, points, wait=True)
 
     async def search(
         self, vector: Sequence[float], where: SearchFilter, limit: int, offset: int
