@@ -55,10 +55,12 @@ from sqlalchemy.sql.expression import ReturnsRows
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.errors import ServiceUnavailable
+from core.lru import LRU
 from db.direct import DirectStatement
 
 CONNECTION_LOST = "the database connection was lost; try again"
 POOL_EXHAUSTED = "the database is busy: no connection became free in time; try again"
+DIRECT_STATEMENTS = 64  # compiled statements kept for fetch_direct and execute_direct
 
 
 def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -148,7 +150,9 @@ class Database:
         self._sqlite_writers = asyncio.Lock() if self.backend == "sqlite" else None
         self._pool_timeout = pool_timeout
         self._turns = asyncio.Semaphore(pool_size) if self.backend == "postgresql" else None
-        self._direct: dict[ReturnsRows, DirectStatement] = {}
+        # Statements are built once (module constants), so this stays small; the bound is
+        # against a caller that builds one per call.
+        self._direct: LRU[ReturnsRows, DirectStatement] = LRU(DIRECT_STATEMENTS)
 
     def pool_usage(self) -> PoolUsage | None:
         """The pool's connections now; None on SQLite, which has no pool of its own."""
@@ -240,7 +244,7 @@ class Database:
             if self.backend != "postgresql":
                 raise ValueError("direct statements run on PostgreSQL only")
             prepared = DirectStatement.compile(statement, self.engine.dialect)
-            self._direct[statement] = prepared
+            self._direct.put(statement, prepared)
         return prepared
 
     @asynccontextmanager

@@ -163,11 +163,7 @@ async def process_checked(
     database = context.stores.database
     read = await sessions.read_state(database, agent_id, owner_id=owner_scope(principal))
     stored = require_active(agent_id, read)
-    feedback: tuple[engine.Feedback, ...] = ()
-    if stored.feedback_ids:  # a query only for an agent with marks
-        async with database.read() as session:
-            keyring = context.app.keyring
-            feedback = await marks.engine_feedback(session, stored.feedback_ids, keyring)
+    feedback = await marks.engine_feedback_of(database, stored.feedback_ids, context.app.keyring)
     started = time.perf_counter()
     config = config_for(settings, stored.configuration)
     outcome = REFLECTIVE_OUTCOME

@@ -160,8 +160,7 @@ async def _read_agent(
     read = await sessions.read_state(database, agent_id, owner_id=owner_scope(principal))
     if read is None or AgentStatus(read.status) is not AgentStatus.ACTIVE:
         return None
-    async with database.read() as session:
-        feedback = await marks.engine_feedback(session, read.feedback_ids, context.app.keyring)
+    feedback = await marks.engine_feedback_of(database, read.feedback_ids, context.app.keyring)
     config = config_for(context.settings, read.configuration)
     return _AgentCalls(agent_id, read, config, feedback, stored_state(read.state))
 

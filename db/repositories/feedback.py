@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db.crypto import Keyring
 from db.models import Agent, ConsciousnessSession, EthicsFeedback
 from db.repositories.session_texts import open_texts
+from db.session import Database
 from engine import Feedback, FeedbackKind
 
 
@@ -57,6 +58,16 @@ async def marks(session: AsyncSession, feedback_ids: Sequence[str]) -> list[Ethi
     rows = await session.exec(select(EthicsFeedback).where(col(EthicsFeedback.id).in_(wanted)))
     by_id = {row.id: row for row in rows.all()}
     return [by_id[i] for i in wanted if i in by_id]
+
+
+async def engine_feedback_of(
+    database: Database, feedback_ids: Sequence[str], keyring: Keyring
+) -> tuple[Feedback, ...]:
+    """`engine_feedback` in a read of its own, opened only for an agent with marks."""
+    if not feedback_ids:
+        return ()
+    async with database.read() as session:
+        return await engine_feedback(session, feedback_ids, keyring)
 
 
 async def engine_feedback(

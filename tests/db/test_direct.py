@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
 from core.errors import ServiceUnavailable
 from db.direct import DirectStatement
-from db.session import CONNECTION_LOST, Database
+from db.session import CONNECTION_LOST, DIRECT_STATEMENTS, Database
 from db.types import JSONDocument, UTCDateTime
 
 _METADATA = MetaData()
@@ -119,3 +119,10 @@ async def test_direct_statements_are_for_postgresql_only(tmp_path: Path) -> None
             await database.fetch_direct(_READ, {"id": uuid.uuid4()})
     finally:
         await database.close()
+
+
+async def test_statements_built_per_call_are_kept_within_a_bound(database: Database) -> None:
+    for n in range(DIRECT_STATEMENTS + 10):
+        rows = await database.fetch_direct(select(text(f"{n} AS n")), {})
+        assert [tuple(row) for row in rows] == [(n,)]
+    assert len(database._direct) == DIRECT_STATEMENTS
