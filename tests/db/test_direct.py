@@ -135,3 +135,23 @@ async def test_statements_built_per_call_are_kept_within_a_bound(database: Datab
         rows = await database.fetch_direct(select(text(f"{n} AS n")), {})
         assert [tuple(row) for row in rows] == [(n,)]
     assert len(database._direct) == DIRECT_STATEMENTS
+
+
+async def test_a_cancelled_direct_statement_leaves_its_connection_usable(
+    postgres_url: str,
+) -> None:
+    """asyncpg cancels the statement on the server; the pooled connection serves the next
+    unit of work at once (not after the statement would have ended)."""
+    database = Database(postgres_url, pool_size=1)
+    pid = select(text("pg_backend_pid()"))
+    try:
+        before = (await database.fetch_direct(pid, {}))[0][0]
+        slow = asyncio.create_task(database.fetch_direct(select(text("pg_sleep(5)")), {}))
+        await asyncio.sleep(0.2)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        after = await asyncio.wait_for(database.fetch_direct(pid, {}), 2)
+        assert after[0][0] == before
+    finally:
+        await database.close()
