@@ -52,7 +52,6 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql.expression import ReturnsRows
-from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.errors import ServiceUnavailable
@@ -250,36 +249,19 @@ class Database:
 
     @asynccontextmanager
     async def _driver(self) -> AsyncIterator[Any]:
-        """A pooled connection's asyncpg connection, outside any transaction: from the pool
-        itself, without SQLAlchemy's Connection around it (about 50 µs less a checkout).
-
-        A connection found closed is dropped and the unit of work refused once; then a
-        statement of SQLAlchemy's own finds whether the others are lost too (a server
-        restart), and if so SQLAlchemy drops every older connection, as it does when one of
-        its own statements finds a lost connection (module docstring)."""
-        lost: Exception | None = None
-        async with self._turn(), _connection_loss_refused():
-            pooled = await self.engine.raw_connection()
-            driver = pooled.driver_connection
+        """A pooled connection's asyncpg connection, outside any transaction. A lost
+        connection is left for SQLAlchemy to find with a statement of its own, so that it is
+        handled as for SQLAlchemy's statements (module docstring): refused once, with this
+        connection and every older one dropped."""
+        async with self._turn(), _connection_loss_refused(), self._autocommit.connect() as pooled:
+            driver = (await pooled.get_raw_connection()).driver_connection
             try:
                 yield driver
-            except Exception as exc:
+            except Exception:
                 if driver is None or not driver.is_closed():
                     raise
-                lost = exc
-                await greenlet_spawn(pooled.invalidate, exc)
-            finally:
-                await greenlet_spawn(pooled.close)
-        if lost is not None:  # after the turn is given back: the probe takes one
-            await self._probe_after_loss()
-            raise ServiceUnavailable(CONNECTION_LOST) from lost
-
-    async def _probe_after_loss(self) -> None:
-        """`SELECT 1` through SQLAlchemy, for what it does on finding a lost connection;
-        whatever it finds (the database down, say) is the next unit of work's to report."""
-        with contextlib.suppress(Exception):
-            async with self._turn(), _connection_loss_refused(), self.engine.connect() as probe:
-                await probe.exec_driver_sql("SELECT 1")
+                await pooled.exec_driver_sql("SELECT 1")  # fails: the connection is closed
+                raise
 
     async def ping(self) -> float:
         """Round-trip time of `SELECT 1` in milliseconds."""
