@@ -34,8 +34,8 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,6 +153,9 @@ class Database:
         # Statements are built once (module constants), so this stays small; the bound is
         # against a caller that builds one per call.
         self._direct: LRU[ReturnsRows, DirectStatement] = LRU(DIRECT_STATEMENTS)
+        # Set by tracing (server/tracing.py): a span around each direct statement, which
+        # SQLAlchemy's instrumentation does not see. Takes the statement's SQL.
+        self.direct_span: Callable[[str], AbstractContextManager[object]] | None = None
 
     def pool_usage(self) -> PoolUsage | None:
         """The pool's connections now; None on SQLite, which has no pool of its own."""
@@ -225,9 +228,10 @@ class Database:
         connection (db/direct.py says why)."""
         prepared = self._prepared(statement)
         async with self._driver() as connection:
-            rows: list[Sequence[Any]] = await connection.fetch(
-                prepared.sql, *prepared.arguments(values)
-            )
+            with self._span(prepared.sql):
+                rows: list[Sequence[Any]] = await connection.fetch(
+                    prepared.sql, *prepared.arguments(values)
+                )
             return rows
 
     async def execute_direct(self, statement: ReturnsRows, values: Mapping[str, Any]) -> int:
@@ -235,8 +239,12 @@ class Database:
         its command reports (the count of `INSERT 0 1`, `UPDATE 3`)."""
         prepared = self._prepared(statement)
         async with self._driver() as connection:
-            status: str = await connection.execute(prepared.sql, *prepared.arguments(values))
+            with self._span(prepared.sql):
+                status: str = await connection.execute(prepared.sql, *prepared.arguments(values))
         return int(status.rsplit(" ", 1)[-1])
+
+    def _span(self, sql: str) -> AbstractContextManager[object]:
+        return contextlib.nullcontext() if self.direct_span is None else self.direct_span(sql)
 
     def _prepared(self, statement: ReturnsRows) -> DirectStatement:
         prepared = self._direct.get(statement)

@@ -113,6 +113,8 @@ async def test_one_trace_holds_the_request_resolver_engine_and_store_spans(
     sql = [s for s in trace if (s.attributes or {}).get("db.system") in {"sqlite", "postgresql"}]
     # The session's write: UPDATE and INSERT, or on PostgreSQL one WITH … INSERT statement.
     assert any(s.name.split()[0] in {"UPDATE", "INSERT", "WITH"} for s in sql), names
+    # The agent's state read first; on PostgreSQL both run past SQLAlchemy (db/direct.py).
+    assert any(s.name.split()[0] == "SELECT" for s in sql), names
     text = attribute_text(trace)
     assert "garden" not in text  # what the client wrote stays out of the spans
     assert agent_id in text  # ids stay, to find the request
