@@ -38,7 +38,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import event, text
@@ -51,7 +51,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import QueuePool
-from sqlalchemy.sql.expression import ReturnsRows
+from sqlalchemy.sql.expression import Executable, ReturnsRows
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.errors import ServiceUnavailable
@@ -224,8 +224,11 @@ class Database:
     async def fetch_direct(
         self, statement: ReturnsRows, values: Mapping[str, Any]
     ) -> list[Sequence[Any]]:
-        """PostgreSQL: the rows of `statement` run on its own (autocommit) on the driver's
-        connection (db/direct.py says why)."""
+        """The rows of `statement`, run on its own: on PostgreSQL (autocommit) on the driver's
+        connection (db/direct.py says why), on SQLite in a read through SQLAlchemy."""
+        if self.backend != "postgresql":
+            async with self._turn(), self.engine.connect() as connection:
+                return list((await connection.execute(cast(Executable, statement), values)).all())
         prepared = self._prepared(statement)
         async with self._driver() as connection:
             with self._span(prepared.sql):
@@ -250,7 +253,7 @@ class Database:
         prepared = self._direct.get(statement)
         if prepared is None:
             if self.backend != "postgresql":
-                raise ValueError("direct statements run on PostgreSQL only")
+                raise ValueError("direct statements run on PostgreSQL only (execute_direct)")
             prepared = DirectStatement.compile(statement, self.engine.dialect)
             self._direct.put(statement, prepared)
         return prepared

@@ -159,17 +159,13 @@ _STORE_AND_INSERT = insert(OUTBOX).from_select(
 async def read_state(
     database: Database, agent_id: uuid.UUID, *, owner_id: uuid.UUID | None
 ) -> StoredState | None:
-    """The agent's StoredState if it exists and (unless `owner_id` is None) is `owner_id`'s;
-    on PostgreSQL one statement on the driver (db/direct.py)."""
+    """The agent's StoredState if it exists and (unless `owner_id` is None) is `owner_id`'s:
+    one statement, on PostgreSQL on the driver (db/direct.py)."""
     statement, params = _READ_STATE, {"agent_id": agent_id}
     if owner_id is not None:
         statement, params = _READ_OWN_STATE, params | {"owner_id": owner_id}
-    if database.backend == "postgresql":
-        rows = await database.fetch_direct(statement, params)
-        return StoredState(*rows[0]) if rows else None
-    async with database.read() as session:
-        row = (await session.exec(statement, params=params)).first()
-    return None if row is None else StoredState(*row)
+    rows = await database.fetch_direct(statement, params)
+    return StoredState(*rows[0]) if rows else None
 
 
 async def lock_state(

@@ -121,11 +121,19 @@ async def test_a_connection_lost_under_a_direct_statement_is_refused_once_then_r
         await admin.close()
 
 
-async def test_direct_statements_are_for_postgresql_only(tmp_path: Path) -> None:
+async def test_on_sqlite_rows_come_through_sqlalchemy_and_writes_are_refused(
+    tmp_path: Path,
+) -> None:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
     try:
+        async with database.engine.begin() as connection:
+            await connection.run_sync(_METADATA.create_all)
+        async with database.session() as session:
+            await session.exec(_ADD, params={"id": uuid.uuid4(), "body": {"a": 1}})
+        rows = await database.fetch_direct(select(_NOTES.c.kind, _NOTES.c.body), {})
+        assert [tuple(row) for row in rows] == [("fixed", {"a": 1})]
         with pytest.raises(ValueError, match="PostgreSQL only"):
-            await database.fetch_direct(_READ, {"id": uuid.uuid4()})
+            await database.execute_direct(_RENAME, {"kind": "x"})
     finally:
         await database.close()
 
