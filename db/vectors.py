@@ -232,10 +232,8 @@ class VectorStore:
             await self._call(functools.partial(self._write, points[start : start + chunk]))
 
     def _write(self, points: list[models.PointStruct]) -> None:
-        if self._local_path is None:
-            self._client.upsert(COLLECTION, points, wait=True)
-            return
-        with one_commit(self._client, COLLECTION):  # one commit a chunk (db/vector_local.py)
+        # Local mode: one commit a chunk (db/vector_local.py); a server client has no file.
+        with one_commit(self._client, COLLECTION):
             self._client.upsert(COLLECTION, points, wait=True)
 
     async def search(
