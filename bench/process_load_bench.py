@@ -15,12 +15,17 @@ Redis share the cores, as they would on one host.
 
 Baselines, measured in the same run:
 - req/s: engine.process alone on the same inputs in this process, semantic guard on as the
-  server runs it: calls/s on one core, times the workers, the ceiling if nothing but the
-  engine cost anything;
+  server runs it: calls/s on one core (its mean cost: the inputs differ several times over,
+  so the median understates it), times the workers, the ceiling if nothing but the engine
+  cost anything;
 - p50 and p99: the engine alone per call (median, p99); target: `process` p99 < 200 ms;
 - scale-out: 2-worker req/s over 1-worker req/s at the same concurrency (2.0x is perfect);
-- CPU per request of the workers (from /proc), and of every PostgreSQL and Redis process on
-  the machine, against the engine's time per call: the projection's inputs.
+- CPU per request of the workers (from /proc), of their engine processes (the workers'
+  children, which run every input where a core is left over: server/engine_processes.py), and
+  of every PostgreSQL and Redis process on the machine, against the engine's mean time per
+  call: the projection's inputs. And the whole machine's busy CPU per request (/proc/stat,
+  wrk included) with the cores it kept busy: whether the run was bound by one process or by
+  the machine.
 
 Run from the repo root: `.venv/bin/python bench/process_load_bench.py [--quick]
 [--duration S] [--connections 50,200] [--workers 1,2] [--json PATH]`.
@@ -31,6 +36,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import secrets
 import signal
 import socket
@@ -97,11 +103,23 @@ class Run:
     workers: int
     row: Row
     store_cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU ms per request
+    engine_cpu_ms: float = 0.0  # the workers' engine processes, CPU ms per request
+    machine_cpu_ms: float = 0.0  # every process on the machine, busy CPU ms per request
+    cores_busy: float = 0.0  # of os.cpu_count(), averaged over the run
 
 
-def engine_alone(calls: int) -> tuple[float, float]:
-    """Median and p99 ms of engine.process on TEXTS in turn, in this process (one core), with
-    the semantic guard the server loads (its encoder is most of the engine's cost)."""
+@dataclass(frozen=True)
+class EngineAlone:
+    """engine.process on TEXTS in turn, ms per call."""
+
+    median_ms: float
+    p99_ms: float
+    mean_ms: float
+
+
+def engine_alone(calls: int) -> EngineAlone:
+    """engine.process on TEXTS in turn, in this process (one core), with the semantic guard
+    the server loads (its encoder is most of the engine's cost)."""
     sys.path.insert(0, str(ROOT))
     from db.guard_model import load_guard
     from engine import EngineConfig, EngineRequest, process
@@ -115,7 +133,30 @@ def engine_alone(calls: int) -> tuple[float, float]:
         started = time.perf_counter()
         process(requests[index % len(requests)], None, config, guard=guard)
         samples.append((time.perf_counter() - started) * 1000)
-    return percentile(samples, 0.5), percentile(samples, 0.99)
+    return EngineAlone(percentile(samples, 0.5), percentile(samples, 0.99), sum(samples) / calls)
+
+
+def children_cpu(parents: list[int]) -> dict[int, float]:
+    """CPU seconds of every process whose parent is one of `parents`, by pid."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(stat[1]) in parents:
+                found[int(entry.name)] = cpu_seconds(int(entry.name))
+    return found
+
+
+def machine_busy() -> tuple[float, float]:
+    """Busy and total CPU seconds of the machine since boot, every core (/proc/stat)."""
+    user, nice, system, idle, iowait, irq, softirq, steal = (
+        int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    )  # guest time is already in user; steal is time this machine did not get
+    busy = user + nice + system + irq + softirq
+    hertz = os.sysconf("SC_CLK_TCK")
+    return busy / hertz, (busy + idle + iowait + steal) / hertz
 
 
 def store_cpu() -> dict[int, tuple[str, float]]:
@@ -196,6 +237,24 @@ def seed(base: str, agents: int, workdir: Path) -> Path:
     return script
 
 
+def measure(
+    run: Run, wrk: list[str], url: str, script: Path, pids: list[int], seconds: int
+) -> None:
+    """One measured wrk run into `run`: the load figures, and the CPU every part of the
+    machine spent per request (the workers, their engine processes, the stores, in all)."""
+    stores, engines = store_cpu(), children_cpu(pids)
+    busy_before, total_before = machine_busy()
+    measure_wrk(run.row, wrk, url, script, pids, seconds)
+    busy, total = machine_busy()
+    busy_used, total_used = busy - busy_before, total - total_before
+    engine_used = sum(cpu - engines.get(pid, 0.0) for pid, cpu in children_cpu(pids).items())
+    requests = max(run.row.requests, 1)
+    run.store_cpu_ms = {k: 1000 * s / requests for k, s in store_cpu_used(stores).items()}
+    run.engine_cpu_ms = 1000 * engine_used / requests
+    run.machine_cpu_ms = 1000 * busy_used / requests
+    run.cores_busy = busy_used / max(total_used, 1e-9) * (os.cpu_count() or 1)
+
+
 def measure_runs(args: argparse.Namespace, wrk: list[str], workdir: Path) -> list[Run]:
     """Every worker count x every concurrency, on one database (the agents are reused)."""
     runs: list[Run] = []
@@ -215,12 +274,7 @@ def measure_runs(args: argparse.Namespace, wrk: list[str], workdir: Path) -> lis
                         run = Run(count, Row(name, f"{count} workers", None, connections))
                         try:
                             warm_up(wrk, base + "/graphql", script, connections, pids)
-                            before = store_cpu()
-                            measure_wrk(run.row, wrk, base + "/graphql", script, pids,
-                                        args.duration)  # fmt: skip
-                            used = store_cpu_used(before)
-                            requests = max(run.row.requests, 1)
-                            run.store_cpu_ms = {k: 1000 * s / requests for k, s in used.items()}
+                            measure(run, wrk, base + "/graphql", script, pids, args.duration)
                         except (RuntimeError, subprocess.TimeoutExpired) as exc:
                             run.row.note = f"failed: {last_line(str(exc))}"
                         print(f"   c={connections}: {run.row.rps:,.1f} req/s, p99 "
@@ -238,10 +292,10 @@ def app_cpu_ms(row: Row) -> float:
     return 1000 / row.rps_per_cpu if row.rps_per_cpu else 0.0
 
 
-def figures(runs: list[Run], engine: tuple[float, float]) -> list[Figure]:
+def figures(runs: list[Run], engine: EngineAlone) -> list[Figure]:
     """Scenario 3 (one worker) and 7 (two against one) as figures."""
-    median_ms, p99_ms = engine
-    per_core = 1000 / median_ms
+    median_ms, p99_ms, mean_ms = engine.median_ms, engine.p99_ms, engine.mean_ms
+    per_core = 1000 / mean_ms
     one = {run.row.connections: run for run in runs if run.workers == 1 and not run.row.note}
     result = []
     for run in runs:
@@ -261,8 +315,17 @@ def figures(runs: list[Run], engine: tuple[float, float]) -> list[Figure]:
                        "engine alone per call, p99", p99_ms, "<", P99_TARGET_MS),
                 Figure(f"{key}.app_cpu_ms", s, f"worker CPU per request, {where}",
                        None if row.note else app_cpu_ms(row), "ms",
-                       "engine alone per call, median", median_ms,
+                       "engine alone per call, mean", mean_ms,
                        note=row.note or f"server CPU {row.server_cpu_pct:.0f}%"),
+                Figure(f"{key}.engine_cpu_ms", s, f"engine processes' CPU per request, {where}",
+                       None if row.note else run.engine_cpu_ms, "ms",
+                       "engine alone per call, mean", mean_ms,
+                       note="the worker's children"),
+                Figure(f"{key}.machine_cpu_ms", s, f"machine CPU per request, {where}",
+                       None if row.note else run.machine_cpu_ms, "ms",
+                       "engine alone per call, mean", mean_ms,
+                       note=row.note or f"{run.cores_busy:.2f} of {os.cpu_count()} cores busy; "
+                                        "every process, wrk included"),
             ]  # fmt: skip
             result += [
                 Figure(f"{key}.{store.lower()}_cpu_ms", s, f"{store} CPU per request, {where}",
@@ -284,14 +347,17 @@ def figures(runs: list[Run], engine: tuple[float, float]) -> list[Figure]:
     return result
 
 
-def render(runs: list[Run], engine: tuple[float, float], args: argparse.Namespace) -> str:
+def render(runs: list[Run], engine: EngineAlone, args: argparse.Namespace) -> str:
     lines = [
         f"`process` on PostgreSQL + Redis, wrk -t1 for {args.duration} s after a 1 s warm-up; "
-        f"engine alone on the same inputs: median {engine[0]:.2f} ms, p99 {engine[1]:.2f} ms",
+        f"engine alone on the same inputs: mean {engine.mean_ms:.2f} ms, median "
+        f"{engine.median_ms:.2f} ms, p99 {engine.p99_ms:.2f} ms",
         "",
         "| workers | c | req/s | p50 ms | p90 ms | p99 ms | errors | worker CPU | CPU ms/req "
-        "| PostgreSQL CPU ms/req | Redis CPU ms/req | load |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| engine CPU ms/req | PostgreSQL CPU ms/req | Redis CPU ms/req | machine CPU ms/req "
+        "| cores busy | load |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | ---: | ---: |",
     ]
     for run in runs:
         row = run.row
@@ -302,7 +368,8 @@ def render(runs: list[Run], engine: tuple[float, float], args: argparse.Namespac
         lines.append(
             f"| {run.workers} | {row.connections} | {row.rps:,.1f} | {row.p50_ms:.1f} "
             f"| {row.p90_ms:.1f} | {row.p99_ms:.1f} | {row.errors_note() or '0'} "
-            f"| {row.server_cpu_pct:.0f}% | {app_cpu_ms(row):.2f} | {' | '.join(store)} "
+            f"| {row.server_cpu_pct:.0f}% | {app_cpu_ms(row):.2f} | {run.engine_cpu_ms:.2f} "
+            f"| {' | '.join(store)} | {run.machine_cpu_ms:.2f} | {run.cores_busy:.2f} "
             f"| {row.load1:.1f} |"
         )
     return "\n".join(lines) + "\n"

@@ -69,21 +69,23 @@ def project(figures: list[Figure]) -> Projection:
     # One concurrency for every `process` input: c=200 when it was measured, else c=50.
     c = "c200" if _first(by_key, "process.w1.c200.rps") else "c50"
     app = _first(by_key, f"process.w1.{c}.app_cpu_ms")
+    engine = _first(by_key, f"process.w1.{c}.engine_cpu_ms")
     rps = _first(by_key, f"process.w1.{c}.rps")
     pg = _first(by_key, f"process.w1.{c}.postgresql_cpu_ms")
     redis = _first(by_key, f"process.w1.{c}.redis_cpu_ms")
     scale = _first(by_key, f"process.w2.{c}.rps")
     ingest = _first(by_key, "analytics.ingest_rows_per_s")
     fanout = _fanout_capacity(by_key)
-    needed = {"`process` CPU per request (scenario 3)": app and pg and redis and rps,
+    needed = {"`process` CPU per request (scenario 3)": app and engine and pg and redis and rps,
               "fan-out p99, memory and CPU per message (scenario 4)": fanout,
               "analytics ingestion (scenario 5)": ingest}  # fmt: skip
     result.missing = [name for name, found in needed.items() if not found]
-    if not (app and pg and redis and rps and fanout and ingest):
+    if not (app and engine and pg and redis and rps and fanout and ingest):
         result.lines = [f"Not computed: this run lacks {', '.join(result.missing)}."]
         return result
     per_subscriber_n, fanout_p99, kb, us_per_message = fanout
-    result.inputs = {app[0]: app[1], pg[0]: pg[1], redis[0]: redis[1], rps[0]: rps[1],
+    result.inputs = {app[0]: app[1], engine[0]: engine[1], pg[0]: pg[1], redis[0]: redis[1],
+                     rps[0]: rps[1],
                      "fanout.subscribers_per_process": per_subscriber_n,
                      "fanout.p99_ms": fanout_p99, "fanout.kb_per_sub": kb,
                      "fanout.cpu_us_per_msg": us_per_message, ingest[0]: ingest[1]}  # fmt: skip
@@ -97,7 +99,8 @@ def project(figures: list[Figure]) -> Projection:
         f"receiving {EVENTS_PER_SUBSCRIBER_PER_SECOND:g} event/s and sending one `process` "
         f"every {', '.join(f'{s} s' for s in REQUEST_INTERVALS_SECONDS)} (one column each); "
         f"every process and server planned at {BUSY:.0%} CPU. Measured inputs (this run): "
-        f"`process` costs {app[1]:.2f} CPU ms in the worker, {pg[1]:.2f} in PostgreSQL and "
+        f"`process` costs {app[1]:.2f} CPU ms in the worker, {engine[1]:.2f} in its engine "
+        f"processes, {pg[1]:.2f} in PostgreSQL and "
         f"{redis[1]:.2f} in Redis per request ({number(rps[1])} req/s from one worker); "
         f"fan-out costs {us_per_message:.0f} CPU µs per delivered message and {kb:.0f} KB "
         f"per subscriber, and the largest measured count of subscribers on one process with "
@@ -113,11 +116,16 @@ def project(figures: list[Figure]) -> Projection:
     for interval in REQUEST_INTERVALS_SECONDS:
         calls = CLIENTS / interval
         app_cores = math.ceil(calls * app[1] / 1000 / BUSY)
-        total = app_cores + fanout_processes + calls * (pg[1] + redis[1]) / 1000 / BUSY
+        engine_cores = calls * engine[1] / 1000 / BUSY
+        total = (
+            app_cores + engine_cores + fanout_processes + calls * (pg[1] + redis[1]) / 1000 / BUSY
+        )
         cells = {
             "`process` calls/s": ("clients / interval", f"{calls:,.0f}"),
             "API worker processes (1 core each)": (
                 "calls/s * worker CPU ms / 1000 / busy", f"{app_cores:,}"),
+            "engine processes' cores (beside the workers)": (
+                "calls/s * engine CPU ms / 1000 / busy", f"{engine_cores:,.1f}"),
             "fan-out worker processes (1 core each)": (
                 f"max(deliveries * µs/msg / busy, clients / {per_subscriber_n:,})",
                 f"{fanout_processes:,}"),
@@ -133,11 +141,12 @@ def project(figures: list[Figure]) -> Projection:
             "ClickHouse inserts (rows/s)": ("one metrics row per call", f"{calls:,.0f}"),
             "… as a share of one chDB writer": ("rows/s / measured ingestion",
                                                 f"{calls / ingest[1]:.1%}"),
-            "cores in all (API + fan-out + PostgreSQL + Redis)": ("sum", f"{total:.1f}"),
+            "cores in all (API + engine + fan-out + PostgreSQL + Redis)": ("sum", f"{total:.1f}"),
         }  # fmt: skip
         for name, (formula, value) in cells.items():
             rows.setdefault(name, (formula, []))[1].append(value)
         result.outputs |= {f"api_processes@{interval}s": app_cores,
+                           f"engine_cores@{interval}s": engine_cores,
                            f"postgresql_cores@{interval}s": calls * pg[1] / 1000 / BUSY,
                            f"redis_thread_share@{interval}s": calls * redis[1] / 1000,
                            f"clickhouse_writer_share@{interval}s": calls / ingest[1],
@@ -163,13 +172,15 @@ def reading(outputs: dict[str, float], pool: int) -> str:
     """The middle column in words: hosts, and where a store outgrows one instance."""
     interval = REQUEST_INTERVALS_SECONDS[len(REQUEST_INTERVALS_SECONDS) // 2]
     api, cores = outputs[f"api_processes@{interval}s"], outputs[f"cores@{interval}s"]
+    engine = outputs[f"engine_cores@{interval}s"]
     connections = api * CONNECTIONS_PER_POOL * pool
     redis_share = outputs[f"redis_thread_share@{interval}s"]
     return (
         f"Reading the middle column ({CLIENTS:,} dashboards, a call every {interval} s each): "
-        f"{api:.0f} API and {outputs['fanout_processes']:.0f} fan-out processes, "
-        f"{math.ceil((api + outputs['fanout_processes']) / HOST_CORES)} hosts of {HOST_CORES} "
-        f"cores behind a load balancer; PostgreSQL on "
+        f"{api:.0f} API and {outputs['fanout_processes']:.0f} fan-out processes and "
+        f"{engine:.1f} cores of engine processes, "
+        f"{math.ceil((api + engine + outputs['fanout_processes']) / HOST_CORES)} hosts of "
+        f"{HOST_CORES} cores behind a load balancer; PostgreSQL on "
         f"{math.ceil(outputs[f'postgresql_cores@{interval}s'])} core(s) with up to "
         f"{connections:.0f} connections"
         + (f" (over its default max_connections of {POSTGRES_MAX_CONNECTIONS}: raise it or "
