@@ -106,8 +106,9 @@ async def test_a_busy_pool_refuses_after_its_timeout_and_opens_no_extra_connecti
 
 async def test_units_of_work_get_a_busy_pool_in_the_order_they_asked(postgres_url: str) -> None:
     """A unit of work that ends and at once starts another goes behind those already waiting
-    for a turn (db/session.py says why turns: under load, SQLAlchemy's pool alone did not
-    serve its waiters in order)."""
+    for a turn. SQLAlchemy's pool alone also passes this, unloaded: the reordering under load
+    that the turns prevent (db/session.py) was measured with bench/process_load_bench.py and
+    is not reproduced here; this holds the order a change of the turns must keep."""
     database = Database(postgres_url, pool_size=1, pool_timeout=5)
     order: list[str] = []
 
