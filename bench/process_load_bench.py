@@ -25,7 +25,7 @@ Baselines, measured in the same run:
   of every PostgreSQL and Redis process on the machine, against the engine's mean time per
   call: the projection's inputs. And the whole machine's busy CPU per request (/proc/stat,
   wrk included) with the cores it kept busy: whether the run was bound by one process or by
-  the machine.
+  the machine; and the bytes of PostgreSQL's write-ahead log per request.
 
 Run from the repo root: `.venv/bin/python bench/process_load_bench.py [--quick]
 [--duration S] [--connections 50,200] [--workers 1,2] [--json PATH]`.
@@ -34,6 +34,7 @@ Run from the repo root: `.venv/bin/python bench/process_load_bench.py [--quick]
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -48,6 +49,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import httpx
 from figures import (
     Figure,
@@ -106,6 +108,7 @@ class Run:
     engine_cpu_ms: float = 0.0  # the workers' engine processes, CPU ms per request
     machine_cpu_ms: float = 0.0  # every process on the machine, busy CPU ms per request
     cores_busy: float = 0.0  # of os.cpu_count(), averaged over the run
+    wal_bytes: float = 0.0  # PostgreSQL's write-ahead log per request
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,19 @@ def children_cpu(parents: list[int]) -> dict[int, float]:
             if int(stat[1]) in parents:
                 found[int(entry.name)] = cpu_seconds(int(entry.name))
     return found
+
+
+def wal_position(database_url: str) -> int:
+    """PostgreSQL's write-ahead log position in bytes (the server's, every database)."""
+
+    async def read() -> int:
+        connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+        try:
+            return int(await connection.fetchval("SELECT pg_current_wal_lsn() - '0/0'"))
+        finally:
+            await connection.close()
+
+    return asyncio.run(read())
 
 
 def machine_busy() -> tuple[float, float]:
@@ -238,18 +254,21 @@ def seed(base: str, agents: int, workdir: Path) -> Path:
 
 
 def measure(
-    run: Run, wrk: list[str], url: str, script: Path, pids: list[int], seconds: int
+    run: Run, wrk: list[str], url: str, script: Path, pids: list[int], seconds: int, database: str
 ) -> None:
     """One measured wrk run into `run`: the load figures, and the CPU every part of the
     machine spent per request (the workers, their engine processes, the stores, in all)."""
     stores, engines = store_cpu(), children_cpu(pids)
     busy_before, total_before = machine_busy()
+    wal_before = wal_position(database)
     measure_wrk(run.row, wrk, url, script, pids, seconds)
     busy, total = machine_busy()
+    wal = wal_position(database)
     busy_used, total_used = busy - busy_before, total - total_before
     engine_used = sum(cpu - engines.get(pid, 0.0) for pid, cpu in children_cpu(pids).items())
     requests = max(run.row.requests, 1)
     run.store_cpu_ms = {k: 1000 * s / requests for k, s in store_cpu_used(stores).items()}
+    run.wal_bytes = (wal - wal_before) / requests
     run.engine_cpu_ms = 1000 * engine_used / requests
     run.machine_cpu_ms = 1000 * busy_used / requests
     run.cores_busy = busy_used / max(total_used, 1e-9) * (os.cpu_count() or 1)
@@ -274,7 +293,15 @@ def measure_runs(args: argparse.Namespace, wrk: list[str], workdir: Path) -> lis
                         run = Run(count, Row(name, f"{count} workers", None, connections))
                         try:
                             warm_up(wrk, base + "/graphql", script, connections, pids)
-                            measure(run, wrk, base + "/graphql", script, pids, args.duration)
+                            measure(
+                                run,
+                                wrk,
+                                base + "/graphql",
+                                script,
+                                pids,
+                                args.duration,
+                                database_url,
+                            )
                         except (RuntimeError, subprocess.TimeoutExpired) as exc:
                             run.row.note = f"failed: {last_line(str(exc))}"
                         print(f"   c={connections}: {run.row.rps:,.1f} req/s, p99 "
@@ -326,6 +353,9 @@ def figures(runs: list[Run], engine: EngineAlone) -> list[Figure]:
                        "engine alone per call, mean", mean_ms,
                        note=row.note or f"{run.cores_busy:.2f} of {os.cpu_count()} cores busy; "
                                         "every process, wrk included"),
+                Figure(f"{key}.wal_bytes", s, f"PostgreSQL write-ahead log per request, {where}",
+                       None if row.note else run.wal_bytes, "bytes",
+                       note="the server's, every database"),
             ]  # fmt: skip
             result += [
                 Figure(f"{key}.{store.lower()}_cpu_ms", s, f"{store} CPU per request, {where}",
@@ -354,10 +384,11 @@ def render(runs: list[Run], engine: EngineAlone, args: argparse.Namespace) -> st
         f"{engine.median_ms:.2f} ms, p99 {engine.p99_ms:.2f} ms",
         "",
         "| workers | c | req/s | p50 ms | p90 ms | p99 ms | errors | worker CPU | CPU ms/req "
-        "| engine CPU ms/req | PostgreSQL CPU ms/req | Redis CPU ms/req | machine CPU ms/req "
+        "| engine CPU ms/req | PostgreSQL CPU ms/req | Redis CPU ms/req | WAL bytes/req "
+        "| machine CPU ms/req "
         "| cores busy | load |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: "
-        "| ---: | ---: | ---: |",
+        "| ---: | ---: | ---: | ---: |",
     ]
     for run in runs:
         row = run.row
@@ -369,7 +400,8 @@ def render(runs: list[Run], engine: EngineAlone, args: argparse.Namespace) -> st
             f"| {run.workers} | {row.connections} | {row.rps:,.1f} | {row.p50_ms:.1f} "
             f"| {row.p90_ms:.1f} | {row.p99_ms:.1f} | {row.errors_note() or '0'} "
             f"| {row.server_cpu_pct:.0f}% | {app_cpu_ms(row):.2f} | {run.engine_cpu_ms:.2f} "
-            f"| {' | '.join(store)} | {run.machine_cpu_ms:.2f} | {run.cores_busy:.2f} "
+            f"| {' | '.join(store)} | {run.wal_bytes:,.0f} | {run.machine_cpu_ms:.2f} "
+            f"| {run.cores_busy:.2f} "
             f"| {row.load1:.1f} |"
         )
     return "\n".join(lines) + "\n"
