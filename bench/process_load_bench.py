@@ -65,9 +65,9 @@ from process_bench import PROCESS, TEXTS
 from processes import (
     READY_TIMEOUT_SECONDS,
     ServerDidNotStart,
-    cpu_seconds,
     ensure_wrk,
     last_line,
+    process_stats,
     stop_session,
     wait_until_ready,
 )
@@ -141,15 +141,7 @@ def engine_alone(calls: int) -> EngineAlone:
 
 def children_cpu(parents: list[int]) -> dict[int, float]:
     """CPU seconds of every process whose parent is one of `parents`, by pid."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(stat[1]) in parents:
-                found[int(entry.name)] = cpu_seconds(int(entry.name))
-    return found
+    return {stat.pid: stat.cpu_seconds for stat in process_stats() if stat.parent in parents}
 
 
 def wal_position(database_url: str) -> int:
@@ -177,15 +169,11 @@ def machine_busy() -> tuple[float, float]:
 
 def store_cpu() -> dict[int, tuple[str, float]]:
     """CPU seconds of every PostgreSQL and Redis server process on the machine, by pid."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            name = STORE_PROCESSES.get((entry / "comm").read_text().strip())
-            if name:
-                found[int(entry.name)] = (name, cpu_seconds(int(entry.name)))
-    return found
+    return {
+        stat.pid: (STORE_PROCESSES[stat.name], stat.cpu_seconds)
+        for stat in process_stats()
+        if stat.name in STORE_PROCESSES
+    }
 
 
 def store_cpu_used(before: dict[int, tuple[str, float]]) -> dict[str, float]:

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 READY_TIMEOUT_SECONDS = 90.0
@@ -38,10 +40,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class ProcessStat:
+    """One process as /proc/PID/stat tells it."""
+
+    pid: int
+    name: str  # the command, as `comm` (up to 15 characters)
+    parent: int
+    cpu_seconds: float  # user + system, all its threads included
+
+
+def process_stat(pid: int) -> ProcessStat:
+    """`pid`'s line of /proc/PID/stat (OSError once the process is gone)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    head, tail = text.rsplit(")", 1)
+    fields = tail.split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ProcessStat(pid, head.split("(", 1)[1], int(fields[1]), ticks / os.sysconf("SC_CLK_TCK"))
+
+
+def process_stats() -> Iterator[ProcessStat]:
+    """Every process on the machine now; one that ends while it is read is left out."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                yield process_stat(int(entry.name))
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process, all its threads included (/proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return process_stat(pid).cpu_seconds
 
 
 def wait_until_idle(pid: int, timeout_seconds: float = 30.0) -> None:

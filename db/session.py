@@ -226,8 +226,8 @@ class Database:
     ) -> list[Sequence[Any]]:
         """The rows of `statement`, run on its own: on PostgreSQL (autocommit) on the driver's
         connection (db/direct.py says why), on SQLite in a read through SQLAlchemy."""
-        if self.backend != "postgresql":
-            async with self._turn(), self.engine.connect() as connection:
+        if self.backend != "postgresql":  # no pool to take turns at
+            async with self.engine.connect() as connection:
                 return list((await connection.execute(cast(Executable, statement), values)).all())
         prepared = self._prepared(statement)
         async with self._driver() as connection:
@@ -240,6 +240,8 @@ class Database:
     async def execute_direct(self, statement: ReturnsRows, values: Mapping[str, Any]) -> int:
         """PostgreSQL: `statement` run on its own on the driver's connection; how many rows
         its command reports (the count of `INSERT 0 1`, `UPDATE 3`)."""
+        if self.backend != "postgresql":
+            raise ValueError("execute_direct runs on PostgreSQL only")
         prepared = self._prepared(statement)
         async with self._driver() as connection:
             with self._span(prepared.sql):
@@ -252,8 +254,6 @@ class Database:
     def _prepared(self, statement: ReturnsRows) -> DirectStatement:
         prepared = self._direct.get(statement)
         if prepared is None:
-            if self.backend != "postgresql":
-                raise ValueError("direct statements run on PostgreSQL only (execute_direct)")
             prepared = DirectStatement.compile(statement, self.engine.dialect)
             self._direct.put(statement, prepared)
         return prepared
