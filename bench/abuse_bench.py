@@ -4,7 +4,11 @@ It starts `consciousness serve` on embedded stores with the server's own limits 
 switched off: they are part of the defence), creates the ENTERPRISE benchmark user and an
 active agent, then:
 
-1. idle: the normal client, signed in, sends `{ me { id } }` every 20 ms for IDLE seconds;
+1. idle: the normal client, signed in, sends `{ me { id } }` every 20 ms, by default for as
+   long as it probes under abuse, so both p99s rest on as many probes (about 800 each at
+   the defaults). An idle phase of a few seconds made its p99 the second or third highest
+   of 130-210 latencies: three runs of an 8 s abuse phase after a 3 s idle one gave ratios
+   of 1.64x, 1.73x and 3.08x; three with both phases 18.5 s, 1.31x, 1.84x and 1.91x;
 2. abuse: a driver process runs, for SECONDS, at once:
    - 3 anonymous clients each sending, in a loop, 30 aliased `__schema` trees (the issue's
      1.4 s of CPU per request) and then 2 (the most MAX_QUERY_INTROSPECTIONS lets through);
@@ -135,14 +139,16 @@ async def attack(
 
 
 async def measure(base: str, token: str, agent_id: str, args: argparse.Namespace) -> list[Figure]:
-    idle = await probe(base, token, args.idle_seconds)
+    loaded_seconds = max(1.0, args.seconds - 1.5)
+    idle_seconds = loaded_seconds if args.idle_seconds is None else args.idle_seconds
+    idle = await probe(base, token, idle_seconds)
     driver = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--attack", base, token, agent_id, str(args.seconds),
         "--attackers", ",".join(sorted(args.attackers)),
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     await asyncio.sleep(1.0)  # let every attacker get going
-    loaded = await probe(base, token, max(1.0, args.seconds - 1.5))
+    loaded = await probe(base, token, loaded_seconds)
     output, _ = await driver.communicate()
     attackers: dict[str, dict[str, int]] = json.loads(output.decode().strip().splitlines()[-1])
     idle_p99, loaded_p99 = percentile(idle, 0.99), percentile(loaded, 0.99)
@@ -176,7 +182,10 @@ async def measure(base: str, token: str, agent_id: str, args: argparse.Namespace
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="the abuse phase")
-    parser.add_argument("--idle-seconds", type=float, default=5.0, help="the idle phase")
+    parser.add_argument(
+        "--idle-seconds", type=float, default=None,
+        help="the idle phase (default: as long as the probes under abuse, SECONDS - 1.5)",
+    )  # fmt: skip
     parser.add_argument(
         "--attackers", type=attacker_kinds, default=frozenset(ATTACKERS),
         help=f"comma-separated subset of {','.join(ATTACKERS)} (default: all at once)",

@@ -102,7 +102,7 @@ JOBS = (
     Job("alerts", "extra: alerts", "alerts_bench.py", ("--runs", "3"), 10,
         "one alert evaluation cycle of 1,000 rules over 1,000,000 rows (grouped queries) "
         "against one p95-by-agent query over the same rows, and one query per rule"),
-    Job("abuse", "extra: abuse", "abuse_bench.py", ("--seconds", "8", "--idle-seconds", "3"),
+    Job("abuse", "extra: abuse", "abuse_bench.py", ("--seconds", "8"),
         10, "a signed-in client's `{ me { id } }` p99 while 3 anonymous clients send aliased "
         "introspection, one sends `process` with 20,000 emoji and one floods APQ, against "
         "its idle p99"),
