@@ -8,6 +8,12 @@ package), then the top functions. The engine runs in a worker thread and is not 
 bench/engine_bench.py measures the engine. Run from the repo root, e.g.
 `.venv/bin/python bench/profile_operation.py me --requests 2000 [--concurrency 20]`,
 or `make profile OP=agents`.
+
+`--pin` reads the app's own cost apart from the machine's: this process (the app's event
+loop and its threads) on CPU 0, and its engine worker processes, which then take every
+input, on the other cores. Unpinned, the engine runs in a thread of this process, and its
+work is counted in the process's CPU. PostgreSQL and Redis can be moved off CPU 0 too
+(`taskset -apc 1 PID`); the per-CPU-second figures do not need it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from processes import process_stats
 from stack import PASSWORD, ROOT, USERNAME, create_bench_user, fresh_database, redis_prefix
 
 sys.path.insert(0, str(ROOT))
@@ -213,12 +220,31 @@ async def timed_rate(
     return n / (time.process_time() - process), n / (time.thread_time() - thread)
 
 
+def pin_children(cpus: set[int]) -> int:
+    """Move every thread of this process's children (the engine worker processes, spawned
+    with its CPU 0 affinity) to `cpus`; how many processes were moved."""
+    moved = 0
+    for child in process_stats():
+        if child.parent != os.getpid():
+            continue
+        with contextlib.suppress(OSError):  # a child that ended since
+            for task in Path(f"/proc/{child.pid}/task").iterdir():
+                os.sched_setaffinity(int(task.name), cpus)
+            moved += 1
+    return moved
+
+
 async def main(args: argparse.Namespace) -> None:
     query, variables_for = OPERATIONS[args.operation]
     async with started_app() as call:
         token, agents = await prepare(call, args.operation)
         variables = variables_for(agents)
         await drive(call, query, variables, token, args.warmup, args.concurrency)
+        if args.pin:  # the engine processes started with the warm-up's first input
+            others = set(range(1, os.cpu_count() or 1))
+            cpus = ", ".join(str(cpu) for cpu in sorted(others))
+            print(f"pinned: this process on CPU 0, {pin_children(others)} child processes on "
+                  f"CPU {cpus}")  # fmt: skip
         baseline = await baseline_rate(args.requests, args.concurrency)
         rates = await timed_rate(call, query, variables, token, args.requests, args.concurrency)
         for cpu, rate, base in zip(("process", "thread"), rates, baseline, strict=True):
@@ -249,6 +275,11 @@ def run(args: argparse.Namespace) -> None:
             "QUERY_COST_BUDGET_ANONYMOUS": "0",
             "QUERY_COST_BUDGET_BASIC": "0",
         }
+        if args.pin:
+            if (os.cpu_count() or 1) < 2:
+                raise SystemExit("--pin needs 2 or more cores")
+            os.sched_setaffinity(0, {0})  # before any thread starts: they all inherit it
+            env["ENGINE_PROCESS_MIN_BYTES"] = "1"
         with contextlib.ExitStack() as stack:
             if args.servers:
                 env["DATABASE_URL"] = stack.enter_context(fresh_database("profile"))
@@ -270,4 +301,8 @@ if __name__ == "__main__":
     parser.add_argument("--sort", default="tottime", help="pstats order: tottime, cumulative")
     parser.add_argument("--log-level", default="INFO", help="the server's LOG_LEVEL")
     parser.add_argument("--save", help="also write the raw cProfile stats to this file")
+    parser.add_argument(
+        "--pin", action="store_true",
+        help="this process on CPU 0, its engine worker processes on the others (docstring)",
+    )  # fmt: skip
     run(parser.parse_args())
