@@ -13,7 +13,7 @@ or `make profile OP=agents`.
 loop and its threads) on CPU 0, and its engine worker processes, which then take every
 input, on the other cores. Unpinned, the engine runs in a thread of this process, and its
 work is counted in the process's CPU. PostgreSQL and Redis can be moved off CPU 0 too
-(`taskset -apc 1 PID`); the per-CPU-second figures do not need it.
+(`taskset -apc 1 PID`), as they were for the figures in docs/benchmarks.md.
 """
 
 from __future__ import annotations
