@@ -67,6 +67,14 @@ def process_stats() -> Iterator[ProcessStat]:
                 yield process_stat(int(entry.name))
 
 
+def move_process(pid: int, cpus: set[int]) -> None:
+    """Every thread of process `pid` onto `cpus` (sched_setaffinity is per thread: a process's
+    threads started before the move keep their own). OSError if the process has ended."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended since
+            os.sched_setaffinity(int(task.name), cpus)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process, all its threads included (/proc/PID/stat)."""
     return process_stat(pid).cpu_seconds

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from processes import process_stats
+from processes import move_process, process_stats
 from stack import PASSWORD, ROOT, USERNAME, create_bench_user, fresh_database, redis_prefix
 
 sys.path.insert(0, str(ROOT))
@@ -228,8 +228,7 @@ def pin_children(cpus: set[int]) -> int:
         if child.parent != os.getpid():
             continue
         with contextlib.suppress(OSError):  # a child that ended since
-            for task in Path(f"/proc/{child.pid}/task").iterdir():
-                os.sched_setaffinity(int(task.name), cpus)
+            move_process(child.pid, cpus)
             moved += 1
     return moved
 

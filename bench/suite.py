@@ -11,7 +11,8 @@ Writes bench/results/latest.md and latest.json (scratch, with each script's log)
 (or `--publish`) also copies them to bench/LATEST.md and bench/latest.json, which README links.
 Run from the repo root: `.venv/bin/python bench/suite.py [--quick] [--only NAMES] [--skip NAMES]
 [--publish]`, NAMES comma-separated from: floor, agents, process, fanout, analytics, engine,
-ethics, lag, listing, grouping, balancer, observability, otlp, abuse, vectors, alerts.
+ethics, lag, listing, grouping, balancer, observability, otlp, abuse, vectors, alerts,
+pinned.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ JOBS = (
     Job("process", "3. process, 7. scale-out", "process_load_bench.py", ("--quick",), 20,
         "`process` on PostgreSQL + Redis, one agent per connection in turn, c=50 and 200, on "
         "1 and 2 uvicorn workers sharing one socket; baseline: the engine alone"),
+    Job("pinned", "extra: process, worker on its own core", "process_pinned_bench.py",
+        ("--rounds", "2", "--duration", "4"), 10,
+        "`process` on PostgreSQL + Redis with the one worker alone on CPU 0 and its engine "
+        "process, the stores and wrk on CPU 1, against the floor's `{ hello }` pinned the same "
+        "way: requests per CPU-second of each serving process, alternating rounds"),
     Job("fanout", "4. fan-out", "fanout_bench.py", ("--subscribers", "1000", "--duration", "5"),
         45, "websocket subscribers of `agentEvents` on `consciousness serve` against a bare "
         "Starlette relay of the same Redis channel and that relay as raw ASGI, the floor "
