@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from figures import Figure, add_load_options, parse_load_options, write_figures
-from http_bench import ROOT, Row, machine_info, measure_wrk, warm_up
+from http_bench import ROOT, machine_info
 from process_load_bench import P99_TARGET_MS, seed
 from processes import (
     ServerDidNotStart,
@@ -39,6 +39,7 @@ from processes import (
     wait_until_ready,
 )
 from stack import BIN, create_bench_user, fresh_database, redis_prefix, stack_env
+from wrk_load import Row, measure_wrk, warm_up
 
 sys.path.insert(0, str(ROOT))
 from tests.deploy.balancer import load_balancer, nginx_binary

@@ -60,15 +60,19 @@ from figures import (
     percentile,
     write_figures,
 )
-from http_bench import LUA_REPORT, ROOT, Row, machine_info, measure_wrk, warm_up
+from http_bench import ROOT, machine_info
 from process_bench import PROCESS, TEXTS
 from processes import (
     READY_TIMEOUT_SECONDS,
+    STORE_PROCESSES,
     ServerDidNotStart,
+    children_cpu,
     ensure_wrk,
     last_line,
-    process_stats,
+    machine_busy,
     stop_session,
+    store_cpu,
+    store_cpu_used,
     wait_until_ready,
 )
 from stack import (
@@ -81,11 +85,11 @@ from stack import (
     sign_in,
     stack_env,
 )
+from wrk_load import LUA_REPORT, Row, measure_wrk, warm_up
 
 SOCKET_WORKER = ROOT / "bench" / "servers" / "socket_worker.py"
 P99_TARGET_MS = 200.0
 ENGINE_CALLS = 500
-STORE_PROCESSES = {"postgres": "PostgreSQL", "redis-server": "Redis"}  # comm -> name
 PROCESS_LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer @TOKEN@"
@@ -139,11 +143,6 @@ def engine_alone(calls: int) -> EngineAlone:
     return EngineAlone(percentile(samples, 0.5), percentile(samples, 0.99), sum(samples) / calls)
 
 
-def children_cpu(parents: list[int]) -> dict[int, float]:
-    """CPU seconds of every process whose parent is one of `parents`, by pid."""
-    return {stat.pid: stat.cpu_seconds for stat in process_stats() if stat.parent in parents}
-
-
 def wal_position(database_url: str) -> int:
     """PostgreSQL's write-ahead log position in bytes (the server's, every database)."""
 
@@ -155,33 +154,6 @@ def wal_position(database_url: str) -> int:
             await connection.close()
 
     return asyncio.run(read())
-
-
-def machine_busy() -> tuple[float, float]:
-    """Busy and total CPU seconds of the machine since boot, every core (/proc/stat)."""
-    user, nice, system, idle, iowait, irq, softirq, steal = (
-        int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
-    )  # guest time is already in user; steal is time this machine did not get
-    busy = user + nice + system + irq + softirq
-    hertz = os.sysconf("SC_CLK_TCK")
-    return busy / hertz, (busy + idle + iowait + steal) / hertz
-
-
-def store_cpu() -> dict[int, tuple[str, float]]:
-    """CPU seconds of every PostgreSQL and Redis server process on the machine, by pid."""
-    return {
-        stat.pid: (STORE_PROCESSES[stat.name], stat.cpu_seconds)
-        for stat in process_stats()
-        if stat.name in STORE_PROCESSES
-    }
-
-
-def store_cpu_used(before: dict[int, tuple[str, float]]) -> dict[str, float]:
-    """CPU seconds each store used since `before` (processes started since count whole)."""
-    used = dict.fromkeys(STORE_PROCESSES.values(), 0.0)
-    for pid, (name, seconds) in store_cpu().items():
-        used[name] += seconds - before.get(pid, (name, 0.0))[1]
-    return used
 
 
 @contextlib.contextmanager

@@ -35,10 +35,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from figures import Figure, add_json_option, write_figures
-from http_bench import LUA, Row, machine_info, measure_wrk, running, servers, warm_up
-from process_load_bench import STORE_PROCESSES, Run, measure, seed, workers
-from processes import ensure_wrk, move_process, process_stats
+from http_bench import machine_info, running, servers
+from process_load_bench import Run, measure, seed, workers
+from processes import STORE_PROCESSES, ensure_wrk, move_process, process_stats
 from stack import create_bench_user, fresh_database, redis_prefix, stack_env
+from wrk_load import LUA, Row, measure_wrk, warm_up
 
 SCENARIO = "extra: process, worker on its own core"
 CONNECTIONS = 50

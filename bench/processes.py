@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 READY_TIMEOUT_SECONDS = 90.0
+STORE_PROCESSES = {"postgres": "PostgreSQL", "redis-server": "Redis"}  # comm -> name
 
 
 class ServerDidNotStart(RuntimeError):
@@ -78,6 +79,38 @@ def move_process(pid: int, cpus: set[int]) -> None:
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process, all its threads included (/proc/PID/stat)."""
     return process_stat(pid).cpu_seconds
+
+
+def children_cpu(parents: list[int]) -> dict[int, float]:
+    """CPU seconds of every process whose parent is one of `parents`, by pid."""
+    return {stat.pid: stat.cpu_seconds for stat in process_stats() if stat.parent in parents}
+
+
+def machine_busy() -> tuple[float, float]:
+    """Busy and total CPU seconds of the machine since boot, every core (/proc/stat)."""
+    user, nice, system, idle, iowait, irq, softirq, steal = (
+        int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    )  # guest time is already in user; steal is time this machine did not get
+    busy = user + nice + system + irq + softirq
+    hertz = os.sysconf("SC_CLK_TCK")
+    return busy / hertz, (busy + idle + iowait + steal) / hertz
+
+
+def store_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds of every PostgreSQL and Redis server process on the machine, by pid."""
+    return {
+        stat.pid: (STORE_PROCESSES[stat.name], stat.cpu_seconds)
+        for stat in process_stats()
+        if stat.name in STORE_PROCESSES
+    }
+
+
+def store_cpu_used(before: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds each store used since `before` (processes started since count whole)."""
+    used = dict.fromkeys(STORE_PROCESSES.values(), 0.0)
+    for pid, (name, seconds) in store_cpu().items():
+        used[name] += seconds - before.get(pid, (name, 0.0))[1]
+    return used
 
 
 def wait_until_idle(pid: int, timeout_seconds: float = 30.0) -> None:
