@@ -5,15 +5,17 @@ servers, one at a time, each measured by wrk at every concurrency (1, 50 and 200
 with http_bench's wrk script (bodies carrying GraphQL `errors` are counted), server pinned to
 CPU 0 and wrk to CPU 1 when there are two:
 
-- the floor: bare Starlette answering JSON, and bare strawberry answering `{ hello }`
-  (bench/servers/, the same uvicorn flags);
+- the floor: bare Starlette answering JSON, and bare strawberry answering `{ hello }`, without
+  and with its parser and validation caches (bench/servers/, the same uvicorn flags);
 - our app: `consciousness serve` on PostgreSQL (a fresh database) and Redis (a unique key
   prefix), analytics in embedded chDB; the ENTERPRISE benchmark user owns AGENTS agents with
   PROCESSED_PER_AGENT `process` calls each, so every listed agent has non-trivial stats.
   The query lists 20 with their owner and stats (the owner and stats DataLoaders).
 
 Each agents row's req/s, p50 and p99 are divided by bare strawberry's at the same
-concurrency, and bare strawberry's req/s by bare Starlette's. Run from the repo root:
+concurrency, and bare strawberry's req/s by bare Starlette's; the agents req/s also by bare
+strawberry + caches' (issue 16's target: at least 0.08x at c=50, in this run). Run from the
+repo root:
 `.venv/bin/python bench/agents_load_bench.py [--quick] [--duration S] [--connections 1,50,200]
 [--json PATH]`.
 """
@@ -34,6 +36,7 @@ from figures import Figure, add_load_options, number, parse_load_options, write_
 from http_bench import (
     BARE,
     BIN,
+    CACHED,
     FLOOR,
     Row,
     Scenario,
@@ -65,7 +68,15 @@ AGENTS_QUERY = f"""{{ agents(first: {LISTED}) {{ edges {{ node {{
   stats {{ requestCount meanAwareness meanEthicalScore p95ProcessingTimeMs }}
 }} }} }} }}"""
 AGENTS_NAME = f"agents(first: {LISTED}) + owner + stats"
-LABELS = {FLOOR: "bare Starlette JSON", BARE: "bare strawberry { hello }"}  # in the figures
+LABELS = {  # in the figures
+    FLOOR: "bare Starlette JSON",
+    BARE: "bare strawberry { hello }",
+    CACHED: "bare strawberry + caches { hello }",
+}
+KEYS = {FLOOR: "starlette", BARE: "strawberry", CACHED: "strawberry-cached"}
+# Issue 16's target for the listing: at least this share of bare strawberry + caches' req/s
+# at c=50, both measured in this run (scenario 1's floor is another script's, minutes apart).
+RATIO_TARGET, TARGET_CONNECTIONS = 0.08, 50
 
 
 def seed(base: str) -> str:
@@ -109,8 +120,8 @@ def measure_server(server: Server, pin: list[str], wrk: list[str], args: argpars
 
 
 def floor_figure(row: Row, base: Row | None) -> Figure:
-    """A floor row (scenario 1): bare strawberry against bare Starlette at the same c."""
-    c, kind = row.connections, "starlette" if row.name == FLOOR else "strawberry"
+    """A floor row (scenario 1): a floor server against its baseline at the same c."""
+    c, kind = row.connections, KEYS[row.name]
     latency = f"p50 {number(row.p50_ms)} ms, p99 {number(row.p99_ms)} ms"
     return Figure(
         f"floor.c{c}.{kind}.rps", "1. floor", f"{LABELS[row.name]}, c={c} (scenario 2's run)",
@@ -119,8 +130,11 @@ def floor_figure(row: Row, base: Row | None) -> Figure:
     )  # fmt: skip
 
 
-def agents_figures(row: Row, base: Row | None, floor: Row | None) -> list[Figure]:
-    """An agents row (scenario 2): req/s, p50, p99 against bare strawberry at the same c."""
+def agents_figures(
+    row: Row, base: Row | None, floor: Row | None, cached: Row | None
+) -> list[Figure]:
+    """An agents row (scenario 2): req/s, p50, p99 against bare strawberry at the same c, and
+    req/s against bare strawberry + caches (at c=50, issue 16's target)."""
     c, note = row.connections, row.note or row.errors_note()
     if not note and floor and floor.rps:
         note = f"{row.rps / floor.rps:.3g}x bare Starlette ({number(floor.rps)} req/s)"
@@ -128,12 +142,18 @@ def agents_figures(row: Row, base: Row | None, floor: Row | None) -> list[Figure
     measured = [("rps", "req/s", row.rps, base.rps if base else None),
                 ("p50_ms", "p50", row.p50_ms, base.p50_ms if base else None),
                 ("p99_ms", "p99", row.p99_ms, base.p99_ms if base else None)]  # fmt: skip
-    return [
+    result = [
         Figure(f"{key}.{name}", scenario, f"{label}, c={c}", None if row.note else value,
                "req/s" if name == "rps" else "ms", named, base_value,
                note=note if name == "rps" else "")
         for name, label, value, base_value in measured
     ]  # fmt: skip
+    if cached is not None:
+        target = RATIO_TARGET if c == TARGET_CONNECTIONS else None
+        result.append(Figure(f"{key}.rps_cached", scenario, f"req/s, c={c}, against the floor",
+                             None if row.note else row.rps, "req/s", f"{LABELS[CACHED]}, c={c}",
+                             cached.rps, ratio_target=target))  # fmt: skip
+    return result
 
 
 def figures(rows: list[Row]) -> list[Figure]:
@@ -144,7 +164,9 @@ def figures(rows: list[Row]) -> list[Figure]:
         base = by.get((row.baseline or "", row.connections))
         base = base if base and not base.note else None
         if row.name == AGENTS_NAME:
-            result += agents_figures(row, base, by.get((FLOOR, row.connections)))
+            cached = by.get((CACHED, row.connections))
+            cached = cached if cached and not cached.note else None
+            result += agents_figures(row, base, by.get((FLOOR, row.connections)), cached)
         else:
             result.append(floor_figure(row, base))
     return result
@@ -159,7 +181,9 @@ def main() -> None:
     server_pin, wrk_pin, pinned = pinning()
     info = machine_info(wrk_path, pinned)
     floors = [
-        server for server in servers() if server.name in ("bare-starlette", "bare-strawberry")
+        server
+        for server in servers()
+        if server.name in ("bare-starlette", "bare-strawberry", "bare-strawberry-cached")
     ]
     app = Server("app-serve", [str(BIN / "consciousness"), "serve"], "/ready",
                  [Scenario(AGENTS_NAME, AGENTS_QUERY, BARE, auth=True)], app=True)  # fmt: skip
