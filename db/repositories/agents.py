@@ -9,7 +9,18 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Integer,
+    and_,
+    bindparam,
+    delete,
+    func,
+    literal,
+    or_,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -77,27 +88,80 @@ def escape_like(text: str) -> str:
     )
 
 
-def _conditions(query: AgentQuery) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
+# The listing's statements, built once per shape: which conditions a query sets, the order,
+# whether it continues after a cursor. Building one (conditions, order, limit) cost about as
+# much as running it on PostgreSQL once connected (0.13-0.3 ms of the 0.7-1 ms a page of 21
+# took in a read), so the values go in as bound parameters and a shape's statement, with
+# SQLAlchemy's cache key memoised on it, is reused. There are at most 2**8 * 4 * 2 * 2 shapes.
+_BOUNDS = (
+    ("created_after", Agent.created_at, False),
+    ("created_before", Agent.created_at, True),
+    ("last_activity_after", Agent.last_activity, False),
+    ("last_activity_before", Agent.last_activity, True),
+)
+_PAGE_STATEMENTS: dict[tuple[frozenset[str], AgentOrdering, bool], Any] = {}
+_COUNT_STATEMENTS: dict[frozenset[str], Any] = {}
+
+
+def _values(query: AgentQuery) -> dict[str, Any]:
+    """The bound values of `query`'s conditions, by parameter name; only those it sets."""
+    values: dict[str, Any] = {}
     if query.owner_id is not None:
-        conditions.append(col(Agent.owner_id) == query.owner_id)
+        values["owner_id"] = query.owner_id
     if query.statuses is not None:
-        conditions.append(col(Agent.status).in_([status.value for status in query.statuses]))
+        values["statuses"] = [status.value for status in query.statuses]
     if query.agent_types is not None:
-        conditions.append(col(Agent.agent_type).in_([kind.value for kind in query.agent_types]))
+        values["agent_types"] = [kind.value for kind in query.agent_types]
     if query.name_contains:
-        pattern = f"%{escape_like(query.name_contains)}%"
+        values["name_pattern"] = f"%{escape_like(query.name_contains)}%"
+    for name, _column, _before in _BOUNDS:
+        if getattr(query, name) is not None:
+            values[name] = getattr(query, name)
+    return values
+
+
+def _conditions(names: frozenset[str]) -> list[ColumnElement[bool]]:
+    """The conditions for the parameters `names` (as `_values` names them), bound."""
+    conditions: list[ColumnElement[bool]] = []
+    if "owner_id" in names:
+        conditions.append(col(Agent.owner_id) == bindparam("owner_id"))
+    if "statuses" in names:
+        conditions.append(col(Agent.status).in_(bindparam("statuses", expanding=True)))
+    if "agent_types" in names:
+        conditions.append(col(Agent.agent_type).in_(bindparam("agent_types", expanding=True)))
+    if "name_pattern" in names:
+        pattern: BindParameter[str] = bindparam("name_pattern")
         conditions.append(col(Agent.name).ilike(pattern, escape=LIKE_ESCAPE))
-    bounds = (
-        (Agent.created_at, query.created_after, query.created_before),
-        (Agent.last_activity, query.last_activity_after, query.last_activity_before),
-    )
-    for column, after, before in bounds:
-        if after is not None:
-            conditions.append(col(column) >= after)
-        if before is not None:
-            conditions.append(col(column) < before)
+    for name, column, before in _BOUNDS:
+        if name in names:
+            bound: BindParameter[datetime] = bindparam(name)
+            conditions.append(col(column) < bound if before else col(column) >= bound)
     return conditions
+
+
+def _page_statement(names: frozenset[str], ordering: AgentOrdering, after: bool) -> Any:
+    shape = (names, ordering, after)
+    statement = _PAGE_STATEMENTS.get(shape)
+    if statement is not None:
+        return statement
+    key = _sort_expression(ordering.field)
+    statement = select(Agent).where(*_conditions(names))
+    if after:
+        # typed by what they are compared with, as literal values would be
+        value: BindParameter[Any] = bindparam("after_value")
+        agent_id: BindParameter[Any] = bindparam("after_id")
+        if ordering.descending:
+            beyond = or_(key < value, and_(key == value, col(Agent.id) < agent_id))
+        else:
+            beyond = or_(key > value, and_(key == value, col(Agent.id) > agent_id))
+        statement = statement.where(beyond)
+    if ordering.descending:
+        statement = statement.order_by(key.desc(), col(Agent.id).desc())
+    else:
+        statement = statement.order_by(key.asc(), col(Agent.id).asc())
+    statement = statement.limit(bindparam("page_limit", type_=Integer()))
+    _PAGE_STATEMENTS[shape] = statement
+    return statement
 
 
 async def list_agents(
@@ -109,27 +173,25 @@ async def list_agents(
     limit: int,
 ) -> list[Agent]:
     """One page of agents in `ordering` (keyset on sort value, then id)."""
-    key = _sort_expression(ordering.field)
-    statement = select(Agent).where(*_conditions(query))
+    values = _values(query)
+    statement = _page_statement(frozenset(values), ordering, after is not None)
     if after is not None:
-        value, agent_id = after
-        if ordering.descending:
-            beyond = or_(key < value, and_(key == value, col(Agent.id) < agent_id))
-        else:
-            beyond = or_(key > value, and_(key == value, col(Agent.id) > agent_id))
-        statement = statement.where(beyond)
-    if ordering.descending:
-        statement = statement.order_by(key.desc(), col(Agent.id).desc())
-    else:
-        statement = statement.order_by(key.asc(), col(Agent.id).asc())
-    rows = await session.exec(statement.limit(limit))
+        values["after_value"], values["after_id"] = after
+    values["page_limit"] = limit
+    rows = await session.exec(statement, params=values)
     return list(rows.all())
 
 
 async def count_agents(session: AsyncSession, query: AgentQuery) -> int:
     """How many agents match `query`, on all pages."""
-    statement = select(func.count()).select_from(Agent).where(*_conditions(query))
-    return (await session.exec(statement)).one()
+    values = _values(query)
+    names = frozenset(values)
+    statement = _COUNT_STATEMENTS.get(names)
+    if statement is None:
+        statement = select(func.count()).select_from(Agent).where(*_conditions(names))
+        _COUNT_STATEMENTS[names] = statement
+    count: int = (await session.exec(statement, params=values)).one()
+    return count
 
 
 async def get_agent(
