@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -88,55 +88,68 @@ def escape_like(text: str) -> str:
     )
 
 
-# The listing's statements, built once per shape: which conditions a query sets, the order,
-# whether it continues after a cursor. Building one (conditions, order, limit) cost about as
-# much as running it on PostgreSQL once connected (0.13-0.3 ms of the 0.7-1 ms a page of 21
-# took in a read), so the values go in as bound parameters and a shape's statement, with
-# SQLAlchemy's cache key memoised on it, is reused. There are at most 2**8 * 4 * 2 * 2 shapes.
-_BOUNDS = (
-    ("created_after", Agent.created_at, False),
-    ("created_before", Agent.created_at, True),
-    ("last_activity_after", Agent.last_activity, False),
-    ("last_activity_before", Agent.last_activity, True),
+# The listing's statements, built once per shape: which filters a query sets, the order, and
+# whether it continues after a cursor. Building one (conditions, keyset, order, limit) took
+# 0.13-0.3 ms of the 0.7-1 ms a page of 21 took in a read on PostgreSQL, so a shape's
+# statement (with SQLAlchemy's cache key memoised on it) is reused and the query's values go
+# in as bound parameters. There are at most 2**8 * 4 * 2 * 2 shapes.
+@dataclass(frozen=True)
+class _Filter:
+    """One condition a query may set: its bound parameter's name, its value in a query (None:
+    not set), and the condition on that parameter."""
+
+    name: str
+    value: Callable[[AgentQuery], Any]
+    condition: Callable[[BindParameter[Any]], ColumnElement[bool]]
+
+
+def _values_of(enums: Sequence[StrEnum] | None) -> list[str] | None:
+    return None if enums is None else [member.value for member in enums]
+
+
+_FILTERS = (
+    _Filter("owner_id", lambda q: q.owner_id, lambda p: col(Agent.owner_id) == p),
+    _Filter("statuses", lambda q: _values_of(q.statuses), lambda p: col(Agent.status).in_(p)),
+    _Filter(
+        "agent_types", lambda q: _values_of(q.agent_types), lambda p: col(Agent.agent_type).in_(p)
+    ),
+    _Filter(
+        "name_pattern",
+        lambda q: f"%{escape_like(q.name_contains)}%" if q.name_contains else None,
+        lambda p: col(Agent.name).ilike(p, escape=LIKE_ESCAPE),
+    ),
+    _Filter("created_after", lambda q: q.created_after, lambda p: col(Agent.created_at) >= p),
+    _Filter("created_before", lambda q: q.created_before, lambda p: col(Agent.created_at) < p),
+    _Filter(
+        "last_activity_after",
+        lambda q: q.last_activity_after,
+        lambda p: col(Agent.last_activity) >= p,
+    ),
+    _Filter(
+        "last_activity_before",
+        lambda q: q.last_activity_before,
+        lambda p: col(Agent.last_activity) < p,
+    ),
 )
+_LISTS = {"statuses", "agent_types"}  # bound as expanding parameters: `IN (...)`
 _PAGE_STATEMENTS: dict[tuple[frozenset[str], AgentOrdering, bool], Any] = {}
 _COUNT_STATEMENTS: dict[frozenset[str], Any] = {}
 
 
 def _values(query: AgentQuery) -> dict[str, Any]:
-    """The bound values of `query`'s conditions, by parameter name; only those it sets."""
-    values: dict[str, Any] = {}
-    if query.owner_id is not None:
-        values["owner_id"] = query.owner_id
-    if query.statuses is not None:
-        values["statuses"] = [status.value for status in query.statuses]
-    if query.agent_types is not None:
-        values["agent_types"] = [kind.value for kind in query.agent_types]
-    if query.name_contains:
-        values["name_pattern"] = f"%{escape_like(query.name_contains)}%"
-    for name, _column, _before in _BOUNDS:
-        if getattr(query, name) is not None:
-            values[name] = getattr(query, name)
-    return values
+    """The bound values of the filters `query` sets, by parameter name."""
+    values = {f.name: f.value(query) for f in _FILTERS}
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def _conditions(names: frozenset[str]) -> list[ColumnElement[bool]]:
-    """The conditions for the parameters `names` (as `_values` names them), bound."""
-    conditions: list[ColumnElement[bool]] = []
-    if "owner_id" in names:
-        conditions.append(col(Agent.owner_id) == bindparam("owner_id"))
-    if "statuses" in names:
-        conditions.append(col(Agent.status).in_(bindparam("statuses", expanding=True)))
-    if "agent_types" in names:
-        conditions.append(col(Agent.agent_type).in_(bindparam("agent_types", expanding=True)))
-    if "name_pattern" in names:
-        pattern: BindParameter[str] = bindparam("name_pattern")
-        conditions.append(col(Agent.name).ilike(pattern, escape=LIKE_ESCAPE))
-    for name, column, before in _BOUNDS:
-        if name in names:
-            bound: BindParameter[datetime] = bindparam(name)
-            conditions.append(col(column) < bound if before else col(column) >= bound)
-    return conditions
+    """The conditions of the filters named `names`, on their bound parameters (typed by the
+    column each is compared with, as a literal value would be)."""
+    return [
+        f.condition(bindparam(f.name, expanding=f.name in _LISTS))
+        for f in _FILTERS
+        if f.name in names
+    ]
 
 
 def _page_statement(names: frozenset[str], ordering: AgentOrdering, after: bool) -> Any:

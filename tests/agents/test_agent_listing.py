@@ -83,6 +83,8 @@ async def test_filters_combine_and_name_contains_takes_wildcards_literally(
 
     assert await names(status=["ACTIVE", "PAUSED"]) == ["Bot-000", "Bot-001", "Bot-003", "Bot-004"]
     assert await names(agentType=["RESEARCH"], status=["ACTIVE"]) == ["Bot-003"]
+    assert await names(status=[]) == []  # no status allowed: none listed, as `IN ()` is false
+    assert (await _page(alice, filter={"agentType": []}))["totalCount"] == 0
     assert await names(nameContains="bot-00") == [f"Bot-00{i}" for i in range(6)]
     assert await names(nameContains="%_") == ["50%_off-000"]
     assert await names(nameContains="0%") == ["50%_off-000"]
