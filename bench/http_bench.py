@@ -41,7 +41,7 @@ from processes import (
     stop_session,
     wait_until_ready,
 )
-from wrk_load import LUA, Row, measure_wrk, warm_up
+from wrk_load import Row, measure_wrk, request_script, warm_up
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -190,10 +190,7 @@ def measure(row: Row, scenario: Scenario, base: str, pid: int, token: str | None
         if error:
             row.note = f"skipped: {error}"
             return
-    header = f'wrk.headers["Authorization"] = "Bearer {auth}"' if auth else ""
-    script = workdir / "request.lua"
-    body = json.dumps({"query": scenario.query})
-    script.write_text(LUA.replace("@BODY@", body).replace("@AUTH@", header), encoding="utf-8")
+    script = request_script(workdir / "request.lua", scenario.query, auth)
     warm_up(wrk, url, script, row.connections, [pid])
     measure_wrk(row, wrk, url, script, [pid], args.duration)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import secrets
 import signal
@@ -37,9 +36,9 @@ from pathlib import Path
 from figures import Figure, add_json_option, write_figures
 from http_bench import machine_info, running, servers
 from process_load_bench import Run, measure, seed, workers
-from processes import STORE_PROCESSES, ensure_wrk, move_process, process_stats
+from processes import STORE_PROCESSES, ensure_wrk, move_children, move_process, process_stats
 from stack import create_bench_user, fresh_database, redis_prefix, stack_env
-from wrk_load import LUA, Row, measure_wrk, warm_up
+from wrk_load import Row, measure_wrk, request_script, warm_up
 
 SCENARIO = "extra: process, worker on its own core"
 CONNECTIONS = 50
@@ -65,13 +64,6 @@ def stores_moved(cpus: set[int]) -> Iterator[int]:
                 move_process(pid, cpus_before)
 
 
-def hello_script(workdir: Path) -> Path:
-    script = workdir / "hello.lua"
-    body = json.dumps({"query": "{ hello }"})
-    script.write_text(LUA.replace("@BODY@", body).replace("@AUTH@", ""), encoding="utf-8")
-    return script
-
-
 def measure_rounds(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], list[Run]]:
     """Alternating measured runs of the floor's `{ hello }` and of `process`, both pinned."""
     wrk = ["taskset", "-c", "1", ensure_wrk()]
@@ -88,10 +80,9 @@ def measure_rounds(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], 
         with workers(1, env, workdir) as (base, pids), stores_moved(REST_CPU):
             script = seed(base, CONNECTIONS, workdir)
             move_process(pids[0], APP_CPU)
-            for child in process_stats():  # its engine worker process(es), started with it
-                if child.parent == pids[0]:
-                    move_process(child.pid, REST_CPU)
-            floor_url, floor_script = floor_base + "/graphql", hello_script(workdir)
+            move_children(pids[0], REST_CPU)  # its engine worker process(es), started with it
+            floor_url = floor_base + "/graphql"
+            floor_script = request_script(workdir / "hello.lua", "{ hello }")
             for index in range(args.rounds):
                 print(f"== round {index + 1} of {args.rounds}", file=sys.stderr, flush=True)
                 hello = Row("{ hello }", floor.name, None, CONNECTIONS)

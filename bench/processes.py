@@ -76,6 +76,18 @@ def move_process(pid: int, cpus: set[int]) -> None:
             os.sched_setaffinity(int(task.name), cpus)
 
 
+def move_children(parent: int, cpus: set[int]) -> int:
+    """`move_process` for every child of `parent` (a server's engine worker processes, which
+    start with its affinity); how many were moved."""
+    moved = 0
+    for child in process_stats():
+        if child.parent == parent:
+            with contextlib.suppress(OSError):  # a child that ended since
+                move_process(child.pid, cpus)
+                moved += 1
+    return moved
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process, all its threads included (/proc/PID/stat)."""
     return process_stat(pid).cpu_seconds

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from processes import move_process, process_stats
+from processes import move_children
 from stack import PASSWORD, ROOT, USERNAME, create_bench_user, fresh_database, redis_prefix
 
 sys.path.insert(0, str(ROOT))
@@ -220,19 +220,6 @@ async def timed_rate(
     return n / (time.process_time() - process), n / (time.thread_time() - thread)
 
 
-def pin_children(cpus: set[int]) -> int:
-    """Move every thread of this process's children (the engine worker processes, spawned
-    with its CPU 0 affinity) to `cpus`; how many processes were moved."""
-    moved = 0
-    for child in process_stats():
-        if child.parent != os.getpid():
-            continue
-        with contextlib.suppress(OSError):  # a child that ended since
-            move_process(child.pid, cpus)
-            moved += 1
-    return moved
-
-
 async def main(args: argparse.Namespace) -> None:
     query, variables_for = OPERATIONS[args.operation]
     async with started_app() as call:
@@ -242,8 +229,8 @@ async def main(args: argparse.Namespace) -> None:
         if args.pin:  # the engine processes started with the warm-up's first input
             others = set(range(1, os.cpu_count() or 1))
             cpus = ", ".join(str(cpu) for cpu in sorted(others))
-            print(f"pinned: this process on CPU 0, {pin_children(others)} child processes on "
-                  f"CPU {cpus}")  # fmt: skip
+            moved = move_children(os.getpid(), others)
+            print(f"pinned: this process on CPU 0, {moved} child processes on CPU {cpus}")
         baseline = await baseline_rate(args.requests, args.concurrency)
         rates = await timed_rate(call, query, variables, token, args.requests, args.concurrency)
         for cpu, rate, base in zip(("process", "thread"), rates, baseline, strict=True):

@@ -3,6 +3,7 @@ and a measured run with the CPU the server processes used meanwhile."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -34,6 +35,15 @@ wrk.body = [==[@BODY@]==]
 wrk.headers["Content-Type"] = "application/json"
 @AUTH@
 {LUA_REPORT}"""
+
+
+def request_script(path: Path, query: str, token: str | None = None) -> Path:
+    """`path` written as a wrk script POSTing `query` (with a bearer token if given) to
+    every connection, LUA_REPORT's totals at the end."""
+    header = f'wrk.headers["Authorization"] = "Bearer {token}"' if token else ""
+    body = json.dumps({"query": query})
+    path.write_text(LUA.replace("@BODY@", body).replace("@AUTH@", header), encoding="utf-8")
+    return path
 
 
 @dataclass
