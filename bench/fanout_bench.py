@@ -51,7 +51,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -60,7 +59,7 @@ from pathlib import Path
 
 from fanout_clients import raise_fd_limit
 from fanout_rows import APP, FLOOR, RELAY, RELAYS, Row, line, measure, table
-from processes import free_port
+from processes import free_port, stop_session, wait_until_ready
 
 SCRIPT = Path(__file__).resolve()
 ROOT = SCRIPT.parent.parent
@@ -71,45 +70,26 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "correct horse battery staple"  # a throwaway benchmark user's
-READY_TIMEOUT_SECONDS = 90.0
 
 
 # ----------------------------------------------------------------------------- servers
 
 
-def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"server not ready:\n{log.read_text()[-3000:]}")
-
-
 @contextlib.contextmanager
-def _server(command: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[int]:
+def _server(
+    command: list[str], env: dict[str, str], ready_url: str, log: Path, *, any_answer: bool = False
+) -> Iterator[int]:
+    """Start a server in a session of its own, wait until it answers (`wait_until_ready`),
+    yield its pid, and stop it and its children."""
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=out, start_new_session=True
+        )
     try:
-        _wait_ready(process, ready_url, log)
+        wait_until_ready([process], ready_url, log, any_answer=any_answer)
         yield process.pid
     finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        stop_session(process)
 
 
 def _register(http_url: str) -> tuple[str, str]:
@@ -239,7 +219,7 @@ async def _run(args: argparse.Namespace) -> list[Row]:
                     print(f"-- {name}: {subscribers} subscribers, {rate:g} events/s", flush=True)
                     log = workdir / f"{name.replace(' ', '_')}-{subscribers}.log"
                     try:
-                        with _relay_ready(command, env, ready, log) as pid:
+                        with _server(command, env, ready, log, any_answer=name in RELAYS) as pid:
                             await measure(
                                 row,
                                 pid=pid,
@@ -267,34 +247,6 @@ async def _run(args: argparse.Namespace) -> list[Row]:
     else:
         shutil.rmtree(workdir, ignore_errors=True)
     return rows
-
-
-@contextlib.contextmanager
-def _relay_ready(command: list[str], env: dict[str, str], ready: str, log: Path) -> Iterator[int]:
-    """Start a server; a 404 from the relay's plain-HTTP probe means it is up too."""
-    if ready.endswith("/none"):
-        with log.open("w") as out:
-            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
-        try:
-            deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"relay exited:\n{log.read_text()[-3000:]}")
-                try:
-                    urllib.request.urlopen(ready, timeout=1)
-                except urllib.error.HTTPError:
-                    break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("relay not ready")
-                time.sleep(0.2)
-            yield process.pid
-        finally:
-            _stop(process)
-        return
-    with _server(command, env, ready, log) as pid:
-        yield pid
 
 
 def main() -> None:

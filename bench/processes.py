@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -139,18 +140,24 @@ def last_line(text: str) -> str:
     return (text.strip().splitlines() or ["(no output)"])[-1]
 
 
-def wait_until_ready(procs: list[subprocess.Popen[bytes]], url: str, log: Path) -> None:
-    """Poll `url` until it answers 200; ServerDidNotStart if a process exits or time runs out."""
+def wait_until_ready(
+    procs: list[subprocess.Popen[bytes]], url: str, log: Path, *, any_answer: bool = False
+) -> None:
+    """Poll `url` until it answers 200 (with `any_answer`, any HTTP status: for a server with
+    no route that answers 200); ServerDidNotStart if a process exits or time runs out."""
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while True:
         if any(proc.poll() is not None for proc in procs) or time.monotonic() > deadline:
             raise ServerDidNotStart(last_line(log.read_text()))
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(url, timeout=2) as response,
-        ):
-            if response.status == 200:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except urllib.error.HTTPError:
+            if any_answer:
                 return
+        except OSError:  # not listening yet
+            pass
         time.sleep(0.2)
 
 
