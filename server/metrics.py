@@ -82,6 +82,7 @@ class Metrics:
         )
         self._names: set[str] = set()
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._stage_children: dict[str, Any] = {}
         self.registry.register(StoresCollector(stores))
         # process_open_fds and process_max_fds (each websocket holds one), CPU, memory, start
         # time: read from /proc at scrape time, so on Linux only.
@@ -122,6 +123,15 @@ class Metrics:
             )
         children[0].inc()
         children[1].observe(seconds)
+
+    def observe_stages(self, stages: Iterable[tuple[str, float]]) -> None:
+        """Each (engine stage, seconds) of one `process`: eight a call, so each stage's series
+        is looked up once, as in observe_operation."""
+        for stage, seconds in stages:
+            child = self._stage_children.get(stage)
+            if child is None:
+                child = self._stage_children[stage] = self.engine_stage_seconds.labels(stage)
+            child.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

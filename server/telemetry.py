@@ -111,9 +111,9 @@ class Telemetry:
                         span.end(end_time=end)
                         offset = end
         if self.metrics is not None and isinstance(result, EngineResult):
-            histogram = self.metrics.engine_stage_seconds
-            for stage in result.reasoning_chain:
-                histogram.labels(stage.stage).observe(stage.duration_ms / 1000.0)
+            self.metrics.observe_stages(
+                (stage.stage, stage.duration_ms / 1000.0) for stage in result.reasoning_chain
+            )
         return result
 
 
