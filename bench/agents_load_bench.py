@@ -38,7 +38,6 @@ from http_bench import (
     BIN,
     CACHED,
     FLOOR,
-    Row,
     Scenario,
     Server,
     machine_info,
@@ -58,6 +57,7 @@ from stack import (
     sign_in,
     stack_env,
 )
+from wrk_load import Row
 
 AGENTS = 25
 LISTED = 20

@@ -40,7 +40,6 @@ from http_bench import (
     BIN,
     REGISTER,
     RESULTS,
-    Row,
     Scenario,
     Server,
     machine_info,
@@ -52,6 +51,7 @@ from http_bench import (
     uvicorn_flags,
 )
 from processes import ensure_wrk, free_port, last_line, pinning
+from wrk_load import Row
 
 QUERIES = [
     ("{ systemStatus { uptimeSeconds } }", False),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -132,8 +133,6 @@ _FILTERS = (
     ),
 )
 _LISTS = {"statuses", "agent_types"}  # bound as expanding parameters: `IN (...)`
-_PAGE_STATEMENTS: dict[tuple[frozenset[str], AgentOrdering, bool], Any] = {}
-_COUNT_STATEMENTS: dict[frozenset[str], Any] = {}
 
 
 def _values(query: AgentQuery) -> dict[str, Any]:
@@ -152,11 +151,10 @@ def _conditions(names: frozenset[str]) -> list[ColumnElement[bool]]:
     ]
 
 
+@functools.cache
 def _page_statement(names: frozenset[str], ordering: AgentOrdering, after: bool) -> Any:
-    shape = (names, ordering, after)
-    statement = _PAGE_STATEMENTS.get(shape)
-    if statement is not None:
-        return statement
+    """A page's statement for the filters named `names`, in `ordering`, after a cursor or
+    not (built once per shape)."""
     key = _sort_expression(ordering.field)
     statement = select(Agent).where(*_conditions(names))
     if after:
@@ -172,9 +170,13 @@ def _page_statement(names: frozenset[str], ordering: AgentOrdering, after: bool)
         statement = statement.order_by(key.desc(), col(Agent.id).desc())
     else:
         statement = statement.order_by(key.asc(), col(Agent.id).asc())
-    statement = statement.limit(bindparam("page_limit", type_=Integer()))
-    _PAGE_STATEMENTS[shape] = statement
-    return statement
+    return statement.limit(bindparam("page_limit", type_=Integer()))
+
+
+@functools.cache
+def _count_statement(names: frozenset[str]) -> Any:
+    """The count's statement for the filters named `names` (built once per shape)."""
+    return select(func.count()).select_from(Agent).where(*_conditions(names))
 
 
 async def list_agents(
@@ -198,12 +200,7 @@ async def list_agents(
 async def count_agents(session: AsyncSession, query: AgentQuery) -> int:
     """How many agents match `query`, on all pages."""
     values = _values(query)
-    names = frozenset(values)
-    statement = _COUNT_STATEMENTS.get(names)
-    if statement is None:
-        statement = select(func.count()).select_from(Agent).where(*_conditions(names))
-        _COUNT_STATEMENTS[names] = statement
-    count: int = (await session.exec(statement, params=values)).one()
+    count: int = (await session.exec(_count_statement(frozenset(values)), params=values)).one()
     return count
 
 
