@@ -16,8 +16,13 @@ the median of the per-round ratios. The stores' affinity is restored afterwards.
 The worker sends every input to its engine process, as `serve` does where a core is left
 over for it (server/engine_processes.py), so the engine's CPU is not the worker's.
 
+With `--writers-elsewhere` the worker runs with BACKGROUND_WRITERS=false and a second
+process, on CPU 1 with the rest, drains the metrics outbox and embeds the sessions (into chDB
+and Qdrant's local mode in a data folder of its own, standing for the servers a deployment
+that splits them shares): the worker's cost where the writers run elsewhere.
+
 Run from the repo root: `.venv/bin/python bench/process_pinned_bench.py [--rounds 3]
-[--duration 10] [--json PATH]`.
+[--duration 10] [--writers-elsewhere] [--json PATH]`.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from figures import Figure, add_json_option, write_figures
 from http_bench import machine_info, running, servers
 from process_load_bench import Run, measure, seed, workers
 from processes import STORE_PROCESSES, ensure_wrk, move_children, move_process, process_stats
-from stack import create_bench_user, fresh_database, redis_prefix, stack_env
+from stack import consciousness, create_bench_user, fresh_database, redis_prefix, stack_env
 from wrk_load import Row, measure_wrk, request_script, warm_up
 
 SCENARIO = "extra: process, worker on its own core"
@@ -77,10 +82,17 @@ def measure_rounds(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], 
     ):
         env = stack_env(workdir / "worker0", database_url, prefix, secrets.token_urlsafe(48))
         create_bench_user(env, workdir)
-        with workers(1, env, workdir) as (base, pids), stores_moved(REST_CPU):
+        serving = env | {"BACKGROUND_WRITERS": "false"} if args.writers_elsewhere else env
+        with (
+            workers(1, serving, workdir) as (base, pids),
+            writers(env, workdir, args.writers_elsewhere) as writer_pids,
+            stores_moved(REST_CPU),
+        ):
             script = seed(base, CONNECTIONS, workdir)
             move_process(pids[0], APP_CPU)
             move_children(pids[0], REST_CPU)  # its engine worker process(es), started with it
+            for pid in writer_pids:
+                move_process(pid, REST_CPU)
             floor_url = floor_base + "/graphql"
             floor_script = request_script(workdir / "hello.lua", "{ hello }")
             for index in range(args.rounds):
@@ -99,7 +111,24 @@ def measure_rounds(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], 
     return hellos, processes
 
 
-def figures(hellos: list[Row], runs: list[Run]) -> list[Figure]:
+@contextlib.contextmanager
+def writers(env: dict[str, str], workdir: Path, wanted: bool) -> Iterator[list[int]]:
+    """With `wanted`, a process that takes no traffic and writes (its own chDB and vector
+    folder, no engine process); its pid."""
+    if not wanted:
+        yield []
+        return
+    folder = workdir / "writers"
+    folder.mkdir()
+    own = env | {"ENGINE_PROCESSES": "0"}
+    consciousness(["migrate"], own | {"DATA_DIR": str(folder / "worker0")}, workdir)
+    with workers(1, own, folder) as (_base, pids):
+        yield pids
+
+
+def figures(hellos: list[Row], runs: list[Run], writers_elsewhere: bool) -> list[Figure]:
+    key = "pinned.process_writers_elsewhere" if writers_elsewhere else "pinned.process"
+    scenario = SCENARIO + (", writers in another process" if writers_elsewhere else "")
     rows = [run.row for run in runs]
     ratios = [row.rps_per_cpu / hello.rps_per_cpu for row, hello in zip(rows, hellos, strict=True)]
     hello_rate = statistics.median(hello.rps_per_cpu for hello in hellos)
@@ -107,18 +136,18 @@ def figures(hellos: list[Row], runs: list[Run]) -> list[Figure]:
     errors = "; ".join(filter(None, (row.errors_note() for row in rows)))
     rounds = f"median of {len(rows)} rounds"
     return [
-        Figure("pinned.process.rps_per_cpu", SCENARIO,
+        Figure(f"{key}.rps_per_cpu", scenario,
                f"process per worker CPU-second, 1 worker on its own core, c={CONNECTIONS}",
                process_rate, "req/s", "bare strawberry + caches { hello } per server "
                "CPU-second, pinned the same way", hello_rate, ratio=statistics.median(ratios),
                ratio_target=RATIO_TARGET,
                note=errors or f"{rounds}, ratio per round: "
                + ", ".join(f"{ratio:.3f}x" for ratio in ratios)),
-        Figure("pinned.process.app_cpu_ms", SCENARIO, "worker CPU per request, on its own core",
+        Figure(f"{key}.app_cpu_ms", scenario, "worker CPU per request, on its own core",
                1000 / process_rate, "ms", "{ hello } server CPU per request, pinned the same way",
                1000 / hello_rate, note=f"{rounds}; worker CPU "
                + ", ".join(f"{row.server_cpu_pct:.0f}%" for row in rows)),
-        Figure("pinned.process.engine_cpu_ms", SCENARIO,
+        Figure(f"{key}.engine_cpu_ms", scenario,
                "engine process CPU per request, on the other core",
                statistics.median(run.engine_cpu_ms for run in runs), "ms", note=rounds),
     ]  # fmt: skip
@@ -128,6 +157,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per run")
+    parser.add_argument(
+        "--writers-elsewhere",
+        action="store_true",
+        help="the worker only stages; another process on CPU 1 writes ClickHouse and Qdrant",
+    )
     add_json_option(parser)
     args = parser.parse_args()
     if (os.cpu_count() or 1) < 2:
@@ -135,7 +169,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stores put back
     with tempfile.TemporaryDirectory(prefix="process-pinned-") as tmp:
         hellos, runs = measure_rounds(args, Path(tmp))
-    result = figures(hellos, runs)
+    result = figures(hellos, runs, args.writers_elsewhere)
     for figure in result:
         baseline = f"baseline {figure.baseline_value or 0:,.3g}, ratio {figure.ratio or 0:.3f}x"
         print(f"{figure.figure}: {figure.value:,.3g} {figure.unit} ({baseline}) {figure.note}")

@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     otlp_max_spans_per_request: int = Field(default=1000, gt=0)
     ingest_queue_max_spans: int = Field(default=10_000, gt=0)
     ingest_worker: bool = True  # false: this process only queues; others analyse
+    # false: this process stages metrics rows and sessions to embed; others write them
+    # (needs ClickHouse and Qdrant servers: server/startup.py check_writers).
+    background_writers: bool = True
     # The ethics stage's semantic layer (db/guard_model.py): loaded once at start-up
     # (about 1 s, 170 MB with the contextual stage); off, rules and detectors only.
     ethics_semantic_guard: bool = True
@@ -318,6 +321,11 @@ class Settings(BaseSettings):
     def resolved_clickhouse_url(self) -> str:
         """The configured ClickHouse, or the embedded chDB directory under the data dir."""
         return self.clickhouse_url or f"chdb://{(self.data_dir / 'analytics').resolve()}"
+
+    @property
+    def embedded_analytics(self) -> bool:
+        """True when analytics is chDB, in this process, rather than a ClickHouse server."""
+        return not self.clickhouse_url or self.clickhouse_url.startswith("chdb:")
 
     @property
     def vectors_path(self) -> Path:

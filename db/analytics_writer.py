@@ -18,13 +18,16 @@ While ClickHouse is unreachable the rows wait in the outbox and are retried ever
 
 The drain task wakes when this process stages rows (`notify`), then waits up to
 `flush_interval_seconds` to gather a batch; it also wakes every `retry_interval_seconds`,
-which picks up the rows of a process that died. `flush` drains now; `close` drains once
-more and stops.
+which picks up the rows of a process that died, or of processes that do not drain
+(BACKGROUND_WRITERS=false: they only stage, and the writing processes take their rows within
+that interval). `flush` drains now, in any process; `close` drains once more and stops (a
+writer that was never started drains nothing).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import uuid
@@ -34,7 +37,7 @@ from typing import Protocol
 
 from db.analytics import ColumnRow
 from db.drain_loop import DrainLoop
-from db.metrics_outbox import claimed_batch
+from db.metrics_outbox import claimed_batch, count_staged
 from db.session import Database
 
 log = logging.getLogger(__name__)
@@ -54,7 +57,10 @@ class MetricsSink(Protocol):
 class WriterStats:
     """Counters since start; `pending_rows` is a current value."""
 
-    pending_rows: int = 0  # staged by this process since a drain last emptied the outbox
+    # Staged by this process since a drain last emptied the outbox; after a failed drain, at
+    # least the rows the outbox holds (staged by any process). 0 where this process does not
+    # drain (BACKGROUND_WRITERS=false): the processes that drain report the backlog.
+    pending_rows: int = 0
     staged_rows: int = 0
     inserted_rows: int = 0
     duplicate_rows: int = 0  # claimed rows ClickHouse already held: replays after a crash
@@ -84,10 +90,12 @@ class AnalyticsWriter(DrainLoop):
         self._drain_lock = asyncio.Lock()  # one drain at a time in this process
 
     def notify(self, rows: int = 1) -> None:
-        """Say `rows` were staged (committed): the drain task gathers and inserts them soon."""
+        """Say `rows` were staged (committed): the drain task, where this process runs one,
+        gathers and inserts them soon."""
         self._stats.staged_rows += rows
-        self._stats.pending_rows += rows
-        self.wake()
+        if self.running:
+            self._stats.pending_rows += rows
+            self.wake()
 
     @property
     def inserted_rows(self) -> int:
@@ -114,9 +122,17 @@ class AnalyticsWriter(DrainLoop):
             except Exception as exc:  # the rows stay staged; the next drain retries them
                 self._stats.insert_failures += 1
                 log.warning("analytics writer could not drain the outbox, will retry: %s", exc)
+                await self._count_backlog()
                 return False
             self._stats.pending_rows = 0
             return True
+
+    async def _count_backlog(self) -> None:
+        """After a failed drain: the outbox's rows, which other processes may have staged
+        (unknown, and left as it was, when the database does not answer either)."""
+        with contextlib.suppress(Exception):
+            staged = await count_staged(self._database)
+            self._stats.pending_rows = max(self._stats.pending_rows, staged)
 
     async def _drain_batch(self) -> int:
         """Claim a batch, insert the rows ClickHouse lacks, delete the batch; its size."""

@@ -37,6 +37,11 @@ class DrainLoop:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def running(self) -> bool:
+        """Whether this process drains on its own (started and not closed)."""
+        return self._task is not None
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self._name)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -44,6 +44,13 @@ async def stage(session: AsyncSession, *rows: ColumnRow) -> None:
     values = [staged_values(row) for row in rows]
     if values:
         await session.exec(_STAGE, params=values[0] if len(values) == 1 else values)
+
+
+async def count_staged(database: Database) -> int:
+    """Rows in the outbox, whichever process staged them."""
+    async with database.session() as session:
+        result = await session.exec(select(func.count()).select_from(OUTBOX))  # type: ignore[call-overload]
+        return int(result.scalar_one())
 
 
 @asynccontextmanager

@@ -132,7 +132,8 @@ def create_app(
             batch_size=settings.analytics_batch_size,
             flush_interval_seconds=settings.analytics_flush_interval_seconds,
         )
-        stores.metrics_writer.start()  # stores.close() flushes it
+        if settings.background_writers:
+            stores.metrics_writer.start()  # stores.close() flushes it
         stores.tokens.start()  # revocations followed in process (stores.close() stops it)
         stores.socket_slots.start()  # websocket slots' leases renewed (stores.close() stops it)
         if tracing is not None:
@@ -321,8 +322,10 @@ async def _load_guard(contextual: bool) -> SemanticGuard:
 async def _start_vector_writer(
     settings: Settings, stores: Stores, guard: SemanticGuard | None, keyring: Keyring
 ) -> None:
-    """Migrate the vector collection and start its writer, embedding with the guard's model
-    (loaded once; without the guard, the same model is loaded for the vectors alone)."""
+    """Migrate the vector collection and make its writer, embedding with the guard's model
+    (loaded once; without the guard, the same model is loaded for the vectors alone); start
+    it where this process writes (BACKGROUND_WRITERS). Either way the writer embeds search
+    texts and deletes vectors."""
     if stores.vectors is None:
         return
     embedder = guard.embedder if guard is not None else await asyncio.to_thread(load_embedder)
@@ -334,7 +337,8 @@ async def _start_vector_writer(
         keyring,
         retention_days=settings.vector_retention_days,
     )
-    stores.vector_writer.start()  # stores.close() stops it after a last drain
+    if settings.background_writers:
+        stores.vector_writer.start()  # stores.close() stops it after a last drain
 
 
 def _alert_evaluator(app: AppState) -> AlertEvaluator:

@@ -21,9 +21,10 @@ E = TypeVar("E", bound=Enum)
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
-    from server.startup import check_workers, prepare_stores
+    from server.startup import check_workers, check_writers, prepare_stores
 
     check_workers(settings, args.workers)
+    check_writers(settings)
     asyncio.run(prepare_stores(settings))
     if settings.persisted_operations_file is not None:
         from db.allow_list import load_allow_list

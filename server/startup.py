@@ -35,7 +35,7 @@ def check_workers(settings: Settings, workers: int) -> None:
             f"configuration error: --workers {workers} needs REDIS_URL: the in-process "
             "pub/sub, token and rate-limit stores cannot be shared between worker processes"
         )
-    if not settings.clickhouse_url:
+    if settings.embedded_analytics:
         raise ConfigurationError(
             f"configuration error: --workers {workers} needs CLICKHOUSE_URL: the embedded "
             "chDB analytics store can be opened by one process only"
@@ -44,6 +44,23 @@ def check_workers(settings: Settings, workers: int) -> None:
         raise ConfigurationError(
             f"configuration error: --workers {workers} needs QDRANT_URL: qdrant-client's "
             "local mode (the embedded vector store) can be opened by one process only"
+        )
+
+
+def check_writers(settings: Settings) -> None:
+    """Refuse BACKGROUND_WRITERS=false where no other process could write: the embedded
+    stores open their files in one process only, this one."""
+    if settings.background_writers:
+        return
+    if settings.embedded_analytics:
+        raise ConfigurationError(
+            "configuration error: BACKGROUND_WRITERS=false needs CLICKHOUSE_URL: no other "
+            "process can open the embedded chDB store to drain this one's metrics rows"
+        )
+    if not settings.qdrant_url:
+        raise ConfigurationError(
+            "configuration error: BACKGROUND_WRITERS=false needs QDRANT_URL: no other "
+            "process can open qdrant-client's local store to write this one's session vectors"
         )
 
 

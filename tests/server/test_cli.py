@@ -67,9 +67,43 @@ def test_several_workers_need_a_qdrant_server(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("CLICKHOUSE_URL", "http://127.0.0.1:1")  # checked before any connection
     code, _, err = _run(["serve", "--workers", "2"], capsys)
     assert code == 2
     assert "--workers 2 needs QDRANT_URL" in err
+
+
+def test_several_workers_need_a_clickhouse_server(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A chdb: URL names the embedded store, which one process alone can open."""
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    code, _, err = _run(["serve", "--workers", "2"], capsys)
+    assert code == 2
+    assert "--workers 2 needs CLICKHOUSE_URL" in err
+
+
+@pytest.mark.parametrize(
+    ("environment", "missing"),
+    [
+        ({}, "CLICKHOUSE_URL"),
+        ({"CLICKHOUSE_URL": "http://127.0.0.1:1"}, "QDRANT_URL"),
+    ],
+)
+def test_writing_elsewhere_needs_servers_for_both_stores(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    environment: dict[str, str],
+    missing: str,
+) -> None:
+    """With the embedded stores no other process could drain this one's rows."""
+    monkeypatch.setenv("BACKGROUND_WRITERS", "false")
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    code, _, err = _run(["serve"], capsys)
+    assert code == 2
+    assert f"configuration error: BACKGROUND_WRITERS=false needs {missing}" in err
+    assert "Traceback" not in err
 
 
 def test_create_user_hashes_the_password(
