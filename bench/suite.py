@@ -52,6 +52,7 @@ class Job:
     quick: tuple[str, ...]  # arguments of a --quick run (a full run passes none)
     timeout_minutes: float
     about: str
+    always: tuple[str, ...] = ()  # arguments of every run, full or quick
 
 
 JOBS = (
@@ -69,6 +70,11 @@ JOBS = (
         "`process` on PostgreSQL + Redis with the one worker alone on CPU 0 and its engine "
         "process, the stores and wrk on CPU 1, against the floor's `{ hello }` pinned the same "
         "way: requests per CPU-second of each serving process, alternating rounds"),
+    Job("pinned-writers", "extra: process, worker on its own core, writers in another process",
+        "process_pinned_bench.py", ("--rounds", "2", "--duration", "4"), 10,
+        "`pinned` with BACKGROUND_WRITERS=false on the worker and a process that drains the "
+        "outbox and embeds the sessions beside the rest on CPU 1",
+        always=("--writers-elsewhere",)),
     Job("fanout", "4. fan-out", "fanout_bench.py", ("--subscribers", "1000", "--duration", "5"),
         45, "websocket subscribers of `agentEvents` on `consciousness serve` against a bare "
         "Starlette relay of the same Redis channel and that relay as raw ASGI, the floor "
@@ -217,7 +223,8 @@ def fanout_figures(path: Path) -> list[Figure]:
 
 def run_job(job: Job, args: argparse.Namespace) -> tuple[Outcome, list[Figure]]:
     json_path, log = RESULTS / f"{job.name}.figures.json", RESULTS / f"{job.name}.log"
-    argv = [sys.executable, str(BENCH / job.script), *(job.quick if args.quick else ())]
+    argv = [sys.executable, str(BENCH / job.script), *job.always]
+    argv += job.quick if args.quick else ()
     own = job.name != "fanout"  # fanout_bench.py writes bench/results/fanout.json itself
     argv += ["--json", str(json_path)] if own else []
     written = json_path if own else FANOUT_JSON
@@ -295,7 +302,7 @@ def report(run: dict[str, Any], info: dict[str, Any], figures: list[Figure],
         "## Projection: 10,000 concurrent clients", "", *projection.lines, "",
         "## How each scenario was run", "",
         *[f"- **{job.scenarios}** (`{job.name}`): {job.about}. `bench/{job.script}"
-          + "".join(f" {a}" for a in job.quick if run["quick"]) + "`"
+          + "".join(f" {a}" for a in (*job.always, *(job.quick if run["quick"] else ()))) + "`"
           + next((f", {duration(o.seconds)}" for o in outcomes if o.job == job.name), "")
           for job in selected],
     ]  # fmt: skip
