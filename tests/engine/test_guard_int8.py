@@ -45,7 +45,44 @@ def test_every_weight_product_runs_in_int8_and_no_float_copy_of_a_weight_is_left
     # The large tables stay int8: the float dequantization nodes are gone.
     big = [i for i in initializers.values() if np.prod(i.dims) >= 384 * 384]
     assert big
-    assert all(i.data_type == TensorProto.INT8 for i in big)
+    assert all(i.data_type in (TensorProto.INT8, TensorProto.UINT8) for i in big)
+
+
+def _dequantizing_graph(weights: np.ndarray) -> bytes:
+    """x @ (Cast(int8 weights) * per-column scale of 1), the shipped file's pattern."""
+    rows, columns = weights.shape
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["w8"], ["wf"], to=TensorProto.FLOAT),
+            helper.make_node("Mul", ["wf", "scale"], ["w"]),
+            helper.make_node("MatMul", ["x", "w"], ["y"]),
+        ],
+        "dequantizing",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, rows])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, columns])],
+        [
+            numpy_helper.from_array(weights.astype(np.int8), "w8"),
+            numpy_helper.from_array(np.ones(columns, np.float32), "scale"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize("signed", [None, False])
+def test_the_integer_products_are_exact_on_this_cpu(signed: bool | None) -> None:
+    """Products that overflow 16 bits in pairs (255 x 127 + 255 x 127) come out whole, with
+    the weights' form chosen for this CPU (None) and as uint8 everywhere (False); the
+    activation is quantized with a scale of 1, so the float result is the integer one."""
+    weights = np.full((64, 8), 127, dtype=np.int8)
+    weights[:, 1::2] = -128
+    model = int8_model(_dequantizing_graph(weights), signed)
+    x = np.zeros((1, 64), dtype=np.float32)
+    x[0, :] = 255.0  # with the minimum 0 (DynamicQuantizeLinear spans 0), scale 1, zero 0
+    x[0, 0] = 0.0
+    got = _session(model.SerializeToString()).run(None, {"x": x})[0]
+    expected = x.astype(np.float64) @ weights.astype(np.float64)
+    np.testing.assert_array_equal(got.astype(np.float64), expected)
 
 
 def test_int8_vectors_stay_close_to_the_shipped_float_graph() -> None:
