@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,20 @@ def client_of(app: Running) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app.asgi), base_url="http://t")
 
 
+@asynccontextmanager
+async def both_roles(
+    settings: Settings,
+) -> AsyncIterator[tuple[Running, Running, httpx.AsyncClient]]:
+    """An app that only stages (`settings`), one that writes, and a client of the first."""
+    writing = settings.model_copy(update={"background_writers": True})
+    async with (
+        running(create_app(settings)) as api,
+        running(create_app(writing)) as writer,
+        client_of(api) as client,
+    ):
+        yield api, writer, client
+
+
 async def test_a_process_without_writers_stages_and_others_write(split_settings: Settings) -> None:
     async with running(create_app(split_settings)) as api, client_of(api) as client:
         owner = await Owner.sign_up(client)
@@ -111,12 +126,7 @@ async def test_a_process_without_writers_stages_and_others_write(split_settings:
     # Nothing was drained by the process, nor on its way out.
     assert await backlog(database) == (2, 2)
 
-    writing = split_settings.model_copy(update={"background_writers": True})
-    async with (
-        running(create_app(split_settings)) as api,
-        running(create_app(writing)) as writer,
-        client_of(api) as client,
-    ):
+    async with both_roles(split_settings) as (api, writer, client):
         database = api.state.stores.database
         # The writer takes what it finds on its timer: nobody tells it rows were staged.
         await wait_until(lambda: _empty(database), "the other process drains", within=15)
@@ -142,12 +152,7 @@ async def test_a_writer_that_cannot_drain_reports_the_rows_others_staged(
 ) -> None:
     """After a failed drain the writing process reports the outbox's rows as pending, though
     it staged none of them: the backlog alert needs one process that knows the backlog."""
-    writing = split_settings.model_copy(update={"background_writers": True})
-    async with (
-        running(create_app(split_settings)) as api,
-        running(create_app(writing)) as writer_app,
-        client_of(api) as client,
-    ):
+    async with both_roles(split_settings) as (api, writer_app, client):
         writer = writer_app.state.stores.metrics_writer
         assert writer is not None
         assert writer.running
