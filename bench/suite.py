@@ -54,6 +54,10 @@ class Job:
     about: str
     always: tuple[str, ...] = ()  # arguments of every run, full or quick
 
+    def arguments(self, quick: bool) -> tuple[str, ...]:
+        """The script's arguments in a full run or a quick one (before `--json`)."""
+        return (*self.always, *(self.quick if quick else ()))
+
 
 JOBS = (
     Job("floor", "1. floor", "http_bench.py", ("--quick",), 20,
@@ -223,8 +227,7 @@ def fanout_figures(path: Path) -> list[Figure]:
 
 def run_job(job: Job, args: argparse.Namespace) -> tuple[Outcome, list[Figure]]:
     json_path, log = RESULTS / f"{job.name}.figures.json", RESULTS / f"{job.name}.log"
-    argv = [sys.executable, str(BENCH / job.script), *job.always]
-    argv += job.quick if args.quick else ()
+    argv = [sys.executable, str(BENCH / job.script), *job.arguments(args.quick)]
     own = job.name != "fanout"  # fanout_bench.py writes bench/results/fanout.json itself
     argv += ["--json", str(json_path)] if own else []
     written = json_path if own else FANOUT_JSON
@@ -302,7 +305,7 @@ def report(run: dict[str, Any], info: dict[str, Any], figures: list[Figure],
         "## Projection: 10,000 concurrent clients", "", *projection.lines, "",
         "## How each scenario was run", "",
         *[f"- **{job.scenarios}** (`{job.name}`): {job.about}. `bench/{job.script}"
-          + "".join(f" {a}" for a in (*job.always, *(job.quick if run["quick"] else ()))) + "`"
+          + "".join(f" {a}" for a in job.arguments(run["quick"])) + "`"
           + next((f", {duration(o.seconds)}" for o in outcomes if o.job == job.name), "")
           for job in selected],
     ]  # fmt: skip
