@@ -22,7 +22,8 @@ The products must be exact for a sentence to get the same vector on every CPU. o
 multiplies uint8 activations by int8 weights with VNNI where the CPU has it (exact); on x86
 CPUs without it (AVX2 only), with an instruction that adds pairs of products into 16 bits
 and saturates, so vectors came out further from the float graph's and verdicts changed
-(SimpleSafetyTests: 94 refused on an AVX2-only AMD EPYC, 95 on CPUs with VNNI). There the
+(SimpleSafetyTests: 94 refused on an AVX2-only AMD EPYC, 95 in every earlier run, on other
+machines whose flags were not recorded). There the
 weights are stored as uint8 with a zero point of 128 (the same integers, moved), which
 onnxruntime multiplies exactly in wider registers: 95 again, at ~20 % more time a sentence.
 """

@@ -9,7 +9,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from db.guard_encoder import MiniLMEncoder, model_file
-from db.guard_int8 import int8_model
+from db.guard_int8 import exact_signed_products, int8_model
 
 from .test_semantic_model import GUARD
 
@@ -45,7 +45,13 @@ def test_every_weight_product_runs_in_int8_and_no_float_copy_of_a_weight_is_left
     # The large tables stay int8: the float dequantization nodes are gone.
     big = [i for i in initializers.values() if np.prod(i.dims) >= 384 * 384]
     assert big
-    assert all(i.data_type in (TensorProto.INT8, TensorProto.UINT8) for i in big)
+    # The products' weights: int8 where this CPU multiplies int8 weights exactly, else uint8
+    # (db/guard_int8.py); the gathered tables (embeddings) stay int8.
+    kind = TensorProto.INT8 if exact_signed_products() else TensorProto.UINT8
+    products = {n.input[1] for n in rewritten.graph.node if n.op_type == "MatMulInteger"}
+    assert len(products) == 36
+    for tensor in big:
+        assert tensor.data_type == (kind if tensor.name in products else TensorProto.INT8)
 
 
 def _dequantizing_graph(weights: np.ndarray) -> bytes:
