@@ -131,21 +131,19 @@ _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(ObservedCall))
 def observed_call(span: ReceivedSpan, max_input_chars: int) -> ObservedCall:
     """The call a GenAI span describes; SpanRejected when it carries no input text.
 
-    The input analysed is the text of the user's messages (all messages' when none is
-    marked `user`), its last `max_input_chars` characters when longer: the newest turn is
-    what the agent answered.
+    The input analysed is what the user says in this call (`_new_turns`), its last
+    `max_input_chars` characters when longer.
     """
     attributes = _with_event_attributes(span)
     messages = _messages(attributes, "gen_ai.input.messages", "gen_ai.prompt")
-    user_texts = [text for role, text in messages if role == "user"]
-    input_text = "\n".join(user_texts or [text for _, text in messages]).strip()
+    input_text = "\n".join(_new_turns(messages)).strip()
     if not input_text:
         raise SpanRejected(
             f"span {span.span_id}: no input messages (gen_ai.input.messages or gen_ai.prompt);"
             " is message content capture on?"
         )
     outputs = _messages(attributes, "gen_ai.output.messages", "gen_ai.completion")
-    output_text = "\n".join(text for _, text in outputs).strip() or None
+    output_text = "\n".join(text for _, text in outputs if text).strip() or None
     return ObservedCall(
         agent_name=_label(
             attributes.get("gen_ai.agent.name")
@@ -169,6 +167,24 @@ def observed_call(span: ReceivedSpan, max_input_chars: int) -> ObservedCall:
         duration_ms=max(0, span.end_unix_nano - span.start_unix_nano) / 1e6,
         conversation_id=_label(attributes.get("gen_ai.conversation.id")) or None,
     )
+
+
+def _new_turns(messages: Sequence[tuple[str, str]]) -> list[str]:
+    """The user's texts after the model's last message in the history; when none follows it
+    (the call carries a tool's result), the newest user text; every text when no message is
+    the user's.
+
+    A span's input is the whole conversation so far, and the earlier turns were the input
+    of the calls that answered them. Judging them again in every later call repeated their
+    findings in every later session, cost work that grew with the conversation, and left
+    the newest turn to the end of the text, past the contextual stage's first sentences.
+    """
+    last_reply = max((i for i, (role, _) in enumerate(messages) if role == "assistant"), default=-1)
+    added = [text for role, text in messages[last_reply + 1 :] if role == "user" and text]
+    if added:
+        return added
+    users = [text for role, text in messages if role == "user" and text]
+    return users[-1:] if users else [text for _, text in messages if text]
 
 
 def _with_event_attributes(span: ReceivedSpan) -> dict[str, AttributeValue]:
@@ -198,7 +214,8 @@ def _with_event_attributes(span: ReceivedSpan) -> dict[str, AttributeValue]:
 def _messages(
     attributes: Mapping[str, AttributeValue], current: str, deprecated: str
 ) -> list[tuple[str, str]]:
-    """(role, text) of each message under the current name, else the deprecated one."""
+    """(role, text) of each message under the current name, else the deprecated one; a
+    message without text (an assistant's tool call) is kept, with "" as its text."""
     value = attributes.get(current)
     if value is None:
         value = attributes.get(deprecated)
@@ -214,7 +231,7 @@ def _messages(
     return [
         (str(item.get("role") or ""), _message_text(item))
         for item in value
-        if isinstance(item, dict) and _message_text(item)
+        if isinstance(item, dict)
     ]
 
 
