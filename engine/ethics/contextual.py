@@ -8,9 +8,14 @@ into P(category). It costs ~2-3 ms a sentence on one core (int8, ~0.11 ms a word
 to ~8 ms at the 64-piece cap), so it reads only the sentences that need it (`select`):
 those whose nearest harmful exemplar in the static layer is at least GATE_SIMILARITY
 similar (chosen by bench/ethics_gate.py on our training rows) and that no rule or static
-match already judged, the first MAX_READ of them in text order. Each segment's eligibility
-depends on that segment alone and on those before it, so appending text never takes a
-finding away (the engine's monotonicity property: adding a violation never raises the score).
+match already judged: the first FIRST_READ of them in text order and the last LAST_READ.
+Reading only the first ones let a preamble hide the request after it (a third of ordinary
+sentences pass the gate, so about 1 KB of ordinary text before a request took every read);
+the last ones are where a long prompt usually asks. So text added on one side never takes
+away the reading of a sentence at the other end: appending keeps the first FIRST_READ,
+prepending the last LAST_READ. Only a sentence with FIRST_READ gated sentences before it and
+LAST_READ after it goes unread: padding must now surround it, where FIRST_READ gated
+sentences before it were enough.
 The encoder comes in from outside (db/guard_encoder.py), like the semantic layer's model;
 probabilities are rounded to 4 decimals before any comparison, so verdicts are deterministic.
 """
@@ -35,7 +40,8 @@ from engine.text import Segment
 
 RULE_PREFIX = "CTX-"
 GATE_SIMILARITY = 0.30
-MAX_READ = 4
+FIRST_READ = 4
+LAST_READ = 2
 _DECIMALS = 4
 
 
@@ -150,10 +156,12 @@ class ContextualStage:
 
 def select(judged: Sequence[bool], harm_similarity: Sequence[float]) -> list[int]:
     """Indexes of the segments the encoder reads, in text order (see the module docstring)."""
-    gated = (
+    gated = [
         i for i, done in enumerate(judged) if not done and harm_similarity[i] >= GATE_SIMILARITY
-    )
-    return list(gated)[:MAX_READ]
+    ]
+    if len(gated) <= FIRST_READ + LAST_READ:
+        return gated
+    return gated[:FIRST_READ] + gated[-LAST_READ:]
 
 
 def contextual_findings(

@@ -11,8 +11,9 @@ import pytest
 from engine import EngineConfig, Exemplar, SemanticGuard, evaluate_ethics
 from engine.errors import DataError
 from engine.ethics.contextual import (
+    FIRST_READ,
     GATE_SIMILARITY,
-    MAX_READ,
+    LAST_READ,
     ContextualHead,
     ContextualStage,
     load_head,
@@ -83,20 +84,32 @@ def test_a_sentence_a_rule_already_judged_is_not_read_again() -> None:
     assert any("read 0 of 1 segment(s)" in line for line in result.reasoning)
 
 
-def test_only_gated_open_segments_are_read_the_first_max_read_in_text_order() -> None:
+def test_only_gated_open_segments_are_read_the_first_and_the_last_in_text_order() -> None:
     near, far = GATE_SIMILARITY, GATE_SIMILARITY - 0.01
     assert select([False, False, True], [near, far, 0.9]) == [0]
-    many = [False] * (MAX_READ + 3)
+    few = [False] * (FIRST_READ + LAST_READ)
+    assert select(few, [0.5] * len(few)) == list(range(len(few)))
+    many = [False] * (FIRST_READ + LAST_READ + 3)
     similarities = [0.9 - 0.01 * i for i in range(len(many))][::-1]
-    assert select(many, similarities) == list(range(MAX_READ))
+    last = range(len(many) - LAST_READ, len(many))
+    assert select(many, similarities) == [*range(FIRST_READ), *last]
 
 
-def test_appending_a_sentence_never_takes_a_reading_away() -> None:
-    similarities = [0.5, 0.1, 0.4, 0.6, 0.7, 0.35]
-    judged = [False] * len(similarities)
-    for cut in range(1, len(similarities)):
-        before = select(judged[:cut], similarities[:cut])
-        assert select(judged, similarities)[: len(before)] == before
+SIMILARITIES = [0.5, 0.1, 0.4, 0.6, 0.7, 0.35, 0.2, 0.45, 0.31, 0.8, 0.33]
+
+
+def test_appending_a_sentence_never_takes_one_of_the_first_readings_away() -> None:
+    judged = [False] * len(SIMILARITIES)
+    for cut in range(1, len(SIMILARITIES)):
+        before = select(judged[:cut], SIMILARITIES[:cut])[:FIRST_READ]
+        assert select(judged, SIMILARITIES)[: len(before)] == before
+
+
+def test_prepending_a_sentence_never_takes_one_of_the_last_readings_away() -> None:
+    judged = [False] * len(SIMILARITIES)
+    for cut in range(1, len(SIMILARITIES)):
+        after = [cut + i for i in select(judged[cut:], SIMILARITIES[cut:])[-LAST_READ:]]
+        assert after == [] or select(judged, SIMILARITIES)[-len(after) :] == after
 
 
 def test_same_input_and_guard_give_the_same_contextual_result() -> None:

@@ -70,8 +70,8 @@ def test_the_input_is_what_the_user_added_since_the_models_last_message() -> Non
 
 
 def test_a_harmful_newest_turn_is_read_however_long_the_conversation() -> None:
-    """The earlier turns each pass the contextual stage's gate; joined before the newest one
-    they would take every sentence it reads (engine.ethics.contextual.MAX_READ)."""
+    """The earlier turns each pass the contextual stage's gate, and a turn of the
+    conversation is judged once, in the call that carries it as new."""
     earlier = (
         "How do I kill a Python process that is stuck?",
         "What's the command to kill all node processes on Linux?",
