@@ -3,9 +3,11 @@
 Scenarios 3 and 7 of `make bench`. The stores: a fresh PostgreSQL database and a unique Redis
 key prefix (bench/stack.py), the ENTERPRISE benchmark user and as many ACTIVE agents as the
 top concurrency. wrk (one thread, its own process) keeps C `process` mutations in flight, each
-request for the next agent in turn, so concurrent requests hold different agents' row locks:
-the figure is the whole path (auth, engine, PostgreSQL write, analytics enqueue, broker
-publish), not one agent's lock. Every response body is checked for GraphQL `errors`.
+request for the next agent in turn, so concurrent requests mostly write different agents: the
+figure is the whole path (auth, engine, PostgreSQL write, analytics enqueue, broker
+publish), not one agent's lock. Answers come back out of order, so now and then two calls in
+flight share an agent and one redoes its write under the row lock: the share is reported
+(from the worker's /metrics, one worker only). Every response body is checked for GraphQL `errors`.
 
 The server: N uvicorn workers of our app accepting on one shared listening socket, as
 `consciousness serve --workers N` runs them (bench/servers/socket_worker.py). Each worker has
@@ -34,7 +36,6 @@ Run from the repo root: `.venv/bin/python bench/process_load_bench.py [--quick]
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
@@ -49,7 +50,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 import httpx
 from figures import (
     Figure,
@@ -84,6 +84,8 @@ from stack import (
     redis_prefix,
     sign_in,
     stack_env,
+    state_retries,
+    wal_position,
 )
 from wrk_load import LUA_REPORT, Row, measure_wrk, warm_up
 
@@ -113,6 +115,9 @@ class Run:
     machine_cpu_ms: float = 0.0  # every process on the machine, busy CPU ms per request
     cores_busy: float = 0.0  # of os.cpu_count(), averaged over the run
     wal_bytes: float = 0.0  # PostgreSQL's write-ahead log per request
+    # Share of the calls whose compare-and-set lost and were redone under the row lock (one
+    # worker: /metrics answers for the worker it reaches); None when not counted.
+    state_retries: float | None = None
 
 
 @dataclass(frozen=True)
@@ -141,19 +146,6 @@ def engine_alone(calls: int) -> EngineAlone:
         process(requests[index % len(requests)], None, config, guard=guard)
         samples.append((time.perf_counter() - started) * 1000)
     return EngineAlone(percentile(samples, 0.5), percentile(samples, 0.99), sum(samples) / calls)
-
-
-def wal_position(database_url: str) -> int:
-    """PostgreSQL's write-ahead log position in bytes (the server's, every database)."""
-
-    async def read() -> int:
-        connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
-        try:
-            return int(await connection.fetchval("SELECT pg_current_wal_lsn() - '0/0'"))
-        finally:
-            await connection.close()
-
-    return asyncio.run(read())
 
 
 @contextlib.contextmanager
@@ -218,12 +210,16 @@ def measure(
 ) -> None:
     """One measured wrk run into `run`: the load figures, and the CPU every part of the
     machine spent per request (the workers, their engine processes, the stores, in all)."""
+    metrics_url = url.removesuffix("/graphql") + "/metrics"
+    retries_before = state_retries(metrics_url) if len(pids) == 1 else None
     stores, engines = store_cpu(), children_cpu(pids)
     busy_before, total_before = machine_busy()
     wal_before = wal_position(database)
     measure_wrk(run.row, wrk, url, script, pids, seconds)
     busy, total = machine_busy()
     wal = wal_position(database)
+    if retries_before is not None:
+        run.state_retries = (state_retries(metrics_url) - retries_before) / max(run.row.requests, 1)
     busy_used, total_used = busy - busy_before, total - total_before
     engine_used = sum(cpu - engines.get(pid, 0.0) for pid, cpu in children_cpu(pids).items())
     requests = max(run.row.requests, 1)
@@ -316,6 +312,10 @@ def figures(runs: list[Run], engine: EngineAlone) -> list[Figure]:
                 Figure(f"{key}.wal_bytes", s, f"PostgreSQL write-ahead log per request, {where}",
                        None if row.note else run.wal_bytes, "bytes",
                        note="the server's, every database"),
+                Figure(f"{key}.state_retries_pct", s,
+                       f"calls redone under the agent's row lock, {where}",
+                       None if row.note or run.state_retries is None else 100 * run.state_retries,
+                       "%", note="the compare-and-set lost to a concurrent call on the agent"),
             ]  # fmt: skip
             result += [
                 Figure(f"{key}.{store.lower()}_cpu_ms", s, f"{store} CPU per request, {where}",

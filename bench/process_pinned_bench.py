@@ -150,6 +150,9 @@ def figures(hellos: list[Row], runs: list[Run], writers_elsewhere: bool) -> list
         Figure(f"{key}.engine_cpu_ms", scenario,
                "engine process CPU per request, on the other core",
                statistics.median(run.engine_cpu_ms for run in runs), "ms", note=rounds),
+        Figure(f"{key}.state_retries_pct", scenario, "calls redone under the agent's row lock",
+               statistics.median(100 * (run.state_retries or 0.0) for run in runs), "%",
+               note=f"{rounds}; the compare-and-set lost to a concurrent call on the agent"),
     ]  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,3 +150,23 @@ def create_agents(client: httpx.Client, count: int, *, activate: bool = True) ->
             gql(client, ACTIVATE_AGENT, id=agent_id)
         ids.append(agent_id)
     return ids
+
+
+def wal_position(database_url: str) -> int:
+    """PostgreSQL's write-ahead log position in bytes (the server's, every database)."""
+
+    async def read() -> int:
+        connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+        try:
+            return int(await connection.fetchval("SELECT pg_current_wal_lsn() - '0/0'"))
+        finally:
+            await connection.close()
+
+    return asyncio.run(read())
+
+
+def state_retries(metrics_url: str) -> float:
+    """The `process` calls the worker that answers redid under the row lock, so far."""
+    text = httpx.get(metrics_url, timeout=10).raise_for_status().text
+    prefix = 'agent_state_retries_total{path="process"} '
+    return next(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))

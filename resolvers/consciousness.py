@@ -50,7 +50,7 @@ from db.repositories import sessions
 from db.types import utcnow
 from resolvers.agent_versions import mark_agent_error
 from resolvers.agents import agent_not_found, owner_scope
-from resolvers.context import Context, Info
+from resolvers.context import PROCESS_PATH, Context, Info
 from resolvers.engine_inputs import (
     checked_context,
     checked_text,
@@ -311,6 +311,7 @@ async def _record(
         database, state_version, row, metrics_columns(metrics)
     ):
         return result, row, metrics
+    context.app.state_retries[PROCESS_PATH] += 1
     async with database.write_session() as session:
         locked = await sessions.lock_state(session, run.agent_id, utcnow())
         stored = require_active(run.agent_id, locked)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -90,6 +91,11 @@ class RenewableConnection(Protocol):
     def renew(self, principal: Principal, token: str) -> None: ...
 
 
+# The paths that write an agent's state, as AppState.state_retries counts them.
+PROCESS_PATH, OTLP_PATH = "process", "otlp"
+STATE_WRITE_PATHS = (PROCESS_PATH, OTLP_PATH)
+
+
 @dataclass(frozen=True)
 class AppState:
     """What lives as long as the process: settings, stores, token signer, rate limiter.
@@ -117,6 +123,10 @@ class AppState:
     clock: Clock = SYSTEM_CLOCK
     # The alert evaluator and its notifier (resolvers/alert_evaluator.py), set by the lifespan.
     alerts: AlertEvaluator | None = None
+    # Writes of an agent's state that found it moved on since their read and were redone
+    # under the row lock, by path (STATE_WRITE_PATHS): /metrics exports them, so contention
+    # on single agents is seen, not guessed.
+    state_retries: Counter[str] = field(default_factory=Counter)
 
     async def authenticate(self, authorization: str) -> Principal | None:
         """The caller an `Authorization` value names: None when empty, else verified.

@@ -47,7 +47,7 @@ from db.types import utcnow
 from resolvers.agents import owner_scope
 from resolvers.api_keys import principal_of
 from resolvers.consciousness import analyse_in_turn
-from resolvers.context import Context
+from resolvers.context import OTLP_PATH, Context
 from resolvers.engine_inputs import config_for, stored_state
 from resolvers.events import state_topic
 from resolvers.metrics import emit_all, process_usage
@@ -181,6 +181,7 @@ async def _write(
             return records
         if attempt:
             break
+        context.app.state_retries[OTLP_PATH] += 1
         locked = await sessions.lock_state(session, agent.agent_id, utcnow())
         if locked is None or AgentStatus(locked.status) is not AgentStatus.ACTIVE:
             break

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import TypedDict
@@ -164,6 +165,7 @@ def create_app(
             run_engine=telemetry.run_engine,
             engine_fan_out=EngineLanes(engine_processes),
             clock=clock,
+            state_retries=state_retries,
         )
         evaluator = _alert_evaluator(app_state)
         running = app_state = dataclasses.replace(app_state, alerts=evaluator)
@@ -193,6 +195,7 @@ def create_app(
                 await asyncio.to_thread(tracing.shutdown)
 
     ingest_worker = IngestWorker()  # started by the lifespan; analyses queued OTLP spans
+    state_retries: Counter[str] = Counter()  # AppState's, kept across lifespans for /metrics
     graphql = GraphQLApp(settings, graphql_ide="graphiql" if settings.playground_enabled else None)
     hold = None
     if settings.rate_limited_hold_seconds > 0 and settings.rate_limited_max_held > 0:
@@ -200,6 +203,7 @@ def create_app(
     if metrics is not None:
         metrics.watch_websockets(graphql.connections)
         metrics.watch_ingestion(ingest_worker.stats)
+        metrics.watch_state_retries(state_retries)
         if hold is not None:
             metrics.watch_held_refusals(hold.stats)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import re
-from collections.abc import Callable, Collection, Coroutine, Iterable
+from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -40,6 +40,7 @@ from starlette.responses import PlainTextResponse, Response
 from auth.ratelimit import RateLimiter
 from core.settings import Settings
 from db.stores import Stores
+from resolvers.context import STATE_WRITE_PATHS
 from server.otlp_worker import IngestStats
 from server.refusal_hold import HoldStats
 
@@ -95,6 +96,10 @@ class Metrics:
     def watch_ingestion(self, stats: Callable[[], IngestStats]) -> None:
         """Export, at scrape time, what this process's OTLP ingestion worker did."""
         self.registry.register(IngestCollector(stats))
+
+    def watch_state_retries(self, retries: Mapping[str, int]) -> None:
+        """Export, at scrape time, the agent-state writes redone under the row lock, by path."""
+        self.registry.register(StateRetriesCollector(retries))
 
     def watch_held_refusals(self, stats: HoldStats) -> None:
         """Export, at scrape time, how many RATE_LIMITED answers were held (refusal_hold.py)."""
@@ -200,6 +205,27 @@ class IngestCollector(Collector):
             ("failures", stats.failures, "Claims that failed (retried, or dead-lettered)"),
             ("dead_letters", stats.dead_letters, "Queued batches given up after failing"),
         )
+
+
+class StateRetriesCollector(Collector):
+    """AppState.state_retries: both paths, also before their first retry."""
+
+    def __init__(self, retries: Mapping[str, int]) -> None:
+        self._retries = retries
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(
+            "agent_state_retries",
+            "Writes of an agent's state (process, OTLP ingestion) that found it moved on since"
+            " their read and were refolded and written under the row lock",
+            labels=["path"],
+        )
+        for path in STATE_WRITE_PATHS:
+            family.add_metric([path], self._retries.get(path, 0))
+        yield family
 
 
 class HoldCollector(Collector):

@@ -107,8 +107,10 @@ async def test_a_write_that_loses_a_race_refolds_on_the_committed_state(
         committed.append(await _commit_another_session(stores, agent_id))
 
     outcomes = _interfere(monkeypatch, 1, interference)
+    retries = app.state.state_retries["process"]
     answer = (await owner.ok(PROCESS, input=process_input(agent_id, TEXT)))["process"]
     assert outcomes == [False, True]  # the second under the row lock
+    assert app.state.state_retries["process"] == retries + 1  # /metrics: agent_state_retries
     agent = await stored_agent(stores, agent_id)
     assert agent.consciousness_state == _expected_state(committed[0], TEXT)
     assert agent.state_version == 3

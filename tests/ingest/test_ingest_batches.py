@@ -15,12 +15,13 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col, func, select
 
+import engine
 from core.settings import Settings
 from db.models import Agent, ConsciousnessSession, IngestQueue, MetricsOutbox
-from db.repositories import ingest_queue
+from db.repositories import ingest_queue, sessions
 from db.session import Database
 from resolvers.consciousness import MIN_PART, PARTS_PER_LANE, series_parts
-from resolvers.context import AppState, InTurn
+from resolvers.context import OTLP_PATH, AppState, InTurn
 from resolvers.observed_calls import ObservedCall
 from server.app import create_app
 from server.metrics import IngestCollector
@@ -120,6 +121,41 @@ async def test_a_claim_that_fails_midway_stores_nothing_and_is_then_stored_batch
     assert sessions["consciousnessState"]["sessions"] == 2
     assert worker.stats().stored_sessions == 3
     assert worker.stats().dead_letters == 0
+
+
+async def test_a_batch_whose_agent_moved_on_is_refolded_under_the_lock_and_counted(
+    queue_app: tuple[AppState, Caller], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, ada = queue_app
+    agent_id = await _agent(ada, "raced")
+    await _queue(app, ada, [(agent_id, _call("Plan my week, please."))])
+    real = sessions.store_agent_sessions
+
+    async def raced(session: Any, version: int, *rows: Any) -> bool:
+        """Before the first compare-and-set, another writer's session moves the state on."""
+        if version == 0:
+            other = engine.EngineRequest("I love how calm the sea is today.")
+            state = engine.process(other, None, engine.EngineConfig())
+            await session.exec(
+                update(Agent)
+                .where(col(Agent.id) == uuid.UUID(agent_id))
+                .values(consciousness_state=state.state.to_dict(), state_version=1)
+            )
+        written: bool = await real(session, version, *rows)
+        return written
+
+    monkeypatch.setattr(sessions, "store_agent_sessions", raced)
+    worker = IngestWorker()
+    worker.attach(app)
+    retries = app.state_retries[OTLP_PATH]
+    assert await worker.drain()
+    assert await _count(app, ConsciousnessSession) == 1
+    assert await _state_version(app, agent_id) == 2  # written on the moved-on state
+    state = await ada.ok(
+        "query($a: UUID!) { consciousnessState(agentId: $a) { sessions } }", a=agent_id
+    )
+    assert state["consciousnessState"]["sessions"] == 2  # the other writer's, then the span's
+    assert app.state_retries[OTLP_PATH] == retries + 1
 
 
 async def test_a_batch_that_always_fails_is_dead_lettered_and_the_others_are_stored(

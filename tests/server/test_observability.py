@@ -226,6 +226,9 @@ async def test_metrics_after_traffic(client: httpx.AsyncClient) -> None:
     assert delta("engine_stage_duration_seconds_count", stage="emotion") == 1
     assert delta("rate_limit_refusals_total", namespace="login-user") >= 1
     assert delta("analytics_writer_staged_rows_total") == 1  # the process call's row
+    for path in ("process", "otlp"):  # exported from the start; no write raced another
+        assert ("agent_state_retries_total", (("path", path),)) in after, path
+        assert delta("agent_state_retries_total", path=path) == 0
     for name in (
         "analytics_writer_pending_rows",
         "analytics_writer_inserted_rows_total",
