@@ -126,6 +126,9 @@ def _redacted_name(value: str, max_chars: int) -> str:
 
 
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(ObservedCall))
+_MESSAGE_EVENTS = frozenset(
+    f"gen_ai.{role}.message" for role in ("system", "user", "assistant", "tool")
+)
 
 
 def observed_call(span: ReceivedSpan, max_input_chars: int) -> ObservedCall:
@@ -189,14 +192,16 @@ def _new_turns(messages: Sequence[tuple[str, str]]) -> list[str]:
 
 def _with_event_attributes(span: ReceivedSpan) -> dict[str, AttributeValue]:
     """The span's attributes, plus the deprecated content events' and the per-message events'
-    (`gen_ai.user.message`, `gen_ai.choice`) as message lists, where the span has none."""
+    (`gen_ai.{system,user,assistant,tool}.message` in order, `gen_ai.choice`) as message
+    lists, where the span has none. The assistant's events mark where the new turn starts
+    (`_new_turns`)."""
     merged = dict(span.attributes)
     event_messages: dict[str, list[dict[str, Any]]] = {}
     for name, values in span.events:
         if name in ("gen_ai.content.prompt", "gen_ai.content.completion"):
             for key, value in values.items():
                 merged.setdefault(key, value)
-        elif name in ("gen_ai.user.message", "gen_ai.system.message"):
+        elif name in _MESSAGE_EVENTS:
             role = name.split(".")[1]
             event_messages.setdefault("gen_ai.input.messages", []).append(
                 {"role": role, "content": values.get("content")}

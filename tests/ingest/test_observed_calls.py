@@ -117,6 +117,19 @@ def test_content_events_stand_in_for_missing_attributes() -> None:
     assert (call.input_text, call.output_text) == ("Hello from an event", "Hi!")
 
 
+def test_per_message_events_keep_the_history_and_the_newest_turn_is_the_input() -> None:
+    events = [
+        ("gen_ai.system.message", {"content": "Be brief."}),
+        ("gen_ai.user.message", {"content": "Old question"}),
+        ("gen_ai.assistant.message", {"content": "Old answer"}),
+        ("gen_ai.tool.message", {"content": "42", "id": "call_1"}),
+        ("gen_ai.user.message", {"content": "New question"}),
+        ("gen_ai.choice", {"message": '{"role": "assistant", "content": "New answer"}'}),
+    ]
+    call = observed_call(_span({"gen_ai.system": "openai"}, events=events), 1000)
+    assert (call.input_text, call.output_text) == ("New question", "New answer")
+
+
 def test_names_prefer_the_agent_name_and_labels_are_bounded() -> None:
     span = _span(
         {
