@@ -126,6 +126,17 @@ def _redacted_name(value: str, max_chars: int) -> str:
 
 
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(ObservedCall))
+# Providers' own names for the conventions' roles (Gemini "model", LangChain "ai"/"human",
+# Cohere "chatbot", OpenAI "developer" and the older "function").
+_ROLE_ALIASES = {
+    "model": "assistant",
+    "ai": "assistant",
+    "bot": "assistant",
+    "chatbot": "assistant",
+    "human": "user",
+    "developer": "system",
+    "function": "tool",
+}
 _MESSAGE_EVENTS = frozenset(
     f"gen_ai.{role}.message" for role in ("system", "user", "assistant", "tool")
 )
@@ -173,9 +184,9 @@ def observed_call(span: ReceivedSpan, max_input_chars: int) -> ObservedCall:
 
 
 def _new_turns(messages: Sequence[tuple[str, str]]) -> list[str]:
-    """The user's texts after the model's last message in the history; when none follows it
-    (the call carries a tool's result), the newest user text; every text when no message is
-    the user's.
+    """The user's texts after the model's last message in the history; when the call adds
+    no user text (it carries a tool's result, or only an image), the newest user text, the
+    request the agent is still answering; every text when no message is the user's.
 
     A span's input is the whole conversation so far, and the earlier turns were the input
     of the calls that answered them. Judging them again in every later call repeated their
@@ -183,11 +194,11 @@ def _new_turns(messages: Sequence[tuple[str, str]]) -> list[str]:
     the newest turn to the end of the text, past the contextual stage's first sentences.
     """
     last_reply = max((i for i, (role, _) in enumerate(messages) if role == "assistant"), default=-1)
-    added = [text for role, text in messages[last_reply + 1 :] if role == "user" and text]
+    added = [text for role, text in messages[last_reply + 1 :] if role == "user" and text.strip()]
     if added:
         return added
-    users = [text for role, text in messages if role == "user" and text]
-    return users[-1:] if users else [text for _, text in messages if text]
+    users = [text for role, text in messages if role == "user" and text.strip()]
+    return users[-1:] if users else [text for _, text in messages if text.strip()]
 
 
 def _with_event_attributes(span: ReceivedSpan) -> dict[str, AttributeValue]:
@@ -234,10 +245,15 @@ def _messages(
     if not isinstance(value, list):
         return []
     return [
-        (str(item.get("role") or ""), _message_text(item))
-        for item in value
-        if isinstance(item, dict)
+        (_role(item.get("role")), _message_text(item)) for item in value if isinstance(item, dict)
     ]
+
+
+def _role(value: AttributeValue) -> str:
+    """A message's role in the conventions' words (system, user, assistant, tool), also
+    where an instrumentation wrote its provider's own ("model", "human", "Assistant")."""
+    role = str(value or "").strip().lower()
+    return _ROLE_ALIASES.get(role, role)
 
 
 def _indexed(attributes: Mapping[str, AttributeValue], prefix: str) -> list[dict[str, Any]]:

@@ -67,6 +67,19 @@ def test_the_input_is_what_the_user_added_since_the_models_last_message() -> Non
     tool_result = {"role": "tool", "parts": [{"type": "tool_call_response", "response": "42"}]}
     assert input_of(*history, _said("user", "Find it"), tool_call, tool_result) == "Find it"
     assert input_of(_said("system", "Only a system prompt")) == "Only a system prompt"
+    assert input_of(_said("user", "Asked"), _said("assistant", "Done"), _said("user", "  ")) == (
+        "Asked"  # a blank newest turn adds nothing: the request it still answers
+    )
+
+
+def test_providers_role_names_are_read_as_the_conventions_roles() -> None:
+    messages = [
+        {"role": "Human", "content": "Old"},
+        {"role": "model", "content": "Reply"},
+        {"role": "USER", "content": "New"},
+    ]
+    call = observed_call(_span({"gen_ai.input.messages": messages}), 1000)
+    assert call.input_text == "New"
 
 
 def test_a_harmful_newest_turn_is_read_however_long_the_conversation() -> None:
