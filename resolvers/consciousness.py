@@ -311,10 +311,10 @@ async def _record(
         database, state_version, row, metrics_columns(metrics)
     ):
         return result, row, metrics
-    context.app.state_retries[PROCESS_PATH] += 1
     async with database.write_session() as session:
         locked = await sessions.lock_state(session, run.agent_id, utcnow())
         stored = require_active(run.agent_id, locked)
+        context.app.state_retries[PROCESS_PATH] += 1
         result = _refold(run, result, stored)
         row = run.session_row(result, redacted_context, keyring)
         written = await sessions.store_session(session, stored.state_version, row)

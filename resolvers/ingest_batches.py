@@ -181,10 +181,10 @@ async def _write(
             return records
         if attempt:
             break
-        context.app.state_retries[OTLP_PATH] += 1
         locked = await sessions.lock_state(session, agent.agent_id, utcnow())
         if locked is None or AgentStatus(locked.status) is not AgentStatus.ACTIVE:
             break
+        context.app.state_retries[OTLP_PATH] += 1
         version, prior = locked.state_version, stored_state(locked.state)
         refolded = []
         for run, result, redacted in analysed:

@@ -161,7 +161,7 @@ def select(judged: Sequence[bool], harm_similarity: Sequence[float]) -> list[int
     ]
     if len(gated) <= FIRST_READ + LAST_READ:
         return gated
-    return gated[:FIRST_READ] + gated[-LAST_READ:]
+    return gated[:FIRST_READ] + gated[len(gated) - LAST_READ :]
 
 
 def contextual_findings(

@@ -2,8 +2,12 @@
 
 Every score is a product of factors in [0, 1], one per finding (or per
 sentence for tone). Adding findings can only add factors, so no score — and
-no weighted mean of them — can rise when a violating sentence is appended.
-That is the monotonicity property, true by construction.
+no weighted mean of them — can rise when appending a violating sentence only
+adds findings: the monotonicity property. Rules, detectors and the static
+layer judge each sentence alone, so for them it holds by construction; the
+contextual stage reads the last two gated sentences too, and an appended
+sentence it reads can move an earlier one out of its reading (see
+engine/ethics/contextual.py and docs/engine-guard.md).
 
 The severity scales below are policy choices, not measurements: they turn the
 ordinal severities of rules.json into numbers, and are documented as such.

@@ -15,6 +15,7 @@ from core.enums import AgentStatus, Role, Tier
 from db.models import Agent, ConsciousnessSession
 from db.repositories import sessions
 from db.stores import Stores
+from resolvers.context import PROCESS_PATH
 from tests.apps import Running
 from tests.consciousness.conftest import (
     PROCESS,
@@ -107,10 +108,10 @@ async def test_a_write_that_loses_a_race_refolds_on_the_committed_state(
         committed.append(await _commit_another_session(stores, agent_id))
 
     outcomes = _interfere(monkeypatch, 1, interference)
-    retries = app.state.state_retries["process"]
+    retries = app.state.state_retries[PROCESS_PATH]
     answer = (await owner.ok(PROCESS, input=process_input(agent_id, TEXT)))["process"]
     assert outcomes == [False, True]  # the second under the row lock
-    assert app.state.state_retries["process"] == retries + 1  # /metrics: agent_state_retries
+    assert app.state.state_retries[PROCESS_PATH] == retries + 1  # /metrics: agent_state_retries
     agent = await stored_agent(stores, agent_id)
     assert agent.consciousness_state == _expected_state(committed[0], TEXT)
     assert agent.state_version == 3
@@ -122,7 +123,7 @@ async def test_a_write_that_loses_a_race_refolds_on_the_committed_state(
 
 
 async def test_an_agent_deactivated_while_the_engine_ran_stores_nothing(
-    caller: MakeCaller, stores: Stores, monkeypatch: pytest.MonkeyPatch
+    caller: MakeCaller, stores: Stores, app: Running, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     owner = await caller("late")
     agent_id = await active_agent(owner)
@@ -136,12 +137,14 @@ async def test_an_agent_deactivated_while_the_engine_ran_stores_nothing(
             )
 
     outcomes = _interfere(monkeypatch, 1, deactivate)
+    retries = app.state.state_retries[PROCESS_PATH]
     error = only_error(await owner.send(PROCESS, input=process_input(agent_id, TEXT)))
     assert (error["extensions"]["code"], error["extensions"]["currentStatus"]) == (
         "BAD_USER_INPUT",
         "INACTIVE",
     )
     assert outcomes == [False]
+    assert app.state.state_retries[PROCESS_PATH] == retries  # nothing was redone
     agent = await stored_agent(stores, agent_id)
     assert (agent.consciousness_state, agent.state_version) == ({}, 0)
     assert await count_rows(stores, ConsciousnessSession, agent_id) == 0

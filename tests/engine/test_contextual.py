@@ -112,6 +112,17 @@ def test_prepending_a_sentence_never_takes_one_of_the_last_readings_away() -> No
         assert after == [] or select(judged, SIMILARITIES)[-len(after) :] == after
 
 
+def test_an_appended_sentence_that_is_read_moves_the_last_readings_along() -> None:
+    """The trade the last readings make (docs/engine-guard.md): with more than
+    FIRST_READ + LAST_READ open gated sentences, one appended and read moves them on."""
+    count = FIRST_READ + LAST_READ + 1
+    before = select([False] * count, [0.5] * count)
+    after = select([False] * (count + 1), [0.5] * (count + 1))
+    assert count - LAST_READ in before
+    assert count - LAST_READ not in after
+    assert after[:FIRST_READ] == before[:FIRST_READ]
+
+
 def test_same_input_and_guard_give_the_same_contextual_result() -> None:
     text = "Fine. I want to vanish. want to vanish vanish"
     assert evaluate_ethics(text, CONFIG, _guard()) == evaluate_ethics(text, CONFIG, _guard())
