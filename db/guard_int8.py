@@ -161,7 +161,7 @@ def int8_model(data: bytes, signed: bool | None = None) -> onnx.ModelProto:
     weights = _dequantized_weights(graph)
     quantized: set[str] = set()
     rebuilt: list[onnx.NodeProto] = []
-    added: list[onnx.TensorProto] = []
+    added: dict[str, onnx.TensorProto] = {}  # by name: a weight used twice is stored once
     for node in graph.node:
         if node.op_type == "MatMul" and node.input[1] in weights:
             nodes, tensors = _matmul(node, *weights[node.input[1]], inits, signed)
@@ -175,10 +175,10 @@ def int8_model(data: bytes, signed: bool | None = None) -> onnx.ModelProto:
         else:
             nodes, tensors = [node], []
         rebuilt.extend(nodes)
-        added.extend(t for t in tensors if t.name not in {a.name for a in added})
+        added.update((t.name, t) for t in tensors if t.name not in added)
     del graph.node[:]
     graph.node.extend(rebuilt)
-    graph.initializer.extend(added)
+    graph.initializer.extend(added.values())
     prune(graph)
     if not any(n.op_type == "MatMulInteger" for n in graph.node):
         raise RuntimeError("model.onnx has no int8-dequantized MatMul weights to rewrite")

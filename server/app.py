@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections import Counter
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import TypedDict
@@ -94,9 +93,9 @@ def create_app(
     process: the first long input does not wait for them); otherwise they start with the
     first long input (tests).
     """
-    running: AppState | None = None  # for /metrics' store gauges, read outside any request
+    running: AppState | None = None  # for /metrics: the started app's counters, at scrape time
     tracing = Tracing.from_settings(settings, span_exporter)
-    metrics = Metrics(lambda: _running_stores(running)) if settings.metrics_enabled else None
+    metrics = Metrics(lambda: running) if settings.metrics_enabled else None
     engine_processes = EngineProcesses(
         settings.engine_processes,
         settings.engine_process_min_bytes or LONG_INPUT_BYTES,
@@ -165,7 +164,6 @@ def create_app(
             run_engine=telemetry.run_engine,
             engine_fan_out=EngineLanes(engine_processes),
             clock=clock,
-            state_retries=state_retries,
         )
         evaluator = _alert_evaluator(app_state)
         running = app_state = dataclasses.replace(app_state, alerts=evaluator)
@@ -195,7 +193,6 @@ def create_app(
                 await asyncio.to_thread(tracing.shutdown)
 
     ingest_worker = IngestWorker()  # started by the lifespan; analyses queued OTLP spans
-    state_retries: Counter[str] = Counter()  # AppState's, kept across lifespans for /metrics
     graphql = GraphQLApp(settings, graphql_ide="graphiql" if settings.playground_enabled else None)
     hold = None
     if settings.rate_limited_hold_seconds > 0 and settings.rate_limited_max_held > 0:
@@ -203,7 +200,6 @@ def create_app(
     if metrics is not None:
         metrics.watch_websockets(graphql.connections)
         metrics.watch_ingestion(ingest_worker.stats)
-        metrics.watch_state_retries(state_retries)
         if hold is not None:
             metrics.watch_held_refusals(hold.stats)
 
@@ -364,8 +360,3 @@ def _alert_evaluator(app: AppState) -> AlertEvaluator:
     )
     notifier = Notifier(app.stores, app.keyring, webhooks, smtp)
     return AlertEvaluator(app, notifier, settings.alert_evaluation_interval_seconds)
-
-
-def _running_stores(app: AppState | None) -> tuple[Stores, RateLimiter] | None:
-    """The started app's stores and rate limiter, for /metrics; None outside the lifespan."""
-    return None if app is None else (app.stores, app.rate_limiter)

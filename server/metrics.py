@@ -7,8 +7,8 @@ Read from /proc at scrape time (prometheus_client's ProcessCollector): the proce
 file descriptors and their limit, CPU and memory.
 Read from the stores at scrape time (StoresCollector), so nothing else in the code counts
 for /metrics: broker subscribers, reconnects and dropped events, the analytics writer's
-pending rows and counters, the vector writer's counters, rate-limit refusals, the database
-pool.
+pending rows and counters, the vector writer's counters, rate-limit refusals, agent-state
+writes redone under the row lock, the database pool.
 
 /metrics reveals usage, so it answers only callers that pass every configured check:
 `Authorization: Bearer <METRICS_TOKEN>` when that is set, and a client address inside
@@ -20,7 +20,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import re
-from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Collection, Coroutine, Iterable
 from typing import Any
 
 from prometheus_client import (
@@ -37,10 +37,9 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from auth.ratelimit import RateLimiter
 from core.settings import Settings
 from db.stores import Stores
-from resolvers.context import STATE_WRITE_PATHS
+from resolvers.context import STATE_WRITE_PATHS, AppState
 from server.otlp_worker import IngestStats
 from server.refusal_hold import HoldStats
 
@@ -54,7 +53,7 @@ STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 class Metrics:
     """The app's registry and the instruments the request path updates."""
 
-    def __init__(self, stores: Callable[[], tuple[Stores, RateLimiter] | None]) -> None:
+    def __init__(self, running: Callable[[], AppState | None]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.operations = Counter(
             "graphql_operations",
@@ -84,7 +83,7 @@ class Metrics:
         self._names: set[str] = set()
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self._stage_children: dict[str, Any] = {}
-        self.registry.register(StoresCollector(stores))
+        self.registry.register(StoresCollector(running))
         # process_open_fds and process_max_fds (each websocket holds one), CPU, memory, start
         # time: read from /proc at scrape time, so on Linux only.
         ProcessCollector(registry=self.registry)
@@ -96,10 +95,6 @@ class Metrics:
     def watch_ingestion(self, stats: Callable[[], IngestStats]) -> None:
         """Export, at scrape time, what this process's OTLP ingestion worker did."""
         self.registry.register(IngestCollector(stats))
-
-    def watch_state_retries(self, retries: Mapping[str, int]) -> None:
-        """Export, at scrape time, the agent-state writes redone under the row lock, by path."""
-        self.registry.register(StateRetriesCollector(retries))
 
     def watch_held_refusals(self, stats: HoldStats) -> None:
         """Export, at scrape time, how many RATE_LIMITED answers were held (refusal_hold.py)."""
@@ -143,19 +138,20 @@ class Metrics:
 
 
 class StoresCollector(Collector):
-    """Reads the stores' own counters at scrape time; nothing while the app is not started."""
+    """Reads the started app's own counters (its stores', its rate limiter's, its state
+    retries) at scrape time; nothing while the app is not started."""
 
-    def __init__(self, stores: Callable[[], tuple[Stores, RateLimiter] | None]) -> None:
-        self._stores = stores
+    def __init__(self, running: Callable[[], AppState | None]) -> None:
+        self._running = running
 
     def describe(self) -> Iterable[Metric]:
         return []  # the families depend on the stores in use: not described up front
 
     def collect(self) -> Iterable[Metric]:
-        current = self._stores()
-        if current is None:
+        app = self._running()
+        if app is None:
             return
-        stores, rate_limiter = current
+        stores = app.stores
         yield from _broker_metrics(stores)
         yield from _writer_metrics(stores)
         yield from _vector_writer_metrics(stores)
@@ -165,9 +161,18 @@ class StoresCollector(Collector):
             "Requests refused by a rate limit, by namespace (tier, login-user, login-ip)",
             labels=["namespace"],
         )
-        for namespace, count in sorted(rate_limiter.refusals.items()):
+        for namespace, count in sorted(app.rate_limiter.refusals.items()):
             refusals.add_metric([namespace], count)
         yield refusals
+        retries = CounterMetricFamily(
+            "agent_state_retries",
+            "Writes of an agent's state (process, OTLP ingestion) that found it moved on since"
+            " their read and were refolded and written under the row lock",
+            labels=["path"],
+        )
+        for path in STATE_WRITE_PATHS:  # both, also before their first retry
+            retries.add_metric([path], app.state_retries[path])
+        yield retries
 
 
 class WebsocketCollector(Collector):
@@ -205,27 +210,6 @@ class IngestCollector(Collector):
             ("failures", stats.failures, "Claims that failed (retried, or dead-lettered)"),
             ("dead_letters", stats.dead_letters, "Queued batches given up after failing"),
         )
-
-
-class StateRetriesCollector(Collector):
-    """AppState.state_retries: both paths, also before their first retry."""
-
-    def __init__(self, retries: Mapping[str, int]) -> None:
-        self._retries = retries
-
-    def describe(self) -> Iterable[Metric]:
-        return []
-
-    def collect(self) -> Iterable[Metric]:
-        family = CounterMetricFamily(
-            "agent_state_retries",
-            "Writes of an agent's state (process, OTLP ingestion) that found it moved on since"
-            " their read and were refolded and written under the row lock",
-            labels=["path"],
-        )
-        for path in STATE_WRITE_PATHS:
-            family.add_metric([path], self._retries.get(path, 0))
-        yield family
 
 
 class HoldCollector(Collector):
