@@ -13,7 +13,6 @@ ordinary requests pay for the stage. The rule for choosing is in docs/engine-gua
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine_bench import PARAGRAPHS  # noqa: E402
+from ethics_data import ordinary_lines, training_rows  # noqa: E402
 
 import engine.ethics.contextual as contextual  # noqa: E402
 from db.guard_model import load_guard  # noqa: E402
@@ -28,21 +28,16 @@ from engine import EngineConfig, evaluate_ethics  # noqa: E402
 from engine.text import split_segments  # noqa: E402
 
 CANDIDATES = (0.30, 0.31, 0.32, 0.33, 0.34, 0.35, 0.36, 0.38, 0.40, 0.45)
-TRAIN_SPLITS = ("tune", "validation")
 
 
 def ordinary_sentences() -> list[str]:
     """Everyday sentences, one per segment, from the two ordinary files and the bench text."""
-    texts = list(PARAGRAPHS)
-    for name in ("ethics_ordinary.txt", "ethics_ordinary_gate.txt"):
-        lines = (ROOT / "bench" / "data" / name).read_text("utf-8").splitlines()
-        texts += [line for line in lines if line.strip() and not line.startswith("#")]
+    texts = [*PARAGRAPHS, *ordinary_lines(), *ordinary_lines("ethics_ordinary_gate.txt")]
     return [s.text for text in texts for s in split_segments(text)]
 
 
 def main() -> None:
-    with (ROOT / "bench/data/ethics_dev.csv").open(encoding="utf-8", newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if r["split"] in TRAIN_SPLITS]
+    rows = training_rows()
     guard = load_guard()
     config = EngineConfig()
     sentences = ordinary_sentences()

@@ -19,7 +19,6 @@ fails when the shipped file differs (reproducibility).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -33,10 +32,11 @@ from sklearn.model_selection import StratifiedKFold
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ethics_data import ordinary_lines, training_rows  # noqa: E402
+
 from db.guard_encoder import ENCODER_NAME, ENCODER_SHA256, load_encoder  # noqa: E402
 
 OUT = ROOT / "engine" / "ethics" / "data" / "contextual_head.json"
-TRAIN_SPLITS = ("tune", "validation")
 C, FOLDS, SEED = 8.0, 5, 0
 FLAG_FPR, REFUSE_FPR, CLEAR_FNR = 0.04, 0.015, 0.01
 DECIMALS = 6
@@ -48,12 +48,10 @@ def training_data() -> tuple[list[str], list[str], int]:
     exemplars = json.loads((ROOT / "engine/ethics/data/exemplars.json").read_text("utf-8"))
     texts = [str(e["text"]) for e in exemplars["exemplars"]]
     classes = [str(e["category"]) for e in exemplars["exemplars"]]
-    lines = (ROOT / "bench/data/ethics_ordinary.txt").read_text("utf-8").splitlines()
-    ordinary = [line for line in lines if line.strip() and not line.startswith("#")]
+    ordinary = ordinary_lines()
     texts += ordinary
     classes += ["benign"] * len(ordinary)
-    with (ROOT / "bench/data/ethics_dev.csv").open(encoding="utf-8", newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if r["split"] in TRAIN_SPLITS]
+    rows = training_rows()
     return texts + [r["prompt"] for r in rows], classes + [r["category"] for r in rows], len(rows)
 
 

@@ -14,7 +14,6 @@ still get a `CTX-` finding on their own sentence. docs/engine-guard.md has the t
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 import sys
 from pathlib import Path
@@ -22,10 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ethics_data import ordinary_lines, training_rows  # noqa: E402
+
 from db.guard_model import load_guard  # noqa: E402
 from engine import EngineConfig, SemanticGuard, evaluate_ethics  # noqa: E402
 
-DATA = ROOT / "bench" / "data"
 SIZES = (8, 20, 40)
 POSITIONS = ("start", "middle", "end")
 
@@ -49,12 +49,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     guard = load_guard()
-    with (DATA / "ethics_dev.csv").open(encoding="utf-8") as file:
-        rows = [r for r in csv.DictReader(file) if r["split"] in ("tune", "validation")]
-    prompts = [r["prompt"] for r in rows if r["label"] == "unsafe"]
+    prompts = [r["prompt"] for r in training_rows() if r["label"] == "unsafe"]
     flagged = [p for p in prompts if read_at(p, 0, guard)]
-    lines = (DATA / "ethics_ordinary.txt").read_text(encoding="utf-8").splitlines()
-    ordinary = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    ordinary = ordinary_lines()
     rng = random.Random(args.seed)
     print(f"{len(flagged)} of {len(prompts)} harmful tune and validation prompts get a CTX- "
           "finding alone; of them, still read among n ordinary sentences:\n")  # fmt: skip
